@@ -1,0 +1,451 @@
+"""The validated content of a protocol file, as frozen dataclasses.
+
+Nothing here reads files or checks values: :mod:`pavlov.protocols.loader` builds these
+objects only after every check has passed, so any instance is a valid protocol.
+Every object remembers the file and line it came from (``source``), so later stages
+(scheduling, stimulus resolution) report problems in the user's file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: Phase types a protocol may use, in the field's words.
+PHASE_TYPES = (
+    "habituation",
+    "acquisition",
+    "reactivation",
+    "wait",
+    "extinction",
+    "recall",
+    "reinstatement",
+    "renewal",
+    "rating",
+    "instructions",
+    "rest",
+)
+
+#: Phase types made of CS trials (a CS per trial, an ITI after it).
+TRIAL_PHASE_TYPES = ("habituation", "acquisition", "extinction", "recall", "renewal")
+
+#: Phase types in which a CS may be reinforced. Every other phase is unreinforced by design.
+REINFORCED_PHASE_TYPES = ("acquisition",)
+
+CS_KINDS = ("image", "shape", "text", "sound")
+US_KINDS = ("shock", "sound", "image")
+SHAPES = ("square", "circle", "triangle", "diamond")
+ITI_KINDS = ("fixed", "uniform", "choice", "sequence", "trs")
+RATING_INPUTS = ("keys", "slider")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value came from: the protocol file and the 1-based line."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class StimulusSpec:
+    """One physical stimulus: a CS identity or a context background.
+
+    Attributes
+    ----------
+    name : str
+        The identity's name in the protocol (e.g. ``blue``).
+    kind : str
+        One of :data:`CS_KINDS` (contexts use ``image`` or ``shape`` with ``square``).
+    file : str or None
+        Absolute path of the image or sound file (``image`` and ``sound`` kinds).
+    shape, color, text : str or None
+        For ``shape`` (shape and colour) and ``text`` (text and colour) kinds.
+    size : float
+        Height of the stimulus as a fraction of the screen height.
+    """
+
+    name: str
+    kind: str
+    source: Source
+    file: str | None = None
+    shape: str | None = None
+    color: str | None = None
+    text: str | None = None
+    size: float = 0.4
+
+
+@dataclass(frozen=True)
+class PulseTrain:
+    """A shock as the stimulator receives it: ``count`` TTL pulses, onset to onset ``interval``.
+
+    All values are in seconds.
+    """
+
+    pulse_width: float
+    interval: float
+    count: int
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first rising edge to the last falling edge."""
+        return (self.count - 1) * self.interval + self.pulse_width
+
+
+@dataclass(frozen=True)
+class USSpec:
+    """An unconditioned stimulus.
+
+    Attributes
+    ----------
+    name : str
+        Its name in the protocol (e.g. ``shock``).
+    kind : str
+        One of :data:`US_KINDS`.
+    duration : float
+        Seconds the US lasts (for a shock, at least the train's duration).
+    train : PulseTrain or None
+        For shocks.
+    file : str or None
+        Absolute path of the sound or image file.
+    volume : float
+        For sounds, 0–1.
+    """
+
+    name: str
+    kind: str
+    duration: float
+    source: Source
+    train: PulseTrain | None = None
+    file: str | None = None
+    volume: float = 1.0
+
+
+@dataclass(frozen=True)
+class ITISpec:
+    """How inter-trial intervals are drawn.
+
+    ``kind`` is one of :data:`ITI_KINDS`:
+
+    - ``fixed``: ``values == (seconds,)``;
+    - ``uniform``: ``values == (low, high)``, seconds, drawn uniformly;
+    - ``choice``: each ITI drawn from ``values`` with equal probability;
+    - ``sequence``: ``values`` used in order, one per trial;
+    - ``trs``: ``values == (low, high)`` whole numbers of TRs, drawn uniformly, times ``tr``.
+    """
+
+    kind: str
+    values: tuple[float, ...]
+    tr: float | None = None
+
+
+@dataclass(frozen=True)
+class RatingSpec:
+    """An expectancy (or CS) rating.
+
+    Attributes
+    ----------
+    question : str
+        Text shown above the scale.
+    low, high : int
+        Ends of the scale (inclusive).
+    anchors : tuple of str
+        Labels of the low and high ends.
+    input : str
+        ``keys`` (number keys ``keys``) or ``slider`` (mouse slider).
+    keys : tuple of str
+        Keys mapped to ``low..high`` in order (``keys`` input).
+    onset : float
+        Online ratings: seconds after CS onset the scale appears.
+    window : float
+        Seconds the participant has to answer; an unanswered rating is logged ``n/a``.
+    """
+
+    question: str
+    low: int
+    high: int
+    anchors: tuple[str, str]
+    input: str
+    keys: tuple[str, ...]
+    onset: float
+    window: float
+    source: Source
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Pseudo-randomisation rules for a phase's trial order (field.md §3.5).
+
+    Attributes
+    ----------
+    max_run : int
+        At most this many trials of the same CS in a row.
+    first_reinforced : bool
+        The first trial of every reinforced CS role is reinforced.
+    spread_reinforced : bool
+        Reinforced trials of each role are split evenly over the first and second half
+        of that role's trials (the odd one, if any, goes to a half chosen by the seed).
+    start_with_pair : bool
+        The first two trials are one CS+ and one CS- (in a seeded order).
+    """
+
+    max_run: int = 2
+    first_reinforced: bool = True
+    spread_reinforced: bool = True
+    start_with_pair: bool = False
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a session. Which attributes matter depends on ``type``.
+
+    Attributes
+    ----------
+    name : str
+        Unique name, used as the ``phase`` column of the log.
+    type : str
+        One of :data:`PHASE_TYPES`.
+    instructions : str or None
+        Text shown before the phase starts (any type); ``instructions`` phases show only this.
+    duration : float or None
+        ``wait``, ``rest``, ``instructions`` (minimum display time) and script reactivation.
+    trials : Mapping[str, int]
+        CS role → number of trials (trial phases).
+    reinforced : Mapping[str, int]
+        CS role → number of reinforced trials (acquisition only).
+    cs_duration : float
+        Seconds each CS is shown.
+    us : str or None
+        Name of the US delivered on reinforced trials (and in reinstatement).
+    us_onset : float or None
+        Seconds after CS onset the US starts (co-terminating by default).
+    iti : ITISpec or None
+        ITI after every trial (and between unsignalled USs).
+    lead_in : float
+        Fixation before the first trial, seconds.
+    context : str or None
+        Context role (e.g. ``A``) shown around every stimulus of the phase.
+    constraints : Constraints
+        Order rules for generated orders.
+    orders : tuple of str
+        Fixed trial orders (CSV files, absolute paths); with several, the counterbalancing
+        cell picks one.
+    swap_roles : tuple of str or None
+        Two CS roles whose stimuli trade places in this phase (reversal learning).
+    rating : RatingSpec or None
+        Online expectancy rating on every CS trial, or the post-phase rating of a
+        ``rating`` phase.
+    rate : tuple of str
+        ``rating`` phases: the CS roles rated, in a seeded order.
+    reminder : str or None
+        ``reactivation``: the CS role presented once, unreinforced.
+    script : str or None
+        ``reactivation``: audio file template (``{participant}`` is replaced), absolute.
+    countdown : bool
+        ``wait``: show the time left.
+    event_keys : Mapping[str, str]
+        ``wait``: experimenter key → event label logged when pressed (e.g. infusion start).
+    us_count : int
+        ``reinstatement``: number of unsignalled USs.
+    wait_for_scanner : bool
+        ``rest``: the block starts at the next scanner pulse.
+    advance : str
+        ``instructions``: ``key`` (the participant presses space after ``duration``) or
+        ``time`` (the screen ends after ``duration``).
+    """
+
+    name: str
+    type: str
+    source: Source
+    instructions: str | None = None
+    duration: float | None = None
+    trials: Mapping[str, int] = field(default_factory=dict)
+    reinforced: Mapping[str, int] = field(default_factory=dict)
+    cs_duration: float = 0.0
+    us: str | None = None
+    us_onset: float | None = None
+    iti: ITISpec | None = None
+    lead_in: float = 0.0
+    context: str | None = None
+    constraints: Constraints = field(default_factory=Constraints)
+    orders: tuple[str, ...] = ()
+    swap_roles: tuple[str, str] | None = None
+    rating: RatingSpec | None = None
+    rate: tuple[str, ...] = ()
+    reminder: str | None = None
+    script: str | None = None
+    countdown: bool = True
+    event_keys: Mapping[str, str] = field(default_factory=dict)
+    us_count: int = 0
+    wait_for_scanner: bool = False
+    advance: str = "key"
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """A visit (day): an ordered list of phase names.
+
+    Attributes
+    ----------
+    name : str
+        BIDS session label (letters and digits), e.g. ``day1``.
+    day : int
+        Days after the first session (0 for the first).
+    phases : tuple of str
+        Phase names in the order they run.
+    scanner : bool
+        Whether the session runs in the scanner (needs a ``scanner`` block).
+    """
+
+    name: str
+    day: int
+    phases: tuple[str, ...]
+    scanner: bool
+    source: Source
+
+
+@dataclass(frozen=True)
+class ScannerSpec:
+    """Scanner settings. ``sync`` is a trigger spec such as ``key:5``."""
+
+    tr: float
+    dummy_volumes: int
+    sync: str
+    timeout: float
+    source: Source
+
+
+@dataclass(frozen=True)
+class SafetyCaps:
+    """Hard limits, enforced when loading and again in the device layer.
+
+    Attributes
+    ----------
+    max_shocks : int
+        Most shock USs one session may deliver.
+    max_train_duration : float
+        Longest allowed pulse train, seconds.
+    """
+
+    max_shocks: int
+    max_train_duration: float
+    source: Source
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """The shock work-up (field.md §3.8): an experimenter-driven ascending series.
+
+    Attributes
+    ----------
+    scale : tuple of int
+        Rating scale the participant uses for each test shock, e.g. ``(1, 10)``.
+    target : int
+        Rating at which the work-up stops.
+    target_text : str
+        The target's wording, shown to the experimenter and stored with the record.
+    start_ma, step_ma, ceiling_ma : float
+        Suggested dial settings in mA: first step, increment, and the highest allowed.
+    max_steps : int
+        Most test shocks in one work-up.
+    """
+
+    scale: tuple[int, int]
+    target: int
+    target_text: str
+    start_ma: float
+    step_ma: float
+    ceiling_ma: float
+    max_steps: int
+    source: Source
+
+
+@dataclass(frozen=True)
+class Counterbalancing:
+    """Which factors are counterbalanced across participants.
+
+    ``cs`` and ``contexts`` are ``permute`` (every assignment of stimuli to roles is a
+    cell) or ``fixed`` (the n-th listed stimulus plays the n-th role for everyone).
+    """
+
+    cs: str = "permute"
+    contexts: str = "permute"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A validated protocol file.
+
+    Attributes
+    ----------
+    path : str
+        Absolute path of the file.
+    sha256 : str
+        Hex digest of the file's bytes (logged with every session).
+    text : str
+        The file's text (copied into every session's sidecar).
+    study : str
+        Free-text study label.
+    task : str
+        BIDS task label (letters and digits).
+    seed : int
+        Study seed; every participant's orders derive from it and the participant ID.
+    cs_roles : tuple of str
+        Roles such as ``CS+``, ``CS-``, ``CS+R``; a role starting ``CS+`` may be reinforced.
+    cs : Mapping[str, StimulusSpec]
+        CS identities, in file order; counterbalancing assigns them to roles.
+    us : Mapping[str, USSpec]
+        USs by name.
+    context_roles : tuple of str
+        Context roles such as ``A``, ``B``.
+    contexts : Mapping[str, StimulusSpec]
+        Context backgrounds, assigned to context roles by counterbalancing.
+    counterbalancing : Counterbalancing
+    phases : Mapping[str, Phase]
+        All phases by name, in file order.
+    sessions : tuple of SessionSpec
+        Sessions in order.
+    scanner : ScannerSpec or None
+    safety : SafetyCaps or None
+        Required when any US is a shock.
+    calibration : CalibrationSpec or None
+        The shock work-up; a default one is used when a shock protocol gives none.
+    """
+
+    path: str
+    sha256: str
+    text: str
+    study: str
+    task: str
+    seed: int
+    cs_roles: tuple[str, ...]
+    cs: Mapping[str, StimulusSpec]
+    us: Mapping[str, USSpec]
+    context_roles: tuple[str, ...]
+    contexts: Mapping[str, StimulusSpec]
+    counterbalancing: Counterbalancing
+    phases: Mapping[str, Phase]
+    sessions: tuple[SessionSpec, ...]
+    scanner: ScannerSpec | None
+    safety: SafetyCaps | None
+    calibration: CalibrationSpec | None = None
+
+    def session(self, name: str | None = None) -> SessionSpec:
+        """Return the session called ``name`` (the first session when None).
+
+        Raises
+        ------
+        KeyError
+            If no session has that name.
+        """
+        if name is None:
+            return self.sessions[0]
+        for spec in self.sessions:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def cs_type(role: str) -> str:
+    """Return ``CS+`` for a reinforceable role (``CS+``, ``CS+R``, ...) and ``CS-`` otherwise."""
+    return "CS+" if role.startswith("CS+") else "CS-"

@@ -1,0 +1,195 @@
+"""Read a YAML file into nodes that remember their line, rejecting what PyYAML lets pass.
+
+PyYAML's ``safe_load`` forgets where values came from and silently keeps the last of two
+duplicate keys. Protocol and lab files need both: every error names its line, and a
+duplicated phase name is an error. :func:`read_yaml` composes the document (PyYAML's own
+parser), then builds :class:`Node` objects carrying plain Python values and 1-based lines.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pavlov.protocols.errors import ProtocolError
+from yaml.constructor import ConstructorError, SafeConstructor
+
+#: Largest file pavlov reads as a protocol or lab file; anything bigger is not one.
+MAX_BYTES = 2_000_000
+
+
+@dataclass(frozen=True)
+class Node:
+    """A YAML value and where it stands.
+
+    Attributes
+    ----------
+    value : Any
+        ``dict[str, Node]`` for mappings (keys in file order), ``list[Node]`` for
+        sequences, or a plain scalar (str, int, float, bool, None).
+    line : int
+        1-based line of the value.
+    key_lines : dict of str to int
+        For mappings: 1-based line of each key.
+    """
+
+    value: Any
+    line: int
+    key_lines: dict[str, int] | None = None
+
+    @property
+    def is_mapping(self) -> bool:
+        """True for a mapping."""
+        return isinstance(self.value, dict)
+
+    @property
+    def is_sequence(self) -> bool:
+        """True for a sequence."""
+        return isinstance(self.value, list)
+
+    def plain(self) -> Any:
+        """Return the value with every nested node unwrapped to plain Python."""
+        if self.is_mapping:
+            return {k: v.plain() for k, v in self.value.items()}
+        if self.is_sequence:
+            return [v.plain() for v in self.value]
+        return self.value
+
+
+def read_text(path: str | os.PathLike[str], what: str = "a protocol file") -> str:
+    """Return a file's text, or raise the one-line error for anything that is not one.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    what : str
+        How to name the expected file in messages (``a protocol file``, ``a lab file``).
+
+    Raises
+    ------
+    ProtocolError
+        For a missing path, a directory, an unreadable, oversized or binary file.
+    """
+    shown = str(path)
+    p = Path(path)
+    if p.is_dir():
+        raise ProtocolError(shown, 1, "", what, "a directory")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ProtocolError(shown, 1, "", what, "no such file") from None
+    except OSError as error:
+        raise ProtocolError(shown, 1, "", f"{what} pavlov can read", error.strerror) from None
+    if len(data) > MAX_BYTES:
+        raise ProtocolError(shown, 1, "", f"{what} under 2 MB", f"{len(data):,} bytes")
+    if b"\0" in data:
+        raise ProtocolError(shown, 1, "", f"{what} (UTF-8 text)", "binary data")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ProtocolError(shown, line, "", "UTF-8 text", "bytes that are not UTF-8") from None
+    return text
+
+
+def read_yaml(path: str | os.PathLike[str], what: str = "a protocol file") -> tuple[str, Node]:
+    """Read and compose a YAML file whose top level is a mapping.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    what : str
+        How to name the expected file in messages.
+
+    Returns
+    -------
+    text : str
+        The file's text.
+    root : Node
+        The top-level mapping.
+
+    Raises
+    ------
+    ProtocolError
+        For every problem, as one line: unreadable or binary files, YAML syntax errors,
+        an empty document, several documents, anchors/tags PyYAML's safe loader refuses,
+        non-text keys, duplicate keys, a top level that is not a mapping.
+    """
+    shown = str(path)
+    text = read_text(path, what)
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = error.problem or "invalid YAML"
+        raise ProtocolError(shown, line, "", "valid YAML", f"a syntax error ({problem})") from None
+    except yaml.YAMLError as error:  # reader errors (control characters) carry no mark
+        raise ProtocolError(shown, 1, "", "valid YAML", f"a syntax error ({error})") from None
+    documents = [d for d in documents if d is not None]
+    if not documents:
+        raise ProtocolError(shown, 1, "", f"{what} (a YAML mapping)", "an empty file")
+    if len(documents) > 1:
+        line = documents[1].start_mark.line + 1
+        raise ProtocolError(shown, line, "", "one YAML document", f"{len(documents)} documents")
+    root = _convert(documents[0], shown, "")
+    if not root.is_mapping:
+        raise ProtocolError(shown, root.line, "", f"{what} (a YAML mapping)", _kind(root))
+    return text, root
+
+
+_constructor = SafeConstructor()
+
+
+def _convert(node: yaml.Node, path: str, key: str) -> Node:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        values: dict[str, Node] = {}
+        lines: dict[str, int] = {}
+        try:
+            _constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        except ConstructorError as error:
+            raise ProtocolError(
+                path, line, key, "a mapping", f"a bad merge ({error.problem})"
+            ) from None
+        for key_node, value_node in node.value:
+            name = _scalar(key_node, path, key)
+            key_line = key_node.start_mark.line + 1
+            sub = f"{key}.{name}" if key else str(name)
+            if not isinstance(name, str):
+                raise ProtocolError(path, key_line, sub, "text keys", f"the key {name!r}")
+            if name in values:
+                raise ProtocolError(
+                    path, key_line, sub, "each key once", f"it again (first at line {lines[name]})"
+                )
+            values[name] = _convert(value_node, path, sub)
+            lines[name] = key_line
+        return Node(values, line, lines)
+    if isinstance(node, yaml.SequenceNode):
+        return Node(
+            [_convert(item, path, f"{key}[{i}]") for i, item in enumerate(node.value)], line
+        )
+    return Node(_scalar(node, path, key), line)
+
+
+def _scalar(node: yaml.Node, path: str, key: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return _convert(node, path, key).plain().__repr__()
+    try:
+        return _constructor.construct_object(node, deep=True)
+    except ConstructorError as error:
+        line = node.start_mark.line + 1
+        raise ProtocolError(path, line, key, "a plain value", f"{error.problem}") from None
+
+
+def _kind(node: Node) -> str:
+    if node.is_sequence:
+        return "a list"
+    if node.is_mapping:
+        return "a mapping"
+    return f"the value {node.value!r}"

@@ -1,0 +1,141 @@
+"""Resolve and check every stimulus file a session will use, before it starts.
+
+Protocol loading already checked every fixed file. Per-participant files (paths with
+``{participant}``, such as a trauma-script recording) can only be checked once the
+participant is known; :func:`prepare_stimuli` does that, and returns the absolute path of
+every file the runner needs, so a missing recording stops the session before the first
+trial rather than in the middle of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pavlov.protocols.errors import StimulusError
+from pavlov.stimuli.resolve import (
+    STIMULI_ROOT,
+    image_problem,
+    near_name,
+    resolve,
+    script_file,
+    sound_duration,
+    sound_problem,
+)
+
+
+@dataclass(frozen=True)
+class SessionStimuli:
+    """Absolute paths of the files one session uses.
+
+    Attributes
+    ----------
+    cs : dict of str to Path
+        CS identity → file (identities drawn as shapes or text are absent).
+    contexts : dict of str to Path
+        Context identity → image file.
+    us : dict of str to Path
+        US name → file (sound and image USs).
+    scripts : dict of str to Path
+        Phase name → script audio file.
+    protocol_dir : Path
+        Folder of the protocol file.
+    """
+
+    cs: dict[str, Path]
+    contexts: dict[str, Path]
+    us: dict[str, Path]
+    scripts: dict[str, Path]
+    protocol_dir: Path
+
+    def label(self, path: Path | None) -> str | None:
+        """How a file is named in the log's ``stim_file`` column: relative to the bundled
+        stimuli or the protocol's folder when inside them, else absolute."""
+        if path is None:
+            return None
+        for root in (STIMULI_ROOT, self.protocol_dir):
+            try:
+                return path.relative_to(root).as_posix()
+            except ValueError:
+                continue
+        return str(path)
+
+
+def prepare_stimuli(protocol, schedule) -> SessionStimuli:
+    """Resolve and check the stimulus files of one participant's session.
+
+    Parameters
+    ----------
+    protocol : Protocol
+        The loaded protocol.
+    schedule : Schedule
+        The participant's session schedule.
+
+    Returns
+    -------
+    SessionStimuli
+
+    Raises
+    ------
+    StimulusError
+        For the first missing or unusable file, in one line naming the file and the
+        protocol key that uses it.
+    """
+    folder = Path(protocol.path).parent
+    participant = schedule.participant
+    used_cs = {e.stimulus for e in schedule.events if e.stimulus}
+    used_contexts = {e.context for e in schedule.events if e.context}
+    used_us = {e.us for e in schedule.events if e.us}
+    cs = {}
+    for name in sorted(used_cs):
+        spec = protocol.cs[name]
+        if spec.file is not None:
+            cs[name] = _checked(
+                spec.file, spec.kind, participant, folder, protocol, f"cs.stimuli.{name}"
+            )
+    contexts = {}
+    for name in sorted(used_contexts):
+        spec = protocol.contexts[name]
+        if spec.file is not None:
+            contexts[name] = _checked(
+                spec.file, "image", participant, folder, protocol, f"contexts.stimuli.{name}"
+            )
+    us = {}
+    for name in sorted(used_us):
+        spec = protocol.us[name]
+        if spec.file is not None:
+            us[name] = _checked(spec.file, spec.kind, participant, folder, protocol, f"us.{name}")
+    scripts = {}
+    for event in schedule.events:
+        if event.kind != "script":
+            continue
+        phase = protocol.phases[event.phase]
+        key = f"phases.{phase.name}.script"
+        path = _checked(phase.script, "sound", participant, folder, protocol, key)
+        length = sound_duration(path)
+        if length is not None and length > phase.duration + 1e-6:
+            raise StimulusError(
+                f"{protocol.path}: {key}: expected a script no longer than the phase's duration "
+                f"({phase.duration:g} s), got {path} lasting {length:.1f} s"
+            )
+        scripts[phase.name] = path
+    return SessionStimuli(cs, contexts, us, scripts, folder)
+
+
+def _checked(written: str, kind: str, participant: str, folder: Path, protocol, key: str) -> Path:
+    name = script_file(written, participant)
+    path = resolve(name, folder)
+    if path is None:
+        hint = near_name(name, folder)
+        more = f". Did you mean '{hint}'?" if hint else ""
+        per = " for this participant" if "{participant}" in written else ""
+        raise StimulusError(
+            f"{protocol.path}: {key}: expected an existing {kind} file{per}, got no file '{name}' "
+            f"(looked in {folder} and {STIMULI_ROOT}){more}"
+        )
+    problem = sound_problem(path) if kind == "sound" else image_problem(path)
+    if problem is not None:
+        raise StimulusError(
+            f"{protocol.path}: {key}: expected an {kind} file, got {path}: {problem}"
+        )
+    return path

@@ -1,0 +1,101 @@
+"""The ``pavlov`` command: one entry point for every room.
+
+Each room that adds subcommands exposes ``register(subparsers)``, which adds its parsers
+and sets ``func`` (a callable taking the parsed arguments and returning an exit status).
+Errors pavlov raises on purpose (:class:`~pavlov.protocols.errors.PavlovError`) are printed
+as one line on stderr with their exit status; nothing else reaches the user as a traceback
+unless ``PAVLOV_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from pavlov.protocols.errors import PavlovError
+
+#: Modules contributing subcommands, in the order their commands are listed.
+COMMAND_MODULES = (
+    "pavlov.protocols.cli",
+    "pavlov.task.run_cli",
+    "pavlov.task.devices.cli",
+    "pavlov.analysis.cli",
+    "pavlov.analysis.models_cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``pavlov`` argument parser with every room's subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="pavlov",
+        description="Run and analyse human Pavlovian conditioning studies.",
+    )
+    parser.add_argument("--version", action="version", version=f"pavlov {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:  # TEMP-INTEGRATION: remove once every room's cli module exists
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (``sys.argv[1:]`` when None).
+    parser : argparse.ArgumentParser, optional
+        The parser to use (default: :func:`build_parser`); tests pass their own.
+    """
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PavlovError as error:
+        print(f"pavlov: {_one_line(error)}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        print("pavlov: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `pavlov schedule ... | head` closes our stdout early; that is not an error.
+        sys.stderr.close()
+        return 0
+    except Exception as error:
+        if os.environ.get("PAVLOV_DEBUG"):
+            raise
+        print(
+            f"pavlov: internal error: {type(error).__name__}: {_one_line(error)} "
+            "(set PAVLOV_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pavlov")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Finding stimulus files (beside the protocol, then bundled) and checking their content."""
+
+from __future__ import annotations
+
+import wave
+
+from pavlov.stimuli.resolve import (
+    STIMULI_ROOT,
+    image_problem,
+    near_name,
+    resolve,
+    script_file,
+    sound_duration,
+    sound_problem,
+)
+
+
+def test_bundled_file_is_found_from_any_folder(tmp_path):
+    """A bundled path resolves even when the protocol lives elsewhere."""
+    assert resolve("cs/blue_square.png", tmp_path) == STIMULI_ROOT / "cs" / "blue_square.png"
+
+
+def test_file_beside_the_protocol_comes_first(tmp_path):
+    """A lab's own file shadows the bundled one of the same name."""
+    own = tmp_path / "cs" / "blue_square.png"
+    own.parent.mkdir()
+    own.write_bytes(b"\x89PNG\r\n\x1a\nrest")
+    assert resolve("cs/blue_square.png", tmp_path) == own
+
+
+def test_missing_file_resolves_to_none_with_a_suggestion(tmp_path):
+    """A misspelt bundled path is not found, and the near name is offered."""
+    assert resolve("cs/blue_sqare.png", tmp_path) is None
+    assert near_name("cs/blue_sqare.png", tmp_path) == "cs/blue_square.png"
+
+
+def test_image_and_sound_are_checked_by_content(tmp_path):
+    """A text file is neither an image nor a sound, whatever its name."""
+    fake = tmp_path / "x.png"
+    fake.write_text("hello")
+    assert image_problem(fake) == "a file that is not an image (PNG, JPEG, GIF, BMP or TIFF)"
+    assert image_problem(STIMULI_ROOT / "cs" / "checker.png") is None
+    broken = tmp_path / "x.wav"
+    broken.write_bytes(b"RIFF....WAVE")
+    assert sound_problem(broken).startswith("a broken WAV file")
+    empty = tmp_path / "e.png"
+    empty.write_bytes(b"")
+    assert image_problem(empty) == "an empty file"
+
+
+def test_wav_without_samples_is_refused(tmp_path):
+    """A WAV with no frames cannot be played as a stimulus."""
+    path = tmp_path / "silent.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+    assert sound_problem(path) == "a WAV file with no samples"
+
+
+def test_sound_duration_of_bundled_noise():
+    """The bundled noise burst lasts 1 s."""
+    assert sound_duration(STIMULI_ROOT / "us" / "noise_burst.wav") == 1.0
+
+
+def test_script_template_is_filled():
+    """{participant} is replaced by the ID."""
+    assert script_file("scripts/{participant}_trauma.wav", "07") == "scripts/07_trauma.wav"
