@@ -1,0 +1,85 @@
+"""Analysis of Pavlovian conditioning data: logs and tables in, curves, indices, stats out.
+
+Public API::
+
+    from pavlov.analysis import load_trials, participant_curves, group_curves
+    trials = load_trials("data/")            # BIDS logs, one log, or a trial table
+    per = participant_curves(trials, "scr", by="block", block_size=2)
+    group = group_curves(per)
+
+Submodules: :mod:`~pavlov.analysis.load` and :mod:`~pavlov.analysis.table` (input),
+:mod:`~pavlov.analysis.curves`, :mod:`~pavlov.analysis.indices`,
+:mod:`~pavlov.analysis.exclusions`, :mod:`~pavlov.analysis.stats`,
+:mod:`~pavlov.analysis.figures`, :mod:`~pavlov.analysis.report`, and the SCR and model
+modules (:mod:`~pavlov.analysis.scr`, :mod:`~pavlov.analysis.fit`, ...).
+"""
+
+import importlib
+
+#: Public name → submodule. Imported on first use, so that ``import pavlov.analysis.fit``
+#: (or the CLI) does not pay for scipy.stats, statsmodels or matplotlib it does not use.
+_EXPORTS = {
+    "TRIAL_COLUMNS": "load",
+    "AnalysisError": "errors",
+    "TableError": "errors",
+    "add_blocks": "curves",
+    "anova_by_phase": "stats",
+    "choose_response": "curves",
+    "compute_indices": "indices",
+    "exclusion_counts": "exclusions",
+    "flag_participants": "exclusions",
+    "group_by_phase": "stats",
+    "group_curves": "curves",
+    "included": "exclusions",
+    "load_ratings": "load",
+    "load_sessions": "load",
+    "load_trials": "load",
+    "mixed_anova": "stats",
+    "mixed_model": "stats",
+    "one_sample_t": "stats",
+    "paired_t": "stats",
+    "participant_curves": "curves",
+    "phase_roles": "indices",
+    "read_table": "table",
+    "reversal_index": "indices",
+    "rm_anova": "stats",
+    "select_trials": "curves",
+    "summarise_phases": "curves",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pavlov.analysis' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"pavlov.analysis.{module}"), name)
+
+
+__all__ = [
+    "TRIAL_COLUMNS",
+    "AnalysisError",
+    "TableError",
+    "add_blocks",
+    "anova_by_phase",
+    "choose_response",
+    "compute_indices",
+    "exclusion_counts",
+    "flag_participants",
+    "group_by_phase",
+    "group_curves",
+    "included",
+    "load_ratings",
+    "load_sessions",
+    "load_trials",
+    "mixed_anova",
+    "mixed_model",
+    "one_sample_t",
+    "paired_t",
+    "participant_curves",
+    "phase_roles",
+    "read_table",
+    "reversal_index",
+    "rm_anova",
+    "select_trials",
+    "summarise_phases",
+]

@@ -1,0 +1,340 @@
+"""``pavlov analyze``: session logs or a trial table in, curves, indices, stats, fits, figures out.
+
+Writes into ``--out``:
+
+- ``curves_by_block.csv``: ``group, phase, block, cs_type, n, mean, sem`` (``cs_type`` is
+  ``CS+``, ``CS-`` or ``diff``; ``group`` empty when the data have none);
+- ``participants_by_block.csv``: ``participant, group, phase, block, cs_type, mean``;
+- ``curves_by_trial.csv``, ``participants_by_trial.csv``: the same by trial;
+- ``*_after_exclusions.csv``: the group curves without excluded participants;
+- ``indices.csv``: per participant (and test phase) return-of-fear, extinction index,
+  recovery ratio, and the exclusion flags;
+- ``summaries.csv``: multiverse phase summaries;
+- ``exclusions.csv``: flag counts;
+- ``anova.csv``: CS × block rm-ANOVA per phase (``sample`` = all / after_exclusions);
+- ``mixed_model.csv``, ``group_comparison.csv`` (when groups exist);
+- ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``;
+- ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``.
+
+Phases keep the order in which they occurred. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from pavlov.analysis.errors import AnalysisError
+
+
+def register(subparsers) -> None:
+    """Add the ``analyze`` subcommand to ``pavlov``'s subparsers."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="learning curves, indices, statistics, model fits and a report from logs or a table",
+        description=(
+            "Analyse pavlov session logs (an events file, a participant or data folder) or "
+            "another tool's trial table (CSV/TSV: participant, phase, trial, cs_type, us, "
+            "response[, session, group, block])."
+        ),
+    )
+    parser.add_argument("data", metavar="DATA_OR_TABLE", help="events file, folder or trial table")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument(
+        "--response",
+        metavar="NAME",
+        help="column to analyse: rating, scr, ... (default: scr when present, else rating)",
+    )
+    parser.add_argument(
+        "--response-name",
+        default="rating",
+        metavar="NAME",
+        help="trial tables: name given to their 'response' column (default: rating)",
+    )
+    parser.add_argument(
+        "--block-size",
+        type=_positive_int,
+        metavar="N",
+        help="trials of each CS type per block (default: a table's own blocks, else 2)",
+    )
+    parser.add_argument(
+        "--exclude-reinforced", action="store_true", help="leave reinforced trials out"
+    )
+    parser.add_argument(
+        "--drop-first",
+        nargs="*",
+        metavar="PHASE",
+        help="drop the first trial of each CS type (in the named phases or phase types; "
+        "in every phase when none is named)",
+    )
+    parser.add_argument(
+        "--k", type=_positive_int, default=1, help="trials per CS type in each index term (1)"
+    )
+    parser.add_argument("--acquisition", metavar="PHASE", help="acquisition phase for indices")
+    parser.add_argument("--extinction", metavar="PHASE", help="extinction phase for indices")
+    parser.add_argument("--test", nargs="+", metavar="PHASE", help="return-of-fear test phase(s)")
+    parser.add_argument(
+        "--us-threshold", type=float, default=0.02, metavar="uS", help="US response minimum (0.02)"
+    )
+    parser.add_argument(
+        "--us-min-share",
+        type=float,
+        default=0.25,
+        metavar="SHARE",
+        help="share of US trials that must show a response (0.25)",
+    )
+    parser.add_argument(
+        "--nonlearner-trials",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="last N acquisition trials per CS type for the non-learner flag (2)",
+    )
+    parser.add_argument(
+        "--max-missing",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="largest share of trials without a response (0.5)",
+    )
+    parser.add_argument(
+        "--exclude",
+        nargs="*",
+        default=["us_nonresponder"],
+        metavar="FLAG",
+        help="flags that exclude: us_nonresponder, nonlearner, missing (us_nonresponder)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=["rw", "rw2", "hybrid"],
+        metavar="MODEL",
+        help="learning models to fit: rw, rw2, hybrid (none with no names)",
+    )
+    parser.add_argument("--n-starts", type=_positive_int, default=10, help="fit starts (10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fit starts (0)")
+    parser.add_argument("--protocol", metavar="YAML", help="protocol file, for the report")
+    parser.add_argument("--no-figures", action="store_true", help="skip figures")
+    parser.set_defaults(func=run_analyze)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Run ``pavlov analyze`` with parsed arguments; return the exit status."""
+    from pavlov.analysis import curves, exclusions, indices, load, report, stats
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise AnalysisError(f"--out: expected a folder, got the file {out}")
+    trials = load.load_trials(args.data, response_name=args.response_name)
+    response = args.response or curves.choose_response(trials)
+    curves.check_response(trials, response)
+    sessions = load.load_sessions(args.data)
+    ratings = load.load_ratings(args.data)
+    protocol = _load_protocol(args.protocol)
+    drop_first = True if args.drop_first == [] else (args.drop_first or False)
+    select = {"exclude_reinforced": args.exclude_reinforced, "drop_first": drop_first}
+
+    flags = exclusions.flag_participants(
+        trials,
+        response,
+        us_threshold=args.us_threshold,
+        us_min_share=args.us_min_share,
+        nonlearner_trials=args.nonlearner_trials,
+        acquisition=args.acquisition,
+        max_missing=args.max_missing,
+        criteria=tuple(args.exclude),
+    )
+    keep = exclusions.included(flags)
+    counts = exclusions.exclusion_counts(flags)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(frame: pd.DataFrame, name: str) -> None:
+        written.append(report.write_csv(frame, out / name))
+
+    tables = {}
+    for by in ("block", "trial"):
+        per = curves.participant_curves(
+            trials, response, by=by, block_size=args.block_size, **select
+        )
+        group = curves.group_curves(per)
+        kept = curves.group_curves(per[per["participant"].isin(keep)])
+        save(group.drop(columns="phase_order"), f"curves_by_{by}.csv")
+        save(
+            per.drop(columns="phase_order").rename(columns={"value": "mean"}),
+            f"participants_by_{by}.csv",
+        )
+        save(kept.drop(columns="phase_order"), f"curves_by_{by}_after_exclusions.csv")
+        tables[by] = (per, group, kept)
+
+    index = indices.compute_indices(
+        trials,
+        response,
+        k=args.k,
+        acquisition=args.acquisition,
+        extinction=args.extinction,
+        tests=args.test,
+        exclude_reinforced=args.exclude_reinforced,
+    )
+    index = index.merge(flags.drop(columns="group"), on="participant", how="left")
+    save(index, "indices.csv")
+    save(curves.summarise_phases(trials, response, **select), "summaries.csv")
+    save(flags, "exclusion_flags.csv")
+    save(counts, "exclusions.csv")
+
+    notes = []
+    anova = pd.concat(
+        [
+            stats.anova_by_phase(trials, response, "block", args.block_size, **select).assign(
+                sample="all"
+            ),
+            stats.anova_by_phase(
+                trials, response, "block", args.block_size, participants=keep, **select
+            ).assign(sample="after_exclusions"),
+        ],
+        ignore_index=True,
+    )
+    save(anova, "anova.csv")
+    tested = set(anova.loc[anova["sample"] == "all", "phase"])
+    for phase in trials.sort_values("phase_order")["phase"].drop_duplicates():
+        if phase not in tested and trials.loc[trials["phase"] == phase, "cs_type"].nunique() == 2:
+            notes.append(
+                f"rm-ANOVA for {phase} not computed: fewer than 2 participants with a "
+                f"{response} value in every CS × block cell."
+            )
+    mixed = _mixed_models(trials, response, args.exclude_reinforced, notes)
+    save(mixed, "mixed_model.csv")
+    groups = stats.group_by_phase(trials, response, **select)
+    if len(groups):
+        save(groups, "group_comparison.csv")
+    fits = _fit(trials, response, args, notes)
+    if fits is not None:
+        save(fits, "model_fits.csv")
+
+    figures = []
+    if not args.no_figures:
+        from pavlov.analysis.figures import plot_curves, save_figure
+
+        per, group, kept = tables["block"]
+        written += save_figure(plot_curves(group, response, per), out / "curves")
+        figures.append((f"{response} by block: group mean ± SEM, CS+ − CS− below", "curves.png"))
+        if len(keep) < trials["participant"].nunique() and len(kept):
+            written += save_figure(
+                plot_curves(kept, response, per[per["participant"].isin(keep)]),
+                out / "curves_after_exclusions",
+            )
+            figures.append(("The same after exclusions", "curves_after_exclusions.png"))
+
+    options = {
+        "data": args.data,
+        "response": response,
+        "block size": args.block_size or "table blocks or 2",
+        "reinforced trials": "excluded" if args.exclude_reinforced else "included",
+        "first trials dropped": drop_first or "no",
+        "index trials per CS type (k)": args.k,
+        "US non-responder": f"< {args.us_min_share:.0%} of US trials with ≥ {args.us_threshold} µS",
+        "non-learner": f"CS+ − CS− ≤ 0 over the last {args.nonlearner_trials} acquisition trials",
+        "missing data": f"> {args.max_missing:.0%} of trials without {response}",
+        "exclusion criteria": ", ".join(args.exclude) or "none",
+        "models": ", ".join(args.models) or "none",
+    }
+    methods = report.describe_methods(
+        trials,
+        sessions=sessions,
+        ratings=ratings,
+        protocol=protocol,
+        options=options,
+        counts=counts,
+    )
+    index_summary = (
+        index.groupby("test_phase", sort=False)[["extinction_index", "rof_index", "recovery_ratio"]]
+        .agg(["count", "mean", "std"])
+        .reset_index()
+    )
+    index_summary.columns = [" ".join(c).strip() for c in index_summary.columns]
+    result_tables = [
+        ("rm-ANOVA, CS × block, per phase (Greenhouse–Geisser)", anova),
+        ("Linear mixed model per phase", mixed),
+        ("Indices (mean, SD over participants)", index_summary),
+        ("Exclusion counts", counts),
+    ]
+    if len(groups):
+        result_tables.append(("Group × CS per phase", groups))
+    if fits is not None:
+        numeric = (
+            fits.drop(columns=["participant"]).groupby("model", sort=False).mean(numeric_only=True)
+        )
+        result_tables.append(("Model fits (means over participants)", numeric.reset_index()))
+    html = report.render_report(
+        f"pavlov analysis: {Path(args.data).name}",
+        methods,
+        figures=figures,
+        tables=result_tables,
+        notes=notes,
+    )
+    written.append(report.write_text(out / "report.html", html))
+    print(
+        f"{trials['participant'].nunique()} participants, {len(trials)} trials, "
+        f"response {response}, {int((~flags['excluded']).sum())} kept after exclusions; "
+        f"wrote {len(written)} files to {out}"
+    )
+    return 0
+
+
+def _load_protocol(path: str | None):
+    if path is None:
+        return None
+    from pavlov.protocols import load_protocol
+
+    return load_protocol(path)
+
+
+def _mixed_models(
+    trials: pd.DataFrame, response: str, exclude_reinforced: bool, notes: list
+) -> pd.DataFrame:
+    from pavlov.analysis.stats import mixed_model
+
+    parts = []
+    for phase in trials.sort_values("phase_order")["phase"].drop_duplicates():
+        rows = trials[trials["phase"] == phase]
+        if rows["cs_type"].nunique() < 2 or rows[response].notna().sum() < 5:
+            continue
+        try:
+            fit = mixed_model(trials, response, phase, exclude_reinforced=exclude_reinforced)
+        except AnalysisError as error:
+            notes.append(f"Mixed model for {phase} not fitted: {error}")
+            continue
+        except (ValueError, ArithmeticError) as error:  # singular designs inside statsmodels
+            notes.append(f"Mixed model for {phase} did not fit: {type(error).__name__}: {error}")
+            continue
+        parts.append(fit.assign(phase=phase))
+    if not parts:
+        return pd.DataFrame(
+            columns=["phase", "term", "coef", "se", "z", "p", "converged", "n_obs", "n_groups"]
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[["phase", *[c for c in frame.columns if c != "phase"]]]
+
+
+def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list):
+    if not args.models:
+        return None
+    if response not in ("rating", "scr"):
+        notes.append(f"Models not fitted: they model 'rating' or 'scr', not '{response}'.")
+        return None
+    from pavlov.analysis.fit import fit_models
+
+    return fit_models(
+        trials, models=tuple(args.models), response=response, n_starts=args.n_starts, seed=args.seed
+    )

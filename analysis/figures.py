@@ -1,0 +1,157 @@
+"""Figures: learning curves with phase dividers, group panels and differential curves.
+
+Built on :class:`matplotlib.figure.Figure` directly (no pyplot state), so they can be made
+in any thread or process without a display. Phases are laid side by side on one x axis in
+the order they occurred, with a dashed divider and the phase name above each.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+#: Colours of the curves (colour-blind safe: Okabe–Ito vermillion, blue, black).
+COLOURS = {"CS+": "#D55E00", "CS-": "#0072B2", "diff": "#000000"}
+
+#: Gap between phases on the shared x axis, in trial/block units.
+PHASE_GAP = 1.0
+
+
+def _layout(curves: pd.DataFrame, x: str) -> tuple[dict[tuple[str, int], float], list[tuple]]:
+    """Map (phase, x value) → position on the shared axis; return the phase spans."""
+    phases = curves.drop_duplicates("phase").sort_values("phase_order")["phase"].tolist()
+    positions: dict[tuple[str, int], float] = {}
+    spans = []
+    start = 0.0
+    for phase in phases:
+        values = sorted(pd.unique(curves.loc[curves["phase"] == phase, x]))
+        for i, value in enumerate(values):
+            positions[(phase, int(value))] = start + i
+        end = start + max(len(values) - 1, 0)
+        spans.append((phase, start, end))
+        start = end + 1 + PHASE_GAP
+    return positions, spans
+
+
+def _decorate(ax, spans, x_label: str, y_label: str) -> None:
+    for i, (phase, start, end) in enumerate(spans):
+        if i:
+            ax.axvline(start - (1 + PHASE_GAP) / 2, color="0.5", linestyle="--", linewidth=0.8)
+        ax.annotate(
+            phase,
+            xy=((start + end) / 2, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ticks = [p for _, s, e in spans for p in np.arange(s, e + 1)]
+    labels = [str(int(t - s + 1)) for _, s, e in spans for t in np.arange(s, e + 1)]
+    if len(ticks) > 40:  # keep labels legible on long sessions
+        step = int(np.ceil(len(ticks) / 40))
+        ticks, labels = ticks[::step], labels[::step]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def plot_curves(
+    group: pd.DataFrame, response: str, participants: pd.DataFrame | None = None
+) -> Figure:
+    """Group learning curves: one column per group; CS+/CS- (top) and CS+ − CS- (bottom).
+
+    Parameters
+    ----------
+    group : pandas.DataFrame
+        From :func:`pavlov.analysis.curves.group_curves`.
+    response : str
+        Y-axis label.
+    participants : pandas.DataFrame, optional
+        From :func:`~pavlov.analysis.curves.participant_curves`: individual differential
+        curves drawn thinly behind the group mean.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x = "block" if "block" in group.columns else "trial"
+    positions, spans = _layout(group, x)
+    groups = list(pd.unique(group["group"]))
+    width = max(4.0, 0.18 * (spans[-1][2] + 2) if spans else 4.0)
+    fig = Figure(figsize=(min(width, 14) * len(groups), 6.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, len(groups), squeeze=False, sharex=True, sharey="row")
+    for column, name in enumerate(groups):
+        rows = group[group["group"] == name]
+        top, bottom = axes[0, column], axes[1, column]
+        for kind, ax in (("CS+", top), ("CS-", top), ("diff", bottom)):
+            part = rows[rows["cs_type"] == kind]
+            for phase, lines in part.groupby("phase", sort=False):
+                xs = np.array([positions[(phase, int(v))] for v in lines[x]])
+                mean = lines["mean"].to_numpy(dtype=float)
+                sem = np.nan_to_num(lines["sem"].to_numpy(dtype=float))
+                label = kind if phase == part["phase"].iloc[0] else None
+                ax.plot(
+                    xs, mean, "o-", color=COLOURS[kind], markersize=3, linewidth=1.2, label=label
+                )
+                ax.fill_between(
+                    xs, mean - sem, mean + sem, color=COLOURS[kind], alpha=0.2, linewidth=0
+                )
+        if participants is not None:
+            mine = participants[
+                (participants["group"] == name) & (participants["cs_type"] == "diff")
+            ]
+            for (_, phase), lines in mine.groupby(["participant", "phase"], sort=False):
+                xs = [positions.get((phase, int(v)), np.nan) for v in lines[x]]
+                bottom.plot(xs, lines["value"], color="0.6", linewidth=0.4, alpha=0.5, zorder=0)
+        bottom.axhline(0, color="0.3", linewidth=0.6)
+        title = name if name else "all participants"
+        n = int(rows["n"].max()) if len(rows) else 0
+        top.set_title(f"{title} (n = {n})", pad=16)
+        _decorate(top, spans, "", f"{response} (mean ± SEM)")
+        _decorate(bottom, spans, f"{x} within phase", f"CS+ − CS− {response}")
+        top.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` and ``<stem>.svg`` atomically (temp file + rename).
+
+    Returns
+    -------
+    list of Path
+        The written files.
+    """
+    stem = Path(stem)
+    written = []
+    for suffix in (".png", ".svg"):
+        target = stem.with_suffix(suffix)
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+        try:
+            # A fixed hash salt makes SVG element ids, and so the file, reproducible.
+            with os.fdopen(handle, "wb") as stream, rc_context({"svg.hashsalt": "pavlov"}):
+                fig.savefig(stream, format=suffix[1:], dpi=150, metadata=_metadata(suffix))
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
+
+
+def _metadata(suffix: str) -> dict:
+    # SVG embeds a date by default; leave it out so the same data give the same file.
+    return {"Date": None} if suffix == ".svg" else {}

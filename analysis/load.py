@@ -1,0 +1,640 @@
+"""Reading pavlov session logs (BIDS, see ``task/LOG.md``) into one tidy trial frame.
+
+:func:`load_trials` takes one ``*_events.tsv`` file, a participant or session folder, a whole
+data folder, or another tool's trial table (:mod:`pavlov.analysis.table`), and returns the
+**tidy trial frame**: one row per CS trial, in presentation order within each participant,
+with the columns
+
+=================  ==========================================================================
+``participant``    participant label (``01`` for ``sub-01``)
+``group``          from ``participants.tsv`` (column ``group``); ``''`` when absent
+``session``        session label (``''`` when the log has none)
+``run``            run number as text (``''`` when none)
+``phase``          phase name
+``phase_type``     habituation, acquisition, extinction, ... (guessed from the name for tables)
+``phase_order``    1-based order in which phases occur (over participants and sessions)
+``trial``          1-based trial number within the phase
+``cs_trial``       1-based count of this CS role (``cs``) within the participant's phase
+``cs``             CS role (``CS+``, ``CS-``, ``CS+R`` ...)
+``cs_type``        ``CS+`` or ``CS-``
+``stimulus``       CS identity that played the role (``''`` when unknown)
+``context``        context identity (``''`` when none)
+``reinforced``     bool
+``onset``          CS onset, seconds from session zero (NaN for tables without onsets)
+``duration``       CS duration, seconds
+``us_onset``       seconds from CS onset to the (delivered or omitted) US time point
+``iti``            planned ITI after the trial, seconds
+``rating``         online expectancy rating (NaN when missed or not asked)
+``rating_rt``      seconds from scale onset to the answer
+``scr``            SCR to the CS in µS (scored from ``*_recording-scr_physio.tsv.gz`` when
+                   the session has one; NaN otherwise or for artefacts)
+``us_scr``         SCR to the US in µS (reinforced trials; NaN otherwise)
+=================  ==========================================================================
+
+Imported tables may add ``block`` (their own blocks) and a response column of their own
+name. Post-phase ratings (``trial_type = rating`` rows) are not trials: :func:`load_ratings`
+returns them as a second frame. :func:`load_sessions` returns the provenance sidecars.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pavlov.analysis.errors import AnalysisError, TableError
+
+#: Columns of the tidy trial frame, in order.
+TRIAL_COLUMNS = (
+    "participant",
+    "group",
+    "session",
+    "run",
+    "phase",
+    "phase_type",
+    "phase_order",
+    "trial",
+    "cs_trial",
+    "cs",
+    "cs_type",
+    "stimulus",
+    "context",
+    "reinforced",
+    "onset",
+    "duration",
+    "us_onset",
+    "iti",
+    "rating",
+    "rating_rt",
+    "scr",
+    "us_scr",
+)
+
+#: Columns of the post-phase ratings frame (:func:`load_ratings`), in order.
+RATING_COLUMNS = (
+    "participant",
+    "group",
+    "session",
+    "run",
+    "phase",
+    "phase_order",
+    "trial",
+    "cs",
+    "cs_type",
+    "stimulus",
+    "rating",
+    "rating_rt",
+    "onset",
+)
+
+_TEXT_COLUMNS = ("group", "session", "run", "phase_type", "stimulus", "context")
+_NUMBER_COLUMNS = (
+    "onset",
+    "duration",
+    "us_onset",
+    "iti",
+    "rating",
+    "rating_rt",
+    "scr",
+    "us_scr",
+)
+
+#: Phase-name patterns used to guess a phase type when the data do not say it, first match
+#: wins (so ``Pre-conditioning`` is habituation and ``EXT-RE`` recall, not extinction).
+_PHASE_PATTERNS = (
+    (r"pre.?cond|habit|baseline|^pre\b", "habituation"),
+    (r"recall|retention|ext.?re\b|^test|spontan", "recall"),
+    (r"renew|^ren\b", "renewal"),
+    (r"reinst", "reinstatement"),
+    (r"react|remind|retriev", "reactivation"),
+    (r"ext", "extinction"),
+    (r"acq|cond|learn|fear", "acquisition"),
+    (r"revers", "reversal"),
+)
+
+#: Seconds after US onset in which the US response is scored (trough-to-peak).
+US_WINDOW = (1.0, 4.0)
+
+_LOG_NAME = re.compile(
+    r"^sub-(?P<participant>[A-Za-z0-9]+)"
+    r"(?:_ses-(?P<session>[A-Za-z0-9]+))?"
+    r"_task-(?P<task>[A-Za-z0-9]+)"
+    r"(?:_acq-[A-Za-z0-9]+)?"
+    r"(?:_run-(?P<run>[0-9]+))?"
+    r"_events\.tsv$"
+)
+
+
+def guess_phase_type(name: str) -> str:
+    """Guess a phase's type from its name (``'Pre-conditioning'`` → ``'habituation'``).
+
+    Returns ``''`` when nothing matches.
+    """
+    lowered = str(name).strip().lower()
+    for pattern, kind in _PHASE_PATTERNS:
+        if re.search(pattern, lowered):
+            return kind
+    return ""
+
+
+def natural_key(label: str) -> tuple:
+    """Sort key that orders ``p2`` before ``p10`` and ``day2`` before ``day30``."""
+    parts = re.split(r"(\d+)", str(label))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
+
+
+def finish_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """Complete a trial frame: defaults, phase order, ``cs_trial``, column order, row order.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        At least ``participant, phase, trial, cs_type, reinforced`` and ``_position`` (a
+        number giving presentation order within a participant).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy trial frame (see the module docstring), index 0..n-1.
+    """
+    out = frame.copy()
+    n = len(out)
+    for column in _TEXT_COLUMNS:
+        if column not in out.columns:
+            out[column] = ""
+    if "cs" not in out.columns:
+        out["cs"] = out["cs_type"]
+    for column in _NUMBER_COLUMNS:
+        if column not in out.columns:
+            out[column] = np.nan
+    guessed = out["phase"].map(guess_phase_type)
+    out["phase_type"] = out["phase_type"].where(out["phase_type"].astype(str) != "", guessed)
+    out["participant"] = out["participant"].astype(str)
+    out["trial"] = out["trial"].astype(int)
+    out["reinforced"] = out["reinforced"].astype(bool)
+    participants = sorted(pd.unique(out["participant"]), key=natural_key)
+    rank = {p: i for i, p in enumerate(participants)}
+    out["_participant_rank"] = out["participant"].map(rank)
+    out = out.sort_values(["_participant_rank", "_position"], kind="stable")
+    out["phase_order"] = phase_order(out) if n else pd.Series(dtype=int)
+    out["cs_trial"] = out.groupby(["participant", "session", "phase", "cs"]).cumcount() + 1
+    extra = [c for c in out.columns if c not in TRIAL_COLUMNS and not c.startswith("_")]
+    out = out[list(TRIAL_COLUMNS) + extra].reset_index(drop=True)
+    for column in ("participant", "phase", "cs", "cs_type", *_TEXT_COLUMNS):
+        out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
+    return out
+
+
+def phase_order(frame: pd.DataFrame) -> pd.Series:
+    """1-based order of each row's phase, in the order phases occur.
+
+    Each participant's phases are ranked by first appearance (rows in presentation order);
+    a phase's overall place is its mean rank over the participants who had it, ties going
+    to the phase seen first.
+    """
+    first = frame.drop_duplicates(["participant", "phase"])[["participant", "phase"]].copy()
+    first["rank"] = first.groupby("participant").cumcount()
+    first["seen"] = np.arange(len(first))
+    places = first.groupby("phase", sort=False).agg(rank=("rank", "mean"), seen=("seen", "min"))
+    places = places.sort_values(["rank", "seen"], kind="stable")
+    order = {phase: i + 1 for i, phase in enumerate(places.index)}
+    return frame["phase"].map(order).astype(int)
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One run's events file and what its BIDS name says."""
+
+    path: Path
+    participant: str
+    session: str
+    task: str
+    run: str
+
+    @property
+    def stem(self) -> str:
+        """The file name without ``_events.tsv``."""
+        return self.path.name[: -len("_events.tsv")]
+
+    @property
+    def sidecar(self) -> Path:
+        """The provenance sidecar ``..._session.json``."""
+        return self.path.with_name(self.stem + "_session.json")
+
+
+def find_logs(path: str | Path) -> list[LogFile]:
+    """Find the events logs under a data, participant or session folder, or one file.
+
+    Raises
+    ------
+    AnalysisError
+        If the path does not exist or holds no ``*_events.tsv``.
+    TableError
+        If an events file name does not follow the BIDS pattern of ``task/LOG.md``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AnalysisError(
+            f"{path}: expected an events file, a participant or data folder, or a trial table, "
+            "got nothing at that path"
+        )
+    if path.is_file():
+        files = [path]
+    else:
+        files = sorted(
+            p
+            for p in path.rglob("*_events.tsv")
+            if not any(part == "derivatives" or part.startswith(".") for part in p.parts)
+        )
+        if not files:
+            raise AnalysisError(
+                f"{path}: expected pavlov session logs (sub-*/ses-*/*_events.tsv) in this folder, "
+                "found none"
+            )
+    logs = []
+    for file in files:
+        match = _LOG_NAME.match(file.name)
+        if match is None:
+            raise TableError(
+                str(file),
+                0,
+                "",
+                "a BIDS name sub-<id>[_ses-<s>]_task-<t>[_run-<n>]_events.tsv",
+                repr(file.name),
+            )
+        logs.append(
+            LogFile(
+                path=file,
+                participant=match["participant"],
+                session=match["session"] or "",
+                task=match["task"],
+                run=match["run"] or "",
+            )
+        )
+    return logs
+
+
+def is_trial_table(path: str | Path) -> bool:
+    """True when ``path`` is a file that is not a BIDS events log (so a trial table)."""
+    path = Path(path)
+    return path.is_file() and not path.name.endswith("_events.tsv")
+
+
+def load_trials(path: str | Path, response_name: str = "rating") -> pd.DataFrame:
+    """Load session logs or a trial table into the tidy trial frame.
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``*_events.tsv`` file, a session/participant/data folder, or a trial table
+        (any other file; see :mod:`pavlov.analysis.table`).
+    response_name : str
+        For trial tables: the tidy column that receives their ``response`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy trial frame (see the module docstring).
+
+    Raises
+    ------
+    TableError
+        A malformed file (naming file, row and column).
+    AnalysisError
+        Nothing to load at ``path``.
+    """
+    if is_trial_table(path):
+        from pavlov.analysis.table import read_table
+
+        return read_table(path, response_name=response_name)
+    logs = find_logs(path)
+    groups = read_groups(find_participants_tsv(Path(path)))
+    ranks = _session_ranks(logs)
+    parts = []
+    for log in logs:
+        events = read_events(log.path)
+        trials = events_to_trials(events, str(log.path))
+        physio = find_physio(log)
+        if physio is not None and len(trials):
+            trials = score_physio(events, trials, physio)
+        trials["participant"] = log.participant
+        trials["session"] = log.session
+        trials["run"] = log.run
+        trials["_position"] = ranks[log] * 1e9 + trials["_position"]
+        parts.append(trials)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if frame.empty:
+        raise AnalysisError(
+            f"{path}: expected CS trials (trial_type 'cs' rows) in the logs, found none"
+        )
+    frame["group"] = frame["participant"].map(groups).fillna("")
+    return finish_trials(frame)
+
+
+def load_ratings(path: str | Path) -> pd.DataFrame:
+    """Load the post-phase ratings (``trial_type = rating`` rows) of session logs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`RATING_COLUMNS`; ``trial`` is the rating's number within its phase.
+        Empty (with those columns) for trial tables or logs without rating rows.
+    """
+    if is_trial_table(path):
+        return pd.DataFrame({c: [] for c in RATING_COLUMNS})
+    logs = find_logs(path)
+    groups = read_groups(find_participants_tsv(Path(path)))
+    ranks = _session_ranks(logs)
+    parts = []
+    for log in logs:
+        events = read_events(log.path)
+        rows = events[events["trial_type"] == "rating"]
+        if rows.empty:
+            continue
+        name = str(log.path)
+        _require(events, name, ("phase", "trial", "cs", "rating"))
+        part = pd.DataFrame(
+            {
+                "participant": log.participant,
+                "session": log.session,
+                "run": log.run,
+                "phase": rows["phase"].to_numpy(dtype=object),
+                "trial": _as_int(rows, "trial", name),
+                "cs": rows["cs"].to_numpy(dtype=object),
+                "cs_type": rows["cs_type"].to_numpy(dtype=object)
+                if "cs_type" in rows
+                else rows["cs"].map(lambda r: "CS+" if str(r).startswith("CS+") else "CS-"),
+                "stimulus": _text(rows, "stimulus"),
+                "rating": _number(rows, "rating", name),
+                "rating_rt": _number(rows, "rating_rt", name),
+                "onset": rows["onset"].to_numpy(dtype=float),
+                "_position": ranks[log] * 1e9 + np.arange(len(rows)),
+            }
+        )
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame({c: [] for c in RATING_COLUMNS})
+    frame = pd.concat(parts, ignore_index=True)
+    frame["group"] = frame["participant"].map(groups).fillna("")
+    participants = sorted(pd.unique(frame["participant"]), key=natural_key)
+    frame["_rank"] = frame["participant"].map({p: i for i, p in enumerate(participants)})
+    frame = frame.sort_values(["_rank", "_position"], kind="stable")
+    frame["phase_order"] = phase_order(frame)
+    return frame[list(RATING_COLUMNS)].reset_index(drop=True)
+
+
+def load_sessions(path: str | Path) -> pd.DataFrame:
+    """Load the provenance sidecars (``*_session.json``) of the logs under ``path``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per events file: ``participant, session, run, task, events_file`` and every
+        key of its ``session.json`` (missing keys NaN). Empty for trial tables.
+
+    Raises
+    ------
+    TableError
+        If a sidecar exists but is not a JSON object.
+    """
+    if is_trial_table(path):
+        return pd.DataFrame(columns=["participant", "session", "run", "task", "events_file"])
+    rows = []
+    for log in find_logs(path):
+        row = {
+            "participant": log.participant,
+            "session": log.session,
+            "run": log.run,
+            "task": log.task,
+            "events_file": str(log.path),
+        }
+        meta = read_sidecar(log.sidecar)
+        for key, value in meta.items():
+            if key not in row:
+                row[key] = value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def read_sidecar(path: Path) -> dict:
+    """Read a ``session.json`` sidecar; ``{}`` when it does not exist."""
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        line = getattr(error, "lineno", 0)
+        raise TableError(
+            str(path), 0, "", "a JSON object", f"invalid JSON at line {line}"
+        ) from None
+    if not isinstance(meta, dict):
+        raise TableError(str(path), 0, "", "a JSON object", type(meta).__name__)
+    return meta
+
+
+def find_participants_tsv(path: Path) -> Path | None:
+    """The ``participants.tsv`` of the data folder that holds ``path``, if any.
+
+    Looks in ``path`` and up to four parent folders (a single events file sits four
+    levels below the data folder), stopping at the first folder that has one.
+    """
+    folder = path if path.is_dir() else path.parent
+    for candidate in [folder, *list(folder.parents)[:4]]:
+        tsv = candidate / "participants.tsv"
+        if tsv.is_file():
+            return tsv
+    return None
+
+
+def read_groups(path: Path | None) -> dict[str, str]:
+    """Map participant label → group from a BIDS ``participants.tsv``.
+
+    ``participant_id`` may carry the ``sub-`` prefix; ``group`` is optional (all ``''``).
+    """
+    if path is None:
+        return {}
+    from pavlov.analysis.table import missing_mask, read_delimited, require_columns
+
+    raw = read_delimited(path, sep="\t")
+    require_columns(raw, str(path), ("participant_id",))
+    ids = raw["participant_id"].astype(str).str.replace(r"^sub-", "", regex=True)
+    if "group" not in raw.columns:
+        return dict.fromkeys(ids, "")
+    groups = raw["group"].astype(str)
+    groups = groups.where(~missing_mask(groups), "")
+    return dict(zip(ids, groups))
+
+
+def read_events(path: str | Path) -> pd.DataFrame:
+    """Read and check one ``events.tsv`` (task/LOG.md).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every row; ``onset`` and ``duration`` as float, other columns as text with
+        ``n/a`` turned into ``''``. The index is the 1-based data row.
+
+    Raises
+    ------
+    TableError
+        Missing required columns, non-numeric onsets or durations.
+    """
+    from pavlov.analysis.table import missing_mask, parse_numeric, read_delimited
+
+    name = str(path)
+    raw = read_delimited(path, sep="\t")
+    _require(raw, name, ("onset", "duration", "trial_type"))
+    onset = parse_numeric(raw, "onset", name, missing_ok=False)
+    duration = parse_numeric(raw, "duration", name)
+    columns = {}
+    for column in raw.columns:
+        cells = raw[column].to_numpy(dtype=object).copy()
+        cells[missing_mask(raw[column])] = ""
+        columns[column] = cells
+    columns["onset"] = onset
+    columns["duration"] = duration
+    return pd.DataFrame(columns, index=raw.index)
+
+
+def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    from pavlov.analysis.table import require_columns
+
+    require_columns(frame, name, columns)
+
+
+def _number(rows: pd.DataFrame, column: str, name: str) -> np.ndarray:
+    from pavlov.analysis.table import parse_numeric
+
+    if column not in rows.columns:
+        return np.full(len(rows), np.nan)
+    return parse_numeric(rows, column, name)
+
+
+def _as_int(rows: pd.DataFrame, column: str, name: str) -> np.ndarray:
+    from pavlov.analysis.table import parse_numeric
+
+    values = parse_numeric(rows, column, name, missing_ok=False, integer=True, positive=True)
+    return values.astype(int)
+
+
+def _text(rows: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in rows.columns:
+        return np.full(len(rows), "", dtype=object)
+    return rows[column].astype(str).to_numpy(dtype=object)
+
+
+def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataFrame:
+    """Turn one checked events frame (:func:`read_events`) into trial rows.
+
+    One row per ``cs`` row, with the US time point (``USp``/``USo``/``USm`` row of the same
+    phase and trial) giving ``us_onset``. Participant, session, run and group are left to
+    the caller. ``_position`` is the row's place in the file.
+
+    Raises
+    ------
+    TableError
+        Malformed trial numbers, CS types, reinforcement flags or ratings.
+    """
+    from pavlov.analysis.table import CS_TYPES, parse_choice
+
+    cs = events[events["trial_type"].to_numpy() == "cs"]
+    if cs.empty:
+        return pd.DataFrame()
+    _require(events, name, ("phase", "trial", "cs_type"))
+    cs_type = parse_choice(cs, "cs_type", name, CS_TYPES)
+    roles = _text(cs, "cs")
+    out = {
+        "phase": cs["phase"].to_numpy(dtype=object),
+        "phase_type": _text(cs, "phase_type"),
+        "trial": _as_int(cs, "trial", name),
+        "cs_type": cs_type,
+        "cs": np.where(roles == "", cs_type, roles),
+        "stimulus": _text(cs, "stimulus"),
+        "context": _text(cs, "context"),
+    }
+    if "reinforced" in cs.columns:
+        out["reinforced"] = parse_choice(cs, "reinforced", name, ("0", "1")) == "1"
+    elif "event_type" in cs.columns:
+        out["reinforced"] = cs["event_type"].to_numpy() == "CSpr"
+    else:
+        _require(events, name, ("reinforced",))
+    onset = cs["onset"].to_numpy(dtype=float)
+    out["onset"] = onset
+    out["duration"] = cs["duration"].to_numpy(dtype=float)
+    out["iti"] = _number(cs, "iti", name)
+    out["rating"] = _number(cs, "rating", name)
+    out["rating_rt"] = _number(cs, "rating_rt", name)
+    out["scr"] = np.full(len(cs), np.nan)
+    out["us_scr"] = np.full(len(cs), np.nan)
+    out["us_onset"] = np.full(len(cs), np.nan)
+    if "event_type" in events.columns:
+        kinds = events["trial_type"].to_numpy()
+        labels = events["event_type"].to_numpy()
+        us = events[(kinds == "us") & np.isin(labels, ["USp", "USo", "USm"])]
+        if len(us) and "phase" in us.columns and "trial" in us.columns:
+            us_onset = dict(zip(zip(us["phase"], us["trial"]), us["onset"]))
+            keys = zip(cs["phase"], cs["trial"])
+            out["us_onset"] = np.array([us_onset.get(k, np.nan) for k in keys]) - onset
+    out["_position"] = np.arange(len(cs), dtype=float)
+    return pd.DataFrame(out)
+
+
+def find_physio(log: LogFile) -> Path | None:
+    """The run's ``*_recording-scr_physio.tsv.gz`` (beside the log or in a sibling folder)."""
+    name = log.stem + "_recording-scr_physio.tsv.gz"
+    folder = log.path.parent
+    for candidate in [folder / name, *(sibling / name for sibling in folder.parent.glob("*"))]:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def score_physio(events: pd.DataFrame, trials: pd.DataFrame, physio: Path) -> pd.DataFrame:
+    """Fill ``scr`` (CS responses) and ``us_scr`` (responses to delivered USs) from physio.
+
+    Uses :func:`pavlov.analysis.scr.score_events` with its defaults (FIR trough-to-peak)
+    on the ``cs`` rows, and on the ``USp`` rows of trials in :data:`US_WINDOW` after the
+    US onset.
+    """
+    from pavlov.analysis.scr import score_events
+
+    out = trials.copy()
+    cs = events[events["trial_type"] == "cs"]
+    out["scr"] = np.asarray(score_events(cs, physio), dtype=float)
+    if "event_type" in events.columns and "trial" in events.columns:
+        us = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
+        us = us[us["trial"] != ""]
+        if not us.empty:
+            # Scored like a CS so that the scorer's window is placed after the US onset.
+            as_cs = us.assign(trial_type="cs")
+            values = np.asarray(score_events(as_cs, physio, window=US_WINDOW), dtype=float)
+            by_trial = dict(zip(zip(us["phase"], us["trial"]), values))
+            keys = zip(cs["phase"], cs["trial"])
+            out["us_scr"] = [by_trial.get(k, np.nan) for k in keys]
+    return out
+
+
+def _session_ranks(logs: list[LogFile]) -> dict[LogFile, int]:
+    """Each log's place among its participant's runs: sessions by start time (from the
+    sidecar, else by natural label order), then runs by number."""
+    ranks: dict[LogFile, int] = {}
+    by_participant: dict[str, list[LogFile]] = {}
+    for log in logs:
+        by_participant.setdefault(log.participant, []).append(log)
+    for items in by_participant.values():
+        started = {}
+        for log in items:
+            meta = read_sidecar(log.sidecar) if log.sidecar.exists() else {}
+            started[log] = str(meta.get("started") or "")
+        complete = all(started.values())
+
+        def key(log: LogFile, complete: bool = complete, started: dict = started) -> tuple:
+            first = started[log] if complete else ""
+            return (first, natural_key(log.session), natural_key(log.run))
+
+        for i, log in enumerate(sorted(items, key=key)):
+            ranks[log] = i
+    return ranks

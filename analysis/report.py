@@ -1,0 +1,288 @@
+"""The analysis report: a self-contained HTML page whose methods section is generated.
+
+:func:`describe_methods` turns the trial frame, the session sidecars, the protocol (when
+given) and the analysis options into a reporting checklist (Lonsdorf et al. 2017; field.md
+§3.3): participants and groups, trial counts and reinforcement per phase, timings, devices
+and provenance, ratings, exclusions and analysis choices. :func:`render_report` lays that
+out with the figures and result tables; :func:`write_text` writes files atomically.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+Section = tuple[str, list[str]]
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
+    path = Path(path)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a frame as CSV atomically (no index, full float precision)."""
+    return write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _range(values: pd.Series, unit: str = "s", digits: int = 2) -> str:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty:
+        return "not recorded"
+    low, high = values.min(), values.max()
+    if np.isclose(low, high):
+        return f"{low:.{digits}f} {unit}"
+    return f"{values.mean():.{digits}f} {unit} (range {low:.{digits}f}–{high:.{digits}f})"
+
+
+def _count_text(counts: pd.Series) -> str:
+    """'10' when every participant had the same count, else 'median 10 (8–10)'."""
+    if counts.empty:
+        return "0"
+    if counts.min() == counts.max():
+        return str(int(counts.iloc[0]))
+    return f"median {counts.median():g} ({int(counts.min())}–{int(counts.max())})"
+
+
+def describe_design(trials: pd.DataFrame) -> list[str]:
+    """One line per phase, in order: trials per CS role, reinforcement, timings."""
+    lines = []
+    phases = trials.drop_duplicates("phase").sort_values("phase_order")
+    for phase, kind in zip(phases["phase"], phases["phase_type"]):
+        rows = trials[trials["phase"] == phase]
+        parts = []
+        for role, part in rows.groupby("cs", sort=True):
+            per_person = part.groupby("participant").size()
+            text = f"{role} {_count_text(per_person)}"
+            reinforced = part.groupby("participant")["reinforced"].sum()
+            if reinforced.sum():
+                share = part["reinforced"].mean()
+                text += f" ({_count_text(reinforced)} reinforced, {share:.0%})"
+            parts.append(text)
+        line = f"{phase} ({kind or 'type not given'}): " + ", ".join(parts)
+        if rows["duration"].notna().any():
+            line += f"; CS duration {_range(rows['duration'])}"
+        if rows["us_onset"].notna().any():
+            line += f"; CS–US interval {_range(rows['us_onset'])}"
+        if rows["iti"].notna().any():
+            line += f"; ITI {_range(rows['iti'])}"
+        contexts = sorted(set(rows["context"]) - {""})
+        if contexts:
+            line += f"; context {', '.join(contexts)}"
+        lines.append(line + ".")
+    return lines
+
+
+def _unique(sessions: pd.DataFrame, key: str) -> list[str]:
+    if key not in sessions.columns:
+        return []
+    values = []
+    for value in sessions[key].dropna():
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        if text not in values:
+            values.append(text)
+    return values
+
+
+def describe_provenance(sessions: pd.DataFrame) -> list[str]:
+    """Protocol files, versions, devices, timing quality and how sessions ended."""
+    if sessions.empty:
+        return ["Imported trial table: no session logs, so no provenance or device records."]
+    lines = [
+        f"{len(sessions)} run log(s) from {sessions['participant'].nunique()} participant(s); "
+        f"sessions: {', '.join(sorted(set(sessions['session']) - {''})) or 'one (unlabelled)'}."
+    ]
+    for key, label in (
+        ("protocol_path", "Protocol file"),
+        ("protocol_sha256", "Protocol SHA-256"),
+        ("pavlov_version", "pavlov version"),
+        ("versions", "Software versions"),
+        ("devices", "Devices"),
+        ("refresh_rate", "Display refresh rate (Hz)"),
+    ):
+        values = _unique(sessions, key)
+        if values:
+            lines.append(f"{label}: {'; '.join(values)}.")
+    if "shock_intensity_ma" in sessions.columns:
+        lines.append(f"Shock intensity: {_range(sessions['shock_intensity_ma'], 'mA')}.")
+    if "dropped_frames" in sessions.columns:
+        dropped = pd.to_numeric(sessions["dropped_frames"], errors="coerce")
+        lines.append(f"Dropped frames: {int(dropped.sum(skipna=True))} in total over all runs.")
+    if "end_reason" in sessions.columns:
+        reasons = sessions["end_reason"].fillna("not recorded (session did not end cleanly)")
+        counts = reasons.value_counts()
+        lines.append("Run endings: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
+    if "resumes" in sessions.columns:
+        resumed = sessions["resumes"].map(lambda r: len(r) if isinstance(r, list) else 0)
+        lines.append(f"Resumed runs: {int((resumed > 0).sum())}.")
+    return lines
+
+
+def describe_protocol(protocol) -> list[str]:
+    """US and rating settings from a :class:`pavlov.protocols.model.Protocol`."""
+    if protocol is None:
+        return []
+    lines = [f"Study '{protocol.study}', task '{protocol.task}', protocol seed {protocol.seed}."]
+    for us in protocol.us.values():
+        text = f"US '{us.name}': {us.kind}, {us.duration:g} s"
+        if us.train is not None:
+            train = us.train
+            text += (
+                f", train of {train.count} pulses of {train.pulse_width * 1000:g} ms every "
+                f"{train.interval * 1000:g} ms"
+            )
+        lines.append(text + ".")
+    for phase in protocol.phases.values():
+        if phase.rating is not None:
+            rating = phase.rating
+            lines.append(
+                f"Rating in {phase.name}: '{rating.question}', scale {rating.low}–{rating.high} "
+                f"({rating.anchors[0]} – {rating.anchors[1]}), {rating.input}, "
+                f"{rating.window:g} s window."
+            )
+    return lines
+
+
+def describe_methods(
+    trials: pd.DataFrame,
+    *,
+    sessions: pd.DataFrame | None = None,
+    ratings: pd.DataFrame | None = None,
+    protocol=None,
+    options: Mapping[str, object] | None = None,
+    counts: pd.DataFrame | None = None,
+) -> list[Section]:
+    """The reporting checklist as (heading, lines) sections.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        Tidy trial frame.
+    sessions : pandas.DataFrame, optional
+        From :func:`pavlov.analysis.load.load_sessions`.
+    ratings : pandas.DataFrame, optional
+        From :func:`pavlov.analysis.load.load_ratings`.
+    protocol : Protocol, optional
+        The study's protocol, for US and rating details.
+    options : mapping, optional
+        The analysis options (name → value), listed verbatim.
+    counts : pandas.DataFrame, optional
+        From :func:`pavlov.analysis.exclusions.exclusion_counts`.
+    """
+    people = trials.drop_duplicates("participant")
+    groups = people["group"].replace("", np.nan).dropna().value_counts().sort_index()
+    sample = [f"{len(people)} participants, {len(trials)} CS trials."]
+    if len(groups):
+        sample.append("Groups: " + ", ".join(f"{g} {n}" for g, n in groups.items()) + ".")
+    online = trials["rating"].notna()
+    if online.any():
+        asked = trials.groupby("phase")["rating"].apply(lambda r: r.notna().any())
+        in_asked = trials[trials["phase"].isin(asked[asked].index)]
+        missed = in_asked["rating"].isna().mean()
+        sample.append(
+            f"Online expectancy ratings: {missed:.1%} missed in phases that asked for them."
+        )
+    if ratings is not None and len(ratings):
+        sample.append(
+            f"Post-phase ratings: {len(ratings)} ({ratings['rating'].isna().mean():.1%} missed)."
+        )
+    sections: list[Section] = [
+        ("Sample", sample),
+        ("Design (from the logged trials)", describe_design(trials)),
+    ]
+    protocol_lines = describe_protocol(protocol)
+    if protocol_lines:
+        sections.append(("Protocol", protocol_lines))
+    if sessions is not None:
+        sections.append(("Provenance, devices and timing", describe_provenance(sessions)))
+    if counts is not None and len(counts):
+        overall = counts[counts["group"] == ""]
+        lines = [
+            f"{row.flag}: {row.flagged} of {row.total} flagged"
+            + (f" ({row.unknown} could not be assessed)" if row.unknown else "")
+            for row in overall.itertuples()
+        ]
+        sections.append(("Exclusions", lines))
+    if options:
+        sections.append(("Analysis options", [f"{k}: {v}" for k, v in options.items()]))
+    return sections
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}", na_rep="")
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
+th,td{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
+th{background:#f4f4f4} img{max-width:100%} h2{border-bottom:2px solid #333}
+"""
+
+
+def render_report(
+    title: str,
+    methods: Sequence[Section],
+    *,
+    figures: Sequence[tuple[str, str]] = (),
+    tables: Sequence[tuple[str, pd.DataFrame]] = (),
+    notes: Sequence[str] = (),
+) -> str:
+    """Render the report as one HTML page.
+
+    Parameters
+    ----------
+    title : str
+        Page title.
+    methods : sequence of (heading, lines)
+        From :func:`describe_methods`.
+    figures : sequence of (caption, file name)
+        Images referenced relative to the report (written beside it).
+    tables : sequence of (caption, DataFrame)
+        Result tables.
+    notes : sequence of str
+        Remarks (e.g. analyses that could not run and why).
+    """
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        "<h2>Methods</h2>",
+    ]
+    for heading, lines in methods:
+        out.append(f"<h3>{esc(heading)}</h3><ul>")
+        out.extend(f"<li>{esc(line)}</li>" for line in lines)
+        out.append("</ul>")
+    out.append("<h2>Results</h2>")
+    for caption, name in figures:
+        out.append(f'<figure><img src="{esc(name)}" alt="{esc(caption)}">')
+        out.append(f"<figcaption>{esc(caption)}</figcaption></figure>")
+    for caption, frame in tables:
+        out.append(f"<h3>{esc(caption)}</h3>")
+        out.append(_table(frame) if len(frame) else "<p>Nothing to show.</p>")
+    if notes:
+        out.append("<h2>Notes</h2><ul>")
+        out.extend(f"<li>{esc(note)}</li>" for note in notes)
+        out.append("</ul>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,344 @@
+"""Reading delimited text files strictly, and importing other tools' trial tables.
+
+A trial table is a CSV or TSV (optionally ``.gz``) with one row per CS trial and the columns
+
+====================  =====================================================================
+``participant``       participant ID
+``phase``             phase name; phases keep the order in which they first occur
+``trial``             1-based trial number within the phase (positive integer)
+``cs_type``           ``CS+`` or ``CS-``
+``us``                ``1`` when the trial was reinforced, else ``0``
+``response``          the measured response (number; empty, ``n/a`` or ``NA`` when missing)
+====================  =====================================================================
+
+and optionally ``session``, ``group``, ``block`` (positive integer), and these pavlov
+extensions: ``cs`` (the CS role, e.g. ``CS+R``; defaults to ``cs_type``), ``stimulus`` (the
+CS identity, e.g. ``faceA``, which reversal designs need), ``phase_type``
+(guessed from the phase name when absent), and the numeric columns ``onset``, ``rating``,
+``rating_rt``, ``scr`` and ``us_scr``. ``response`` becomes the tidy column named by
+``response_name`` (``rating`` by default) and ``us`` becomes ``reinforced``.
+
+Anything malformed raises :class:`~pavlov.analysis.errors.TableError` naming the file, the
+row and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pavlov.analysis.errors import TableError
+from pavlov.protocols.errors import suggest
+
+#: Columns every trial table must have.
+REQUIRED_COLUMNS = ("participant", "phase", "trial", "cs_type", "us", "response")
+
+#: Columns a trial table may have besides the required ones.
+OPTIONAL_COLUMNS = (
+    "session",
+    "group",
+    "block",
+    "cs",
+    "stimulus",
+    "phase_type",
+    "onset",
+    "rating",
+    "rating_rt",
+    "scr",
+    "us_scr",
+)
+
+#: Cell values read as missing (compared case-insensitively, after stripping blanks).
+MISSING = frozenset({"", "n/a", "na", "nan", "none", "null"})
+
+#: Allowed ``cs_type`` values.
+CS_TYPES = ("CS+", "CS-")
+
+
+def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
+    """Read a delimited UTF-8 text file into a frame of stripped strings.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv``, ``.tsv`` or ``.txt`` file, optionally gzip-compressed (``.gz``).
+    sep : str, optional
+        The delimiter; when None, a tab if the header has one, else a comma.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per header field (``object`` dtype of ``str``), one row per data line.
+        Blank lines are skipped. The index is the 1-based data row.
+
+    Raises
+    ------
+    TableError
+        If the path is a directory, unreadable, empty, binary, has duplicate or empty
+        header names, or a row with the wrong number of fields.
+    """
+    path = Path(path)
+    name = str(path)
+    if path.is_dir():
+        raise TableError(name, 0, "", "a CSV or TSV file", "a directory")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise TableError(name, 0, "", "a readable file", error.strerror or str(error)) from None
+    if path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise TableError(name, 0, "", "gzip-compressed text", f"{error}") from None
+    if b"\x00" in data[:65536]:
+        raise TableError(name, 0, "", "a UTF-8 text table", "binary data (NUL bytes)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TableError(
+            name, 0, "", "a UTF-8 text table", f"undecodable byte at offset {error.start}"
+        ) from None
+    if not text.strip():
+        raise TableError(name, 0, "", "a header line and rows", "an empty file")
+    first = text.split("\n", 1)[0]
+    if sep is None:
+        sep = "\t" if "\t" in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    row = 0
+    for fields in reader:
+        if not fields or all(not f.strip() for f in fields):
+            if header is not None:
+                row += 1
+            continue
+        if header is None:
+            header = [f.strip() for f in fields]
+            _check_header(name, header)
+            continue
+        row += 1
+        if len(fields) != len(header):
+            raise TableError(
+                name,
+                row,
+                "",
+                f"{len(header)} fields like the header",
+                f"{len(fields)}",
+            )
+        rows.append([f.strip() for f in fields])
+        numbers.append(row)
+    assert header is not None
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    frame.index = pd.Index(numbers, name="row")
+    return frame
+
+
+def _check_header(name: str, header: list[str]) -> None:
+    seen: set[str] = set()
+    for position, column in enumerate(header, start=1):
+        if not column:
+            raise TableError(
+                name, 0, "", "a name for every header field", f"field {position} empty"
+            )
+        if column in seen:
+            raise TableError(name, 0, column, "unique column names", "it twice")
+        seen.add(column)
+
+
+def require_columns(frame: pd.DataFrame, path: str, columns: tuple[str, ...]) -> None:
+    """Raise :class:`TableError` naming the first of ``columns`` missing from ``frame``."""
+    for column in columns:
+        if column not in frame.columns:
+            close = suggest(column, frame.columns)
+            got = "columns " + ", ".join(map(str, frame.columns))
+            if close:
+                got += f" (is '{close}' meant to be '{column}'?)"
+            raise TableError(path, 0, column, "a column with that name", got)
+
+
+def missing_mask(values: pd.Series) -> np.ndarray:
+    """True where a string cell means 'missing' (see :data:`MISSING`)."""
+    # A plain loop: for the short columns of one log it is several times faster than the
+    # pandas string accessors, which dominate loading a thousand logs otherwise.
+    cells = values.to_numpy(dtype=object)
+    return np.fromiter(
+        (str(cell).strip().lower() in MISSING for cell in cells), dtype=bool, count=len(cells)
+    )
+
+
+def parse_numeric(
+    frame: pd.DataFrame,
+    column: str,
+    path: str,
+    *,
+    missing_ok: bool = True,
+    integer: bool = False,
+    positive: bool = False,
+) -> np.ndarray:
+    """Parse a string column as float, raising :class:`TableError` at the first bad cell.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        From :func:`read_delimited` (index = 1-based data row).
+    column : str
+        Column to parse.
+    path : str
+        File name for messages.
+    missing_ok : bool
+        Whether missing cells (NaN in the result) are allowed.
+    integer : bool
+        Values must be whole numbers.
+    positive : bool
+        Values must be > 0.
+
+    Returns
+    -------
+    numpy.ndarray of float
+    """
+    raw = frame[column].astype(str)
+    missing = missing_mask(raw)
+    cells = raw.to_numpy(dtype=object).copy()
+    cells[missing] = "nan"
+    values = pd.to_numeric(cells, errors="coerce").astype(float)
+    what = "a whole number" if integer else "a number"
+    if positive:
+        what = "a positive whole number" if integer else "a positive number"
+    bad = np.isnan(values) & ~missing
+    bad |= np.isinf(values)
+    if not missing_ok:
+        bad |= missing
+    if integer:
+        bad |= ~np.isnan(values) & (values != np.round(values))
+    if positive:
+        bad |= ~np.isnan(values) & (values <= 0)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        cell = raw.iloc[at]
+        raise TableError(path, int(frame.index[at]), column, what, repr(cell) if cell else "empty")
+    return values
+
+
+def parse_choice(
+    frame: pd.DataFrame, column: str, path: str, allowed: tuple[str, ...]
+) -> np.ndarray:
+    """Check that every cell of ``column`` is one of ``allowed``; return the values."""
+    values = frame[column].astype(str).to_numpy()
+    bad = ~np.isin(values, np.asarray(allowed, dtype=object))
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        cell = values[at]
+        expected = " or ".join(repr(a) for a in allowed)
+        got = repr(cell) if cell else "empty"
+        close = suggest(cell, allowed)
+        if close:
+            got += f" (did you mean '{close}'?)"
+        raise TableError(path, int(frame.index[at]), column, expected, got)
+    return values
+
+
+def parse_labels(frame: pd.DataFrame, column: str, path: str) -> np.ndarray:
+    """Check that no cell of a label column (participant, phase) is missing; return them."""
+    values = frame[column].astype(str)
+    bad = missing_mask(values)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        cell = values.iloc[at]
+        raise TableError(path, int(frame.index[at]), column, "a label", repr(cell) or "empty")
+    return values.to_numpy(dtype=object)
+
+
+def read_table(path: str | Path, response_name: str = "rating") -> pd.DataFrame:
+    """Import another tool's trial table as pavlov's tidy trial frame.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV/TSV file (see the module docstring for its columns).
+    response_name : str
+        Tidy column that receives the ``response`` values: ``rating``, ``scr`` or a
+        name of your own.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy trial frame (:data:`pavlov.analysis.load.TRIAL_COLUMNS`, plus
+        ``response_name`` and ``block`` when given), in presentation order.
+
+    Raises
+    ------
+    TableError
+        Naming the file, row and column of the first malformed cell.
+    """
+    from pavlov.analysis.load import finish_trials
+
+    name = str(path)
+    raw = read_delimited(path)
+    require_columns(raw, name, REQUIRED_COLUMNS)
+    if response_name in raw.columns and response_name != "response":
+        raise TableError(
+            name,
+            0,
+            response_name,
+            f"no column '{response_name}' when 'response' is imported as '{response_name}'",
+            "both",
+        )
+    out = pd.DataFrame(index=raw.index)
+    out["participant"] = parse_labels(raw, "participant", name)
+    out["phase"] = parse_labels(raw, "phase", name)
+    out["trial"] = parse_numeric(raw, "trial", name, missing_ok=False, integer=True, positive=True)
+    out["cs_type"] = parse_choice(raw, "cs_type", name, CS_TYPES)
+    us = parse_choice(raw, "us", name, ("0", "1"))
+    out["reinforced"] = us == "1"
+    out[response_name] = parse_numeric(raw, "response", name)
+    for column in ("session", "group"):
+        if column in raw.columns:
+            values = raw[column].astype(str)
+            out[column] = values.where(~missing_mask(values), "").to_numpy(dtype=object)
+    if "cs" in raw.columns:
+        roles = raw["cs"].astype(str)
+        out["cs"] = roles.where(~missing_mask(roles), out["cs_type"]).to_numpy(dtype=object)
+        wrong = np.array(
+            [not r.startswith(t) for r, t in zip(out["cs"], out["cs_type"])], dtype=bool
+        )
+        if wrong.any():
+            at = int(np.flatnonzero(wrong)[0])
+            raise TableError(
+                name,
+                int(raw.index[at]),
+                "cs",
+                f"a role starting with its cs_type '{out['cs_type'].iloc[at]}'",
+                repr(out["cs"].iloc[at]),
+            )
+    if "stimulus" in raw.columns:
+        values = raw["stimulus"].astype(str)
+        out["stimulus"] = values.where(~missing_mask(values), "").to_numpy(dtype=object)
+    if "phase_type" in raw.columns:
+        out["phase_type"] = raw["phase_type"].astype(str).to_numpy(dtype=object)
+    if "block" in raw.columns:
+        out["block"] = parse_numeric(raw, "block", name, integer=True, positive=True)
+    for column in ("onset", "rating", "rating_rt", "scr", "us_scr"):
+        if column in raw.columns and column != response_name:
+            out[column] = parse_numeric(raw, column, name)
+    keys = [c for c in ("participant", "session", "phase", "trial") if c in out.columns]
+    duplicated = out.duplicated(keys).to_numpy()
+    if duplicated.any():
+        at = int(np.flatnonzero(duplicated)[0])
+        raise TableError(
+            name,
+            int(raw.index[at]),
+            "trial",
+            "one row per participant, session, phase and trial",
+            f"a second trial {int(out['trial'].iloc[at])} of phase '{out['phase'].iloc[at]}'",
+        )
+    # Presentation order: sessions and phases in order of first appearance, then trial number.
+    session = out["session"] if "session" in out.columns else pd.Series("", index=out.index)
+    session_rank = pd.factorize(session)[0]
+    phase_rank = pd.factorize(out["phase"])[0]
+    out["_position"] = session_rank * 1e12 + phase_rank * 1e6 + out["trial"].to_numpy()
+    return finish_trials(out.reset_index(drop=True))

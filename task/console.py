@@ -1,0 +1,208 @@
+"""The experimenter's console in the terminal: phase, trial n/N, pulses, USs, time left.
+
+The run loop reports a :class:`Status` at event boundaries (and about once a second during
+long waits); the console shows it. :class:`RichConsole` draws a live panel with ``rich``
+when stderr is a terminal; :class:`PlainConsole` prints only messages (one line each),
+which is what a log file or a test wants. :func:`make_console` picks one.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing
+from dataclasses import dataclass, field
+
+__all__ = ["Console", "PlainConsole", "RecordingConsole", "RichConsole", "Status", "make_console"]
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the experimenter sees.
+
+    Attributes
+    ----------
+    phase : str
+        Current phase name.
+    what : str
+        Current event, e.g. ``cs CS+ (blue)``.
+    event : int
+        1-based number of the current event.
+    events : int
+        Events in the session.
+    trial : int
+        Trials (CS or unsignalled US) done, including those of earlier runs when resumed.
+    trials : int
+        Trials in the session.
+    pulses : int
+        Scanner pulses received.
+    shocks : int
+        USs delivered in this run.
+    time_left : float
+        Planned seconds left (protocol seconds).
+    note : str
+        Free text (e.g. a countdown or a warning).
+    """
+
+    phase: str = ""
+    what: str = ""
+    event: int = 0
+    events: int = 0
+    trial: int = 0
+    trials: int = 0
+    pulses: int = 0
+    shocks: int = 0
+    time_left: float = 0.0
+    note: str = ""
+
+
+def format_clock(seconds: float) -> str:
+    """``mm:ss`` (or ``h:mm:ss``) for a non-negative number of seconds, rounded up."""
+    total = max(0, int(-(-seconds // 1)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+class Console(typing.Protocol):
+    """Where the run loop reports progress."""
+
+    def start(self, title: str) -> None:
+        """The session starts."""
+        ...
+
+    def update(self, status: Status) -> None:
+        """Show the current status."""
+        ...
+
+    def message(self, text: str) -> None:
+        """Show a one-line message (warning, pause, end)."""
+        ...
+
+    def stop(self) -> None:
+        """The session ended; release the terminal. Safe to call more than once."""
+        ...
+
+
+class PlainConsole:
+    """Prints messages to a stream, one line each; status updates are not printed.
+
+    Parameters
+    ----------
+    stream : file, optional
+        Defaults to ``sys.stderr``.
+    """
+
+    def __init__(self, stream: typing.TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def start(self, title: str) -> None:
+        """Print the title."""
+        self.message(title)
+
+    def update(self, status: Status) -> None:
+        """Not shown: a non-terminal stream gets no live panel."""
+
+    def message(self, text: str) -> None:
+        """Print one line."""
+        print(f"pavlov: {text}", file=self.stream, flush=True)
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass
+class RecordingConsole:
+    """Keeps everything it is told (for tests)."""
+
+    title: str = ""
+    statuses: list[Status] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    def start(self, title: str) -> None:
+        """Keep the title."""
+        self.title = title
+
+    def update(self, status: Status) -> None:
+        """Keep the status."""
+        self.statuses.append(status)
+
+    def message(self, text: str) -> None:
+        """Keep the message."""
+        self.messages.append(text)
+
+    def stop(self) -> None:
+        """Mark stopped."""
+        self.stopped = True
+
+
+class RichConsole:
+    """A live ``rich`` panel on the terminal (refreshed by rich's own thread, 4 times a second).
+
+    Parameters
+    ----------
+    stream : file, optional
+        Terminal stream; defaults to ``sys.stderr``.
+    """
+
+    def __init__(self, stream: typing.TextIO | None = None) -> None:
+        from rich.console import Console as _RichConsole
+
+        self._console = _RichConsole(file=stream or sys.stderr)
+        self._live = None
+        self._title = ""
+        self._status = Status()
+
+    def start(self, title: str) -> None:
+        """Start the live panel."""
+        from rich.live import Live
+
+        self._title = title
+        self._live = Live(
+            self._render(), console=self._console, refresh_per_second=4, transient=False
+        )
+        self._live.start()
+
+    def update(self, status: Status) -> None:
+        """Replace the panel's content (drawn at the next refresh, off the frame loop)."""
+        self._status = status
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def message(self, text: str) -> None:
+        """Print a line above the panel."""
+        self._console.print(f"pavlov: {text}", markup=False, highlight=False)
+
+    def stop(self) -> None:
+        """Stop the live panel."""
+        if self._live is not None:
+            live, self._live = self._live, None
+            live.update(self._render())
+            live.stop()
+
+    def _render(self):
+        from rich.panel import Panel
+        from rich.table import Table
+
+        s = self._status
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("phase", s.phase or "-")
+        table.add_row("now", s.what or "-")
+        table.add_row("event", f"{s.event}/{s.events}")
+        table.add_row("trial", f"{s.trial}/{s.trials}")
+        table.add_row("pulses", str(s.pulses))
+        table.add_row("USs", str(s.shocks))
+        table.add_row("time left", format_clock(s.time_left))
+        if s.note:
+            table.add_row("note", s.note)
+        return Panel(table, title=self._title or "pavlov", expand=False)
+
+
+def make_console(stream: typing.TextIO | None = None, quiet: bool = False) -> Console:
+    """A :class:`RichConsole` on a terminal, else a :class:`PlainConsole`."""
+    stream = stream or sys.stderr
+    if not quiet and getattr(stream, "isatty", lambda: False)():
+        return RichConsole(stream)
+    return PlainConsole(stream)

@@ -1,0 +1,181 @@
+"""Commands of the device room: ``pavlov calibrate`` and ``pavlov devices check``.
+
+Both build their devices the way ``pavlov run`` does (``--lab`` file, then ``--shock`` /
+``--trigger`` / ``--markers`` overriding it; simulated unless a real device is named).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+
+from pavlov.task.devices.spec import FORMS
+
+__all__ = ["MonotonicClock", "add_device_options", "register"]
+
+
+class MonotonicClock:
+    """``time.perf_counter`` as a Clock, for commands that run without PsychoPy."""
+
+    def now(self) -> float:
+        """Seconds on ``perf_counter``'s base."""
+        return time.perf_counter()
+
+
+def add_device_options(
+    parser: argparse.ArgumentParser, roles=("shock", "trigger", "markers")
+) -> None:
+    """Add ``--lab`` and the ``--shock/--trigger/--markers`` spec options to ``parser``."""
+    parser.add_argument("--lab", metavar="FILE", help="lab file naming this room's devices")
+    for role in roles:
+        parser.add_argument(
+            f"--{role}",
+            metavar="SPEC",
+            help=" | ".join(FORMS[role]) + " (overrides the lab file; default simulated)",
+        )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``calibrate`` and ``devices check`` to the ``pavlov`` command."""
+    calibrate = subparsers.add_parser(
+        "calibrate",
+        help="shock work-up: ascending test shocks rated by the participant",
+        description="Run the shock work-up and store it in the participant's record.",
+    )
+    calibrate.add_argument("protocol", help="protocol file (its calibration, safety and shock US)")
+    calibrate.add_argument("--participant", required=True, metavar="ID", help="BIDS label, e.g. 01")
+    calibrate.add_argument("--data", required=True, metavar="DIR", help="BIDS data folder")
+    calibrate.add_argument("--us", metavar="NAME", help="shock US to use (default: the first)")
+    add_device_options(calibrate, roles=("shock",))
+    calibrate.set_defaults(func=calibrate_command)
+
+    devices = subparsers.add_parser("devices", help="device tools (devices check)")
+    device_commands = devices.add_subparsers(dest="devices_command", metavar="COMMAND")
+    check = device_commands.add_parser(
+        "check",
+        help="send a test marker, listen for scanner pulses, test the shock line",
+        description="Exercise the configured devices and report in plain words.",
+    )
+    add_device_options(check)
+    check.add_argument(
+        "--listen",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds to listen for scanner pulses (default 10)",
+    )
+    check.add_argument(
+        "--tr",
+        type=float,
+        metavar="SECONDS",
+        help="expected TR; also makes a simulated trigger send pulses",
+    )
+    check.add_argument(
+        "--yes", action="store_true", help="do not ask: the stimulator output is disabled"
+    )
+    check.set_defaults(func=check_command)
+    devices.set_defaults(func=lambda args: (devices.print_help(), 2)[1])
+
+
+def _lab(args: argparse.Namespace):
+    if not getattr(args, "lab", None):
+        return None
+    from pavlov.task.devices.lab import load_lab
+
+    return load_lab(args.lab)
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    """Run ``pavlov calibrate``; return the exit status."""
+    from pavlov.protocols import load_protocol
+    from pavlov.task.devices.calibrate import (
+        CalibrationError,
+        check_participant,
+        load_calibration,
+        run_workup,
+        save_workup,
+    )
+    from pavlov.task.devices.safety import ShockGuard
+    from pavlov.task.devices.spec import build_devices
+
+    check_participant(args.participant)
+    protocol = load_protocol(args.protocol)
+    shocks = {name: us for name, us in protocol.us.items() if us.kind == "shock" and us.train}
+    if not shocks:
+        raise CalibrationError(f"{args.protocol}: expected a shock US to calibrate, got none")
+    name = args.us or next(iter(shocks))
+    if name not in shocks:
+        raise CalibrationError(
+            f"--us: expected one of the protocol's shock USs {', '.join(shocks)}, got {name!r}"
+        )
+    train = shocks[name].train
+    spec = protocol.calibration
+    previous = load_calibration(args.data, args.participant)
+    if previous is not None:
+        print(
+            f"sub-{args.participant} already has {previous['n_workups']} work-up(s); latest "
+            f"final intensity {previous['final_ma']:g} mA ({previous['ended']}). "
+            "This work-up is added to the record."
+        )
+    clock = MonotonicClock()
+    devices = build_devices(
+        shock=args.shock, trigger="simulated", markers="simulated", lab=_lab(args), clock=clock
+    )
+    from pavlov.task.devices.calibrate import DEFAULT_CALIBRATION
+
+    max_steps = (spec or DEFAULT_CALIBRATION).max_steps
+    max_train = protocol.safety.max_train_duration if protocol.safety else train.duration
+    guard = ShockGuard(devices.shock, max_steps, max_train, clock)
+    try:
+        guard.open()
+        workup = run_workup(
+            args.participant,
+            spec,
+            train,
+            guard,
+            ask=input,
+            say=print,
+            wait=time.sleep,
+            clock=clock,
+            protocol=protocol.path,
+            device=devices.specs["shock"],
+            arm=guard.arm,
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            devices.close()
+    path = save_workup(args.data, workup)
+    print(f"Saved to {path}")
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Run ``pavlov devices check``; return 0 if every check passed, else 3."""
+    from pavlov.task.devices.check import run_checks
+    from pavlov.task.devices.spec import build_devices
+
+    clock = MonotonicClock()
+    devices = build_devices(
+        shock=args.shock,
+        trigger=args.trigger,
+        markers=args.markers,
+        lab=_lab(args),
+        clock=clock,
+        tr=args.tr,
+    )
+    try:
+        results = run_checks(
+            devices,
+            clock=clock,
+            listen=args.listen,
+            confirm=(lambda q: True)
+            if args.yes
+            else (lambda q: input(q).strip().lower() in ("y", "yes")),
+            say=print,
+            wait=time.sleep,
+            tr=args.tr,
+        )
+    finally:
+        devices.close()
+    return 0 if all(result.ok for result in results) else 3

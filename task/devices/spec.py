@@ -1,0 +1,472 @@
+"""Device specs (``--shock``, ``--trigger``, ``--markers``) and building the session's devices.
+
+Spec forms (the same in lab files and on the command line)::
+
+    --shock    simulated | serial:PATH[@BAUD] | parallel:ADDRESS | labjack:LINE
+    --trigger  simulated | key:KEY | serial:PATH[@BAUD]:CHAR
+    --markers  simulated | serial:PATH[@BAUD] | parallel:ADDRESS | labjack:LINE | lsl[:STREAM]
+
+A real shock device is used only when the command line or the lab file names one; the
+default is always ``simulated``. The command line overrides the lab file.
+
+When the shock and the markers name the same port (or both a LabJack), the port is
+opened once and shared through :class:`~pavlov.task.devices.lines.SharedLines`: the
+shock owns the bits of its code, the markers the others, and a marker code that would
+raise a shock line is refused here, before anything is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from pavlov.protocols.errors import PavlovError, suggest
+from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
+from pavlov.task.devices.codes import DEFAULT_MARKER_CODES
+from pavlov.task.devices.safety import ShockGuard
+from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
+
+if TYPE_CHECKING:
+    from pavlov.protocols.model import SafetyCaps
+    from pavlov.task.devices.lab import LabConfig
+
+__all__ = [
+    "FORMS",
+    "DeviceSet",
+    "DeviceSpec",
+    "SpecError",
+    "build_devices",
+    "parse_spec",
+]
+
+#: Allowed spec forms per role, as shown in messages and ``--help``.
+FORMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "shock": ("simulated", "serial:PATH[@BAUD]", "parallel:ADDRESS", "labjack:LINE"),
+        "trigger": ("simulated", "key:KEY", "serial:PATH[@BAUD]:CHAR"),
+        "markers": (
+            "simulated",
+            "serial:PATH[@BAUD]",
+            "parallel:ADDRESS",
+            "labjack:LINE",
+            "lsl[:STREAM]",
+        ),
+    }
+)
+
+#: Default shock code: the value written for each pulse (bit 0: pin 2 / line D0).
+DEFAULT_SHOCK_CODE = 1
+#: Default marker pulse width, seconds (a recorder sampling at 1 kHz sees 10 samples).
+DEFAULT_MARKER_WIDTH = 0.01
+
+
+class SpecError(PavlovError, ValueError):
+    """A device spec is malformed or the devices cannot be combined as asked."""
+
+    exit_status = 2
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A parsed device spec.
+
+    Attributes
+    ----------
+    kind : str
+        ``simulated``, ``serial``, ``parallel``, ``labjack``, ``key`` or ``lsl``.
+    target : str
+        Path, port address, LabJack line, key or LSL stream ('' for simulated).
+    baud : int or None
+        Serial baud rate.
+    char : str or None
+        Serial trigger character.
+    """
+
+    kind: str
+    target: str = ""
+    baud: int | None = None
+    char: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "simulated":
+            return "simulated"
+        if self.kind == "lsl":
+            return f"lsl:{self.target}" if self.target else "lsl"
+        text = f"{self.kind}:{self.target}"
+        if self.baud is not None:
+            text += f"@{self.baud}"
+        if self.char is not None:
+            text += f":{self.char}"
+        return text
+
+    @property
+    def is_real(self) -> bool:
+        """True for anything but ``simulated``."""
+        return self.kind != "simulated"
+
+    def same_port(self, other: DeviceSpec) -> bool:
+        """True if both specs open the same physical port (or the same LabJack)."""
+        if self.kind != other.kind or self.kind in ("simulated", "key", "lsl"):
+            return False
+        return self.kind == "labjack" or self.target == other.target
+
+
+def _fail(role: str, text: str, detail: str = "") -> SpecError:
+    forms = FORMS[role]
+    kind = text.split(":", 1)[0]
+    hint = suggest(kind, [f.split(":")[0].split("[")[0] for f in forms])
+    expected = ", ".join(forms[:-1]) + " or " + forms[-1]
+    message = f"--{role}: expected {expected}, got {text!r}"
+    if detail:
+        message += f" ({detail})"
+    if hint and hint != kind:
+        message += f". Did you mean '{hint}'?"
+    return SpecError(message)
+
+
+def parse_spec(role: str, text: str | DeviceSpec) -> DeviceSpec:
+    """Parse a ``--shock``, ``--trigger`` or ``--markers`` spec.
+
+    Parameters
+    ----------
+    role : str
+        ``shock``, ``trigger`` or ``markers``.
+    text : str or DeviceSpec
+        The spec (a DeviceSpec is returned unchanged after checking its kind).
+
+    Returns
+    -------
+    DeviceSpec
+
+    Raises
+    ------
+    SpecError
+        One line listing the forms allowed for ``role`` and what was given.
+    """
+    if role not in FORMS:
+        raise ValueError(f"role must be one of {', '.join(FORMS)}, got {role!r}")
+    if isinstance(text, DeviceSpec):
+        text = str(text)
+    raw = str(text).strip()
+    kind, _, body = raw.partition(":")
+    kinds = {f.split(":")[0].split("[")[0] for f in FORMS[role]}
+    if kind not in kinds:
+        raise _fail(role, raw)
+    if kind == "simulated":
+        if body:
+            raise _fail(role, raw, "simulated takes no argument")
+        return DeviceSpec("simulated")
+    if kind == "lsl":
+        return DeviceSpec("lsl", body)
+    if not body:
+        raise _fail(role, raw, f"{kind} needs a value after ':'")
+    if kind == "key":
+        return DeviceSpec("key", body)
+    if kind == "parallel":
+        from pavlov.task.devices.parallel_backend import port_address
+
+        try:
+            port_address(body)
+        except ValueError as error:
+            raise _fail(role, raw, str(error)) from None
+        return DeviceSpec("parallel", body)
+    if kind == "labjack":
+        from pavlov.task.devices.labjack_backend import parse_lines
+
+        try:
+            parse_lines(body)
+        except ValueError as error:
+            raise _fail(role, raw, str(error)) from None
+        return DeviceSpec("labjack", body.upper())
+    # serial
+    char = None
+    if role == "trigger":
+        path_part, sep, char = body.rpartition(":")
+        if not sep or len(char) != 1 or not path_part:
+            raise _fail(
+                role, raw, "a serial trigger ends with ':' and the one character sent per volume"
+            )
+        body = path_part
+    path, sep, baud_text = body.rpartition("@")
+    baud = None
+    if sep:
+        if not baud_text.isdigit() or int(baud_text) <= 0 or not path:
+            raise _fail(role, raw, f"baud must be a positive whole number, got {baud_text!r}")
+        baud = int(baud_text)
+    else:
+        path = body
+    return DeviceSpec("serial", path, baud, char)
+
+
+@dataclass(frozen=True)
+class DeviceSet:
+    """The devices of one session.
+
+    Attributes
+    ----------
+    trigger : ScannerTrigger or None
+        None when the session has no scanner (no ``tr``) and no trigger was named.
+    shock : ShockDevice
+        Wrapped in :class:`~pavlov.task.devices.safety.ShockGuard` when caps were given.
+    markers : MarkerOutput
+    marker_codes : Mapping[str, int]
+        Code per event (see :mod:`pavlov.task.devices.codes`); 0 means no marker.
+    specs : Mapping[str, str]
+        The spec each device was built from, by role.
+    """
+
+    trigger: ScannerTrigger | None
+    shock: ShockDevice
+    markers: MarkerOutput
+    marker_codes: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MARKER_CODES)
+    specs: Mapping[str, str] = field(default_factory=dict)
+    shock_code: int = DEFAULT_SHOCK_CODE
+    marker_width: float = DEFAULT_MARKER_WIDTH
+    lab_path: str | None = None
+    speed: float = 1.0
+
+    def describe(self) -> dict[str, Any]:
+        """Return the JSON-ready ``devices`` entry of the session sidecar."""
+        return {
+            "trigger": self.specs.get("trigger"),
+            "shock": self.specs.get("shock"),
+            "shock_code": self.shock_code,
+            "markers": self.specs.get("markers"),
+            "marker_pulse_width": self.marker_width,
+            "marker_codes": dict(self.marker_codes),
+            "lab_file": self.lab_path,
+            "speed": self.speed,
+        }
+
+    def close(self) -> None:
+        """Close every device (shock first). Never raises."""
+        for device in (self.shock, self.markers, self.trigger):
+            if device is not None:
+                with contextlib.suppress(Exception):
+                    device.close()
+
+
+def build_devices(
+    *,
+    shock: str | DeviceSpec | None = None,
+    trigger: str | DeviceSpec | None = None,
+    markers: str | DeviceSpec | None = None,
+    lab: LabConfig | None = None,
+    clock: Clock,
+    tr: float | None = None,
+    key_trigger_factory: Callable[[str], ScannerTrigger] | None = None,
+    speed: float = 1.0,
+    safety: SafetyCaps | None = None,
+) -> DeviceSet:
+    """Build (and open the ports of) a session's trigger, shock and marker devices.
+
+    Parameters
+    ----------
+    shock, trigger, markers : str or DeviceSpec, optional
+        Specs from the command line; each overrides the lab file's. Unnamed devices
+        are simulated.
+    lab : LabConfig, optional
+        The ``--lab`` file.
+    clock : Clock
+        Session clock for every device.
+    tr : float, optional
+        Repetition time, s. A simulated trigger is built only when given.
+    key_trigger_factory : callable, optional
+        ``key -> ScannerTrigger`` for ``key:KEY`` triggers (the runner's keyboard).
+    speed : float
+        Session speed-up, recorded in :meth:`DeviceSet.describe`. Pulse widths stay
+        physical (real seconds) at any speed.
+    safety : SafetyCaps, optional
+        The protocol's caps; when given the shock is wrapped in a ShockGuard.
+
+    Returns
+    -------
+    DeviceSet
+        Devices constructed, not yet ``open()``-ed (the run loop opens them).
+
+    Raises
+    ------
+    SpecError
+        For a malformed spec or an impossible combination.
+    DeviceError
+        When a named device cannot be opened (anything opened is closed again).
+    """
+    specs = {
+        "shock": _resolve("shock", shock, lab),
+        "trigger": _resolve("trigger", trigger, lab),
+        "markers": _resolve("markers", markers, lab),
+    }
+    shock_code = lab.shock_code if lab is not None else DEFAULT_SHOCK_CODE
+    codes = lab.marker_codes if lab is not None else DEFAULT_MARKER_CODES
+    width = lab.marker_width if lab is not None else DEFAULT_MARKER_WIDTH
+    if specs["shock"].kind == "labjack":
+        # A LabJack shock spec names its lines: a pulse raises exactly those.
+        from pavlov.task.devices.labjack_backend import parse_lines
+
+        shock_code = parse_lines(specs["shock"].target)[1]
+    shared = specs["shock"].same_port(specs["markers"]) and specs["shock"].kind != "labjack"
+    _check_marker_codes(specs["shock"], specs["markers"], shock_code, codes, shared)
+    trig = specs["trigger"]
+    for role in ("shock", "markers"):
+        if trig.kind == "serial" and trig.same_port(specs[role]):
+            raise SpecError(
+                f"--trigger and --{role} both name serial port {trig.target}; a scanner input "
+                "and a TTL output need separate ports"
+            )
+
+    opened: list[Any] = []
+    try:
+        trigger_device = _build_trigger(trig, clock, tr, key_trigger_factory)
+        if trigger_device is not None:
+            opened.append(trigger_device)
+        shock_device, marker_device = _build_outputs(
+            specs["shock"], specs["markers"], shared, shock_code, width, clock, opened
+        )
+    except BaseException:
+        for device in reversed(opened):
+            with contextlib.suppress(Exception):
+                device.close()
+        raise
+    if safety is not None:
+        shock_device = ShockGuard(shock_device, safety.max_shocks, safety.max_train_duration, clock)
+    return DeviceSet(
+        trigger=trigger_device,
+        shock=shock_device,
+        markers=marker_device,
+        marker_codes=MappingProxyType(dict(codes)),
+        specs=MappingProxyType(
+            {
+                role: (str(spec) if role != "trigger" or trigger_device else None)
+                for role, spec in specs.items()
+            }
+        ),
+        shock_code=shock_code,
+        marker_width=width,
+        lab_path=lab.path if lab is not None else None,
+        speed=speed,
+    )
+
+
+def _resolve(role: str, given: str | DeviceSpec | None, lab: LabConfig | None) -> DeviceSpec:
+    if given is not None:
+        return parse_spec(role, given)
+    from_lab = getattr(lab, role, None) if lab is not None else None
+    return from_lab if from_lab is not None else DeviceSpec("simulated")
+
+
+def _check_marker_codes(
+    shock: DeviceSpec, markers: DeviceSpec, shock_code: int, codes: Mapping[str, int], shared: bool
+) -> None:
+    from pavlov.task.devices.lines import mask_lines
+
+    if shared:
+        for event, code in codes.items():
+            if code & shock_code:
+                raise SpecError(
+                    f"--shock and --markers share {shock}, and marker code {event}={code} would "
+                    f"raise the shock line(s) {mask_lines(code & shock_code)} (shock code "
+                    f"{shock_code}); give markers codes without those bits in the lab file, "
+                    "or use separate ports"
+                )
+    if markers.kind != "labjack":
+        return
+    from pavlov.task.devices.labjack_backend import parse_lines
+
+    port, mask = parse_lines(markers.target)
+    if shock.kind == "labjack":
+        shock_port, shock_mask = parse_lines(shock.target)
+        if shock_port == port and shock_mask & mask:
+            raise SpecError(
+                f"--shock {shock} and --markers {markers} use the same LabJack lines; "
+                "give markers other lines"
+            )
+    for event, code in codes.items():
+        if code & ~mask:
+            raise SpecError(
+                f"marker code {event}={code} does not fit the lines of --markers {markers} "
+                f"(mask {mask}); use a whole port (labjack:EIO) or smaller codes in the lab file"
+            )
+
+
+def _build_trigger(
+    spec: DeviceSpec,
+    clock: Clock,
+    tr: float | None,
+    key_trigger_factory: Callable[[str], ScannerTrigger] | None,
+) -> ScannerTrigger | None:
+    if spec.kind == "simulated":
+        return SimulatedScanner(clock, tr) if tr is not None else None
+    if spec.kind == "key":
+        if key_trigger_factory is None:
+            raise SpecError(
+                f"--trigger key:{spec.target} needs the PsychoPy keyboard; it is available "
+                "only in `pavlov run`"
+            )
+        return key_trigger_factory(spec.target)
+    from pavlov.task.devices.serial_backend import DEFAULT_BAUD, SerialScanner
+
+    return SerialScanner(spec.target, spec.baud or DEFAULT_BAUD, spec.char or "5", clock)
+
+
+def _open_lines(spec: DeviceSpec, labjack: list[Any]) -> Any:
+    if spec.kind == "serial":
+        from pavlov.task.devices.serial_backend import DEFAULT_BAUD, SerialLines
+
+        return SerialLines(spec.target, spec.baud or DEFAULT_BAUD, name=str(spec))
+    if spec.kind == "parallel":
+        from pavlov.task.devices.parallel_backend import ParallelLines, port_address
+
+        return ParallelLines(port_address(spec.target), name=str(spec))
+    if spec.kind == "labjack":
+        from pavlov.task.devices.labjack_backend import LabJackU3, parse_lines
+
+        if not labjack:
+            labjack.append(LabJackU3())
+        port, mask = parse_lines(spec.target)
+        return labjack[0].lines(port, mask, name=str(spec))
+    raise SpecError(f"{spec} has no output lines")
+
+
+def _build_outputs(
+    shock_spec: DeviceSpec,
+    marker_spec: DeviceSpec,
+    shared: bool,
+    shock_code: int,
+    width: float,
+    clock: Clock,
+    opened: list[Any],
+) -> tuple[ShockDevice, MarkerOutput]:
+    from pavlov.task.devices.lines import LineMarkers, PulseTrainShock, SharedLines
+
+    labjack: list[Any] = []  # one U3 for every LabJack user
+    if shared:
+        port = SharedLines(_open_lines(shock_spec, labjack))
+        shock_lines = port.channel(shock_code, name=str(shock_spec))
+        opened.append(shock_lines)
+        marker_lines = port.channel(0xFF & ~shock_code, name=str(marker_spec))
+        opened.append(marker_lines)
+    else:
+        shock_lines = marker_lines = None
+        if shock_spec.is_real:
+            shock_lines = _open_lines(shock_spec, labjack)
+            opened.append(shock_lines)
+        if marker_spec.is_real and marker_spec.kind != "lsl":
+            marker_lines = _open_lines(marker_spec, labjack)
+            opened.append(marker_lines)
+    if shock_lines is None:
+        shock: ShockDevice = SimulatedShock(clock)
+    else:
+        shock = PulseTrainShock(shock_lines, shock_code, clock, str(shock_spec))
+    if marker_spec.kind == "simulated":
+        markers: MarkerOutput = SimulatedMarkers(clock)
+    elif marker_spec.kind == "lsl":
+        from pavlov.task.devices.lsl_backend import LSLMarkers
+
+        stream = marker_spec.target or "pavlov-markers"
+        markers = LSLMarkers(clock, stream=stream, source_id=stream)
+    else:
+        markers = LineMarkers(marker_lines, clock, width, str(marker_spec))
+    return shock, markers

@@ -1,0 +1,406 @@
+"""The crash-safe session log: a BIDS ``_events.tsv`` written one completed event at a time.
+
+The file is opened once with exclusive creation (existing data is never overwritten), its
+header is written and fsynced before the first trial, and the rows of each completed event
+are appended with a single ``os.write`` followed by ``os.fsync``. After ``kill -9`` the
+file therefore holds every completed event and, at worst, one torn last line, which
+:meth:`EventLog.reopen` removes before a ``--resume`` continues in the same file.
+
+The column set and its meaning are the contract with :mod:`pavlov.analysis` (``task/LOG.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pavlov.protocols.errors import PavlovError
+
+__all__ = [
+    "COLUMNS",
+    "COLUMN_DESCRIPTIONS",
+    "EventLog",
+    "LogError",
+    "RunPaths",
+    "bids_label",
+    "format_value",
+    "run_paths",
+    "write_events_json",
+]
+
+#: Columns of ``_events.tsv``, in file order.
+COLUMNS = (
+    "onset",
+    "duration",
+    "trial_type",
+    "event_type",
+    "phase",
+    "phase_type",
+    "trial",
+    "cs",
+    "cs_type",
+    "stimulus",
+    "reinforced",
+    "us",
+    "context",
+    "rating",
+    "rating_rt",
+    "planned_onset",
+    "onset_error",
+    "iti",
+    "stim_file",
+    "value",
+    "dropped_frames",
+)
+
+#: The ``_events.json`` sidecar: a description (and units or levels) for every column.
+COLUMN_DESCRIPTIONS: dict[str, dict] = {
+    "onset": {
+        "Description": "Onset, seconds from session zero: the first stored scanner volume "
+        "after the dummy volumes, or the first frame of the session without a scanner. "
+        "Flip-locked (the time of the screen refresh that showed the event).",
+        "Units": "s",
+    },
+    "duration": {
+        "Description": "Measured duration (flip to flip); 0 for point events.",
+        "Units": "s",
+    },
+    "trial_type": {
+        "Description": "What the row is.",
+        "Levels": {
+            "cs": "conditioned stimulus",
+            "us": "unconditioned stimulus (or its omission, see event_type)",
+            "rating": "post-phase rating of one CS",
+            "instructions": "instruction screen",
+            "wait": "timed wait with a countdown",
+            "rest": "rest block",
+            "script": "narrative audio playback",
+            "event": "experimenter key or run event (value says which)",
+            "pulse": "scanner volume (value is the pulse number)",
+        },
+    },
+    "event_type": {
+        "Description": "M-BIDS fear-conditioning label (bachlab/M-BIDS).",
+        "Levels": {
+            "CSpr": "CS+ followed by a US",
+            "CSpu": "CS+ not followed by a US",
+            "CSm": "CS-",
+            "USp": "US delivered",
+            "USo": "US omitted on a CS+ (time the US would have started; duration 0)",
+            "USm": "the matching time point on a CS- (duration 0)",
+        },
+    },
+    "phase": {"Description": "Phase name from the protocol."},
+    "phase_type": {"Description": "Phase type (habituation, acquisition, extinction, ...)."},
+    "trial": {
+        "Description": "1-based trial number within the phase (cs and us rows); event "
+        "number within the phase on other rows."
+    },
+    "cs": {"Description": "CS role (CS+, CS-, CS+R, ...)."},
+    "cs_type": {"Description": "CS+ (reinforceable role) or CS-."},
+    "stimulus": {"Description": "CS identity that played the role for this participant."},
+    "reinforced": {"Description": "1 if a US followed the CS (cs and us rows), else 0."},
+    "us": {"Description": "Name of the US (USp rows)."},
+    "context": {"Description": "Context identity shown around the stimulus, if any."},
+    "rating": {
+        "Description": "Online expectancy rating (cs rows) or post-phase rating (rating "
+        "rows); n/a if the participant did not answer within the window."
+    },
+    "rating_rt": {"Description": "Seconds from scale onset to the answer.", "Units": "s"},
+    "planned_onset": {
+        "Description": "Onset the runner aimed for: the schedule's onset plus any delay "
+        "accumulated by self-paced screens (instructions, experimenter-ended waits) before it.",
+        "Units": "s",
+    },
+    "onset_error": {"Description": "onset - planned_onset.", "Units": "s"},
+    "iti": {"Description": "Planned interval after the event.", "Units": "s"},
+    "stim_file": {"Description": "Stimulus file, relative to the stimuli root if under it."},
+    "value": {
+        "Description": "Experimenter event label (event rows), pulse number counted from "
+        "the first pulse including dummy volumes (pulse rows), rising-edge times of a shock "
+        "train relative to session zero, ';'-separated (USp rows of shocks), instruction "
+        "text (instructions rows)."
+    },
+    "dropped_frames": {"Description": "Frames dropped while the event was on screen."},
+}
+
+_LABEL = re.compile(r"^[A-Za-z0-9]+$")
+
+
+class LogError(PavlovError, OSError):
+    """The session log cannot be created, resumed or written (one-line message)."""
+
+    exit_status = 5
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run's files go.
+
+    Attributes
+    ----------
+    root : Path
+        The dataset root (``--data``).
+    directory : Path
+        ``sub-<id>/ses-<s>/beh`` (or ``func``).
+    events : Path
+        ``..._events.tsv``.
+    events_json : Path
+        ``..._events.json``.
+    session_json : Path
+        ``..._session.json`` (provenance sidecar).
+    """
+
+    root: Path
+    directory: Path
+    events: Path
+    events_json: Path
+    session_json: Path
+
+
+def bids_label(value: str, what: str) -> str:
+    """Return ``value`` as a BIDS label (letters and digits), dropping a ``sub-``/``ses-`` prefix.
+
+    Raises
+    ------
+    LogError
+        If anything but letters and digits remains.
+    """
+    text = str(value).strip()
+    for prefix in ("sub-", "ses-", "run-"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    if not _LABEL.match(text):
+        raise LogError(f"{what}: expected letters and digits only (a BIDS label), got {value!r}")
+    return text
+
+
+def run_paths(
+    root: str | os.PathLike,
+    participant: str,
+    session: str,
+    task: str,
+    run: int,
+    scanner: bool,
+) -> RunPaths:
+    """Return the BIDS paths of one run (nothing is created).
+
+    Parameters
+    ----------
+    root : path
+        Dataset root.
+    participant, session, task : str
+        BIDS labels (validated).
+    run : int
+        Run number (>= 1, not zero-padded in names).
+    scanner : bool
+        ``func/`` instead of ``beh/``.
+    """
+    sub = bids_label(participant, "participant")
+    ses = bids_label(session, "session")
+    task_label = bids_label(task, "task")
+    if isinstance(run, bool) or not isinstance(run, int) or run < 1:
+        raise LogError(f"run: expected a whole number >= 1, got {run!r}")
+    root = Path(root)
+    directory = root / f"sub-{sub}" / f"ses-{ses}" / ("func" if scanner else "beh")
+    stem = f"sub-{sub}_ses-{ses}_task-{task_label}_run-{run}"
+    return RunPaths(
+        root=root,
+        directory=directory,
+        events=directory / f"{stem}_events.tsv",
+        events_json=directory / f"{stem}_events.json",
+        session_json=directory / f"{stem}_session.json",
+    )
+
+
+def format_value(value: object) -> str:
+    """Format one cell: ``n/a`` for missing, 1/0 for booleans, 4 decimals for floats.
+
+    Tabs and newlines inside text are replaced by spaces so every row stays one line.
+    """
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "n/a"
+        text = f"{value:.4f}"
+        return "0.0000" if text == "-0.0000" else text
+    text = str(value)
+    if not text:
+        return "n/a"
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def _encode(rows: Sequence[Mapping[str, object]]) -> bytes:
+    lines = []
+    for row in rows:
+        unknown = set(row) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown log column(s) {sorted(unknown)}; columns are {COLUMNS}")
+        lines.append("\t".join(format_value(row.get(c)) for c in COLUMNS) + "\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The new directory entry itself must reach the disk, or a crash can lose the file.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_events_json(path: Path, extra: Mapping[str, dict] | None = None) -> None:
+    """Write the ``_events.json`` column descriptions atomically (temp file + rename)."""
+    content = dict(COLUMN_DESCRIPTIONS)
+    if extra:
+        content.update(extra)
+    data = (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class EventLog:
+    """An append-only, fsynced ``_events.tsv``.
+
+    Use :meth:`create` for a new run and :meth:`reopen` to resume one; both return an
+    open log. Each :meth:`append` is one ``os.write`` of whole lines plus ``os.fsync``, so
+    the file on disk always ends at an event boundary (or, after ``kill -9`` inside the
+    write, with one torn line that :meth:`reopen` removes).
+
+    Parameters
+    ----------
+    path : Path
+        The ``_events.tsv`` file.
+    fd : int
+        Its descriptor, opened for appending.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = Path(path)
+        self._fd: int | None = fd
+
+    @classmethod
+    def create(cls, path: str | os.PathLike) -> EventLog:
+        """Create the file (refusing an existing one), write the header and fsync.
+
+        Raises
+        ------
+        LogError
+            If the file exists (one line naming it and ``--resume``) or cannot be created.
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except FileExistsError:
+            raise LogError(
+                f"{path}: this run already has data; use --resume to continue it or "
+                "--run N for a new run (existing data is never overwritten)"
+            ) from None
+        except OSError as error:
+            raise LogError(f"{path}: cannot create the session log: {error.strerror}") from None
+        log = cls(path, fd)
+        log._write(("\t".join(COLUMNS) + "\n").encode("utf-8"))
+        _fsync_dir(path.parent)
+        return log
+
+    @classmethod
+    def reopen(cls, path: str | os.PathLike) -> tuple[EventLog, list[dict[str, str]]]:
+        """Reopen an existing log to resume it; return the log and its rows.
+
+        A torn last line (no newline: the process died inside a write) is cut off. Rows
+        are returned as dicts of column → text (``n/a`` kept as text).
+
+        Raises
+        ------
+        LogError
+            If the file is missing, or its header is not pavlov's.
+        """
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise LogError(f"{path}: nothing to resume (no log for this run)") from None
+        except OSError as error:
+            raise LogError(f"{path}: cannot read the session log: {error.strerror}") from None
+        end = raw.rfind(b"\n") + 1
+        lines = raw[:end].decode("utf-8").splitlines()
+        header = tuple(lines[0].split("\t")) if lines else ()
+        if header != COLUMNS:
+            if not lines and raw:  # died while writing the header itself
+                header = COLUMNS
+            else:
+                got = "an empty file" if not raw else f"header {lines[0][:60]!r}"
+                raise LogError(f"{path}: expected a pavlov events log, got {got}")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        log = cls(path, fd)
+        if end < len(raw) or not lines:
+            os.ftruncate(fd, end)
+            if not lines:
+                log._write(("\t".join(COLUMNS) + "\n").encode("utf-8"))
+            else:
+                os.fsync(fd)
+        rows = [dict(zip(COLUMNS, line.split("\t"))) for line in lines[1:]]
+        return log, rows
+
+    def append(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Append the rows of one completed event: one write, flushed and fsynced.
+
+        Raises
+        ------
+        LogError
+            If the log is closed or the write fails.
+        """
+        if not rows:
+            return
+        self._write(_encode(rows))
+
+    def truncate_rows(self, keep: int) -> None:
+        """Keep the header and the first ``keep`` rows; drop the rest (an incomplete event)."""
+        if self._fd is None:
+            raise LogError(f"{self.path}: the session log is closed")
+        raw = self.path.read_bytes()
+        position = -1
+        for _ in range(keep + 1):
+            position = raw.index(b"\n", position + 1)
+        os.ftruncate(self._fd, position + 1)
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close the file. Safe to call more than once."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise LogError(f"{self.path}: the session log is closed")
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            os.fsync(self._fd)
+        except OSError as error:
+            raise LogError(f"{self.path}: cannot write the session log: {error.strerror}") from None
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,416 @@
+"""The PsychoPy window behind the :class:`~pavlov.task.display.Display` interface.
+
+This is the only module that imports ``psychopy.visual``. It turns each
+:class:`~pavlov.task.display.Scene` into prepared PsychoPy stimuli (built once in
+:meth:`PsychopyDisplay.load`, never per frame) and flips.
+
+Refresh rate: after opening, the window flips 30 times and takes the median interval.
+With vsync that is the refresh period. Without vsync (Xvfb, some VMs, a compositor
+forcing it off) flips return at once (hundreds of Hz), so frame counting would not
+measure time: the display then paces its flips in software at ``frame_rate`` (60 Hz by
+default), records ``vsync: false``, and says so, because timing is not valid for data.
+Dropped frames are counted as PsychoPy does (a flip interval over 1.2 frame periods).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import statistics
+import time
+import typing
+from collections.abc import Callable
+from pathlib import Path
+
+from pavlov.protocols.errors import StimulusError
+from pavlov.task.display import RatingView, Scene, script_sound
+
+if typing.TYPE_CHECKING:
+    from pavlov.protocols.events import Schedule
+    from pavlov.protocols.model import Protocol, RatingSpec, StimulusSpec
+    from pavlov.stimuli.check import SessionStimuli
+    from pavlov.task.keyboard import KeyboardInput
+
+__all__ = ["BACKGROUND", "PsychopyDisplay", "SilentSound", "psychopy_sound"]
+
+#: Window background (PsychoPy rgb, -1..1): mid grey.
+BACKGROUND = (0.0, 0.0, 0.0)
+#: Half-width of a rating scale line, in height units.
+SCALE_HALF = 0.4
+#: Flip intervals shorter than this mean there is no vsync.
+NO_VSYNC_BELOW = 0.004
+
+
+class SilentSound:
+    """A sound that plays nothing and remembers when it was asked to (CI has no audio, P16).
+
+    Used only by ``--simulate``; a real session without an audio device is an error.
+    """
+
+    def __init__(self, path: str, volume: float = 1.0, log: list | None = None) -> None:
+        self.path = path
+        self.volume = volume
+        self.log = log if log is not None else []
+
+    def play(self) -> None:
+        """Note a start."""
+        self.log.append(("play", self.path, time.perf_counter()))
+
+    def stop(self) -> None:
+        """Note a stop."""
+        self.log.append(("stop", self.path, time.perf_counter()))
+
+
+def psychopy_sound(path: str, volume: float = 1.0):
+    """Open a real ``psychopy.sound.Sound``; a missing audio device is a one-line error."""
+    try:
+        from psychopy import sound
+
+        return sound.Sound(str(path), volume=volume)
+    except Exception as error:  # PortAudio and ptb raise assorted types
+        raise StimulusError(
+            f"{path}: cannot open the sound on this computer's audio device ({error}); "
+            "check the audio output, or rehearse with --simulate"
+        ) from None
+
+
+class PsychopyDisplay:
+    """A PsychoPy window showing :class:`~pavlov.task.display.Scene` objects.
+
+    Parameters
+    ----------
+    keyboard : KeyboardInput
+        Source of key presses (shared with the scanner trigger).
+    fullscr : bool
+        Full screen (lab sessions) or a window (``--windowed``).
+    size : (int, int)
+        Window size in pixels when not full screen.
+    screen : int
+        Monitor index.
+    frame_rate : float
+        Software pacing rate when the display has no vsync.
+    sound_factory : callable
+        ``(path, volume) -> object with play() and stop()``; defaults to PsychoPy sound.
+    window : psychopy.visual.Window, optional
+        An existing window to draw in (tests reuse one); it is not closed by :meth:`close`.
+
+    Attributes
+    ----------
+    frame_period : float
+        Seconds per frame.
+    vsync : bool
+        Whether the flips are locked to a real refresh.
+    measured_rate : float
+        Flips per second measured at start-up.
+    """
+
+    def __init__(
+        self,
+        keyboard: KeyboardInput | None,
+        *,
+        fullscr: bool = True,
+        size: tuple[int, int] = (1024, 768),
+        screen: int = 0,
+        frame_rate: float = 60.0,
+        sound_factory: Callable[[str, float], object] | None = None,
+        window=None,
+    ) -> None:
+        from psychopy import event, logging, visual
+
+        # PsychoPy's console warnings (e.g. no monitor profile) are not the experimenter's
+        # business; the session's own console reports what matters.
+        logging.console.setLevel(logging.ERROR)
+        self.keyboard = keyboard
+        self.sound_factory = sound_factory or psychopy_sound
+        self._own_window = window is None
+        if window is None:
+            window = visual.Window(
+                size=size,
+                fullscr=fullscr,
+                screen=screen,
+                units="height",
+                color=BACKGROUND,
+                winType="pyglet",
+                allowGUI=not fullscr,
+                checkTiming=False,
+                waitBlanking=True,
+            )
+        self.win = window
+        self.win.recordFrameIntervals = False
+        self._mouse = event.Mouse(win=self.win, visible=not fullscr)
+        self._visual = visual
+        self.measured_rate, self.vsync = self._measure()
+        self.frame_period = 1.0 / (self.measured_rate if self.vsync else frame_rate)
+        self._stims: dict[str, object] = {}
+        self._contexts: dict[str, object] = {}
+        self._us_images: dict[str, object] = {}
+        self._sounds: dict[str, object] = {}
+        self._texts: dict[str, object] = {}
+        self._scales: dict[int, dict] = {}
+        self._countdown = visual.TextStim(
+            self.win, text="", height=0.06, pos=(0, -0.15), color="white"
+        )
+        self._countdown_text = ""
+        self._fixation = visual.ShapeStim(
+            self.win, vertices="cross", size=0.05, fillColor="white", lineColor=None
+        )
+        self._last_flip: float | None = None
+        self._recording = False
+        self._dropped = 0
+        self._threshold = 1.2 * self.frame_period
+        self.closed = False
+
+    # -- set-up -----------------------------------------------------------------------
+
+    def _measure(self) -> tuple[float, bool]:
+        times = [self.win.flip() for _ in range(30)]
+        intervals = [b - a for a, b in itertools.pairwise(times)]
+        median = statistics.median(intervals)
+        if median < NO_VSYNC_BELOW:
+            return 1.0 / max(median, 1e-6), False
+        return 1.0 / median, True
+
+    def load(self, protocol: Protocol, schedule: Schedule, stimuli: SessionStimuli | None) -> None:
+        """Build a stimulus for every CS, context and US the schedule uses; open sounds."""
+        visual = self._visual
+        files = stimuli
+        used_cs = {e.stimulus for e in schedule.events if e.stimulus}
+        used_contexts = {e.context for e in schedule.events if e.context}
+        used_us = {e.us for e in schedule.events if e.us}
+        for name in sorted(used_cs):
+            spec = protocol.cs[name]
+            path = _path(files.cs.get(name) if files else spec.file)
+            if spec.kind == "sound":
+                self._sounds[f"cs:{name}"] = self.sound_factory(path, 1.0)
+            else:
+                self._stims[name] = self._make(spec, path)
+        aspect = self.win.size[0] / self.win.size[1]
+        for name in sorted(used_contexts):
+            spec = protocol.contexts[name]
+            path = _path(files.contexts.get(name) if files else spec.file)
+            if path is not None:
+                self._contexts[name] = visual.ImageStim(self.win, image=path, size=(aspect, 1))
+            else:
+                self._contexts[name] = visual.Rect(
+                    self.win, width=aspect, height=1, fillColor=spec.color, lineColor=None
+                )
+        for name in sorted(used_us):
+            spec = protocol.us[name]
+            path = _path(files.us.get(name) if files else spec.file)
+            if spec.kind == "sound":
+                self._sounds[f"us:{name}"] = self.sound_factory(path, spec.volume)
+            elif spec.kind == "image":
+                self._us_images[name] = visual.ImageStim(self.win, image=path, size=(None))
+                self._fit(self._us_images[name], 0.6)
+        if files is not None:
+            for path in files.scripts.values():
+                self._sounds[script_sound(str(path))] = self.sound_factory(str(path), 1.0)
+        for phase in protocol.phases.values():
+            if phase.rating is not None:
+                self._scale(phase.rating)
+            if phase.instructions:
+                self._text(phase.instructions)
+                self._text(f"{phase.instructions}\n\n(press space to continue)")
+        for text in ("Please wait", "Waiting for the scanner...", "00:00"):
+            self._text(text)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        # Draw everything once into the back buffer so textures and glyphs are on the GPU
+        # before session zero; the first real frame of each stimulus then cannot drop.
+        stims = [*self._stims.values(), *self._contexts.values(), *self._us_images.values()]
+        stims.extend(self._texts.values())
+        for parts in self._scales.values():
+            stims.extend([parts["question"], parts["line"], parts["low"], parts["high"]])
+            stims.extend(parts["keys"])
+            stims.append(parts["marker"])
+        for stim in stims:
+            stim.draw()
+        self._fixation.draw()
+        self._countdown.draw()
+        self.win.clearBuffer()
+
+    def _make(self, spec: StimulusSpec, path: str | None):
+        visual = self._visual
+        size = spec.size
+        if spec.kind == "image":
+            stim = visual.ImageStim(self.win, image=path)
+            self._fit(stim, size)
+            return stim
+        if spec.kind == "text":
+            return visual.TextStim(
+                self.win, text=spec.text or "", height=size / 2, color=spec.color or "white"
+            )
+        color = spec.color or "white"
+        if spec.shape == "circle":
+            return visual.Circle(
+                self.win, radius=size / 2, edges=96, fillColor=color, lineColor=None
+            )
+        if spec.shape == "triangle":
+            return visual.Polygon(
+                self.win, edges=3, radius=size / 2, fillColor=color, lineColor=None
+            )
+        if spec.shape == "diamond":
+            return visual.Polygon(
+                self.win, edges=4, radius=size / 2, fillColor=color, lineColor=None
+            )
+        return visual.Rect(self.win, width=size, height=size, fillColor=color, lineColor=None)
+
+    @staticmethod
+    def _fit(stim, height: float) -> None:
+        # Keep the image's aspect ratio at the requested height.
+        width, tall = stim.size
+        stim.size = (height * width / tall if tall else height, height)
+
+    def _scale(self, spec: RatingSpec) -> dict:
+        key = id(spec)
+        parts = self._scales.get(key)
+        if parts is not None:
+            return parts
+        visual = self._visual
+        y = -0.3
+        parts = {
+            "question": visual.TextStim(
+                self.win, text=spec.question, height=0.035, pos=(0, y + 0.08), wrapWidth=1.2
+            ),
+            "line": visual.Line(
+                self.win, start=(-SCALE_HALF, y), end=(SCALE_HALF, y), lineColor="white"
+            ),
+            "low": visual.TextStim(
+                self.win, text=spec.anchors[0], height=0.03, pos=(-SCALE_HALF, y - 0.05)
+            ),
+            "high": visual.TextStim(
+                self.win, text=spec.anchors[1], height=0.03, pos=(SCALE_HALF, y - 0.05)
+            ),
+            "marker": visual.Circle(
+                self.win, radius=0.015, fillColor="orange", lineColor=None, pos=(0, y)
+            ),
+            "keys": [],
+            "y": y,
+        }
+        if spec.input == "keys" and spec.keys:
+            n = len(spec.keys)
+            for i, name in enumerate(spec.keys):
+                x = -SCALE_HALF + (2 * SCALE_HALF * i / (n - 1) if n > 1 else SCALE_HALF)
+                parts["keys"].append(
+                    visual.TextStim(self.win, text=name, height=0.03, pos=(x, y + 0.03))
+                )
+        self._scales[key] = parts
+        return parts
+
+    # -- frames -----------------------------------------------------------------------
+
+    def draw(self, scene: Scene) -> None:
+        """Draw the scene's parts, back to front."""
+        if scene.context is not None:
+            self._contexts[scene.context].draw()
+        if scene.cs is not None:
+            self._stims[scene.cs].draw()
+        if scene.us_image is not None:
+            self._us_images[scene.us_image].draw()
+        if scene.fixation and scene.cs is None:
+            self._fixation.draw()
+        if scene.text is not None:
+            self._text(scene.text).draw()
+        if scene.countdown is not None:
+            if scene.countdown != self._countdown_text:
+                self._countdown.text = scene.countdown
+                self._countdown_text = scene.countdown
+            self._countdown.draw()
+        if scene.rating is not None:
+            self._draw_rating(scene.rating)
+
+    def _text(self, text: str):
+        stim = self._texts.get(text)
+        if stim is None:
+            stim = self._visual.TextStim(
+                self.win, text=text, height=0.04, wrapWidth=1.2, color="white"
+            )
+            self._texts[text] = stim
+        return stim
+
+    def _draw_rating(self, view: RatingView) -> None:
+        parts = self._scale(view.spec)
+        for name in ("question", "line", "low", "high"):
+            parts[name].draw()
+        for stim in parts["keys"]:
+            stim.draw()
+        if view.marker is not None:
+            spec = view.spec
+            span = (spec.high - spec.low) or 1
+            x = -SCALE_HALF + 2 * SCALE_HALF * (view.marker - spec.low) / span
+            marker = parts["marker"]
+            marker.pos = (x, parts["y"])
+            marker.fillColor = "lime" if view.answered else "orange"
+            marker.draw()
+
+    def flip(self) -> float:
+        """Flip (paced in software without vsync); count dropped frames; return the flip time."""
+        if not self.vsync and self._last_flip is not None:
+            wait = self._last_flip + self.frame_period - self._now() - 0.0005
+            if wait > 0:
+                time.sleep(wait)
+        t = self.win.flip()
+        last, self._last_flip = self._last_flip, t
+        if self._recording and last is not None and t - last > self._threshold:
+            self._dropped += max(1, round((t - last) / self.frame_period) - 1)
+        return t
+
+    def _now(self) -> float:
+        from psychopy import logging
+
+        return logging.defaultClock.getTime()
+
+    def call_on_flip(self, function: Callable[..., object], *args: object) -> None:
+        """Run ``function(*args)`` right after the next buffer swap."""
+        self.win.callOnFlip(function, *args)
+
+    def poll_keys(self) -> list[tuple[str, float]]:
+        """Keys (not scanner pulses) since the last poll."""
+        return self.keyboard.poll_keys() if self.keyboard is not None else []
+
+    def mouse(self) -> tuple[float, bool]:
+        """Mouse x relative to the scale ends (-1..1) and whether the left button is down."""
+        x, _ = self._mouse.getPos()
+        return float(x) / SCALE_HALF, bool(self._mouse.getPressed()[0])
+
+    def play(self, sound: str) -> None:
+        """Start a loaded sound."""
+        player = self._sounds.get(sound)
+        if player is not None:
+            player.play()
+
+    def stop(self, sound: str) -> None:
+        """Stop a loaded sound."""
+        player = self._sounds.get(sound)
+        if player is not None:
+            player.stop()
+
+    def record_frame_intervals(self, on: bool) -> None:
+        """Count dropped frames from now on (or stop counting)."""
+        self._recording = on
+
+    def dropped_frames(self) -> int:
+        """Dropped frames counted so far."""
+        return self._dropped
+
+    def screenshot(self):
+        """The back buffer as a PIL image (draw a scene first)."""
+        return self.win.getMovieFrame(buffer="back")
+
+    def close(self) -> None:
+        """Stop sounds and close the window (if this display opened it)."""
+        if self.closed:
+            return
+        self.closed = True
+        for player in self._sounds.values():
+            with contextlib.suppress(Exception):
+                player.stop()
+        if self._own_window:
+            self.win.close()
+
+
+def _path(value) -> str | None:
+    if value is None:
+        return None
+    return str(Path(value))

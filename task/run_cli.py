@@ -1,0 +1,425 @@
+"""``pavlov run``: run (or rehearse, or resume) one session of a protocol.
+
+The imperative shell around :func:`pavlov.task.runner.run_session`: it loads the protocol,
+builds the participant's schedule, checks stimuli and the data folder before a window
+opens, builds the devices, opens the window, writes the provenance, installs the signal
+handlers, runs, and closes everything whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pavlov.protocols.errors import PavlovError
+
+__all__ = ["register", "run_command"]
+
+
+class RunError(PavlovError, ValueError):
+    """A ``pavlov run`` argument or situation that stops the session before it starts."""
+
+    exit_status = 2
+
+
+def register(subparsers) -> None:
+    """Add the ``run`` subcommand to the ``pavlov`` parser."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run a session (or rehearse it with --simulate)",
+        description="Run one session of a protocol in a PsychoPy window and log it (BIDS).",
+    )
+    parser.add_argument("protocol", help="protocol file (.yaml)")
+    parser.add_argument("--participant", help="participant ID (letters and digits)")
+    parser.add_argument("--session", help="session name (default: the protocol's first)")
+    parser.add_argument("--run", type=_positive_int, default=1, help="run number (default 1)")
+    parser.add_argument("--data", default="data", help="dataset folder (default ./data)")
+    parser.add_argument(
+        "--simulate",
+        action="store_true",
+        help="a rehearsal: simulated participant, and simulated scanner and devices unless "
+        "--shock/--trigger/--markers name a real one",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="divide every duration by X (rehearse a 40-minute session in a minute)",
+    )
+    parser.add_argument("--windowed", action="store_true", help="a window, not full screen")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue a partial session in the same files"
+    )
+    parser.add_argument("--shock", help="shock device spec (default: simulated)")
+    parser.add_argument("--trigger", help="scanner trigger spec (default: the protocol's sync)")
+    parser.add_argument("--markers", help="marker output spec (default: simulated)")
+    parser.add_argument("--lab", help="lab file naming the devices")
+    parser.add_argument(
+        "--intensity", type=_nonnegative_float, help="shock intensity set on the stimulator, mA"
+    )
+    parser.set_defaults(func=run_command)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (mA), got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (mA), got {text!r}")
+    return value
+
+
+@contextmanager
+def _signals_end_session() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the session cleanly (SessionAbort), not by killing it (P11)."""
+    from pavlov.task.runner import SessionAbort
+
+    def handler(number, frame):
+        name = signal.Signals(number).name
+        raise SessionAbort(f"aborted: {name}", 128 + number)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _ask_participant(has_display: bool) -> str:
+    """The participant dialog (psychopy.gui), used when --participant is not given."""
+    if not has_display:
+        raise RunError("--participant: expected a participant ID (no display for the dialog)")
+    try:
+        from psychopy import gui
+    except Exception:  # gui imports Qt at import time; any failure means no dialog
+        gui = None
+    if gui is None or not getattr(gui, "haveQt", False):
+        raise RunError(
+            "--participant: expected a participant ID (the participant dialog needs PyQt6, "
+            "which is not installed)"
+        )
+    info = {"participant": ""}
+    dialog = gui.DlgFromDict(info, title="pavlov", sortKeys=False)
+    if not dialog.OK or not str(info["participant"]).strip():
+        raise RunError("--participant: expected a participant ID, got none (dialog cancelled)")
+    return str(info["participant"]).strip()
+
+
+def _intensity(args, participant: str, simulated_shock: bool) -> tuple[float | None, str]:
+    """Shock intensity in mA and where it came from (option, calibration, prompt)."""
+    if args.intensity is not None:
+        return args.intensity, "--intensity"
+    try:
+        from pavlov.task.devices.calibrate import load_calibration
+
+        record = load_calibration(args.data, participant)
+    except (ImportError, PavlovError):
+        record = None
+    if record and record.get("final_ma") is not None:
+        return float(record["final_ma"]), "calibration"
+    if simulated_shock:
+        return None, "n/a (simulated shock)"
+    if sys.stdin.isatty():
+        text = input("Shock intensity set on the stimulator (mA): ").strip()
+        try:
+            value = float(text)
+        except ValueError:
+            raise RunError(f"shock intensity: expected a number in mA, got {text!r}") from None
+        if not value >= 0:
+            raise RunError(f"shock intensity: expected a number >= 0 mA, got {text!r}")
+        return value, "typed by the experimenter"
+    raise RunError(
+        "--intensity: expected the shock intensity in mA (no calibration record for "
+        f"sub-{participant} and no terminal to ask)"
+    )
+
+
+def _session_data(protocol, schedule, args, run, display, devices, intensity, source) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pavlov.task.sidecar import now_iso, package_versions
+
+    try:
+        pavlov_version = version("pavlov")
+    except PackageNotFoundError:
+        pavlov_version = "unknown"
+    cell = schedule.cell
+    return {
+        "pavlov_version": pavlov_version,
+        "protocol_path": protocol.path,
+        "protocol_sha256": protocol.sha256,
+        "protocol_text": protocol.text,
+        "study": protocol.study,
+        "task": protocol.task,
+        "participant": schedule.participant,
+        "session": schedule.session,
+        "run": run,
+        "seed": schedule.seed,
+        "cell": {
+            "index": cell.index,
+            "n_cells": cell.n_cells,
+            "cs": dict(cell.cs),
+            "contexts": dict(cell.contexts),
+            "order": cell.order,
+        },
+        "versions": package_versions(),
+        "refresh_rate": round(1.0 / display.frame_period, 3),
+        "measured_flip_rate": round(display.measured_rate, 3),
+        "vsync": display.vsync,
+        "frame_period": display.frame_period,
+        "devices": devices.describe(),
+        "shock_intensity_ma": intensity,
+        "shock_intensity_source": source,
+        "simulate": bool(args.simulate),
+        "speed": args.speed,
+        "started": now_iso(),
+        "ended": None,
+        "end_reason": "running",
+        "completed_events": 0,
+        "completed_trials": 0,
+        "dropped_frames": 0,
+        "resumes": [],
+        "schedule": [
+            {
+                "phase": e.phase,
+                "kind": e.kind,
+                "index": e.index,
+                "onset": e.onset,
+                "duration": e.duration,
+                "iti": e.iti,
+                "cs": e.cs,
+                "stimulus": e.stimulus,
+                "reinforced": e.reinforced,
+                "context": e.context,
+            }
+            for e in schedule.events
+        ],
+    }
+
+
+def run_command(args) -> int:
+    """Run ``pavlov run``; return the exit status (0 completed, 1 aborted with Escape)."""
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.stimuli.check import prepare_stimuli
+    from pavlov.task.log import LogError, bids_label, run_paths
+    from pavlov.task.sidecar import SessionRecord
+
+    protocol = load_protocol(args.protocol)
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    participant = args.participant
+    if participant is None:
+        participant = _ask_participant(has_display)
+    participant = bids_label(participant, "--participant")
+    schedule = build_schedule(protocol, participant, args.session)
+    spec = protocol.session(schedule.session)
+    scanner = protocol.scanner if spec.scanner else None
+    stimuli = prepare_stimuli(protocol, schedule)
+    paths = run_paths(
+        args.data, participant, schedule.session, protocol.task, args.run, scanner is not None
+    )
+    if not args.resume:
+        for path in (paths.events, paths.session_json):
+            if path.exists():
+                raise LogError(
+                    f"{path}: this run already has data; use --resume to continue it or "
+                    "--run N for a new run (existing data is never overwritten)"
+                )
+    else:
+        record = SessionRecord.open(paths.session_json)
+        if record.data.get("end_reason") == "completed":
+            raise LogError(f"{paths.session_json}: this run is already complete; nothing to resume")
+        if record.data.get("protocol_sha256") != protocol.sha256:
+            raise LogError(
+                f"{paths.session_json}: the protocol file changed since this run started "
+                f"(sha256 {str(record.data.get('protocol_sha256'))[:12]}... vs "
+                f"{protocol.sha256[:12]}...); resume with the original file"
+            )
+    if not has_display:
+        raise RunError(
+            "no display: pavlov run needs a screen ($DISPLAY); on a machine without one use "
+            'xvfb-run -a -s "-screen 0 1024x768x24" pavlov run ...'
+        )
+    named = [
+        f"--{role} {spec}"
+        for role, spec in (
+            ("shock", args.shock),
+            ("trigger", args.trigger),
+            ("markers", args.markers),
+        )
+        if spec and spec.strip() != "simulated"
+    ]
+    if args.speed != 1.0 and (named or (args.lab and not args.simulate)):
+        # Pulse widths and scanner pulses are physical: a real device runs at speed 1 only.
+        raise RunError(
+            f"--speed {args.speed:g}: rehearsals at a speed other than 1 use simulated devices "
+            f"only, got {', '.join(named) or '--lab ' + args.lab}"
+        )
+    return _run(args, protocol, schedule, scanner, stimuli, paths, participant)
+
+
+def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
+    from pavlov.task.console import make_console
+    from pavlov.task.devices.spec import build_devices
+    from pavlov.task.keyboard import KeyboardInput, KeyTrigger, PsychopyClock, check_keyboard
+    from pavlov.task.log import EventLog, write_events_json
+    from pavlov.task.psychopy_display import PsychopyDisplay, SilentSound, psychopy_sound
+    from pavlov.task.responder import ParticipantResponder
+    from pavlov.task.runner import resume_point, run_session
+    from pavlov.task.sidecar import (
+        SessionRecord,
+        add_participant,
+        now_iso,
+        write_dataset_description,
+    )
+    from pavlov.task.simulated_participant import SimulatedParticipant
+
+    console = make_console()
+    clock = PsychopyClock()
+    keyboard = KeyboardInput()
+    sounds: list = []
+
+    def sound_factory(path, volume):
+        if args.simulate:
+            return SilentSound(str(path), volume, sounds)
+        return psychopy_sound(path, volume)
+
+    def key_trigger(key: str):
+        keyboard.sync_key = key
+        return KeyTrigger(keyboard)
+
+    if args.simulate:
+        # A rehearsal simulates every device the command line does not name: an explicit
+        # --shock/--trigger/--markers wins, so one real device can be proved in a rehearsal.
+        device_specs = {"shock": args.shock or "simulated", "markers": args.markers or "simulated"}
+        device_specs["trigger"] = args.trigger or ("simulated" if scanner is not None else None)
+    else:
+        device_specs = {"shock": args.shock, "markers": args.markers}
+        device_specs["trigger"] = args.trigger or (scanner.sync if scanner is not None else None)
+    lab = None
+    if args.lab and not args.simulate:
+        from pavlov.task.devices.lab import load_lab
+
+        lab = load_lab(args.lab)
+    devices = build_devices(
+        shock=device_specs["shock"],
+        trigger=device_specs["trigger"],
+        markers=device_specs["markers"],
+        lab=lab,
+        clock=clock,
+        tr=scanner.tr / args.speed if scanner is not None else None,
+        key_trigger_factory=key_trigger,
+        speed=args.speed,
+        safety=protocol.safety,
+    )
+    simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
+    has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
+    intensity, source = (
+        _intensity(args, participant, simulated_shock) if has_shock_us else (None, "n/a (no shock)")
+    )
+    display = None
+    try:
+        display = PsychopyDisplay(keyboard, fullscr=not args.windowed, sound_factory=sound_factory)
+        if not display.vsync:
+            console.message(
+                f"the display has no vsync (flips at {display.measured_rate:.0f} Hz): frames "
+                f"are paced in software at {1 / display.frame_period:.0f} Hz; timing is not "
+                "valid for data"
+            )
+        if not args.simulate:
+            check_keyboard(display, keyboard)
+        start_index, time_base, completed_before = 0, None, 0
+        if args.resume:
+            record = SessionRecord.open(paths.session_json)
+            log, rows = EventLog.reopen(paths.events)
+            point = resume_point(schedule, rows)
+            if point.keep_rows < len(rows):
+                log.truncate_rows(point.keep_rows)
+            start_index, time_base = point.start_index, point.time_base
+            completed_before = point.start_index
+            record.update(
+                end_reason="running",
+                resumes=[
+                    *record.data.get("resumes", []),
+                    {"time": now_iso(), "from_event": start_index},
+                ],
+            )
+            console.message(f"resuming at event {start_index + 1} of {len(schedule.events)}")
+        else:
+            log = EventLog.create(paths.events)
+            write_events_json(paths.events_json)
+            data = _session_data(
+                protocol, schedule, args, args.run, display, devices, intensity, source
+            )
+            record = SessionRecord.create(paths.session_json, data)
+            write_dataset_description(paths.root, protocol.study)
+            add_participant(paths.root, participant)
+        if args.simulate:
+            responder = SimulatedParticipant(schedule.seed, args.speed)
+            earlier = []
+            from pavlov.protocols import build_schedule
+
+            for session in protocol.sessions:
+                if session.name == schedule.session:
+                    break
+                earlier.extend(build_schedule(protocol, participant, session.name).events)
+            responder.replay([*earlier, *schedule.events[:start_index]])
+        else:
+            responder = ParticipantResponder(display)
+        try:
+            with _signals_end_session():
+                result = run_session(
+                    schedule,
+                    protocol,
+                    display=display,
+                    clock=clock,
+                    trigger=devices.trigger if scanner is not None else None,
+                    shock=devices.shock if has_shock_us else None,
+                    markers=devices.markers,
+                    responder=responder,
+                    log=log,
+                    console=console,
+                    speed=args.speed,
+                    start_index=start_index,
+                    time_base=time_base,
+                    scanner=scanner,
+                    record=record,
+                    marker_codes=devices.marker_codes,
+                    stimuli=stimuli,
+                    completed_before=completed_before,
+                )
+        finally:
+            log.close()
+    finally:
+        devices.close()
+        if display is not None:
+            display.close()
+    print(f"{paths.events}", file=sys.stdout)
+    return 0 if result.end_reason == "completed" else 1

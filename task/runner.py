@@ -1,0 +1,1144 @@
+"""The run loop: the one place where time passes.
+
+:func:`run_session` plays a :class:`~pavlov.protocols.events.Schedule` on injected objects
+(display, clock, scanner trigger, shock device, marker output, responder, log, console).
+It imports no PsychoPy and touches no hardware itself, so the same loop runs a scanner
+session, a ``--simulate`` rehearsal and the fast unit tests with a fake display.
+
+Timing rules (see ``task/LOG.md`` and psychopy.md §4):
+
+- *Non-slip onsets.* Session zero is the first stored scanner volume (after the dummy
+  volumes) or, without a scanner, the first frame. Every event is aimed at
+  ``zero + planned_onset / speed``: the loop idles (fixation) until the flip nearest that
+  time, so errors never accumulate from trial to trial. Only self-paced screens
+  (instructions, a wait ended by the experimenter, a rest waiting for a pulse) move later
+  onsets, by exactly their overrun, which is logged as ``planned_onset``.
+- *Durations in frames.* A stimulus lasts ``round(seconds / speed / frame_period)`` flips;
+  a US starts on the frame ``round(us_onset / speed / frame_period)`` after CS onset, so
+  a co-terminating US ends on the CS's last frame. Shock trains, sounds and markers are
+  started by ``display.call_on_flip`` right after the flip that shows their frame.
+- *Logging off the frame loop.* An event's rows are built when it ends and written
+  (one write, fsync) by a worker thread during the following ITI; the loop waits for that
+  write before the next event starts, so every completed trial is on disk before the next
+  one begins and no frame waits for the disk.
+- *Every exit is clean.* Escape (confirmed with ``y``), a ``SessionAbort`` raised by a
+  signal handler, or any error: the shock line goes low, devices close, completed events
+  are on disk, and the session record says how the session ended.
+
+Log times are in protocol seconds (clock seconds × speed), so a log recorded at
+``--speed 50`` has the same onsets and durations as the real session would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import typing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pavlov.protocols.errors import PavlovError
+from pavlov.task.console import Console, Status, format_clock
+from pavlov.task.devices.base import DeviceError, SafetyError
+from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
+from pavlov.task.display import RatingView, Scene, script_sound
+
+if typing.TYPE_CHECKING:
+    from pavlov.protocols.events import Event, Schedule
+    from pavlov.protocols.model import Protocol, RatingSpec, ScannerSpec
+    from pavlov.stimuli.check import SessionStimuli
+    from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
+    from pavlov.task.display import Display
+    from pavlov.task.log import EventLog
+    from pavlov.task.responder import Responder
+    from pavlov.task.sidecar import SessionRecord
+
+__all__ = [
+    "END_WAIT_KEY",
+    "ESCAPE_KEY",
+    "MAIN_ROW_TYPES",
+    "ResumePoint",
+    "RunResult",
+    "ScannerTimeout",
+    "SessionAbort",
+    "guard_shock",
+    "resume_point",
+    "run_session",
+]
+
+#: Key that asks to end the session (confirmed with ``y``, cancelled with ``n``).
+ESCAPE_KEY = "escape"
+#: Experimenter key that ends a wait or rest block early (logged as an ``event`` row).
+END_WAIT_KEY = "f12"
+#: ``trial_type`` of the row that stands for each kind of scheduled event.
+MAIN_ROW_TYPES: Mapping[str, str] = {
+    "trial": "cs",
+    "us": "us",
+    "instructions": "instructions",
+    "rating": "rating",
+    "wait": "wait",
+    "rest": "rest",
+    "script": "script",
+}
+
+
+class SessionAbort(SystemExit):
+    """Raised (by a signal handler) to end the session cleanly; ``reason`` goes to the record.
+
+    Parameters
+    ----------
+    reason : str
+        e.g. ``aborted: SIGTERM``.
+    status : int
+        Exit status of the process.
+    """
+
+    def __init__(self, reason: str, status: int = 143) -> None:
+        super().__init__(status)
+        self.reason = reason
+
+
+class ScannerTimeout(DeviceError):
+    """No (or too few) scanner pulses arrived within the protocol's timeout."""
+
+    exit_status = 3
+
+
+class _EscapePressed(Exception):
+    """Escape was pressed during an event (internal)."""
+
+
+class _Quit(Exception):
+    """The experimenter confirmed the quit (internal)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended.
+
+    Attributes
+    ----------
+    end_reason : str
+        ``completed``, ``aborted: escape``, ``aborted: SIGTERM``, ``error: ...``.
+    completed_events : int
+        Events logged in this run.
+    completed_total : int
+        Events logged in the session, including earlier runs when resumed.
+    dropped_frames : int
+        Dropped frames in this run.
+    pulses : int
+        Scanner pulses received (including dummy volumes).
+    shocks : int
+        Shock trains delivered.
+    zero : float
+        Clock time of session zero for this run.
+    frame_period : float
+        Seconds per frame.
+    """
+
+    end_reason: str
+    completed_events: int
+    completed_total: int
+    dropped_frames: int
+    pulses: int
+    shocks: int
+    zero: float
+    frame_period: float
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed session continues.
+
+    Attributes
+    ----------
+    start_index : int
+        Index in ``schedule.events`` of the first event not in the log.
+    keep_rows : int
+        Rows of the log to keep (rows of an event cut off by a crash come after them).
+    time_base : float
+        Log time (protocol seconds) at which the resumed part starts: the planned onset of
+        the next event, or the end of the last logged row if that is later.
+    """
+
+    start_index: int
+    keep_rows: int
+    time_base: float
+
+
+def _event_keys(event: Event) -> list[tuple[str, str, str]]:
+    """(phase, trial_type, trial) of the rows that must be in the log for ``event``."""
+    main = MAIN_ROW_TYPES[event.kind]
+    keys = [(event.phase, main, str(event.index))]
+    if event.kind == "trial" and event.us_onset is not None:
+        keys.append((event.phase, "us", str(event.index)))
+    return keys
+
+
+def resume_point(schedule: Schedule, rows: Sequence[Mapping[str, str]]) -> ResumePoint:
+    """Find where to continue a session from the rows already logged.
+
+    An event counts as done when all its rows are there (a trial with a US time needs its
+    ``cs`` and its ``us`` row). Done events must be a prefix of the schedule.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        The session's schedule (rebuilt from the protocol and participant).
+    rows : sequence of dict
+        The log's rows, as :meth:`pavlov.task.log.EventLog.reopen` returns them.
+
+    Raises
+    ------
+    PavlovError
+        If the log holds events the schedule does not have in that order, or every event
+        is already done.
+    """
+    positions: dict[tuple[str, str, str], int] = {}
+    for i, row in enumerate(rows):
+        key = (row.get("phase", ""), row.get("trial_type", ""), row.get("trial", ""))
+        positions.setdefault(key, i)
+    done = [all(k in positions for k in _event_keys(e)) for e in schedule.events]
+    start = next((i for i, d in enumerate(done) if not d), len(done))
+    if start == len(done):
+        raise PavlovError("nothing to resume: every scheduled event is already in the log")
+    if any(done[start:]):
+        later = schedule.events[start + done[start:].index(True)]
+        raise PavlovError(
+            f"cannot resume: the log has {later.phase} {MAIN_ROW_TYPES[later.kind]} "
+            f"{later.index} but not {schedule.events[start].phase} "
+            f"{MAIN_ROW_TYPES[schedule.events[start].kind]} {schedule.events[start].index}; "
+            "it was not written for this schedule"
+        )
+    present = [positions[k] for k in _event_keys(schedule.events[start]) if k in positions]
+    keep = min(present) if present else len(rows)
+    base = schedule.events[start].onset
+    for row in rows[:keep]:
+        try:
+            end = float(row["onset"]) + (
+                float(row["duration"]) if row.get("duration", "n/a") != "n/a" else 0.0
+            )
+        except (KeyError, ValueError):
+            continue
+        base = max(base, end)
+    return ResumePoint(start, keep, base)
+
+
+class _Writer:
+    """Appends each completed event's rows on a worker thread (one at a time)."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pavlov-log")
+        self._last: Future | None = None
+        self.events = 0
+
+    def submit(self, rows: list[dict], counts_event: bool) -> None:
+        self._last = self._pool.submit(self.log.append, rows)
+        if counts_event:
+            self.events += 1
+
+    def wait(self) -> None:
+        if self._last is not None:
+            last, self._last = self._last, None
+            last.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+@dataclass
+class _Pending:
+    """Rows of an event that ended, waiting for the shock train report (if any)."""
+
+    rows: list[tuple[float, dict]]
+    train: str | None
+    us_row: dict | None
+
+
+class _Session:
+    """State of one run; see :func:`run_session`."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        protocol: Protocol,
+        *,
+        display: Display,
+        clock: Clock,
+        trigger: ScannerTrigger | None,
+        shock: ShockDevice | None,
+        markers: MarkerOutput | None,
+        responder: Responder,
+        log: EventLog,
+        console: Console,
+        speed: float,
+        start_index: int,
+        time_base: float,
+        scanner: ScannerSpec | None,
+        record: SessionRecord | None,
+        marker_codes: Mapping[str, int],
+        stimuli: SessionStimuli | None,
+        completed_before: int,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        if not 0 <= start_index < max(len(schedule.events), 1):
+            raise ValueError(
+                f"start_index must be 0..{len(schedule.events) - 1}, got {start_index!r}"
+            )
+        if scanner is not None and trigger is None:
+            raise ValueError("a scanner session needs a trigger")
+        self.schedule = schedule
+        self.protocol = protocol
+        self.display = display
+        self.clock = clock
+        self.trigger = trigger
+        self.shock = shock
+        self.markers = markers
+        self.responder = responder
+        self.log = log
+        self.console = console
+        self.speed = float(speed)
+        self.start_index = start_index
+        self.time_base = time_base
+        self.scanner = scanner
+        self.record = record
+        self.codes = marker_codes
+        self.stimuli = stimuli
+        self.completed_before = completed_before
+        self.period = float(display.frame_period)
+        self.zero = 0.0
+        self.slip = 0.0
+        self.last_flip: float | None = None
+        self.keys: list[tuple[str, float]] = []
+        self.extra: list[tuple[float, dict]] = []
+        self.pending: _Pending | None = None
+        self.trains: dict[str, object] = {}
+        self.pulses = 0
+        self.pulse_times: list[float] = []
+        self.scanning = False
+        self.writer = _Writer(log)
+        self.trials_total = sum(1 for e in schedule.events if e.kind in ("trial", "us"))
+        self.trials_done = sum(
+            1 for e in schedule.events[:start_index] if e.kind in ("trial", "us")
+        )
+        self.refusals: list[str] = []
+        self.current: Event | None = None
+        self.dropped_at_start = 0
+        self._status_at = -1.0
+
+    # -- time -------------------------------------------------------------------------
+
+    def frames(self, seconds: float | None, minimum: int = 0) -> int:
+        """Frames that ``seconds`` of protocol time last at this speed and refresh."""
+        if not seconds:
+            return minimum
+        return max(minimum, round(seconds / self.speed / self.period))
+
+    def to_log(self, t: float) -> float:
+        """Clock time → log time (protocol seconds from session zero)."""
+        return self.time_base + (t - self.zero) * self.speed
+
+    def to_clock(self, planned: float) -> float:
+        """Log time → clock time."""
+        return self.zero + (planned - self.time_base) / self.speed
+
+    # -- frames -----------------------------------------------------------------------
+
+    def frame(self, scene: Scene) -> float:
+        """Draw, flip, and do the per-frame chores (keys, pulses); return the flip time."""
+        self.display.draw(scene)
+        t = self.display.flip()
+        self.last_flip = t
+        self.keys = self.display.poll_keys()
+        if self.scanning:
+            for pulse in self.trigger.poll():
+                self.pulses += 1
+                self.pulse_times.append(pulse)
+                self.extra.append((pulse, {"trial_type": "pulse", "value": self.pulses}))
+        if self.keys and any(k == ESCAPE_KEY for k, _ in self.keys):
+            raise _EscapePressed
+        return t
+
+    def idle_until(self, target: float, scene: Scene) -> None:
+        """Flip ``scene`` until the next flip is the one nearest ``target`` (clock time)."""
+        while self.last_flip is None or self.last_flip + 1.5 * self.period <= target:
+            self.frame(scene)
+            self.settle_pending(force=False)
+            self.tick()
+
+    def tick(self, note: str = "") -> None:
+        """Refresh the console at most 4 times a second (clock time)."""
+        now = self.last_flip or 0.0
+        if now - self._status_at < 0.25:
+            return
+        self._status_at = now
+        self.status(note)
+
+    def status(self, note: str = "") -> None:
+        event = self.current
+        index = self.schedule.events.index(event) + 1 if event is not None else 0
+        left = self.schedule.duration - (self.to_log(self.last_flip or self.zero) - self.slip)
+        self.console.update(
+            Status(
+                phase=event.phase if event else "",
+                what=_describe(event) if event else "",
+                event=index,
+                events=len(self.schedule.events),
+                trial=self.trials_done,
+                trials=self.trials_total,
+                pulses=self.pulses,
+                shocks=getattr(self.shock, "shocks_delivered", 0),
+                time_left=max(0.0, left),
+                note=note,
+            )
+        )
+
+    # -- devices ----------------------------------------------------------------------
+
+    def mark(self, name: str, label: str, on_flip: bool = True) -> None:
+        """Send the marker code for ``name`` (after the next flip, by default)."""
+        if self.markers is None:
+            return
+        code = marker_code(self.codes, name)
+        if code is None:
+            return
+        if on_flip:
+            self.display.call_on_flip(self.markers.send, code, label)
+        else:
+            self.markers.send(code, label)
+
+    def deliver_shock(self, train, label: str) -> None:
+        """On-flip callback: deliver a scaled train through the guard; log a refusal."""
+        try:
+            # Pulse widths stay physical at any --speed: the stimulator gets the real train.
+            self.shock.deliver(train.pulse_width, train.interval, train.count, label)
+            self.trains[label] = None
+        except SafetyError as error:
+            self.refusals.append(str(error))
+            self.trains[label] = f"refused: {error}"
+            self.console.message(str(error))
+
+    def start_us(self, event: Event, label: str) -> str | None:
+        """Start the US of ``event`` on the next flip; return the train label if a shock."""
+        spec = self.protocol.us.get(event.us or "")
+        if spec is None:
+            return None
+        self.mark("USp", label)
+        if spec.kind == "shock" and spec.train is not None and self.shock is not None:
+            now = self.clock.now()
+            window = max(4 * self.period, 0.25)
+            self.shock.arm(label, now, now + window)
+            self.display.call_on_flip(self.deliver_shock, spec.train, label)
+            return label
+        if spec.kind == "sound":
+            self.display.call_on_flip(self.display.play, f"us:{spec.name}")
+        return None
+
+    def settle_pending(self, force: bool) -> None:
+        """Write the last event's rows once its shock train is reported (or when forced)."""
+        pending = self.pending
+        if pending is None:
+            return
+        if pending.train is not None and self.shock is not None:
+            for record in self.shock.delivered():
+                self.trains[record.label] = record
+            reported = self.trains.get(pending.train) is not None
+            if not reported and not force:
+                return
+        if pending.train is not None and pending.us_row is not None:
+            record = self.trains.pop(pending.train, None)
+            if isinstance(record, str):
+                pending.us_row["value"] = record
+            elif record is not None and getattr(record, "pulses", None):
+                edges = [self.to_log(rise) for rise, _ in record.pulses]
+                pending.us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
+                pending.us_row["duration"] = record.pulses[-1][1] - record.pulses[0][0]
+            elif record is None:
+                pending.us_row["value"] = "train not reported"
+        self.pending = None
+        self.submit(pending.rows, counts_event=True)
+
+    def submit(self, rows: list[tuple[float, dict]], counts_event: bool) -> None:
+        """Queue rows (with clock times) plus the pulses/keys seen so far for writing."""
+        rows = rows + self.extra
+        self.extra = []
+        if not rows:
+            return
+        rows.sort(key=lambda item: item[0])
+        out = []
+        for t, row in rows:
+            row = dict(row)
+            row.setdefault("onset", self.to_log(t))
+            row.setdefault("duration", 0.0)
+            out.append(row)
+        self.writer.submit(out, counts_event)
+
+    def before_event(self) -> None:
+        """Make sure the previous event is on disk before this one starts."""
+        if self.pending is not None:
+            deadline = (self.last_flip or 0.0) + 1.0
+            while self.pending is not None and self.pending.train and self.clock.now() < deadline:
+                # The train outlasts the CS only when the protocol says so; wait for its report.
+                self.frame(self.idle_scene)
+                self.settle_pending(force=False)
+            self.settle_pending(force=True)
+        self.writer.wait()
+
+    # -- session ----------------------------------------------------------------------
+
+    idle_scene = Scene(fixation=True)
+
+    def start(self) -> None:
+        """Open devices, wait for the scanner (if any), and set session zero."""
+        if self.shock is not None:
+            self.shock.open()
+        if self.markers is not None:
+            self.markers.open()
+        self.display.load(self.protocol, self.schedule, self.stimuli)
+        self.console.start(
+            f"{self.schedule.study}: sub-{self.schedule.participant} ses-{self.schedule.session}"
+        )
+        if self.scanner is None:
+            # Session zero is the refresh after this first one, so an event planned at 0
+            # is shown exactly at zero.
+            self.zero = self.frame(self.idle_scene) + self.period
+        else:
+            self.zero = self.wait_for_scanner()
+        self.mark("session_start", "session start", on_flip=False)
+        self.display.record_frame_intervals(True)
+        self.dropped_at_start = self.display.dropped_frames()
+        if self.start_index > 0:
+            self.extra.append((self.zero, {"trial_type": "event", "value": "resumed"}))
+        self.slip = self.time_base - self.schedule.events[self.start_index].onset
+
+    def wait_for_scanner(self) -> float:
+        """Flip a waiting screen until the first stored volume; return its clock time."""
+        spec = self.scanner
+        needed = spec.dummy_volumes + 1
+        scene = Scene(text="Waiting for the scanner...")
+        self.trigger.start()
+        self.scanning = True
+        self.frame(scene)
+        started = self.clock.now()
+        self.console.message(
+            f"waiting for the scanner on {self.trigger.name} "
+            f"({spec.dummy_volumes} dummy volumes, timeout {spec.timeout:g} s)"
+        )
+        while self.pulses < needed:
+            if self.clock.now() - started > spec.timeout:
+                raise ScannerTimeout(
+                    f"no scanner pulse on {self.trigger.name} within {spec.timeout:g} s "
+                    f"({self.pulses} of {needed} received, sync {spec.sync}): check that the "
+                    "scanner runs and sends its trigger to this computer"
+                )
+            try:
+                self.frame(scene)
+            except _EscapePressed:
+                self.confirm_quit()
+            self.tick("waiting for the scanner")
+        return self.pulse_times[needed - 1]
+
+    def run(self) -> None:
+        """Play the events from ``start_index`` to the end, then the last ITI."""
+        previous_phase = None
+        for event in self.schedule.events[self.start_index :]:
+            self.current = event
+            self.status()
+            if event.phase != previous_phase:
+                self.mark("phase_start", f"phase {event.phase}")
+                previous_phase = event.phase
+            while True:
+                try:
+                    self.before_event()
+                    self.play(event)
+                    break
+                except _EscapePressed:
+                    self.confirm_quit()
+                    # Continue: the interrupted event starts again, now.
+                    self.slip = max(self.slip, self.to_log(self.clock.now()) - event.onset)
+            if event.kind in ("trial", "us"):
+                self.trials_done += 1
+        last = self.schedule.events[-1]
+        end = self.to_clock(last.onset + self.slip + last.duration + last.iti)
+        self.before_event()
+        # Every event is done: escape in the final ITI just ends it.
+        with contextlib.suppress(_EscapePressed):
+            self.idle_until(end, Scene(context=None, fixation=True))
+
+    def confirm_quit(self) -> None:
+        """Escape: stop the US, ask the experimenter; raise ``_Quit`` on ``y``."""
+        if self.shock is not None:
+            self.shock.set_low()
+        self.console.message("escape pressed: quit the session? (y = quit, n = continue)")
+        scene = Scene(text="Quit the session?\n\ny = quit    n = continue")
+        while True:
+            try:
+                self.frame(scene)
+            except _EscapePressed:
+                continue
+            names = [k for k, _ in self.keys]
+            if "y" in names:
+                raise _Quit
+            if "n" in names:
+                self.console.message("continuing")
+                return
+
+    # -- events -----------------------------------------------------------------------
+
+    def play(self, event: Event) -> None:
+        """Idle until ``event``'s onset, then present it and queue its rows."""
+        planned = event.onset + self.slip
+        target = self.to_clock(planned)
+        self.idle_until(target, Scene(context=event.context, fixation=True))
+        dropped = self.display.dropped_frames()
+        method = getattr(self, f"play_{event.kind}")
+        rows, train, us_row, end = method(event, planned)
+        main = rows[0][1]
+        main["planned_onset"] = planned
+        main["onset_error"] = self.to_log(rows[0][0]) - planned
+        main["dropped_frames"] = self.display.dropped_frames() - dropped
+        if end is not None:  # self-paced: later events move by the overrun (or underrun)
+            self.slip += self.to_log(end) - (planned + event.duration)
+        self.pending = _Pending(rows, train, us_row)
+        self.settle_pending(force=False)
+
+    def stim_file(self, kind: str, name: str | None) -> str | None:
+        """The ``stim_file`` of a CS (``cs``) or US (``us``): the resolved file's label."""
+        if name is None:
+            return None
+        if self.stimuli is not None:
+            path = getattr(self.stimuli, kind).get(name)
+            return self.stimuli.label(path) if path is not None else None
+        spec = (self.protocol.cs if kind == "cs" else self.protocol.us).get(name)
+        return spec.file if spec is not None else None
+
+    def base_row(self, event: Event, trial_type: str) -> dict:
+        return {
+            "trial_type": trial_type,
+            "phase": event.phase,
+            "phase_type": event.phase_type,
+            "trial": event.index,
+            "context": event.context,
+            "iti": event.iti if trial_type in ("cs", "us") else None,
+        }
+
+    def cs_row(self, event: Event) -> dict:
+        row = self.base_row(event, "cs")
+        row.update(
+            event_type=event.event_type,
+            cs=event.cs,
+            cs_type=event.cs_type,
+            stimulus=event.stimulus,
+            reinforced=event.reinforced,
+            stim_file=self.stim_file("cs", event.stimulus),
+        )
+        return row
+
+    def refresh_index(self, t: float, t0: float, f: int) -> int:
+        """Index of the refresh a flip at ``t`` showed, counting from ``t0`` (frame 0).
+
+        Counting refreshes rather than flips keeps a dropped frame from stretching the
+        stimulus: after a drop, the loop skips to the frame the screen is really at.
+        """
+        return max(f, round((t - t0) / self.period))
+
+    def play_trial(self, event: Event, planned: float):
+        """A CS (with its US or omission, and an online rating if asked), then its offset."""
+        spec = self.protocol.cs.get(event.stimulus or "")
+        sound = spec is not None and spec.kind == "sound"
+        us = self.protocol.us.get(event.us or "")
+        n_cs = self.frames(event.duration, minimum=1)
+        k_us = self.frames(event.us_onset) if event.us_onset is not None else None
+        n_us = self.frames(event.us_duration, minimum=1) if us is not None else 0
+        image_us = us.name if (us is not None and us.kind == "image" and event.reinforced) else None
+        n_end = n_cs
+        if k_us is not None:
+            n_end = max(n_end, k_us + (n_us if event.reinforced else 1))
+        phase = self.protocol.phases[event.phase]
+        rating: RatingSpec | None = phase.rating if event.online_rating else None
+        k_r = self.frames(rating.onset) if rating else 0
+        n_r = self.frames(rating.window, minimum=1) if rating else 0
+        label = f"{event.phase}/{event.index}"
+        visual = None if sound else event.stimulus
+        cs_scene = Scene(context=event.context, cs=visual, fixation=sound)
+        iti_scene = Scene(context=event.context, fixation=True)
+        t0 = cs_off = us_on = us_off = rating_on = None
+        us_started = sound_stopped = False
+        state = answer = None
+        train = None
+        f = 0
+        while True:
+            # Before the flip that shows refresh ``f``: queue what starts on it.
+            if f == 0:
+                self.mark(event.event_type or "CSm", label)
+                if sound:
+                    self.display.call_on_flip(self.display.play, f"cs:{event.stimulus}")
+            if sound and f >= n_cs and not sound_stopped:
+                sound_stopped = True
+                self.display.call_on_flip(self.display.stop, f"cs:{event.stimulus}")
+            if k_us is not None and f >= k_us and not us_started:
+                us_started = True
+                if event.reinforced:
+                    train = self.start_us(event, label)
+                else:
+                    self.mark(event.outcome_type or "USo", label)
+            scene = cs_scene if f < n_cs else iti_scene
+            if image_us is not None and us_started and f < k_us + n_us:
+                scene = Scene(context=event.context, cs=scene.cs, us_image=image_us)
+            rating_open = rating is not None and k_r <= f < k_r + n_r and answer is None
+            if rating is not None and (rating_open or (answer is not None and f < n_cs)):
+                view = RatingView(rating, state.marker if state else None, answer is not None)
+                scene = Scene(scene.context, scene.cs, scene.fixation, scene.us_image, rating=view)
+                if rating_on is None:
+                    self.mark("rating", label)
+            t = self.frame(scene)
+            if t0 is None:
+                t0 = t
+            i = self.refresh_index(t, t0, f)
+            if cs_off is None and i >= n_cs:
+                cs_off = t
+            if us_started and us_on is None:
+                us_on = t
+            if us_on is not None and us_off is None and i >= k_us + n_us:
+                us_off = t
+            if rating_open and rating_on is None:
+                rating_on = t
+                self.responder.start_rating(event, rating, t)
+            if rating_open:
+                state = self.responder.poll_rating(t, self.keys)
+                if state.answer is not None:
+                    answer = state.answer
+                    self.mark("response", label)
+            f = i + 1
+            rating_done = rating is None or answer is not None or f >= k_r + n_r
+            if i >= n_end and rating_done:
+                break
+        self.responder.observe(event, event.reinforced)
+        row = self.cs_row(event)
+        row["duration"] = (cs_off - t0) * self.speed
+        if rating is not None:
+            row["rating"] = answer.value if answer else None
+            row["rating_rt"] = (answer.time - rating_on) * self.speed if answer else None
+        rows = [(t0, row)]
+        us_row = None
+        if k_us is not None:
+            us_row = self.base_row(event, "us")
+            us_row.update(
+                event_type=event.outcome_type,
+                cs=event.cs,
+                cs_type=event.cs_type,
+                stimulus=event.stimulus,
+                reinforced=event.reinforced,
+                iti=None,
+            )
+            if event.reinforced:
+                us_row["us"] = event.us
+                us_row["stim_file"] = self.stim_file("us", event.us)
+                us_row["duration"] = ((us_off or t) - us_on) * self.speed
+            rows.append((us_on, us_row))
+        return rows, train, us_row, None
+
+    def play_us(self, event: Event, planned: float):
+        """An unsignalled US (reinstatement): fixation, the US, offset."""
+        us = self.protocol.us.get(event.us or "")
+        n_us = self.frames(event.duration, minimum=1)
+        label = f"{event.phase}/{event.index}"
+        image = us.name if us is not None and us.kind == "image" else None
+        on_scene = Scene(context=event.context, fixation=image is None, us_image=image)
+        off_scene = Scene(context=event.context, fixation=True)
+        train = self.start_us(event, label)
+        t0 = t = None
+        f = 0
+        while True:
+            t = self.frame(on_scene if f < n_us else off_scene)
+            if t0 is None:
+                t0 = t
+            i = self.refresh_index(t, t0, f)
+            if i >= n_us:
+                break
+            f = i + 1
+        self.responder.observe(event, True)
+        row = self.base_row(event, "us")
+        row.update(
+            event_type="USp",
+            reinforced=True,
+            us=event.us,
+            stim_file=self.stim_file("us", event.us),
+            duration=(t - t0) * self.speed,
+        )
+        return [(t0, row)], train, row, None
+
+    def play_instructions(self, event: Event, planned: float):
+        """Text for at least ``duration``, then until the participant continues."""
+        text = self.protocol.phases[event.phase].instructions or ""
+        n_min = self.frames(event.duration)
+        scene = Scene(context=None, text=text)
+        ready_scene = Scene(text=f"{text}\n\n(press space to continue)")
+        self.mark("instructions", event.phase)
+        times = [self.frame(scene)]
+        for _ in range(n_min - 1):
+            times.append(self.frame(scene))
+        shown = times[-1]
+        while True:
+            t = self.frame(ready_scene)
+            times.append(t)
+            if self.responder.ready(t, self.keys, shown):
+                break
+        end = self.frame(Scene(fixation=True))
+        row = self.base_row(event, "instructions")
+        row.update(duration=(end - times[0]) * self.speed, value=text)
+        return [(times[0], row)], None, None, end
+
+    def play_rating(self, event: Event, planned: float):
+        """A post-phase rating of one CS: the CS with the scale until answered or timed out."""
+        spec = self.protocol.phases[event.phase].rating
+        cs = self.protocol.cs.get(event.stimulus or "")
+        sound = cs is not None and cs.kind == "sound"
+        n_window = self.frames(spec.window, minimum=1) if spec else 1
+        label = f"{event.phase}/rating{event.index}"
+        self.mark("rating", label)
+        if sound:
+            self.display.call_on_flip(self.display.play, f"cs:{event.stimulus}")
+        visual = None if sound else event.stimulus
+        state = None
+        answer = None
+        times = []
+        onset = None
+        for f in range(n_window):
+            view = RatingView(spec, state.marker if state else None) if spec else None
+            t = self.frame(Scene(context=event.context, cs=visual, fixation=sound, rating=view))
+            times.append(t)
+            if f == 0:
+                onset = t
+                self.responder.start_rating(event, spec, t)
+            state = self.responder.poll_rating(t, self.keys)
+            if state.answer is not None:
+                answer = state.answer
+                self.mark("response", label)
+                break
+        if sound:
+            self.display.call_on_flip(self.display.stop, f"cs:{event.stimulus}")
+        end = self.frame(Scene(context=event.context, fixation=True))
+        row = self.base_row(event, "rating")
+        row.update(
+            cs=event.cs,
+            cs_type=event.cs_type,
+            stimulus=event.stimulus,
+            rating=answer.value if answer else None,
+            rating_rt=(answer.time - onset) * self.speed if answer else None,
+            duration=(end - times[0]) * self.speed,
+            stim_file=self.stim_file("cs", event.stimulus),
+        )
+        return [(times[0], row)], None, None, None
+
+    def play_wait(self, event: Event, planned: float):
+        """A timed wait with a countdown; experimenter keys are logged, F12 ends it early."""
+        phase = self.protocol.phases[event.phase]
+        n = self.frames(event.duration, minimum=1)
+        self.mark("wait", event.phase)
+        times = []
+        ended_early = False
+        label = None
+        scene = None
+        for f in range(n):
+            left = event.duration - f * self.period * self.speed
+            text = format_clock(left) if phase.countdown else None
+            if text != label or scene is None:
+                label = text
+                scene = Scene(text="Please wait", countdown=text)
+            t = self.frame(scene)
+            times.append(t)
+            for key, time in self.keys:
+                if key in phase.event_keys:
+                    self.extra.append(
+                        (time, {"trial_type": "event", "value": phase.event_keys[key]})
+                    )
+                    self.mark("event", phase.event_keys[key], on_flip=False)
+                    self.console.message(
+                        f"{phase.event_keys[key]} at {format_clock(self.to_log(time))}"
+                    )
+                elif key == END_WAIT_KEY:
+                    ended_early = True
+                    self.extra.append((time, {"trial_type": "event", "value": "wait ended early"}))
+            self.tick(f"wait: {format_clock(left)} left")
+            if ended_early:
+                break
+        end = self.frame(Scene(fixation=True))
+        row = self.base_row(event, "wait")
+        row.update(
+            duration=(end - times[0]) * self.speed, value="ended early" if ended_early else None
+        )
+        return [(times[0], row)], None, None, end if ended_early else None
+
+    def play_rest(self, event: Event, planned: float):
+        """A rest block (fixation), started by the next scanner pulse when the phase asks."""
+        phase = self.protocol.phases[event.phase]
+        scene = Scene(context=event.context, fixation=True)
+        self.mark("rest", event.phase)
+        first = self.frame(scene)
+        paced = False
+        if phase.wait_for_scanner and self.scanning:
+            seen = self.pulses
+            while self.pulses == seen:
+                first = self.frame(scene)
+            paced = True
+        times = [first]
+        ended_early = False
+        for _ in range(self.frames(event.duration, minimum=1)):
+            times.append(self.frame(scene))
+            if any(k == END_WAIT_KEY for k, _ in self.keys):
+                ended_early = True
+                self.extra.append((times[-1], {"trial_type": "event", "value": "rest ended early"}))
+                break
+            self.tick()
+        row = self.base_row(event, "rest")
+        row.update(
+            duration=(times[-1] - times[0]) * self.speed,
+            value="ended early" if ended_early else None,
+        )
+        self_paced = paced or ended_early
+        return [(times[0], row)], None, None, times[-1] if self_paced else None
+
+    def play_script(self, event: Event, planned: float):
+        """Narrative audio played for ``duration`` with a fixation cross."""
+        path = self.stimuli.scripts.get(event.phase) if self.stimuli is not None else None
+        key = script_sound(str(path)) if path else None
+        self.mark("script", event.phase)
+        if key:
+            self.display.call_on_flip(self.display.play, key)
+        scene = Scene(context=event.context, fixation=True)
+        times = [self.frame(scene)]
+        for _ in range(self.frames(event.duration, minimum=1) - 1):
+            times.append(self.frame(scene))
+            self.tick()
+        if key:
+            self.display.call_on_flip(self.display.stop, key)
+        end = self.frame(scene)
+        row = self.base_row(event, "script")
+        row.update(
+            duration=(end - times[0]) * self.speed,
+            stim_file=self.stimuli.label(path) if path else None,
+        )
+        return [(times[0], row)], None, None, None
+
+    # -- the end ----------------------------------------------------------------------
+
+    def finish(self, reason: str) -> RunResult:
+        """Stop the US, write what is complete, close devices, record the end. Never raises
+        a second error over the first: every step is attempted."""
+        errors: list[BaseException] = []
+
+        def attempt(step, *args, **kwargs):
+            try:
+                step(*args, **kwargs)
+            except BaseException as error:
+                errors.append(error)
+
+        if self.shock is not None:
+            attempt(self.shock.set_low)
+        if self.pending is not None:
+            attempt(self.settle_pending, True)
+        if self.extra:
+            attempt(self.submit, [], False)
+        attempt(self.writer.close)
+        if self.markers is not None:
+            attempt(self.mark, "session_end", "session end", False)
+            attempt(self.markers.close)
+        if self.shock is not None:
+            attempt(self.shock.close)
+        if self.trigger is not None and self.scanning:
+            attempt(self.trigger.close)
+        dropped = 0
+        with contextlib.suppress(Exception):
+            dropped = self.display.dropped_frames() - self.dropped_at_start
+        result = RunResult(
+            end_reason=reason,
+            completed_events=self.writer.events,
+            completed_total=self.completed_before + self.writer.events,
+            dropped_frames=dropped,
+            pulses=self.pulses,
+            shocks=getattr(self.shock, "shocks_delivered", 0),
+            zero=self.zero,
+            frame_period=self.period,
+        )
+        if self.record is not None:
+            previous = int(self.record.data.get("dropped_frames") or 0)
+            attempt(
+                self.record.finish,
+                end_reason=reason,
+                completed_events=result.completed_total,
+                completed_trials=self.trials_done,
+                dropped_frames=previous + dropped,
+                scanner_pulses=int(self.record.data.get("scanner_pulses") or 0) + self.pulses,
+                shocks_delivered=int(self.record.data.get("shocks_delivered") or 0) + result.shocks,
+                shock_refusals=list(self.record.data.get("shock_refusals") or []) + self.refusals,
+            )
+        self.console.message(
+            f"session {reason}: {result.completed_total} of {len(self.schedule.events)} events "
+            f"logged, {dropped} dropped frames"
+        )
+        attempt(self.console.stop)
+        if errors and reason == "completed":
+            raise errors[0]
+        return result
+
+
+def _describe(event: Event) -> str:
+    if event.kind == "trial":
+        return f"trial {event.index}: {event.cs} ({event.stimulus})" + (
+            " + US" if event.reinforced else ""
+        )
+    if event.kind == "us":
+        return f"unsignalled US {event.index}"
+    return f"{event.kind} {event.index}"
+
+
+def guard_shock(device: ShockDevice, protocol: Protocol, clock: Clock, speed: float = 1.0):
+    """Wrap a shock device in a :class:`~pavlov.task.devices.safety.ShockGuard` with the
+    protocol's caps (trains keep their physical timing at any ``speed``).
+
+    Raises
+    ------
+    SafetyError
+        If the protocol has no safety caps.
+    """
+    from pavlov.task.devices.safety import ShockGuard
+
+    caps = protocol.safety
+    if caps is None:
+        raise SafetyError(
+            f"{protocol.path}: refusing to drive shock device {device.name}: the protocol "
+            "has no safety block (max_shocks, max_train_duration)"
+        )
+    return ShockGuard(device, caps.max_shocks, caps.max_train_duration, clock)
+
+
+def run_session(
+    schedule: Schedule,
+    protocol: Protocol,
+    *,
+    display: Display,
+    clock: Clock,
+    trigger: ScannerTrigger | None,
+    shock: ShockDevice | None,
+    markers: MarkerOutput | None,
+    responder: Responder,
+    log: EventLog,
+    console: Console,
+    speed: float = 1.0,
+    start_index: int = 0,
+    time_base: float | None = None,
+    scanner: ScannerSpec | None = None,
+    record: SessionRecord | None = None,
+    marker_codes: Mapping[str, int] = DEFAULT_MARKER_CODES,
+    stimuli: SessionStimuli | None = None,
+    completed_before: int = 0,
+) -> RunResult:
+    """Play a session's schedule; return how it ended.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        What to play (from :func:`pavlov.protocols.build_schedule`).
+    protocol : Protocol
+        Its protocol (stimuli, USs, phases' ratings, instructions and keys).
+    display : Display
+        The screen (PsychoPy window, or :class:`~pavlov.task.display.RecordingDisplay`).
+    clock : Clock
+        The display's time base.
+    trigger : ScannerTrigger or None
+        Scanner pulses; required when ``scanner`` is given.
+    shock : ShockGuard or None
+        The shock device wrapped in :class:`~pavlov.task.devices.safety.ShockGuard` (only
+        armed, scheduled trains are delivered); None when the protocol has no shock US.
+    markers : MarkerOutput or None
+        Event codes to the physiology recorder.
+    responder : Responder
+        The participant (real or simulated).
+    log : EventLog
+        The open events log (rows are appended, never rewritten).
+    console : Console
+        Experimenter console.
+    speed : float
+        Every duration is divided by ``speed`` (rehearsals); logs stay in protocol seconds.
+    start_index : int
+        First event to play (resume).
+    time_base : float, optional
+        Log time of session zero of this run (resume: see :func:`resume_point`); defaults
+        to the planned onset of ``schedule.events[start_index]``.
+    scanner : ScannerSpec or None
+        Wait for the scanner (dummy volumes, timeout) and log every pulse.
+    record : SessionRecord or None
+        Provenance sidecar; updated with the end reason, counts and dropped frames.
+    marker_codes : Mapping[str, int]
+        Marker code table.
+    stimuli : SessionStimuli, optional
+        Resolved stimulus files (:func:`pavlov.stimuli.check.prepare_stimuli`): passed to
+        the display, and named in ``stim_file``. Without it, the protocol's paths are logged
+        and script events play nothing.
+    completed_before : int
+        Events already logged by earlier runs (resume).
+
+    Returns
+    -------
+    RunResult
+        Also when the experimenter quit with Escape (``end_reason`` says so).
+
+    Raises
+    ------
+    SessionAbort
+        Re-raised after a clean end when a signal handler raised it.
+    PavlovError
+        Device, scanner or log errors, after a clean end (record says ``error: ...``).
+    """
+    events = schedule.events
+    if shock is not None and not hasattr(shock, "arm"):
+        shock = guard_shock(shock, protocol, clock, speed)
+    session = _Session(
+        schedule,
+        protocol,
+        display=display,
+        clock=clock,
+        trigger=trigger,
+        shock=shock,
+        markers=markers,
+        responder=responder,
+        log=log,
+        console=console,
+        speed=speed,
+        start_index=start_index,
+        time_base=events[start_index].onset if time_base is None and events else time_base or 0.0,
+        scanner=scanner,
+        record=record,
+        marker_codes=marker_codes,
+        stimuli=stimuli,
+        completed_before=completed_before,
+    )
+    reason = "error: unknown"
+    try:
+        if events:
+            session.start()
+            session.run()
+        reason = "completed"
+    except _Quit:
+        reason = "aborted: escape"
+    except SessionAbort as abort:
+        reason = abort.reason
+        raise
+    except KeyboardInterrupt:
+        reason = "aborted: interrupt"
+        raise
+    except PavlovError as error:
+        reason = f"error: {' '.join(str(error).split())}"
+        raise
+    except BaseException as error:
+        reason = f"error: {type(error).__name__}: {' '.join(str(error).split())}"
+        raise
+    finally:
+        result = session.finish(reason)
+    return result

@@ -1,0 +1,217 @@
+"""Provenance files: the per-run ``_session.json`` and the dataset-level BIDS files.
+
+``_session.json`` is created exclusively before the first trial (never overwriting) and
+updated atomically (temporary file, fsync, rename) when the session ends, so a crash
+leaves either the old or the new version, never a half-written one.
+``dataset_description.json`` is created once; ``participants.tsv`` gains one row per new
+participant (rewritten atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from pavlov.task.log import LogError
+
+__all__ = [
+    "SessionRecord",
+    "add_participant",
+    "now_iso",
+    "package_versions",
+    "write_dataset_description",
+]
+
+#: Packages whose versions are recorded with every session.
+VERSIONED_PACKAGES = (
+    "pavlov",
+    "psychopy",
+    "numpy",
+    "pandas",
+    "scipy",
+    "pyglet",
+    "psychtoolbox",
+    "pyserial",
+    "PyYAML",
+)
+
+
+def now_iso() -> str:
+    """The current local time as ISO 8601 with the UTC offset, to milliseconds."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+def package_versions() -> dict[str, str]:
+    """Python and package versions (``n/a`` for packages not installed)."""
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "n/a"
+    return versions
+
+
+def _dump(data: Mapping) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = _write_temp(path, data)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _exclusive_write(path: Path, data: bytes) -> bool:
+    """Write ``path`` complete or not at all; False (untouched) if it already exists."""
+    tmp = _write_temp(path, data)
+    try:
+        os.link(tmp, path)  # atomic, and fails if the name exists
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    _fsync_dir(path.parent)
+    return True
+
+
+class SessionRecord:
+    """The ``_session.json`` provenance sidecar of one run.
+
+    Parameters
+    ----------
+    path : Path
+        The sidecar file.
+    data : dict
+        Its current content.
+    """
+
+    def __init__(self, path: Path, data: dict) -> None:
+        self.path = Path(path)
+        self.data = data
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, data: Mapping) -> SessionRecord:
+        """Write a new sidecar; refuse to overwrite an existing one.
+
+        Raises
+        ------
+        LogError
+            If the file exists or cannot be written.
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            created = _exclusive_write(path, _dump(data))
+        except OSError as error:
+            raise LogError(f"{path}: cannot write the session sidecar: {error.strerror}") from None
+        if not created:
+            raise LogError(
+                f"{path}: this run already has a session record; use --resume to continue "
+                "it or --run N for a new run"
+            )
+        return cls(path, dict(data))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> SessionRecord:
+        """Read an existing sidecar (to resume its run).
+
+        Raises
+        ------
+        LogError
+            If it is missing or not JSON.
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LogError(f"{path}: nothing to resume (no session record for this run)") from None
+        except (OSError, ValueError) as error:
+            raise LogError(f"{path}: cannot read the session record: {error}") from None
+        if not isinstance(data, dict):
+            raise LogError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        return cls(path, data)
+
+    def update(self, **changes: object) -> None:
+        """Merge ``changes`` into the record and rewrite it atomically."""
+        self.data.update(changes)
+        try:
+            _atomic_write(self.path, _dump(self.data))
+        except OSError as error:
+            raise LogError(
+                f"{self.path}: cannot update the session record: {error.strerror}"
+            ) from None
+
+    def finish(self, **fields: object) -> None:
+        """Record how the session ended (adds ``ended``)."""
+        self.update(ended=now_iso(), **fields)
+
+
+def write_dataset_description(root: str | os.PathLike, study: str) -> Path:
+    """Create ``dataset_description.json`` at the dataset root if it does not exist."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "dataset_description.json"
+    if not path.exists():
+        try:
+            version = metadata.version("pavlov")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        content = {
+            "Name": study,
+            "BIDSVersion": "1.9.0",
+            "DatasetType": "raw",
+            "GeneratedBy": [{"Name": "pavlov", "Version": version}],
+        }
+        _exclusive_write(path, _dump(content))
+    return path
+
+
+def add_participant(root: str | os.PathLike, participant: str) -> Path:
+    """Add ``sub-<participant>`` to ``participants.tsv`` (created if needed), once.
+
+    Raises
+    ------
+    LogError
+        If an existing file has no ``participant_id`` column.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "participants.tsv"
+    label = f"sub-{participant}"
+    if not path.exists() and _exclusive_write(path, f"participant_id\n{label}\n".encode()):
+        return path
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    if "participant_id" not in header:
+        raise LogError(f"{path}: expected a participant_id column, got {header}")
+    column = header.index("participant_id")
+    known = {line.split("\t")[column] for line in lines[1:] if line.strip()}
+    if label not in known:
+        row = [label if i == column else "n/a" for i in range(len(header))]
+        _atomic_write(path, ("\n".join([*lines, "\t".join(row)]) + "\n").encode("utf-8"))
+    return path

@@ -1,0 +1,190 @@
+"""A simulated participant: a seeded Rescorla–Wagner learner that gives noisy ratings.
+
+Used by ``--simulate`` (and the tests) as the run loop's :class:`~pavlov.task.responder.Responder`,
+so simulated logs show acquisition, extinction and return of fear.
+
+The model, kept deliberately simple:
+
+- Each CS identity (what the participant sees) has an associative value ``V`` in [0, 1],
+  starting at 0. After each trial ``V += alpha * (u - V)`` where ``u`` is 1 if a US
+  followed, else 0 (``alpha_acquire`` when ``u`` is 1, ``alpha_extinguish`` when 0: extinction
+  is slower than acquisition). The highest value a CS ever reached is its ``peak``.
+- Return of fear: when a phase starts, each CS recovers part of what extinction removed,
+  ``V += r * (peak - V)``, with ``r`` the largest that applies: ``spontaneous`` when the
+  phase is in a new session (a later day), ``renewal`` when the phase's context differs
+  from the context of the last extinction, ``reinstatement`` after unsignalled USs.
+- A rating is ``low + V * (high - low)`` plus Gaussian noise (``noise`` × scale width),
+  clipped to the scale and, for key input, rounded to a key. The RT is log-normal
+  (median ``rt_median`` s); with probability ``miss_rate``, or when the RT exceeds the
+  window, the rating is missed (logged ``n/a``).
+
+Everything random comes from one ``numpy.random.Generator`` seeded from ``seed``, so a
+seed and a schedule give the same answers every time. Answer times are in clock seconds,
+with RTs divided by ``speed`` (the same rule as every other duration under ``--speed``).
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pavlov.task.responder import Answer, RatingState
+
+if typing.TYPE_CHECKING:
+    from pavlov.protocols.events import Event
+    from pavlov.protocols.model import RatingSpec
+
+__all__ = ["LearnerParameters", "SimulatedParticipant"]
+
+
+@dataclass(frozen=True)
+class LearnerParameters:
+    """Parameters of the simulated learner (see the module docstring)."""
+
+    alpha_acquire: float = 0.3
+    alpha_extinguish: float = 0.15
+    spontaneous: float = 0.3
+    renewal: float = 0.45
+    reinstatement: float = 0.5
+    noise: float = 0.06
+    rt_median: float = 1.2
+    rt_sigma: float = 0.35
+    miss_rate: float = 0.02
+    continue_rt: float = 0.8
+
+
+class SimulatedParticipant:
+    """The simulated participant (a :class:`~pavlov.task.responder.Responder`).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of all its randomness.
+    speed : float
+        Clock seconds are protocol seconds divided by ``speed``.
+    parameters : LearnerParameters
+        Model parameters.
+
+    Attributes
+    ----------
+    values : dict of str to float
+        Current associative value per CS identity.
+    """
+
+    def __init__(
+        self, seed: int, speed: float = 1.0, parameters: LearnerParameters | None = None
+    ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed!r}")
+        self.parameters = parameters or LearnerParameters()
+        self.speed = float(speed)
+        self.rng = np.random.default_rng(seed)
+        self.values: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}
+        self._phase: tuple[str, str] | None = None
+        self._session: str | None = None
+        self._extinction_context: str | None = None
+        self._unsignalled = 0
+        self._pending: tuple[float, Answer | None] | None = None
+
+    # -- learning ---------------------------------------------------------------------
+
+    def value(self, stimulus: str | None) -> float:
+        """Current value of a CS identity (0 for one never seen)."""
+        return self.values.get(stimulus or "", 0.0)
+
+    def enter(self, event: Event) -> None:
+        """Note the event's phase; apply return of fear when a new phase starts."""
+        key = (event.session, event.phase)
+        if key == self._phase:
+            return
+        p = self.parameters
+        recovery = 0.0
+        if self._session is not None and event.session != self._session:
+            recovery = max(recovery, p.spontaneous)
+        if (
+            event.phase_type in ("recall", "renewal", "extinction")
+            and self._extinction_context is not None
+            and event.context is not None
+            and event.context != self._extinction_context
+        ):
+            recovery = max(recovery, p.renewal)
+        if self._unsignalled and event.kind != "us":
+            recovery = max(recovery, p.reinstatement)
+            self._unsignalled = 0
+        if recovery:
+            for stimulus, value in self.values.items():
+                peak = self.peaks.get(stimulus, value)
+                self.values[stimulus] = value + recovery * (peak - value)
+        if event.phase_type == "extinction":
+            self._extinction_context = event.context
+        self._phase = key
+        self._session = event.session
+
+    def observe(self, event: Event, us_delivered: bool) -> None:
+        """Learn from a finished trial (or count an unsignalled US)."""
+        self.enter(event)
+        if event.kind == "us":
+            self._unsignalled += 1
+            return
+        if event.kind != "trial" or event.stimulus is None:
+            return
+        p = self.parameters
+        target = 1.0 if us_delivered else 0.0
+        alpha = p.alpha_acquire if us_delivered else p.alpha_extinguish
+        value = self.value(event.stimulus)
+        value += alpha * (target - value)
+        self.values[event.stimulus] = value
+        self.peaks[event.stimulus] = max(self.peaks.get(event.stimulus, 0.0), value)
+
+    def replay(self, events: Iterable[Event]) -> None:
+        """Learn from events of earlier sessions (or of the completed part of a resumed one).
+
+        The learner's state depends only on what it experienced, so replaying the planned
+        events of earlier sessions rebuilds it in a new process.
+        """
+        for event in events:
+            if event.kind in ("trial", "us"):
+                self.observe(event, event.reinforced)
+            else:
+                self.enter(event)
+
+    # -- answering --------------------------------------------------------------------
+
+    def rate(self, event: Event, spec: RatingSpec) -> tuple[float | None, float]:
+        """Draw a rating and its RT (protocol seconds) for ``event``; the value is None if missed."""
+        self.enter(event)
+        p = self.parameters
+        width = spec.high - spec.low
+        value = (
+            spec.low + self.value(event.stimulus) * width + self.rng.normal(0.0, p.noise * width)
+        )
+        value = min(max(value, spec.low), spec.high)
+        if spec.input == "keys" and len(spec.keys) >= 2:
+            step = width / (len(spec.keys) - 1)
+            value = spec.low + round((value - spec.low) / step) * step
+        rt = p.rt_median * math.exp(self.rng.normal(0.0, p.rt_sigma))
+        missed = self.rng.random() < p.miss_rate or rt >= spec.window
+        return (None if missed else float(value)), rt
+
+    def start_rating(self, event: Event, spec: RatingSpec, onset: float) -> None:
+        """Decide the answer now; it is given ``rt / speed`` clock seconds after ``onset``."""
+        value, rt = self.rate(event, spec)
+        answer = None if value is None else Answer(value, onset + rt / self.speed)
+        self._pending = (onset, answer)
+
+    def poll_rating(self, now: float, keys: Sequence[tuple[str, float]]) -> RatingState:
+        """The answer once its time has come (keys are ignored)."""
+        if self._pending is None or self._pending[1] is None:
+            return RatingState()
+        answer = self._pending[1]
+        if now >= answer.time:
+            return RatingState(answer.value, answer)
+        return RatingState()
+
+    def ready(self, now: float, keys: Sequence[tuple[str, float]], shown: float) -> bool:
+        """Leave a screen ``continue_rt`` protocol seconds after it became leavable."""
+        return now >= shown + self.parameters.continue_rt / self.speed

@@ -1,0 +1,351 @@
+"""Shared fixtures for the analysis tests: synthetic BIDS logs and the shared datasets.
+
+Synthetic logs follow ``task/LOG.md`` column for column (``n/a`` for missing values). The
+real datasets are read from ``../shared/datasets`` beside the checkout and converted here,
+in code, into pavlov's trial-table format (they are never copied into the repository).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pavlov.task.log import COLUMNS
+
+DATASETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
+
+#: events.tsv columns exactly as the runner writes them (task/LOG.md), so a change of the
+#: log format that the analysis does not follow fails here.
+LOG_COLUMNS = COLUMNS
+
+
+def make_events(phases, *, cs_duration=6.0, us_onset=5.5, iti=10.0, ratings=None, seed=0):
+    """Events rows of one run.
+
+    ``phases`` is a list of (name, type, trials) where trials is a list of
+    (cs role, reinforced, online rating or None). ``ratings`` maps a phase name to the
+    post-phase ratings {cs role: value or None} logged after it.
+    """
+    rng = np.random.default_rng(seed)
+    stimuli = {"CS+": "blue", "CS-": "yellow", "CS+R": "red", "CS+NR": "green"}
+    rows = [{"onset": 0.0, "duration": 5.0, "trial_type": "instructions"}]
+    t = 10.0
+    for name, kind, trials in phases:
+        for index, (role, reinforced, rating) in enumerate(trials, start=1):
+            cs_type = "CS+" if role.startswith("CS+") else "CS-"
+            label = "CSm" if cs_type == "CS-" else ("CSpr" if reinforced else "CSpu")
+            error = float(rng.uniform(0, 0.002))
+            common = {
+                "phase": name,
+                "phase_type": kind,
+                "trial": index,
+                "cs": role,
+                "cs_type": cs_type,
+                "stimulus": stimuli.get(role, role),
+                "reinforced": int(reinforced),
+                "context": "A",
+            }
+            rows.append(
+                {
+                    "onset": t + error,
+                    "duration": cs_duration,
+                    "trial_type": "cs",
+                    "event_type": label,
+                    **common,
+                    "rating": rating,
+                    "rating_rt": None if rating is None else 1.2,
+                    "planned_onset": t,
+                    "onset_error": error,
+                    "iti": iti,
+                    "stim_file": f"cs/{stimuli.get(role, role)}.png",
+                }
+            )
+            outcome = "USp" if reinforced else ("USo" if cs_type == "CS+" else "USm")
+            rows.append(
+                {
+                    "onset": t + us_onset,
+                    "duration": 0.5 if reinforced else 0.0,
+                    "trial_type": "us",
+                    "event_type": outcome,
+                    **common,
+                    "us": "shock" if reinforced else None,
+                    "planned_onset": t + us_onset,
+                    "value": "0.0;0.01;0.02" if reinforced else None,
+                }
+            )
+            t += cs_duration + iti
+        for number, (role, value) in enumerate((ratings or {}).get(name, {}).items(), start=1):
+            rows.append(
+                {
+                    "onset": t,
+                    "duration": 3.0,
+                    "trial_type": "rating",
+                    "phase": f"{name}_rating",
+                    "phase_type": "rating",
+                    "trial": number,
+                    "cs": role,
+                    "cs_type": "CS+" if role.startswith("CS+") else "CS-",
+                    "stimulus": stimuli.get(role, role),
+                    "rating": value,
+                    "rating_rt": None if value is None else 2.0,
+                }
+            )
+            t += 4.0
+    return rows
+
+
+def write_log(root, participant, rows, *, session="1", run=1, task="fear", sidecar=None):
+    """Write rows as ``sub-<p>/ses-<s>/beh/..._events.tsv`` (+ session.json); return the path."""
+    folder = Path(root) / f"sub-{participant}"
+    stem = f"sub-{participant}"
+    if session:
+        folder = folder / f"ses-{session}"
+        stem += f"_ses-{session}"
+    folder = folder / "beh"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem += f"_task-{task}" + (f"_run-{run}" if run else "")
+    lines = ["\t".join(LOG_COLUMNS)]
+    for row in rows:
+        cells = []
+        for column in LOG_COLUMNS:
+            value = row.get(column)
+            cells.append("n/a" if value is None or value == "" else str(value))
+        lines.append("\t".join(cells))
+    path = folder / f"{stem}_events.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if sidecar is not None:
+        (folder / f"{stem}_session.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    return path
+
+
+def design(n_acq=4, n_ext=4, n_test=2, learner=1.0, missing=()):
+    """A three-phase design with online ratings: CS+ rated 8*learner, CS- 2 (None at
+    the (phase, trial) pairs in ``missing``)."""
+
+    def trials(phase, n, reinforced):
+        out = []
+        for i in range(n):
+            for j, role in enumerate(("CS+", "CS-")):
+                number = 2 * i + j + 1
+                value = (8.0 * learner if role == "CS+" else 2.0) if phase != "extinction" else 3.0
+                if phase == "extinction" and role == "CS+":
+                    value = 3.0 + (n - i) * 0.5
+                rating = None if (phase, number) in missing else value
+                out.append((role, reinforced and role == "CS+" and i % 2 == 0, rating))
+        return out
+
+    return [
+        ("acquisition", "acquisition", trials("acquisition", n_acq, True)),
+        ("extinction", "extinction", trials("extinction", n_ext, False)),
+        ("recall", "recall", trials("recall", n_test, False)),
+    ]
+
+
+@pytest.fixture
+def bids_data(tmp_path):
+    """A data folder: participants 1, 2, 10 (groups drug/placebo), participant 1 with two
+    sessions (day1, day2), an n/a rating, a post-phase rating and sidecars."""
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "dataset_description.json").write_text('{"Name": "test"}')
+    (root / "participants.tsv").write_text(
+        "participant_id\tgroup\tage\nsub-1\tdrug\t30\nsub-2\tplacebo\tn/a\nsub-10\tplacebo\t25\n"
+    )
+    phases = design(missing={("acquisition", 3)})
+    day1 = phases[:2]
+    day2 = [phases[2]]
+    meta = {"pavlov_version": "0.1.0", "protocol_sha256": "abc", "devices": {"shock": "simulated"}}
+    write_log(
+        root,
+        "1",
+        make_events(day1, ratings={"extinction": {"CS+": 4, "CS-": None}}),
+        session="day1",
+        sidecar={**meta, "started": "2026-01-01T10:00:00", "end_reason": "completed"},
+    )
+    write_log(
+        root,
+        "1",
+        make_events(day2),
+        session="day2",
+        sidecar={**meta, "started": "2026-01-02T10:00:00", "end_reason": "completed"},
+    )
+    for participant, learner in (("2", 0.2), ("10", 1.0)):
+        write_log(
+            root,
+            participant,
+            make_events(design(learner=learner)),
+            session="day1",
+            sidecar={**meta, "started": "2026-01-01T12:00:00", "end_reason": "completed"},
+        )
+    return root
+
+
+@pytest.fixture(scope="session")
+def abend_xlsx():
+    """The Abend et al. 2022 workbook (sheets KEY, DATA, DEMOGRAPHICS)."""
+    path = DATASETS / "abend2022" / "modeling_data_upload.xlsx"
+    return pd.read_excel(path, sheet_name=None)
+
+
+@pytest.fixture(scope="session")
+def abend_table(abend_xlsx, tmp_path_factory):
+    """Abend 2022 as a pavlov trial table (response = √CS_SCR, us_scr = UCS_SCR, group =
+    diagnosis); returns the CSV path."""
+    data = abend_xlsx["DATA"]
+    demo = abend_xlsx["DEMOGRAPHICS"]
+    table = pd.DataFrame(
+        {
+            "participant": data["SubjectID"].astype(str),
+            "phase": data["Phase"],
+            "trial": data["Trial"],
+            "cs_type": data["CS type"],
+            "us": data["UCS_SCR"].notna().astype(int),
+            "response": np.sqrt(data["CS_SCR"]),
+            "us_scr": data["UCS_SCR"],
+            "group": data["SubjectID"].map(dict(zip(demo["SubjectID"], demo["Diagnosis"]))),
+        }
+    )
+    path = tmp_path_factory.mktemp("abend") / "abend.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+REACTEXT_ROLES = {"CSplusR": "CS+R", "CSplusNR": "CS+NR", "Csminus": "CS-", "CSplusACQ": "CS+ACQ"}
+
+
+@pytest.fixture(scope="session")
+def reactext_table(tmp_path_factory):
+    """ReactExtMRI SCR (wide) as a long trial table with a ``cs`` role column.
+
+    The within-phase presentation order is not in the data, so trial numbers interleave
+    the CSs (t1 of each CS, then t2, ...). Acquisition CS+ and day-2 CS+ACQ trials are
+    marked reinforced (SOURCE.md: the task script reinforces them). Participants with no
+    SCR at all are left out, as are CS × phase cells that nobody has.
+    """
+    wide = pd.read_csv(DATASETS / "reactext" / "SCR.csv")
+    long = wide.melt(id_vars="pID", var_name="column", value_name="response")
+    parts = long["column"].str.extract(r"(.*)_(.*)_t(\d+)")
+    long["cs"] = parts[0].map(REACTEXT_ROLES)
+    long["phase"] = parts[1]
+    long["t"] = parts[2].astype(int)
+    present = long.groupby(["cs", "phase"])["response"].transform(lambda v: v.notna().any())
+    has_data = long.groupby("pID")["response"].transform(lambda v: v.notna().any())
+    long = long[present & has_data].copy()
+    role_index = {role: i for i, role in enumerate(REACTEXT_ROLES.values())}
+    long["trial"] = (long["t"] - 1) * 4 + long["cs"].map(role_index) + 1
+    long["cs_type"] = np.where(long["cs"].str.startswith("CS+"), "CS+", "CS-")
+    reinforced = (long["phase"] == "ACQ") & long["cs"].isin(["CS+R", "CS+NR"])
+    reinforced |= long["cs"] == "CS+ACQ"
+    long["us"] = reinforced.astype(int)
+    phase_order = {"ACQ": 0, "REACT": 1, "EXT": 2, "EXT-RE": 3, "REN": 4}
+    long = long.sort_values(
+        ["pID", "phase", "trial"], key=lambda c: c.map(phase_order) if c.name == "phase" else c
+    )
+    table = long.rename(columns={"pID": "participant"})[
+        ["participant", "phase", "trial", "cs", "cs_type", "us", "response"]
+    ]
+    path = tmp_path_factory.mktemp("reactext") / "reactext_scr.tsv"
+    table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    return path
+
+
+HOMAN_PAPER_IDS = [
+    "RV001",
+    "RV004",
+    "RV005",
+    "RV008",
+    "RV010",
+    "RV016",
+    "RV021",
+    "RV026",
+    "RV027",
+    "RV030",
+    "RV032",
+    "RV038",
+    "RV043",
+    "RV047",
+    "RV048",
+    "RV053",
+    "RV055",
+    "RV056",
+    "RV059",
+    "RV062",
+    "RV063",
+    "RV065",
+    "RV066",
+    "RV071",
+    "RV072",
+    "RV073",
+    "RV081",
+    "RV082",
+    "RV083",
+    "RV085",
+    "RV086",
+    "RV087",
+    "RV102",
+    "RV103",
+    "RV1205",
+    "RV1207",
+    "RV132",
+    "RV144",
+    "RV148",
+    "RV160",
+    "RV165",
+    "RV166",
+    "RV169",
+    "RV177",
+    "RV178",
+    "RV179",
+    "RV182",
+    "RV183",
+    "RV184",
+    "RV186",
+    "RV188",
+    "RV203",
+    "RV204",
+    "RV205",
+]
+
+
+@pytest.fixture(scope="session")
+def homan_table(tmp_path_factory):
+    """Homan 2019 reversal data as a trial table: roles follow the current contingency
+    (face B is CS+ in reversal), ``stimulus`` keeps the face, response = ``scrsqrtrc``.
+    Returns ``path``, the ``raw`` frame and the paper's 54 IDs (``paper_ids``)."""
+    raw = pd.read_csv(DATASETS / "homan2019" / "ptsd_scr.csv")
+    face = np.where(raw["stim"].str.startswith("CSplus"), "faceA", "faceB")
+    reversal = raw["stage"] == "Reversal"
+    threat = np.where(reversal, face == "faceB", face == "faceA")
+    table = pd.DataFrame(
+        {
+            "participant": raw["id"],
+            "phase": raw["stage"],
+            "trial": np.where(reversal, raw["trial"] - 30, raw["trial"]),
+            "cs_type": np.where(threat, "CS+", "CS-"),
+            "stimulus": face,
+            "us": raw["stim"].str.endswith("US").astype(int),
+            "response": raw["scrsqrtrc"],
+            "group": raw["order"],
+        }
+    )
+    path = tmp_path_factory.mktemp("homan") / "homan.csv"
+    table.to_csv(path, index=False)
+    from types import SimpleNamespace
+
+    return SimpleNamespace(path=path, raw=raw, paper_ids=HOMAN_PAPER_IDS)
+
+
+def lines_of(path: Path) -> list[str]:
+    """The lines of a text file."""
+    return Path(path).read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture
+def logs():
+    """The log-writing helpers (conftest modules are not importable from tests)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(make_events=make_events, write_log=write_log, design=design)

@@ -1,0 +1,112 @@
+"""Tests of pavlov.analysis.cli: the `pavlov analyze` command, in process."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import pytest
+from pavlov.analysis.cli import register
+from pavlov.analysis.errors import TableError
+
+
+def analyze(*argv):
+    parser = argparse.ArgumentParser(prog="pavlov")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["analyze", *map(str, argv)])
+    return args.func(args)
+
+
+def test_analyze_logs_writes_every_output(bids_data, tmp_path, capsys):
+    """From BIDS logs: the CSVs have the documented columns, figures and report exist."""
+    out = tmp_path / "out"
+    assert analyze(bids_data, "--out", out, "--models", "rw", "--n-starts", "2") == 0
+    assert "3 participants, 60 trials, response rating" in capsys.readouterr().out
+    curves = pd.read_csv(out / "curves_by_block.csv", keep_default_na=False)
+    assert list(curves.columns) == ["group", "phase", "block", "cs_type", "n", "mean", "sem"]
+    assert list(dict.fromkeys(curves["phase"])) == ["acquisition", "extinction", "recall"]
+    assert set(curves["cs_type"]) == {"CS+", "CS-", "diff"}
+    per = pd.read_csv(out / "participants_by_block.csv")
+    assert list(per.columns) == ["participant", "group", "phase", "block", "cs_type", "mean"]
+    indices = pd.read_csv(out / "indices.csv")
+    for column in ("rof_index", "extinction_index", "recovery_ratio", "nonlearner", "excluded"):
+        assert column in indices.columns
+    fits = pd.read_csv(out / "model_fits.csv")
+    assert {"participant", "model", "alpha", "loglik", "bic"} <= set(fits.columns)
+    assert set(fits["model"]) == {"rw"}
+    for name in ("curves.png", "curves.svg", "report.html", "anova.csv", "summaries.csv"):
+        assert (out / name).stat().st_size > 0
+    html = (out / "report.html").read_text()
+    assert "Design (from the logged trials)" in html
+    assert "CS duration 6.00 s" in html
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_analyze_table_with_options(abend_table, tmp_path):
+    """A trial table with groups and a block size: group rows, group comparison, and the
+    acquisition ANOVA over 5 blocks of 2; no model fits when none are asked for."""
+    out = tmp_path / "out"
+    code = analyze(
+        abend_table,
+        "--out",
+        out,
+        "--response-name",
+        "scr",
+        "--block-size",
+        "2",
+        "--models",
+        "--no-figures",
+    )
+    assert code == 0
+    curves = pd.read_csv(out / "curves_by_block.csv")
+    assert set(curves["group"]) == {"Healthy youth", "Anxious youth"}
+    assert curves[curves["phase"] == "Conditioning"]["block"].max() == 5
+    anova = pd.read_csv(out / "anova.csv")
+    acq = anova[(anova["phase"] == "Conditioning") & (anova["sample"] == "all")]
+    assert acq.set_index("source").loc["block", "ddof1"] == 4
+    assert (out / "group_comparison.csv").exists()
+    assert not (out / "model_fits.csv").exists()
+    assert not (out / "curves.png").exists()
+
+
+def test_exclude_reinforced_reports_untestable_phase(abend_table, tmp_path):
+    """Without reinforced trials (80 % of acquisition CS+) some blocks have no CS+ for some
+    participants: curves shrink in n and the report says why the ANOVA is missing."""
+    out = tmp_path / "out"
+    analyze(
+        abend_table,
+        "--out",
+        out,
+        "--response-name",
+        "scr",
+        "--block-size",
+        "1",
+        "--exclude-reinforced",
+        "--models",
+        "--no-figures",
+    )
+    curves = pd.read_csv(out / "curves_by_block.csv")
+    plus = curves[(curves["phase"] == "Conditioning") & (curves["cs_type"] == "CS+")]
+    assert plus["n"].min() < 16  # fewer than the smaller group's 16 participants
+    assert "rm-ANOVA for Conditioning not computed" in (out / "report.html").read_text()
+
+
+def test_bad_table_is_one_line_through_pavlov_main(tmp_path, capsys):
+    """Through the top-level CLI a malformed table prints one line and exits 2."""
+    from pavlov.task.cli import main
+
+    bad = tmp_path / "t.csv"
+    bad.write_text("participant,phase,trial,cs_type,us,response\n1,acq,1,CS+,1,x\n")
+    assert main(["analyze", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"pavlov: {bad}:2: row 1, column 'response': expected a number, got 'x'"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_errors_raise_before_writing(tmp_path):
+    """An empty table raises TableError and leaves no output folder."""
+    empty = tmp_path / "e.csv"
+    empty.write_text("")
+    with pytest.raises(TableError):
+        analyze(empty, "--out", tmp_path / "o")
+    assert not (tmp_path / "o").exists()

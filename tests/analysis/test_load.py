@@ -1,0 +1,160 @@
+"""Tests of pavlov.analysis.load: BIDS session logs → tidy trial frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pavlov.analysis.errors import AnalysisError, TableError
+from pavlov.analysis.load import (
+    TRIAL_COLUMNS,
+    guess_phase_type,
+    load_ratings,
+    load_sessions,
+    load_trials,
+)
+from pavlov.task.log import COLUMNS
+
+
+def test_folder_loads_every_participant_in_natural_order(bids_data):
+    """A data folder gives one row per CS trial, participants ordered 1, 2, 10."""
+    trials = load_trials(bids_data)
+    assert list(trials.columns[: len(TRIAL_COLUMNS)]) == list(TRIAL_COLUMNS)
+    assert list(dict.fromkeys(trials["participant"])) == ["1", "2", "10"]
+    # 4 + 4 + 2 trials of each of 2 CSs per participant.
+    assert trials.groupby("participant").size().to_dict() == {"1": 20, "10": 20, "2": 20}
+
+
+def test_groups_come_from_participants_tsv(bids_data):
+    """participants.tsv's group column (with sub- prefixes) fills `group`."""
+    trials = load_trials(bids_data)
+    groups = trials.drop_duplicates("participant").set_index("participant")["group"]
+    assert groups.to_dict() == {"1": "drug", "2": "placebo", "10": "placebo"}
+
+
+def test_sessions_phases_and_presentation_order(bids_data):
+    """Sessions are ordered by start time; phases keep their order of occurrence."""
+    trials = load_trials(bids_data)
+    one = trials[trials["participant"] == "1"]
+    assert list(dict.fromkeys(zip(one["session"], one["phase"]))) == [
+        ("day1", "acquisition"),
+        ("day1", "extinction"),
+        ("day2", "recall"),
+    ]
+    assert trials.groupby("phase")["phase_order"].first().to_dict() == {
+        "acquisition": 1,
+        "extinction": 2,
+        "recall": 3,
+    }
+    assert one["trial"].tolist()[:4] == [1, 2, 3, 4]
+    assert one["cs_trial"].tolist()[:4] == [1, 1, 2, 2]
+
+
+def test_na_values_become_nan_and_types_are_right(bids_data):
+    """`n/a` ratings are NaN; reinforced is bool; onsets and US timing are numbers."""
+    trials = load_trials(bids_data)
+    one = trials[(trials["participant"] == "1") & (trials["phase"] == "acquisition")]
+    assert np.isnan(one.loc[one["trial"] == 3, "rating"].item())
+    assert one["rating"].notna().sum() == 7
+    assert trials["reinforced"].dtype == bool
+    assert one["reinforced"].sum() == 2
+    assert np.allclose(one["us_onset"], 5.5, atol=0.01)
+    assert np.allclose(one["duration"], 6.0)
+    assert set(one["stimulus"]) == {"blue", "yellow"}
+    assert trials["scr"].isna().all()
+
+
+def test_single_file_and_participant_folder(bids_data):
+    """One events file or one participant folder loads only that participant, with group."""
+    file = next((bids_data / "sub-2").rglob("*_events.tsv"))
+    trials = load_trials(file)
+    assert set(trials["participant"]) == {"2"}
+    assert set(trials["group"]) == {"placebo"}
+    folder = load_trials(bids_data / "sub-1")
+    assert set(folder["session"]) == {"day1", "day2"}
+
+
+def test_ratings_are_a_separate_frame(bids_data):
+    """Post-phase rating rows go to load_ratings, not to the trial frame."""
+    ratings = load_ratings(bids_data)
+    assert ratings["cs"].tolist() == ["CS+", "CS-"]
+    assert ratings["rating"].iloc[0] == 4
+    assert np.isnan(ratings["rating"].iloc[1])
+    assert "extinction_rating" not in set(load_trials(bids_data)["phase"])
+
+
+def test_sessions_frame_has_sidecar_keys(bids_data):
+    """load_sessions returns one row per run with the sidecar's keys."""
+    sessions = load_sessions(bids_data)
+    assert len(sessions) == 4
+    assert set(sessions["end_reason"]) == {"completed"}
+    assert sessions["devices"].iloc[0] == {"shock": "simulated"}
+
+
+def test_missing_path_is_one_line(tmp_path):
+    """A path that does not exist gives one line naming it."""
+    with pytest.raises(AnalysisError, match=r"nothing at that path$"):
+        load_trials(tmp_path / "nope")
+
+
+def test_folder_without_logs_is_one_line(tmp_path):
+    """A folder with no events files says so."""
+    with pytest.raises(AnalysisError, match=r"found none$"):
+        load_trials(tmp_path)
+
+
+def test_bad_cs_type_in_log_names_row_and_column(bids_data):
+    """A corrupt cs_type cell is reported with file, line, row and column."""
+    file = next((bids_data / "sub-2").rglob("*_events.tsv"))
+    lines = file.read_text().splitlines()
+    cells = lines[2].split("\t")
+    assert cells[2] == "cs"
+    cells[8] = "CSx"
+    lines[2] = "\t".join(cells)
+    file.write_text("\n".join(lines) + "\n")
+    message = f"{file}:3: row 2, column 'cs_type': expected 'CS\\+' or 'CS-', got 'CSx'"
+    with pytest.raises(TableError, match=message):
+        load_trials(bids_data)
+
+
+def test_truncated_row_in_log_names_row(bids_data):
+    """A half-written last row (a crash mid-write) is reported, not silently padded."""
+    file = next((bids_data / "sub-10").rglob("*_events.tsv"))
+    with file.open("a") as stream:
+        stream.write("200.0\t6.0\tcs\n")
+    n = len(file.read_text().splitlines()) - 1
+    with pytest.raises(TableError, match=rf"row {n}: expected {len(COLUMNS)} fields like the header, got 3"):
+        load_trials(file)
+
+
+def test_bad_participants_tsv_is_reported(bids_data):
+    """participants.tsv without participant_id names the file and the column."""
+    (bids_data / "participants.tsv").write_text("id\tgroup\n1\tdrug\n")
+    with pytest.raises(TableError, match=r"participants.tsv:1: column 'participant_id'"):
+        load_trials(bids_data)
+
+
+def test_bad_log_name_is_reported(bids_data):
+    """An events file whose name is not BIDS is reported with the expected pattern."""
+    file = next((bids_data / "sub-2").rglob("*_events.tsv"))
+    bad = file.with_name("session2_events.tsv")
+    file.rename(bad)
+    with pytest.raises(TableError, match=r"expected a BIDS name sub-<id>"):
+        load_trials(bids_data)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("Pre-conditioning", "habituation"),
+        ("Conditioning", "acquisition"),
+        ("EXT-RE", "recall"),
+        ("REN", "renewal"),
+        ("REACT", "reactivation"),
+        ("Extinction", "extinction"),
+        ("Reversal", "reversal"),
+        ("foo", ""),
+    ],
+)
+def test_guess_phase_type(name, kind):
+    """Phase types are guessed from common names, first pattern first."""
+    assert guess_phase_type(name) == kind

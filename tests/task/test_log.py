@@ -1,0 +1,100 @@
+"""Tests of the crash-safe events log (pavlov.task.log)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pavlov.task.log import (
+    COLUMNS,
+    EventLog,
+    LogError,
+    bids_label,
+    format_value,
+    run_paths,
+    write_events_json,
+)
+
+
+def test_create_writes_header_and_refuses_existing(tmp_path):
+    """A new log holds the header at once; creating it again is a one-line error."""
+    path = tmp_path / "a" / "x_events.tsv"
+    log = EventLog.create(path)
+    log.close()
+    assert path.read_text() == "\t".join(COLUMNS) + "\n"
+    with pytest.raises(LogError, match="already has data; use --resume"):
+        EventLog.create(path)
+
+
+def test_append_formats_rows(tmp_path):
+    """Rows are written in column order with n/a, 1/0 and 4-decimal floats."""
+    log = EventLog.create(tmp_path / "e.tsv")
+    log.append([{"onset": 1.23456, "trial_type": "cs", "reinforced": True, "value": "a\tb"}])
+    log.close()
+    line = (tmp_path / "e.tsv").read_text().splitlines()[1].split("\t")
+    row = dict(zip(COLUMNS, line))
+    assert row["onset"] == "1.2346"
+    assert row["reinforced"] == "1"
+    assert row["rating"] == "n/a"
+    assert row["value"] == "a b"
+
+
+def test_unknown_column_is_refused(tmp_path):
+    """A row with a column the contract does not have is a programming error."""
+    log = EventLog.create(tmp_path / "e.tsv")
+    with pytest.raises(ValueError, match="unknown log column"):
+        log.append([{"onset": 0.0, "colour": "red"}])
+
+
+def test_reopen_cuts_a_torn_last_line(tmp_path):
+    """After a crash inside a write, reopening drops the partial line and keeps the rest."""
+    path = tmp_path / "e.tsv"
+    log = EventLog.create(path)
+    log.append([{"onset": 1.0, "trial_type": "cs", "phase": "p", "trial": 1}])
+    log.close()
+    with open(path, "ab") as f:
+        f.write(b"2.0000\t4.0\tcs")
+    log, rows = EventLog.reopen(path)
+    log.append([{"onset": 3.0, "trial_type": "cs", "phase": "p", "trial": 2}])
+    log.close()
+    assert [r["trial"] for r in rows] == ["1"]
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and lines[2].startswith("3.0000\t")
+
+
+def test_reopen_missing_and_foreign_files(tmp_path):
+    """Resuming without a log, or from a file that is not a pavlov log, is a one-line error."""
+    with pytest.raises(LogError, match="nothing to resume"):
+        EventLog.reopen(tmp_path / "none.tsv")
+    (tmp_path / "other.tsv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(LogError, match="expected a pavlov events log"):
+        EventLog.reopen(tmp_path / "other.tsv")
+
+
+def test_truncate_rows_keeps_prefix(tmp_path):
+    """truncate_rows keeps the header and the first rows only."""
+    log = EventLog.create(tmp_path / "e.tsv")
+    log.append([{"onset": float(i)} for i in range(4)])
+    log.truncate_rows(2)
+    log.close()
+    assert len((tmp_path / "e.tsv").read_text().splitlines()) == 3
+
+
+def test_run_paths_and_labels(tmp_path):
+    """BIDS names: beh/ or func/, run not zero-padded; labels must be letters and digits."""
+    paths = run_paths(tmp_path, "sub-07", "day1", "retext", 2, scanner=True)
+    assert paths.events.name == "sub-07_ses-day1_task-retext_run-2_events.tsv"
+    assert paths.directory.name == "func"
+    assert bids_label("ses-2", "session") == "2"
+    with pytest.raises(LogError, match="letters and digits"):
+        bids_label("07_a", "participant")
+    assert format_value(float("nan")) == "n/a"
+
+
+def test_events_json_describes_every_column(tmp_path):
+    """The _events.json sidecar has a description for each column."""
+    path = tmp_path / "e.json"
+    write_events_json(path)
+    data = json.loads(path.read_text())
+    assert set(COLUMNS) <= set(data)
+    assert all("Description" in data[c] for c in COLUMNS)

@@ -1,0 +1,56 @@
+"""Tests of ``pavlov run`` argument and situation errors: one line, an exit status."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "retrieval_extinction.yaml"
+
+
+def pavlov(*args, env=None, tmp_path=None):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)} if env is None else env
+    return subprocess.run(
+        [sys.executable, "-m", "pavlov.task.cli", "run", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+def test_bad_participant_is_one_line(tmp_path):
+    """A participant ID that is not a BIDS label is one line on stderr, exit 5."""
+    proc = pavlov(str(PROTOCOL), "--participant", "a_b", "--simulate", tmp_path=tmp_path)
+    assert proc.returncode == 5
+    assert proc.stderr.count("\n") == 1 and "letters and digits" in proc.stderr
+
+
+def test_no_display_is_one_line(tmp_path):
+    """Without $DISPLAY the run stops before anything is written, naming xvfb-run."""
+    proc = pavlov(str(PROTOCOL), "--participant", "01", "--simulate", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "xvfb-run" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert not (tmp_path / "data").exists()
+
+
+def test_missing_participant_without_display(tmp_path):
+    """No --participant and no display for the dialog: one line, exit 2."""
+    proc = pavlov(str(PROTOCOL), "--simulate", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "--participant" in proc.stderr
+
+
+def test_bad_speed_and_unknown_session(tmp_path):
+    """--speed 0 is refused by the parser; an unknown session names the valid ones."""
+    proc = pavlov(str(PROTOCOL), "--participant", "01", "--speed", "0", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "expected a number > 0" in proc.stderr
+    proc = pavlov(str(PROTOCOL), "--participant", "01", "--session", "day9", tmp_path=tmp_path)
+    assert proc.returncode == 2 and "day1" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_without_data(tmp_path):
+    """--resume of a run that never started is a one-line error."""
+    proc = pavlov(str(PROTOCOL), "--participant", "01", "--resume", tmp_path=tmp_path)
+    assert proc.returncode == 5 and "nothing to resume" in proc.stderr

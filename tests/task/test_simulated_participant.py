@@ -1,0 +1,52 @@
+"""Tests of the simulated Rescorla–Wagner participant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pavlov.protocols import build_schedule, load_protocol
+from pavlov.task.simulated_participant import SimulatedParticipant
+
+PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
+
+
+def test_acquisition_extinction_and_return_of_fear():
+    """Values rise with USs, fall in extinction, and partly return in a later session."""
+    protocol = load_protocol(PROTOCOLS / "fear_extinction_recall.yaml")
+    day1 = build_schedule(protocol, "3", "day1")
+    day2 = build_schedule(protocol, "3", "day2")
+    learner = SimulatedParticipant(1)
+    cs_plus = next(e.stimulus for e in day1.trials if e.reinforced)
+    learner.replay([e for e in day1.events if e.phase_type != "extinction"])
+    after_acquisition = learner.value(cs_plus)
+    learner.replay([e for e in day1.events if e.phase_type == "extinction"])
+    after_extinction = learner.value(cs_plus)
+    learner.enter(day2.events[0])
+    recovered = learner.value(cs_plus)
+    assert after_acquisition > 0.5 > after_extinction
+    assert after_extinction < recovered < after_acquisition
+
+
+def test_same_seed_same_answers():
+    """Ratings and RTs are a function of the seed."""
+    protocol = load_protocol(PROTOCOLS / "fear_extinction_recall.yaml")
+    schedule = build_schedule(protocol, "3", "day1")
+    trial = schedule.trials[0]
+    spec = protocol.phases[trial.phase].rating
+    a = [SimulatedParticipant(5).rate(trial, spec) for _ in range(2)]
+    b = SimulatedParticipant(6).rate(trial, spec)
+    assert a[0] == a[1] and a[0] != b
+
+
+def test_answer_arrives_after_rt_scaled_by_speed():
+    """An answer is given rt/speed clock seconds after the scale onset, not before."""
+    protocol = load_protocol(PROTOCOLS / "fear_extinction_recall.yaml")
+    trial = build_schedule(protocol, "3", "day1").trials[0]
+    spec = protocol.phases[trial.phase].rating
+    learner = SimulatedParticipant(2, speed=10.0)
+    learner.start_rating(trial, spec, 100.0)
+    answer = learner._pending[1]
+    assert answer is None or 100.0 < answer.time < 100.0 + spec.window / 10.0
+    if answer is not None:
+        assert learner.poll_rating(answer.time - 1e-6, []).answer is None
+        assert learner.poll_rating(answer.time, []).answer == answer
