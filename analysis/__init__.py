@@ -10,8 +10,10 @@ Public API::
 Submodules: :mod:`~pavlov.analysis.load` and :mod:`~pavlov.analysis.table` (input),
 :mod:`~pavlov.analysis.curves`, :mod:`~pavlov.analysis.indices`,
 :mod:`~pavlov.analysis.exclusions`, :mod:`~pavlov.analysis.stats`,
-:mod:`~pavlov.analysis.figures`, :mod:`~pavlov.analysis.report`, and the SCR and model
-modules (:mod:`~pavlov.analysis.scr`, :mod:`~pavlov.analysis.fit`, ...).
+:mod:`~pavlov.analysis.figures`, :mod:`~pavlov.analysis.report`,
+:mod:`~pavlov.analysis.provenance` (the protocol recorded in the run sidecars), and the SCR
+and model modules (:mod:`~pavlov.analysis.scr`, :mod:`~pavlov.analysis.fit`,
+:mod:`~pavlov.analysis.fmri` for parametric regressors, ...).
 """
 
 import importlib

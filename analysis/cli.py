@@ -14,9 +14,17 @@ Writes into ``--out``:
 - ``anova.csv``: CS × block rm-ANOVA per phase (``sample`` = all / after_exclusions);
 - ``mixed_model.csv``, ``group_comparison.csv`` (when groups exist);
 - ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``;
+- ``regressors/sub-<id>/ses-<s>/…_desc-<model>_regressors.tsv`` + ``.json``: each fitted
+  model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
+  (:mod:`pavlov.analysis.fmri`; ``--regressors best`` for the lowest summed BIC only);
 - ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``.
 
 Phases keep the order in which they occurred. Every file is written atomically.
+
+The report's protocol section comes from the protocol text recorded in each run's
+``session.json`` (:mod:`pavlov.analysis.provenance`); ``--protocol`` overrides it. SCR is
+scored from each run's ``*_recording-scr_physio.tsv.gz``, or for one run from ``--physio``
+(a BIDS recording, or a CSV with ``--sampling-rate``).
 """
 
 from __future__ import annotations
@@ -114,7 +122,44 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--n-starts", type=_positive_int, default=10, help="fit starts (10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fit starts (0)")
-    parser.add_argument("--protocol", metavar="YAML", help="protocol file, for the report")
+    parser.add_argument(
+        "--regressors",
+        choices=("all", "best", "none"),
+        default="all",
+        help="fMRI regressors of every fitted model, of the lowest summed BIC only, or none (all)",
+    )
+    parser.add_argument(
+        "--protocol",
+        metavar="YAML",
+        help="protocol file for the report (default: the one recorded in the run sidecars)",
+    )
+    physio = parser.add_argument_group(
+        "physiology of one run",
+        "score SCR from a recording not stored beside the log as BIDS (DATA must be that "
+        "run's events file or session folder)",
+    )
+    physio.add_argument(
+        "--physio",
+        metavar="FILE",
+        help="skin-conductance recording: a CSV (with --sampling-rate) or a BIDS _physio.tsv.gz",
+    )
+    physio.add_argument(
+        "--sampling-rate", type=_positive_float, metavar="HZ", help="CSV samples per second"
+    )
+    physio.add_argument(
+        "--physio-start",
+        type=_finite_float,
+        default=0.0,
+        metavar="S",
+        help="CSV: seconds of the first sample in the log's time base (negative when the "
+        "recording started before onset 0; default 0)",
+    )
+    physio.add_argument(
+        "--scr-column",
+        default="scr",
+        metavar="NAME",
+        help="name of the skin-conductance column (default scr)",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
     parser.set_defaults(func=run_analyze)
 
@@ -129,19 +174,43 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``pavlov analyze`` with parsed arguments; return the exit status."""
-    from pavlov.analysis import curves, exclusions, indices, load, report, stats
+    from pavlov.analysis import curves, exclusions, indices, load, provenance, report, stats
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
-    trials = load.load_trials(args.data, response_name=args.response_name)
+    physio = read_physio_option(args)
+    trials = load.load_trials(args.data, response_name=args.response_name, physio=physio)
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     sessions = load.load_sessions(args.data)
     ratings = load.load_ratings(args.data)
     protocol = _load_protocol(args.protocol)
+    protocol_sections, protocol_notes = provenance.protocol_sections(
+        provenance.recorded_protocols(sessions),
+        sessions,
+        override=protocol,
+        override_path=args.protocol or "",
+    )
     drop_first = True if args.drop_first == [] else (args.drop_first or False)
     select = {"exclude_reinforced": args.exclude_reinforced, "drop_first": drop_first}
 
@@ -193,7 +262,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     save(flags, "exclusion_flags.csv")
     save(counts, "exclusions.csv")
 
-    notes = []
+    notes = list(protocol_notes)
     anova = pd.concat(
         [
             stats.anova_by_phase(trials, response, "block", args.block_size, **select).assign(
@@ -219,8 +288,13 @@ def run_analyze(args: argparse.Namespace) -> int:
     if len(groups):
         save(groups, "group_comparison.csv")
     fits = _fit(trials, response, args, notes)
+    extra_sections = []
     if fits is not None:
         save(fits, "model_fits.csv")
+        if args.regressors != "none":
+            lines = _write_regressors(trials, fits, sessions, out, args.regressors, written)
+            if lines:
+                extra_sections.append(("fMRI parametric regressors", lines))
 
     figures = []
     if not args.no_figures:
@@ -249,13 +323,17 @@ def run_analyze(args: argparse.Namespace) -> int:
         "exclusion criteria": ", ".join(args.exclude) or "none",
         "models": ", ".join(args.models) or "none",
     }
+    if trials["scr"].notna().any() and not load.is_trial_table(args.data):
+        source = args.physio or "each run's *_recording-scr_physio.tsv.gz"
+        options["SCR"] = f"scored from {source}: {load.SCR_SCORING}"
     methods = report.describe_methods(
         trials,
         sessions=sessions,
         ratings=ratings,
-        protocol=protocol,
         options=options,
         counts=counts,
+        protocol_sections=protocol_sections,
+        extra=extra_sections,
     )
     index_summary = (
         index.groupby("test_phase", sort=False)[["extinction_index", "rof_index", "recovery_ratio"]]
@@ -290,6 +368,77 @@ def run_analyze(args: argparse.Namespace) -> int:
         f"wrote {len(written)} files to {out}"
     )
     return 0
+
+
+def read_physio_option(args: argparse.Namespace):
+    """The ``--physio`` recording as a :class:`~pavlov.analysis.physio.Physio` (None without).
+
+    A name ending ``.tsv.gz``/``.tsv`` is a BIDS recording with a JSON sidecar (rate and
+    start time from the sidecar); anything else is a CSV read at ``--sampling-rate`` with
+    its first sample at ``--physio-start``. The ``--scr-column`` channel is scored.
+    """
+    from pavlov.analysis.physio import Physio, read_physio, read_physio_csv
+
+    if args.physio is None:
+        for flag, value, default in (
+            ("--sampling-rate", args.sampling_rate, None),
+            ("--physio-start", args.physio_start, 0.0),
+            ("--scr-column", args.scr_column, "scr"),
+        ):
+            if value != default:
+                raise AnalysisError(f"{flag}: only used with --physio FILE, got no --physio")
+        return None
+    name = Path(args.physio).name
+    if name.endswith((".tsv.gz", ".tsv")):
+        if args.sampling_rate is not None or args.physio_start != 0.0:
+            raise AnalysisError(
+                f"--physio {args.physio}: a BIDS recording's JSON sidecar states its rate and "
+                "start time; drop --sampling-rate and --physio-start"
+            )
+        recording = read_physio(args.physio)
+    else:
+        if args.sampling_rate is None:
+            raise AnalysisError(
+                f"--physio {args.physio}: expected --sampling-rate HZ for a CSV recording "
+                "(the file does not say its rate)"
+            )
+        recording = read_physio_csv(args.physio, args.sampling_rate, start_time=args.physio_start)
+    samples = recording.channel(args.scr_column)
+    return Physio(
+        data=pd.DataFrame({"scr": samples}),
+        sampling_frequency=recording.sampling_frequency,
+        start_time=recording.start_time,
+        path=recording.path,
+        units={"scr": recording.units.get(args.scr_column, "uS")},
+    )
+
+
+def _write_regressors(
+    trials: pd.DataFrame,
+    fits: pd.DataFrame,
+    sessions: pd.DataFrame,
+    out: Path,
+    which: str,
+    written: list,
+) -> list[str]:
+    from pavlov.analysis import fmri
+
+    models = None
+    if which == "best":
+        best = fmri.lowest_bic_model(fits)
+        models = [best] if best is not None else []
+    files, notes = fmri.regressor_files(trials, fits, sessions, models=models, version=_version())
+    written += fmri.write_regressor_files(out, files)
+    return fmri.describe_regressors(files, fits, notes)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pavlov")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _load_protocol(path: str | None):

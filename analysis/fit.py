@@ -64,6 +64,19 @@ _LOGIT_BOUND = 9.0
 #: Columns :func:`fit_models` needs in the trial frame (besides the response).
 REQUIRED = ("participant", "cs", "cs_type", "reinforced")
 
+#: Trial-frame columns :func:`regressors` carries over to every regressor row, if present.
+CARRIED = (
+    "participant",
+    "session",
+    "run",
+    "phase",
+    "trial",
+    "cs",
+    "cs_type",
+    "stimulus",
+    "reinforced",
+)
+
 
 class FitError(AnalysisError):
     """The trial frame or the fit options are not usable (one-line message)."""
@@ -187,10 +200,11 @@ def regressors(
     pandas.DataFrame
         BIDS-style long table, one row per trial and regressor: ``onset``, ``duration``,
         ``trial_type`` (``V`` and ``alpha`` at CS onset with the CS duration; ``delta`` at
-        the outcome, i.e. ``onset + us_onset`` — or CS offset when ``us_onset`` is absent —
-        with duration 0), ``value`` (the raw model quantity; centre or scale it in the
-        fMRI design as needed), and ``participant``, ``session``, ``phase``, ``trial``,
-        ``cs``, ``model``. ``alpha`` is the associability for ``hybrid`` and the learning
+        the outcome, i.e. ``onset + us_onset`` — or CS offset where ``us_onset`` is
+        missing — with duration 0), ``value`` (the raw model quantity; centre or scale it
+        in the fMRI design as needed), the :data:`CARRIED` columns present in ``trials``
+        (``participant``, ``session``, ``run``, ``phase``, ``trial``, ``cs``, ...), and
+        ``model``. ``alpha`` is the associability for ``hybrid`` and the learning
         rate used for ``rw``/``rw2``.
     """
     if "onset" not in trials.columns:
@@ -221,22 +235,19 @@ def regressors(
         if "duration" in trials.columns
         else np.full(len(trials), np.nan)
     )
+    # The model learns at every trial's outcome: the logged US time point (delivered,
+    # omitted or the matching CS- time), else the CS offset (e.g. habituation trials,
+    # which have no US row).
+    outcome = onset + np.nan_to_num(duration)
     if "us_onset" in trials.columns:
-        outcome = onset + pd.to_numeric(trials["us_onset"], errors="coerce").to_numpy(float)
-    else:
-        outcome = onset + np.nan_to_num(duration)
+        us_onset = pd.to_numeric(trials["us_onset"], errors="coerce").to_numpy(float)
+        outcome = np.where(np.isfinite(us_onset), onset + us_onset, outcome)
     values = {
         q: getattr(trace, attr)[row_of, position]
         for q, attr in (("V", "v"), ("delta", "delta"), ("alpha", "alpha"))
     }
     bad = ~ok[row_of]
-    base = pd.DataFrame(
-        {
-            c: trials[c].to_numpy()
-            for c in ("participant", "session", "phase", "trial", "cs")
-            if c in trials.columns
-        }
-    )
+    base = pd.DataFrame({c: trials[c].to_numpy() for c in CARRIED if c in trials.columns})
     parts = []
     for q in ("V", "alpha", "delta"):
         part = base.copy()

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pavlov.analysis.errors import AnalysisError, TableError
+from pavlov.analysis.physio import Physio
 
 #: Columns of the tidy trial frame, in order.
 TRIAL_COLUMNS = (
@@ -117,6 +118,15 @@ _PHASE_PATTERNS = (
 
 #: Seconds after US onset in which the US response is scored (trough-to-peak).
 US_WINDOW = (1.0, 4.0)
+
+#: How :func:`score_physio` scores, in words for the report's methods section.
+SCR_SCORING = (
+    "trough-to-peak in the first interval response window (1–4 s after CS onset, peak up to "
+    "5 s; EzySCR rules, responses < 0.02 µS scored 0) after a 5-Hz first-order zero-phase "
+    "low-pass, windows touching samples that fail PsPM quality control (0.05–60 µS, "
+    "|slope| < 10 µS/s, clipping) scored missing; US responses trough-to-peak 1–4 s after "
+    "US onset"
+)
 
 _LOG_NAME = re.compile(
     r"^sub-(?P<participant>[A-Za-z0-9]+)"
@@ -283,7 +293,9 @@ def is_trial_table(path: str | Path) -> bool:
     return path.is_file() and not path.name.endswith("_events.tsv")
 
 
-def load_trials(path: str | Path, response_name: str = "rating") -> pd.DataFrame:
+def load_trials(
+    path: str | Path, response_name: str = "rating", *, physio: Physio | None = None
+) -> pd.DataFrame:
     """Load session logs or a trial table into the tidy trial frame.
 
     Parameters
@@ -293,6 +305,10 @@ def load_trials(path: str | Path, response_name: str = "rating") -> pd.DataFrame
         (any other file; see :mod:`pavlov.analysis.table`).
     response_name : str
         For trial tables: the tidy column that receives their ``response`` column.
+    physio : Physio, optional
+        A skin-conductance recording of the one run under ``path`` (e.g. a CSV read with
+        :func:`pavlov.analysis.physio.read_physio_csv` at a stated rate), scored in place
+        of (or where there is no) ``*_recording-scr_physio.tsv.gz`` beside the log.
 
     Returns
     -------
@@ -307,19 +323,29 @@ def load_trials(path: str | Path, response_name: str = "rating") -> pd.DataFrame
         Nothing to load at ``path``.
     """
     if is_trial_table(path):
+        if physio is not None:
+            raise AnalysisError(
+                f"{path}: a physiology recording needs a session log (events.tsv) for its "
+                "onsets, got a trial table"
+            )
         from pavlov.analysis.table import read_table
 
         return read_table(path, response_name=response_name)
     logs = find_logs(path)
+    if physio is not None and len(logs) != 1:
+        raise AnalysisError(
+            f"{path}: a physiology recording belongs to one run, got {len(logs)} events logs "
+            "here; point at that run's events.tsv or session folder"
+        )
     groups = read_groups(find_participants_tsv(Path(path)))
     ranks = _session_ranks(logs)
     parts = []
     for log in logs:
         events = read_events(log.path)
         trials = events_to_trials(events, str(log.path))
-        physio = find_physio(log)
-        if physio is not None and len(trials):
-            trials = score_physio(events, trials, physio)
+        recording = physio if physio is not None else find_physio(log)
+        if recording is not None and len(trials):
+            trials = score_physio(events, trials, recording)
         trials["participant"] = log.participant
         trials["session"] = log.session
         trials["run"] = log.run
@@ -330,7 +356,7 @@ def load_trials(path: str | Path, response_name: str = "rating") -> pd.DataFrame
         raise AnalysisError(
             f"{path}: expected CS trials (trial_type 'cs' rows) in the logs, found none"
         )
-    frame["group"] = frame["participant"].map(groups).fillna("")
+    frame["group"] = frame["participant"].map(lambda p: groups.get(p, ""))
     return finish_trials(frame)
 
 
@@ -378,7 +404,7 @@ def load_ratings(path: str | Path) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame({c: [] for c in RATING_COLUMNS})
     frame = pd.concat(parts, ignore_index=True)
-    frame["group"] = frame["participant"].map(groups).fillna("")
+    frame["group"] = frame["participant"].map(lambda p: groups.get(p, ""))
     participants = sorted(pd.unique(frame["participant"]), key=natural_key)
     frame["_rank"] = frame["participant"].map({p: i for i, p in enumerate(participants)})
     frame = frame.sort_values(["_rank", "_position"], kind="stable")
@@ -592,29 +618,53 @@ def find_physio(log: LogFile) -> Path | None:
     return None
 
 
-def score_physio(events: pd.DataFrame, trials: pd.DataFrame, physio: Path) -> pd.DataFrame:
+def score_physio(
+    events: pd.DataFrame, trials: pd.DataFrame, physio: str | Path | Physio
+) -> pd.DataFrame:
     """Fill ``scr`` (CS responses) and ``us_scr`` (responses to delivered USs) from physio.
 
     Uses :func:`pavlov.analysis.scr.score_events` with its defaults (FIR trough-to-peak)
     on the ``cs`` rows, and on the ``USp`` rows of trials in :data:`US_WINDOW` after the
-    US onset.
+    US onset (:data:`SCR_SCORING` says it in words). The recording is read once.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The run's checked events (:func:`read_events`).
+    trials : pandas.DataFrame
+        Its trial rows (:func:`events_to_trials`), one per ``cs`` row, same order.
+    physio : path-like or Physio
+        ``*_physio.tsv.gz`` with its JSON sidecar, or a recording already read. The
+        skin-conductance channel is ``scr``, else the first channel named ``scr…``
+        (M-BIDS ``scr1``).
     """
+    from pavlov.analysis.physio import read_physio
     from pavlov.analysis.scr import score_events
 
+    recording = physio if isinstance(physio, Physio) else read_physio(physio)
+    channel = _scr_channel(recording)
     out = trials.copy()
     cs = events[events["trial_type"] == "cs"]
-    out["scr"] = np.asarray(score_events(cs, physio), dtype=float)
+    out["scr"] = np.asarray(score_events(cs, recording, channel=channel), dtype=float)
     if "event_type" in events.columns and "trial" in events.columns:
         us = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
         us = us[us["trial"] != ""]
         if not us.empty:
             # Scored like a CS so that the scorer's window is placed after the US onset.
             as_cs = us.assign(trial_type="cs")
-            values = np.asarray(score_events(as_cs, physio, window=US_WINDOW), dtype=float)
+            scores = score_events(as_cs, recording, window=US_WINDOW, channel=channel)
+            values = np.asarray(scores, dtype=float)
             by_trial = dict(zip(zip(us["phase"], us["trial"]), values))
             keys = zip(cs["phase"], cs["trial"])
             out["us_scr"] = [by_trial.get(k, np.nan) for k in keys]
     return out
+
+
+def _scr_channel(recording: Physio) -> str:
+    if "scr" in recording.columns:
+        return "scr"
+    numbered = [c for c in recording.columns if re.fullmatch(r"scr\d*", c)]
+    return numbered[0] if numbered else "scr"  # Physio.channel names the columns there are
 
 
 def _session_ranks(logs: list[LogFile]) -> dict[LogFile, int]:

@@ -8,6 +8,10 @@
 prints the correlation between true and re-estimated values for each parameter (with
 Spearman ρ, bias and RMSE) and, with ``--out``, writes the participant-level table
 (``participant, parameter, true, estimated``) as CSV.
+
+``--confusion`` does model recovery instead: it simulates from each of ``--models``
+(default rw, rw2, hybrid), fits all of them to every simulated participant and prints how
+often each model had the lowest BIC (rows: simulated model; ``--out`` writes that matrix).
 """
 
 from __future__ import annotations
@@ -50,7 +54,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--starts", type=int, default=10, metavar="K", help="fitting starts")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="default: 0")
-    parser.add_argument("--out", metavar="FILE", help="write true vs estimated values (CSV)")
+    parser.add_argument(
+        "--out", metavar="FILE", help="write true vs estimated values (or the matrix) as CSV"
+    )
+    parser.add_argument(
+        "--confusion",
+        action="store_true",
+        help="model recovery: simulate each of --models, fit all, count BIC winners",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=tuple(MODELS),
+        default=list(MODELS),
+        metavar="MODEL",
+        help="models of the confusion matrix (default: rw rw2 hybrid)",
+    )
     parser.set_defaults(func=run_recover)
 
 
@@ -66,6 +85,8 @@ def run_recover(args: argparse.Namespace) -> int:
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise FitError(f"--out: expected a file in an existing folder, got {args.out!r}")
     protocol = load_protocol(args.protocol)
+    if args.confusion:
+        return _run_confusion(args, protocol)
     recovered = recover(
         protocol,
         model=args.model,
@@ -87,6 +108,37 @@ def run_recover(args: argparse.Namespace) -> int:
         print(f"{row.parameter:<12} {row.r:6.3f} {row.rho:6.3f} {row.bias:7.3f} {row.rmse:6.3f}")
     if args.out:
         _write_csv(Path(args.out), recovered)
+        print(f"wrote {args.out}")
+    sys.stdout.flush()
+    return 0
+
+
+def _run_confusion(args: argparse.Namespace, protocol) -> int:
+    from pavlov.analysis.recovery import model_confusion
+
+    matrix = model_confusion(
+        protocol,
+        models=args.models,
+        n_participants=args.participants,
+        noise=args.noise,
+        response=args.response,
+        seed=args.seed,
+        n_starts=args.starts,
+    )
+    attrs = matrix.attrs
+    models = list(dict.fromkeys(args.models))
+    print(
+        f"{Path(args.protocol).name}: model recovery, {args.response} (noise SD "
+        f"{attrs['noise']:g}), {args.participants} participants x {attrs['n_trials']} trials "
+        f"per simulated model, seed {args.seed}"
+    )
+    print("lowest-BIC wins (rows: simulated model, columns: fitted model)")
+    print(f"{'simulated':<10}" + "".join(f"{m:>8}" for m in models) + f"{'recovered':>11}")
+    for row in matrix.itertuples(index=False):
+        counts = "".join(f"{getattr(row, m):>8d}" for m in models)
+        print(f"{row.simulated:<10}{counts}{row.recovered:>11.0%}")
+    if args.out:
+        _write_csv(Path(args.out), matrix)
         print(f"wrote {args.out}")
     sys.stdout.flush()
     return 0

@@ -4,7 +4,8 @@
 participant's actual schedule with :func:`pavlov.protocols.build_schedule` for every session
 of the protocol in order, simulates responses from the model on those trials, refits with
 :func:`pavlov.analysis.fit.fit_models`, and returns true against estimated values;
-:func:`recovery_summary` reduces that to a correlation per parameter.
+:func:`recovery_summary` reduces that to a correlation per parameter. :func:`model_confusion`
+does model recovery: simulate from each model, fit all of them, count the BIC winners.
 
 Simulated responses:
 
@@ -21,7 +22,7 @@ Unsignalled USs (reinstatement) are not CS trials and do not enter the model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,14 @@ from pavlov.analysis.fit import RESPONSES, FitError, fit_models
 from pavlov.analysis.models import MODELS, check_model, encode_cues, run_model
 from pavlov.protocols.model import Protocol
 
-__all__ = ["DEFAULT_NOISE", "PARAMETER_RANGE", "recover", "recovery_summary", "simulate_trials"]
+__all__ = [
+    "DEFAULT_NOISE",
+    "PARAMETER_RANGE",
+    "model_confusion",
+    "recover",
+    "recovery_summary",
+    "simulate_trials",
+]
 
 #: Noise SD by response: ratings on the 0–1 scale; SCR in µS-like units (Abend bar).
 DEFAULT_NOISE: Mapping[str, float] = {"rating": 0.15, "scr": 0.4}
@@ -222,6 +230,74 @@ def recovery_summary(recovered: pd.DataFrame) -> pd.DataFrame:
         )
     out = pd.DataFrame(rows, columns=["parameter", "r", "rho", "bias", "rmse", "n"])
     out.attrs.update(recovered.attrs)
+    return out
+
+
+def model_confusion(
+    protocol: Protocol,
+    models: Sequence[str] = ("rw", "rw2", "hybrid"),
+    n_participants: int = 50,
+    noise: float | None = None,
+    response: str = "rating",
+    seed: int = 0,
+    *,
+    n_starts: int = 10,
+) -> pd.DataFrame:
+    """Model recovery: simulate from each model, fit every model, count the BIC winners.
+
+    For each generating model (the ``i``-th simulated with seed ``seed + i``, true rates
+    uniform in :data:`PARAMETER_RANGE`, as :func:`simulate_trials`), every model in
+    ``models`` is fitted to each simulated participant; the participant's winner is the
+    model with the lowest BIC (analysis.md §4: a comparison is only worth reporting when
+    each model wins on its own data).
+
+    Parameters
+    ----------
+    protocol : Protocol
+        A loaded protocol; every participant gets its real schedules.
+    models : sequence of str
+        At least two of ``rw``, ``rw2``, ``hybrid``; simulated and fitted.
+    n_participants, noise, response, seed, n_starts
+        As for :func:`recover`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per generating model: ``simulated``, a count column per fitted model
+        (participants it won), ``n`` (participants with a BIC in every model) and
+        ``recovered`` (share won by the generating model). ``attrs`` holds the settings.
+    """
+    models = list(dict.fromkeys(models))
+    for model in models:
+        check_model(model)
+    if len(models) < 2:
+        raise FitError(f"models: expected at least two models to compare, got {models}")
+    rows = []
+    n_trials = 0
+    for index, generating in enumerate(models):
+        trials, _ = simulate_trials(
+            protocol, generating, n_participants, noise, response, seed + index
+        )
+        n_trials = int(len(trials) / n_participants)
+        scale = _rating_scale(trials, protocol) if response == "rating" else None
+        fits = fit_models(
+            trials, models, response, n_starts=n_starts, seed=seed + index, rating_scale=scale
+        )
+        bic = fits.pivot(index="participant", columns="model", values="bic")[models].dropna()
+        winners = bic.idxmin(axis=1).value_counts()
+        row = {"simulated": generating, **{m: int(winners.get(m, 0)) for m in models}}
+        row["n"] = len(bic)
+        row["recovered"] = row[generating] / len(bic) if len(bic) else np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=["simulated", *models, "n", "recovered"])
+    out.attrs.update(
+        protocol=protocol.path,
+        response=response,
+        noise=DEFAULT_NOISE[response] if noise is None else float(noise),
+        seed=seed,
+        n_participants=n_participants,
+        n_trials=n_trials,
+    )
     return out
 
 

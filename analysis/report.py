@@ -53,6 +53,13 @@ def _range(values: pd.Series, unit: str = "s", digits: int = 2) -> str:
     return f"{values.mean():.{digits}f} {unit} (range {low:.{digits}f}–{high:.{digits}f})"
 
 
+def _float(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def _count_text(counts: pd.Series) -> str:
     """'10' when every participant had the same count, else 'median 10 (8–10)'."""
     if counts.empty:
@@ -121,8 +128,27 @@ def describe_provenance(sessions: pd.DataFrame) -> list[str]:
         values = _unique(sessions, key)
         if values:
             lines.append(f"{label}: {'; '.join(values)}.")
+    if "measured_flip_rate" in sessions.columns:
+        lines.append(f"Measured flip rate: {_range(sessions['measured_flip_rate'], 'Hz')}.")
+    if "simulate" in sessions.columns:
+        simulated = sessions["simulate"].map(lambda v: v is True)
+        if simulated.any():
+            speeds = ", ".join(_unique(sessions[simulated], "speed")) or "not recorded"
+            lines.append(
+                f"Simulated (rehearsal) runs: {int(simulated.sum())} of {len(sessions)} "
+                f"(speed {speeds}): not data from participants."
+            )
     if "shock_intensity_ma" in sessions.columns:
         lines.append(f"Shock intensity: {_range(sessions['shock_intensity_ma'], 'mA')}.")
+    for key, label in (
+        ("shocks_delivered", "Shock trains delivered"),
+        ("shock_refusals", "Shock trains refused by the safety guard"),
+    ):
+        if key in sessions.columns:
+            # shocks_delivered is a count; shock_refusals lists the refusals
+            values = sessions[key].map(lambda v: len(v) if isinstance(v, list) else _float(v))
+            if values.notna().any():
+                lines.append(f"{label}: {int(values.sum(skipna=True))} in total over all runs.")
     if "dropped_frames" in sessions.columns:
         dropped = pd.to_numeric(sessions["dropped_frames"], errors="coerce")
         lines.append(f"Dropped frames: {int(dropped.sum(skipna=True))} in total over all runs.")
@@ -169,6 +195,8 @@ def describe_methods(
     protocol=None,
     options: Mapping[str, object] | None = None,
     counts: pd.DataFrame | None = None,
+    protocol_sections: Sequence[Section] = (),
+    extra: Sequence[Section] = (),
 ) -> list[Section]:
     """The reporting checklist as (heading, lines) sections.
 
@@ -186,6 +214,11 @@ def describe_methods(
         The analysis options (name → value), listed verbatim.
     counts : pandas.DataFrame, optional
         From :func:`pavlov.analysis.exclusions.exclusion_counts`.
+    protocol_sections : sequence of (heading, lines)
+        Protocol descriptions built elsewhere (:func:`pavlov.analysis.provenance.protocol_sections`,
+        from the run sidecars), placed where ``protocol``'s section goes.
+    extra : sequence of (heading, lines)
+        Further sections (e.g. the fMRI regressors), placed before the analysis options.
     """
     people = trials.drop_duplicates("participant")
     groups = people["group"].replace("", np.nan).dropna().value_counts().sort_index()
@@ -211,6 +244,7 @@ def describe_methods(
     protocol_lines = describe_protocol(protocol)
     if protocol_lines:
         sections.append(("Protocol", protocol_lines))
+    sections.extend((heading, list(lines)) for heading, lines in protocol_sections)
     if sessions is not None:
         sections.append(("Provenance, devices and timing", describe_provenance(sessions)))
     if counts is not None and len(counts):
@@ -221,6 +255,7 @@ def describe_methods(
             for row in overall.itertuples()
         ]
         sections.append(("Exclusions", lines))
+    sections.extend((heading, list(lines)) for heading, lines in extra)
     if options:
         sections.append(("Analysis options", [f"{k}: {v}" for k, v in options.items()]))
     return sections

@@ -94,7 +94,7 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
             data = gzip.decompress(data)
         except (OSError, EOFError) as error:
             raise TableError(name, 0, "", "gzip-compressed text", f"{error}") from None
-    if b"\x00" in data[:65536]:
+    if b"\x00" in data:  # anywhere: the csv module fails on a NUL byte with a traceback
         raise TableError(name, 0, "", "a UTF-8 text table", "binary data (NUL bytes)")
     try:
         text = data.decode("utf-8-sig")
@@ -112,7 +112,8 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     rows: list[list[str]] = []
     numbers: list[int] = []
     row = 0
-    for fields in reader:
+    # The lambda reads the current row on purpose (late binding) to name it in an error.
+    for fields in _lines(reader, name, lambda: row):  # noqa: B023
         if not fields or all(not f.strip() for f in fields):
             if header is not None:
                 row += 1
@@ -136,6 +137,19 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame.index = pd.Index(numbers, name="row")
     return frame
+
+
+def _lines(reader, name: str, row):
+    """The csv reader's lines, its errors (a field over the size limit ...) as TableError."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise TableError(
+                name, row() + 1, "", "a well-formed CSV/TSV line", str(error)
+            ) from None
 
 
 def _check_header(name: str, header: list[str]) -> None:

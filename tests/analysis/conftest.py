@@ -349,3 +349,124 @@ def logs():
     from types import SimpleNamespace
 
     return SimpleNamespace(make_events=make_events, write_log=write_log, design=design)
+
+
+# --- simulated sessions from the real runner (fast path) and a synthetic SCR recording ---
+
+PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
+
+
+def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1):
+    """Play a bundled protocol's session with the runner's fast path (recording display,
+    frame clock, simulated devices and participant) into ``root`` as ``pavlov run`` lays it
+    out (task/LOG.md), with a provenance sidecar holding the protocol text; return the
+    ``RunPaths``."""
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.stimuli.check import prepare_stimuli
+    from pavlov.task.console import RecordingConsole
+    from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
+    from pavlov.task.display import FrameClock, RecordingDisplay
+    from pavlov.task.log import EventLog, run_paths, write_events_json
+    from pavlov.task.runner import run_session
+    from pavlov.task.sidecar import SessionRecord, add_participant, write_dataset_description
+    from pavlov.task.simulated_participant import SimulatedParticipant
+
+    protocol = load_protocol(PROTOCOLS / f"{protocol_name}.yaml")
+    schedule = build_schedule(protocol, participant, session)
+    scanner = protocol.scanner if protocol.session(session).scanner else None
+    paths = run_paths(root, participant, session, protocol.task, 1, scanner is not None)
+    paths.directory.mkdir(parents=True, exist_ok=True)
+    write_dataset_description(root, protocol.study)
+    add_participant(root, participant)
+    clock = FrameClock()
+    display = RecordingDisplay(clock)
+    record = SessionRecord.create(
+        paths.session_json,
+        {
+            "pavlov_version": "test",
+            "protocol_path": protocol.path,
+            "protocol_sha256": protocol.sha256,
+            "protocol_text": protocol.text,
+            "study": protocol.study,
+            "task": protocol.task,
+            "participant": participant,
+            "session": session,
+            "run": 1,
+            "seed": schedule.seed,
+            "refresh_rate": 60.0,
+            "devices": {"shock": "simulated", "markers": "simulated"},
+            "shock_intensity_ma": 2.5,
+            "simulate": True,
+            "speed": speed,
+            "started": "2026-03-01T10:00:00",
+            "end_reason": "running",
+            "resumes": [],
+        },
+    )
+    write_events_json(paths.events_json)
+    log = EventLog.create(paths.events)
+    try:
+        run_session(
+            schedule,
+            protocol,
+            display=display,
+            clock=clock,
+            trigger=SimulatedScanner(clock, protocol.scanner.tr / speed) if scanner else None,
+            shock=SimulatedShock(clock) if protocol.safety else None,
+            markers=SimulatedMarkers(clock),
+            responder=SimulatedParticipant(seed, speed),
+            log=log,
+            console=RecordingConsole(),
+            speed=speed,
+            scanner=scanner,
+            record=record,
+            stimuli=prepare_stimuli(protocol, schedule),
+        )
+    finally:
+        log.close()
+    return paths
+
+
+def scr_kernel(t, latency=1.5, rise=0.75, decay=2.0):
+    """Bi-exponential SCR shape starting ``latency`` s after the event, peak 1 µS."""
+    s = np.clip(np.asarray(t, dtype=float) - latency, 0.0, None)
+    shape = np.exp(-s / decay) - np.exp(-s / rise)
+    peak = rise * decay / (decay - rise) * np.log(decay / rise)
+    return shape / (np.exp(-peak / decay) - np.exp(-peak / rise))
+
+
+def synthesize_scr(events, *, fs=100.0, start=-5.0, cs_plus=0.5, cs_minus=0.1, us=1.0, seed=0):
+    """A skin-conductance trace for a logged run: tonic level with a slow drift, an SCR after
+    every CS onset (``cs_plus`` µS on CS+ in acquisition, falling over extinction, ``cs_minus``
+    on CS-, 0.2 on habituation trials), an SCR of ``us`` µS after every delivered US, and
+    white noise. Returns (samples, start time)."""
+    rng = np.random.default_rng(seed)
+    end = float(events["onset"].max()) + 30.0
+    time = start + np.arange(int((end - start) * fs)) / fs
+    sc = 5.0 + 0.4 * np.sin(2 * np.pi * time / 600.0)
+    cs = events[events["trial_type"] == "cs"]
+    for _, row in cs.iterrows():
+        kind = row["phase_type"]
+        if kind == "habituation":
+            amplitude = 0.2
+        elif row["cs_type"] == "CS-":
+            amplitude = cs_minus
+        elif kind == "extinction":
+            amplitude = cs_plus * max(0.2, 1.0 - 0.08 * (float(row["trial"]) - 1))
+        else:
+            amplitude = cs_plus
+        amplitude *= rng.uniform(0.8, 1.2)
+        sc += amplitude * scr_kernel(time - float(row["onset"]))
+    delivered = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
+    for onset in delivered["onset"].astype(float):
+        sc += us * rng.uniform(0.8, 1.2) * scr_kernel(time - onset, latency=1.2)
+    sc += rng.normal(0.0, 0.003, time.size)
+    return sc, start
+
+
+@pytest.fixture(scope="session")
+def simulate():
+    """The runner-session and SCR synthesis helpers (``run``, ``scr``, ``kernel``)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(run=simulate_run, scr=synthesize_scr, kernel=scr_kernel)
