@@ -19,6 +19,8 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 #: Largest file pavlov reads as a protocol or lab file; anything bigger is not one.
 MAX_BYTES = 2_000_000
+#: Most values a document may hold once aliases are expanded (a "billion laughs" guard).
+MAX_VALUES = 100_000
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ def read_yaml(path: str | os.PathLike[str], what: str = "a protocol file") -> tu
     text = read_text(path, what)
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except RecursionError:
+        raise ProtocolError(shown, 1, "", "valid YAML", "nesting too deep to read") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -137,7 +141,12 @@ def read_yaml(path: str | os.PathLike[str], what: str = "a protocol file") -> tu
     if len(documents) > 1:
         line = documents[1].start_mark.line + 1
         raise ProtocolError(shown, line, "", "one YAML document", f"{len(documents)} documents")
-    root = _convert(documents[0], shown, "")
+    try:
+        root = _convert(documents[0], shown, "", _Budget())
+    except RecursionError:
+        raise ProtocolError(
+            shown, 1, "", f"{what} of reasonable depth", "nesting too deep"
+        ) from None
     if not root.is_mapping:
         raise ProtocolError(shown, root.line, "", f"{what} (a YAML mapping)", _kind(root))
     return text, root
@@ -146,8 +155,33 @@ def read_yaml(path: str | os.PathLike[str], what: str = "a protocol file") -> tu
 _constructor = SafeConstructor()
 
 
-def _convert(node: yaml.Node, path: str, key: str) -> Node:
+class _Budget:
+    """Values converted so far and the nodes being converted (to catch alias loops)."""
+
+    def __init__(self) -> None:
+        self.values = 0
+        self.active: set[int] = set()
+
+
+def _convert(node: yaml.Node, path: str, key: str, budget: _Budget) -> Node:
     line = node.start_mark.line + 1
+    budget.values += 1
+    if budget.values > MAX_VALUES:
+        raise ProtocolError(
+            path, line, key, f"at most {MAX_VALUES:,} values", "more (aliases expand too far)"
+        )
+    if id(node) in budget.active:
+        raise ProtocolError(path, line, key, "an alias to an earlier value", "a recursive alias")
+    if not isinstance(node, yaml.ScalarNode):
+        budget.active.add(id(node))
+        try:
+            return _convert_collection(node, path, key, budget, line)
+        finally:
+            budget.active.discard(id(node))
+    return Node(_scalar(node, path, key, budget), line)
+
+
+def _convert_collection(node: yaml.Node, path: str, key: str, budget: _Budget, line: int) -> Node:
     if isinstance(node, yaml.MappingNode):
         values: dict[str, Node] = {}
         lines: dict[str, int] = {}
@@ -158,7 +192,7 @@ def _convert(node: yaml.Node, path: str, key: str) -> Node:
                 path, line, key, "a mapping", f"a bad merge ({error.problem})"
             ) from None
         for key_node, value_node in node.value:
-            name = _scalar(key_node, path, key)
+            name = _scalar(key_node, path, key, budget)
             key_line = key_node.start_mark.line + 1
             sub = f"{key}.{name}" if key else str(name)
             if not isinstance(name, str):
@@ -167,19 +201,20 @@ def _convert(node: yaml.Node, path: str, key: str) -> Node:
                 raise ProtocolError(
                     path, key_line, sub, "each key once", f"it again (first at line {lines[name]})"
                 )
-            values[name] = _convert(value_node, path, sub)
+            values[name] = _convert(value_node, path, sub, budget)
             lines[name] = key_line
         return Node(values, line, lines)
     if isinstance(node, yaml.SequenceNode):
         return Node(
-            [_convert(item, path, f"{key}[{i}]") for i, item in enumerate(node.value)], line
+            [_convert(item, path, f"{key}[{i}]", budget) for i, item in enumerate(node.value)],
+            line,
         )
-    return Node(_scalar(node, path, key), line)
+    raise ProtocolError(path, line, key, "a YAML value", "an unknown node")
 
 
-def _scalar(node: yaml.Node, path: str, key: str) -> Any:
+def _scalar(node: yaml.Node, path: str, key: str, budget: _Budget) -> Any:
     if not isinstance(node, yaml.ScalarNode):
-        return _convert(node, path, key).plain().__repr__()
+        return _convert(node, path, key, budget).plain().__repr__()
     try:
         return _constructor.construct_object(node, deep=True)
     except ConstructorError as error:

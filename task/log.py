@@ -11,10 +11,12 @@ The column set and its meaning are the contract with :mod:`pavlov.analysis` (``t
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,9 +292,11 @@ class EventLog:
         Its descriptor, opened for appending.
     """
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, content: bytes = b"") -> None:
         self.path = Path(path)
         self._fd: int | None = fd
+        # Everything in the file, kept so a log whose folder vanished can be written again.
+        self._content = bytearray(content)
 
     @classmethod
     def create(cls, path: str | os.PathLike) -> EventLog:
@@ -348,7 +352,7 @@ class EventLog:
                 got = "an empty file" if not raw else f"header {lines[0][:60]!r}"
                 raise LogError(f"{path}: expected a pavlov events log, got {got}")
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        log = cls(path, fd)
+        log = cls(path, fd, raw[:end] if lines else b"")
         if end < len(raw) or not lines:
             os.ftruncate(fd, end)
             if not lines:
@@ -380,6 +384,7 @@ class EventLog:
             position = raw.index(b"\n", position + 1)
         os.ftruncate(self._fd, position + 1)
         os.fsync(self._fd)
+        del self._content[position + 1 :]
 
     def close(self) -> None:
         """Close the file. Safe to call more than once."""
@@ -391,13 +396,72 @@ class EventLog:
         if self._fd is None:
             raise LogError(f"{self.path}: the session log is closed")
         try:
+            size = os.fstat(self._fd).st_size
+        except OSError:
+            size = None
+        try:
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
             os.fsync(self._fd)
         except OSError as error:
+            # Cut a partial write off, so the file still ends at an event boundary.
+            if size is not None:
+                try:
+                    os.ftruncate(self._fd, size)
+                    os.fsync(self._fd)
+                except OSError:
+                    pass
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise LogError(
+                    f"{self.path}: disk full: cannot write the session log; the session "
+                    f"stopped with {self._rows()} rows saved (every completed event); free "
+                    "space, then continue with --resume"
+                ) from None
             raise LogError(f"{self.path}: cannot write the session log: {error.strerror}") from None
+        self._content += data
+        if not self._still_there():
+            self._rescue()
+
+    def _rows(self) -> int:
+        return max(self._content.count(b"\n") - 1, 0)
+
+    def _still_there(self) -> bool:
+        """True while ``path`` still names the open file (its folder was not deleted/moved)."""
+        try:
+            return os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except OSError:
+            return False
+
+    def _rescue(self) -> None:
+        """The data folder vanished: write the whole log again, then stop the session."""
+        targets = [self.path, Path(tempfile.gettempdir()) / "pavlov-rescue" / self.path.name]
+        for target in targets:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            except OSError:
+                continue
+            try:
+                os.write(fd, bytes(self._content))
+                os.fsync(fd)
+            except OSError:
+                os.close(fd)
+                continue
+            old, self._fd, self.path = self._fd, fd, target
+            os.close(old)
+            error = LogError(
+                f"{target}: the data folder vanished during the session; the log was written "
+                f"again here ({self._rows()} rows, every completed event) and the session "
+                "stopped; check the disk, then continue with --resume"
+            )
+            error.rows_saved = True  # the rows of this append are in the new file
+            raise error
+        raise LogError(
+            f"{self.path}: the data folder vanished during the session and cannot be created "
+            "again; the session stopped and the log is lost from disk"
+        )
 
     def __enter__(self) -> EventLog:
         return self

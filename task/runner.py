@@ -234,7 +234,16 @@ class _Writer:
         self.events = 0
 
     def submit(self, rows: list[dict], counts_event: bool) -> None:
-        self._last = self._pool.submit(self.log.append, rows)
+        self._last = self._pool.submit(self._append, rows, counts_event)
+
+    def _append(self, rows: list[dict], counts_event: bool) -> None:
+        # Counted once on disk, so the record never claims an event a failed write lost.
+        try:
+            self.log.append(rows)
+        except PavlovError as error:
+            if counts_event and getattr(error, "rows_saved", False):
+                self.events += 1  # e.g. the log was rescued into a re-created folder
+            raise
         if counts_event:
             self.events += 1
 
@@ -321,6 +330,7 @@ class _Session:
         self.pulses = 0
         self.pulse_times: list[float] = []
         self.scanning = False
+        self.scanner_started = False
         self.writer = _Writer(log)
         self.trials_total = sum(1 for e in schedule.events if e.kind in ("trial", "us"))
         self.trials_done = sum(
@@ -356,13 +366,33 @@ class _Session:
         self.last_flip = t
         self.keys = self.display.poll_keys()
         if self.scanning:
-            for pulse in self.trigger.poll():
-                self.pulses += 1
-                self.pulse_times.append(pulse)
-                self.extra.append((pulse, {"trial_type": "pulse", "value": self.pulses}))
+            self.poll_scanner(t)
         if self.keys and any(k == ESCAPE_KEY for k, _ in self.keys):
             raise _EscapePressed
         return t
+
+    def poll_scanner(self, t: float) -> None:
+        """Count the scanner's pulses; ignore (and log) too-fast ones; stop if it stopped."""
+        spec = self.scanner
+        tr = spec.tr / self.speed
+        for pulse in self.trigger.poll():
+            if self.pulse_times and pulse - self.pulse_times[-1] < 0.5 * tr:
+                # A bouncing trigger or a repeating key is not a volume.
+                gap = (pulse - self.pulse_times[-1]) * self.speed
+                note = f"pulse ignored: {gap:.3f} s after the previous one (TR {spec.tr:g} s)"
+                self.extra.append((pulse, {"trial_type": "event", "value": note}))
+                self.console.message(f"scanner: {note}")
+                continue
+            self.pulses += 1
+            self.pulse_times.append(pulse)
+            self.extra.append((pulse, {"trial_type": "pulse", "value": self.pulses}))
+        if self.scanner_started and t - self.pulse_times[-1] > max(3 * tr, 4 * self.period):
+            raise ScannerTimeout(
+                f"the scanner stopped: no pulse on {self.trigger.name} for "
+                f"{(t - self.pulse_times[-1]) * self.speed:.1f} s after volume {self.pulses} "
+                f"(TR {spec.tr:g} s); the session stopped so that nothing is shown unscanned; "
+                "continue with --resume when the scanner runs again"
+            )
 
     def idle_until(self, target: float, scene: Scene) -> None:
         """Flip ``scene`` until the next flip is the one nearest ``target`` (clock time)."""
@@ -460,6 +490,8 @@ class _Session:
                 pending.us_row["duration"] = record.pulses[-1][1] - record.pulses[0][0]
             elif record is None:
                 pending.us_row["value"] = "train not reported"
+            else:
+                pending.us_row["value"] = "no pulse delivered"
         self.pending = None
         self.submit(pending.rows, counts_event=True)
 
@@ -488,6 +520,11 @@ class _Session:
                 self.settle_pending(force=False)
             self.settle_pending(force=True)
         self.writer.wait()
+        if self.shock is not None:
+            # A train cut by a device error is reported (and logged) before the error itself;
+            # busy() raises the stored error, so a dead device ends the session here instead
+            # of at the next scheduled US (or never, after the last one).
+            self.shock.busy()
 
     # -- session ----------------------------------------------------------------------
 
@@ -541,6 +578,7 @@ class _Session:
             except _EscapePressed:
                 self.confirm_quit()
             self.tick("waiting for the scanner")
+        self.scanner_started = True
         return self.pulse_times[needed - 1]
 
     def run(self) -> None:
@@ -739,6 +777,14 @@ class _Session:
             if event.reinforced:
                 us_row["us"] = event.us
                 us_row["stim_file"] = self.stim_file("us", event.us)
+            if us_on is None:
+                # A display stall jumped past the whole US (and the CS): the US is not given
+                # late, at a time the design does not have; its row says so.
+                us_on = t0 + k_us * self.period
+                if event.reinforced:
+                    us_row["value"] = "not delivered: the display stalled past the US onset"
+                    self.console.message(f"{label}: US not delivered (display stall)")
+            elif event.reinforced:
                 us_row["duration"] = ((us_off or t) - us_on) * self.speed
             rows.append((us_on, us_row))
         return rows, train, us_row, None

@@ -9,6 +9,7 @@ participant (rewritten atomically).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -61,15 +62,36 @@ def _dump(data: Mapping) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    # os.write may write less than asked (a nearly full disk): loop, never leave half a file.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
 def _write_temp(path: Path, data: bytes) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, data)
+        _write_all(fd, data)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _overwrite_in_place(path: Path, data: bytes) -> None:
+    """Last resort on a full disk: rewrite an existing file in the blocks it already has."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        _write_all(fd, data)
+        os.ftruncate(fd, len(data))
         os.fsync(fd)
     finally:
         os.close(fd)
-    return tmp
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -157,11 +179,34 @@ class SessionRecord:
         return cls(path, data)
 
     def update(self, **changes: object) -> None:
-        """Merge ``changes`` into the record and rewrite it atomically."""
+        """Merge ``changes`` into the record and rewrite it atomically.
+
+        If the folder vanished it is created again; on a full disk, where no temporary
+        copy fits, the file is rewritten in place as a last resort.
+
+        Raises
+        ------
+        LogError
+            If the record cannot be written (``disk full`` named when that is why).
+        """
         self.data.update(changes)
+        data = _dump(self.data)
         try:
-            _atomic_write(self.path, _dump(self.data))
+            try:
+                _atomic_write(self.path, data)
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _atomic_write(self.path, data)
         except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                try:
+                    _overwrite_in_place(self.path, data)
+                    return
+                except OSError:
+                    pass
+                raise LogError(
+                    f"{self.path}: disk full: cannot update the session record"
+                ) from None
             raise LogError(
                 f"{self.path}: cannot update the session record: {error.strerror}"
             ) from None

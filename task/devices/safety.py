@@ -2,7 +2,7 @@
 
 :class:`ShockGuard` wraps any :class:`~pavlov.task.devices.base.ShockDevice`. The run
 loop arms one window per scheduled US (:meth:`ShockGuard.arm`); a train is delivered
-only inside an armed window, only once per window, only while the session has shocks
+only inside an armed window, only once per window and once per label, only while the session has shocks
 left under ``max_shocks``, and only if it is no longer than ``max_train_duration``.
 Every refusal raises :class:`~pavlov.task.devices.base.SafetyError` and is kept in
 :meth:`ShockGuard.refusals` for the log.
@@ -59,6 +59,9 @@ class ShockGuard:
         self._windows: dict[str, tuple[float, float]] = {}
         self._refusals: list[Refusal] = []
         self._count = 0
+        # Labels already delivered: re-arming one (an event replayed after Escape, n) must
+        # not give the same scheduled US twice.
+        self._used: set[str] = set()
 
     @property
     def shocks_delivered(self) -> int:
@@ -95,6 +98,7 @@ class ShockGuard:
             # The window is used up before the device is touched: a failing device
             # must not get a second try at the same US.
             del self._windows[label]
+            self._used.add(label)
             self._count += 1
         self.device.deliver(width, interval, count, label)
 
@@ -116,6 +120,8 @@ class ShockGuard:
         window = self._windows.get(label)
         if window is None:
             return "no scheduled US is armed with this label"
+        if label in self._used:
+            return f"the US {label!r} was already delivered once this session"
         start, end = window
         if not start <= now <= end:
             return (
