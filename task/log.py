@@ -156,6 +156,9 @@ class RunPaths:
         ``..._events.json``.
     session_json : Path
         ``..._session.json`` (provenance sidecar).
+    shocks : Path
+        ``..._shocks.tsv``: the shock ledger (every train let through, see
+        :class:`~pavlov.task.devices.safety.ShockLedger`).
     """
 
     root: Path
@@ -163,6 +166,7 @@ class RunPaths:
     events: Path
     events_json: Path
     session_json: Path
+    shocks: Path
 
 
 def bids_label(value: str, what: str) -> str:
@@ -217,6 +221,7 @@ def run_paths(
         events=directory / f"{stem}_events.tsv",
         events_json=directory / f"{stem}_events.json",
         session_json=directory / f"{stem}_session.json",
+        shocks=directory / f"{stem}_shocks.tsv",
     )
 
 

@@ -246,7 +246,7 @@ def run_command(args) -> int:
         args.data, participant, schedule.session, protocol.task, args.run, scanner is not None
     )
     if not args.resume:
-        for path in (paths.events, paths.session_json):
+        for path in (paths.events, paths.session_json, paths.shocks):
             if path.exists():
                 raise LogError(
                     f"{path}: this run already has data; use --resume to continue it or "
@@ -381,6 +381,12 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             record = SessionRecord.create(paths.session_json, data)
             write_dataset_description(paths.root, protocol.study)
             add_participant(paths.root, participant)
+        if hasattr(devices.shock, "use_ledger"):
+            from pavlov.task.devices.safety import ShockLedger
+
+            # Opened with the log (new run) or after it (resume): USs that an earlier,
+            # killed process delivered count against max_shocks and are never given again.
+            devices.shock.use_ledger(ShockLedger(paths.shocks))
         if args.simulate:
             responder = SimulatedParticipant(schedule.seed, args.speed)
             earlier = []

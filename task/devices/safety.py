@@ -10,13 +10,15 @@ Every refusal raises :class:`~pavlov.task.devices.base.SafetyError` and is kept 
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecord
 from pavlov.task.devices.simulated import check_train
 
-__all__ = ["Refusal", "ShockGuard"]
+__all__ = ["Refusal", "ShockGuard", "ShockLedger"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,46 @@ class Refusal:
     time: float
     label: str
     reason: str
+
+
+class ShockLedger:
+    """An append-only record of every train a :class:`ShockGuard` lets through.
+
+    One line per train, ``label<TAB>clock time``, written with a single ``os.write`` right
+    before the device is triggered. It is not fsynced (that would stall the frame loop):
+    the kernel keeps the line when the process is killed (SIGKILL, a crash), so a resumed
+    run knows every US already delivered, including one whose trial never reached the
+    events log. Only a power cut can lose it; the fsynced events log still holds every
+    logged US then.
+
+    Parameters
+    ----------
+    path : path-like
+        The ledger file; created if missing, appended to if it exists.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def labels(self) -> list[str]:
+        """Labels of the trains recorded so far, oldest first (a torn last line counts)."""
+        text = self.path.read_bytes().decode("utf-8", errors="replace")
+        return [line.split("\t", 1)[0] for line in text.splitlines() if line.strip()]
+
+    def record(self, label: str, time: float) -> None:
+        """Append one train; raises OSError if the line cannot be written."""
+        if self._fd is None:
+            raise OSError(f"{self.path}: the shock ledger is closed")
+        line = f"{label}\t{time:.6f}\n".encode()
+        if os.write(self._fd, line) != len(line):
+            raise OSError(f"{self.path}: short write to the shock ledger")
+
+    def close(self) -> None:
+        """Close the file. Safe to call more than once."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 class ShockGuard:
@@ -59,6 +101,7 @@ class ShockGuard:
         self._windows: dict[str, tuple[float, float]] = {}
         self._refusals: list[Refusal] = []
         self._count = 0
+        self._ledger: ShockLedger | None = None
         # Labels already delivered: re-arming one (an event replayed after Escape, n) must
         # not give the same scheduled US twice.
         self._used: set[str] = set()
@@ -76,6 +119,18 @@ class ShockGuard:
             )
         with self._lock:
             self._windows[label] = (float(start), float(end))
+
+    def use_ledger(self, ledger: ShockLedger) -> None:
+        """Count the trains ``ledger`` already holds, and record every new one there.
+
+        On ``--resume`` this makes ``max_shocks`` cumulative over the run's processes and
+        refuses a US that an earlier, killed process already delivered.
+        """
+        with self._lock:
+            for label in ledger.labels():
+                self._used.add(label)
+                self._count += 1
+            self._ledger = ledger
 
     def disarm(self, label: str) -> None:
         """Close the window for ``label`` (no error if none is open)."""
@@ -98,6 +153,14 @@ class ShockGuard:
             # The window is used up before the device is touched: a failing device
             # must not get a second try at the same US.
             del self._windows[label]
+            if self._ledger is not None:
+                try:
+                    self._ledger.record(label, now)
+                except OSError as error:
+                    # A train that cannot be recorded could be repeated after a crash.
+                    reason = f"it could not be recorded in the shock ledger ({error})"
+                    self._refusals.append(Refusal(now, label, reason))
+                    raise SafetyError(f"refused shock {label!r} on {self.name}: {reason}") from None
             self._used.add(label)
             self._count += 1
         self.device.deliver(width, interval, count, label)
@@ -149,4 +212,10 @@ class ShockGuard:
         """Close windows and the device. Never raises."""
         with self._lock:
             self._windows.clear()
+            ledger, self._ledger = self._ledger, None
         self.device.close()
+        if ledger is not None:
+            try:
+                ledger.close()
+            except OSError:
+                pass  # close() never raises: the line is already low

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.task.console import RecordingConsole
+from pavlov.task.devices.safety import ShockLedger
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog
@@ -91,6 +92,8 @@ def main(argv: list[str]) -> int:
         record.update(end_reason="running")
     clock = FrameClock()
     shock = AnnouncingShock(clock)
+    guard = guard_shock(shock, protocol, clock, 10.0)
+    guard.use_ledger(ShockLedger(folder / "shocks.tsv"))  # as `pavlov run` does
     say("START")
     wrapped = AnnouncingLog(log)
     try:
@@ -100,7 +103,7 @@ def main(argv: list[str]) -> int:
             display=PacedDisplay(clock, float(pace)),
             clock=clock,
             trigger=None,
-            shock=guard_shock(shock, protocol, clock, 10.0),
+            shock=guard,
             markers=SimulatedMarkers(clock),
             responder=SimulatedParticipant(schedule.seed, 10.0),
             log=wrapped,

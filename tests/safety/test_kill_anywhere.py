@@ -221,3 +221,46 @@ def test_kill_anywhere_then_resume(tmp_path):
     assert hits["inside write"] >= 1 and hits["during US"] >= 1, hits
     assert min(progress) < 0.2 and max(progress) > 0.6  # kills spread over the session
     print(f"kills {kills}, hits {hits}, sessions {session_no}")
+
+
+def test_us_given_before_a_kill_is_never_given_again(tmp_path):
+    """Killed right after a shock, before its trial reached the log, the resumed process
+    refuses that US (the shock ledger has it): every reinforced US reaches the device exactly
+    once over both processes, and the log says why the replayed trial had none."""
+    protocol_path = tmp_path / "kill.yaml"
+    protocol_path.write_text(PROTOCOL)
+    protocol = load_protocol(protocol_path)
+    data = tmp_path / "r1"
+    data.mkdir()
+    schedule = build_schedule(protocol, "r1", protocol.sessions[0].name)
+    child = Child(protocol_path, data, "r1", "new")
+    assert child.next_line() == "START"
+    shocked = None
+    while shocked is None:
+        line = child.next_line()
+        assert line is not None and not line.startswith("END"), child.lines[-3:]
+        if line.startswith("S "):
+            shocked = line[2:]
+    child.kill()
+    first = [line[2:] for line in child.lines if line.startswith("S ")]
+    phase, index = shocked.split("/")
+    _, rows = EventLog.reopen(data / "events.tsv")
+    logged = {(r["phase"], r["trial"]) for r in rows if r["trial_type"] == "cs"}
+    assert (phase, index) not in logged, "the kill came after the trial was logged"
+
+    child = Child(protocol_path, data, "r1", "resume")
+    assert child.next_line() == "START"
+    assert child.finish() == "END completed"
+    second = [line[2:] for line in child.lines if line.startswith("S ")]
+
+    reinforced = sorted(f"{e.phase}/{e.index}" for e in schedule.events if e.reinforced)
+    assert shocked not in second
+    assert sorted(first + second) == reinforced
+    ledger = (data / "shocks.tsv").read_text().splitlines()
+    assert sorted(line.split("\t")[0] for line in ledger) == reinforced
+    _, rows = EventLog.reopen(data / "events.tsv")
+    replayed = [
+        r for r in rows if r["trial_type"] == "us" and (r["phase"], r["trial"]) == (phase, index)
+    ]
+    assert len(replayed) == 1
+    assert "already delivered once" in replayed[0]["value"]

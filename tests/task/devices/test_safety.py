@@ -85,3 +85,66 @@ def test_bad_caps():
         ShockGuard(SimulatedShock(None), -1, 1.0, None)
     with pytest.raises(ValueError, match="max_train_duration"):
         ShockGuard(SimulatedShock(None), 1, 0, None)
+
+
+def test_ledger_records_each_train_before_the_device_fires(guarded, tmp_path):
+    """Every delivered train is a line in the ledger, written before the device is touched."""
+    from pavlov.task.devices.safety import ShockLedger
+
+    guard, device, clock = guarded
+    ledger = ShockLedger(tmp_path / "shocks.tsv")
+    guard.use_ledger(ledger)
+    seen_at_delivery = []
+    original = device.deliver
+
+    def deliver(*args):
+        seen_at_delivery.append(ledger.labels())
+        original(*args)
+
+    device.deliver = deliver
+    guard.arm("acquisition/2", 0.0, 1.0)
+    guard.deliver(0.005, 0.01, 2, "acquisition/2")
+    assert seen_at_delivery == [["acquisition/2"]]
+    guard.close()
+    assert (tmp_path / "shocks.tsv").read_text() == "acquisition/2\t0.000000\n"
+
+
+def test_resumed_guard_never_repeats_a_delivered_us(fake_clock, tmp_path):
+    """A new process reading the ledger refuses a US an earlier process delivered, and
+    counts it against max_shocks."""
+    from pavlov.task.devices.safety import ShockLedger
+
+    first = ShockGuard(SimulatedShock(fake_clock), 2, 0.1, fake_clock)
+    first.open()
+    first.use_ledger(ShockLedger(tmp_path / "shocks.tsv"))
+    first.arm("acquisition/1", 0.0, 1.0)
+    first.deliver(0.005, 0.01, 1, "acquisition/1")
+    # The process is killed here: no close(), the line is already in the file.
+    second = ShockGuard(SimulatedShock(fake_clock), 2, 0.1, fake_clock)
+    second.open()
+    second.use_ledger(ShockLedger(tmp_path / "shocks.tsv"))
+    assert second.shocks_delivered == 1
+    second.arm("acquisition/1", 0.0, 1.0)
+    with pytest.raises(SafetyError, match="already delivered once"):
+        second.deliver(0.005, 0.01, 1, "acquisition/1")
+    second.arm("acquisition/4", 0.0, 1.0)
+    second.deliver(0.005, 0.01, 1, "acquisition/4")
+    second.arm("acquisition/6", 0.0, 1.0)
+    with pytest.raises(SafetyError, match="max_shocks 2"):
+        second.deliver(0.005, 0.01, 1, "acquisition/6")
+
+
+def test_unrecordable_train_is_refused(guarded, tmp_path):
+    """If the ledger cannot be written, the train is refused rather than risk a repeat."""
+    from pavlov.task.devices.safety import ShockLedger
+
+    guard, device, clock = guarded
+    ledger = ShockLedger(tmp_path / "shocks.tsv")
+    guard.use_ledger(ledger)
+    ledger.close()
+    guard.arm("a", 0.0, 1.0)
+    with pytest.raises(SafetyError, match="could not be recorded in the shock ledger"):
+        guard.deliver(0.005, 0.01, 1, "a")
+    clock.t = 2.0
+    assert device.delivered() == []
+    assert not device.line_high()
