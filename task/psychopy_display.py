@@ -115,6 +115,12 @@ class PsychopyDisplay:
         sound_factory: Callable[[str, float], object] | None = None,
         window=None,
     ) -> None:
+        import pyglet
+
+        # PsychoPy's visual modules switch pyglet's per-call glGetError check off, but only
+        # after pyglet.gl is imported, when it no longer matters; it then costs a round trip
+        # for every GL call of every frame. Switch it off before the first GL import.
+        pyglet.options["debug_gl"] = False
         from psychopy import event, logging, visual
 
         # PsychoPy's console warnings (e.g. no monitor profile) are not the experimenter's
@@ -139,6 +145,7 @@ class PsychopyDisplay:
         self.win.recordFrameIntervals = False
         self._mouse = event.Mouse(win=self.win, visible=not fullscr)
         self._visual = visual
+        self._clock = logging.defaultClock  # the base of win.flip() times
         self.measured_rate, self.vsync = self._measure()
         self.frame_period = 1.0 / (self.measured_rate if self.vsync else frame_rate)
         self._stims: dict[str, object] = {}
@@ -340,8 +347,12 @@ class PsychopyDisplay:
             span = (spec.high - spec.low) or 1
             x = -SCALE_HALF + 2 * SCALE_HALF * (view.marker - spec.low) / span
             marker = parts["marker"]
-            marker.pos = (x, parts["y"])
-            marker.fillColor = "lime" if view.answered else "orange"
+            # PsychoPy's setters are slow (fillColor parses the colour: ~70 us a frame);
+            # set them only when the marker moved or was answered.
+            if parts.get("shown") != (x, view.answered):
+                parts["shown"] = (x, view.answered)
+                marker.pos = (x, parts["y"])
+                marker.fillColor = "lime" if view.answered else "orange"
             marker.draw()
 
     def flip(self) -> float:
@@ -357,9 +368,7 @@ class PsychopyDisplay:
         return t
 
     def _now(self) -> float:
-        from psychopy import logging
-
-        return logging.defaultClock.getTime()
+        return self._clock.getTime()
 
     def call_on_flip(self, function: Callable[..., object], *args: object) -> None:
         """Run ``function(*args)`` right after the next buffer swap."""
@@ -396,7 +405,10 @@ class PsychopyDisplay:
 
     def screenshot(self):
         """The back buffer as a PIL image (draw a scene first)."""
-        return self.win.getMovieFrame(buffer="back")
+        image = self.win.getMovieFrame(buffer="back")
+        # getMovieFrame also keeps every frame for saveMovieFrames; we do not want them.
+        self.win.movieFrames.clear()
+        return image
 
     def close(self) -> None:
         """Stop sounds and close the window (if this display opened it)."""

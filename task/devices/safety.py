@@ -10,6 +10,7 @@ Every refusal raises :class:`~pavlov.task.devices.base.SafetyError` and is kept 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -215,7 +216,5 @@ class ShockGuard:
             ledger, self._ledger = self._ledger, None
         self.device.close()
         if ledger is not None:
-            try:
+            with contextlib.suppress(OSError):  # close() never raises: the line is low
                 ledger.close()
-            except OSError:
-                pass  # close() never raises: the line is already low

@@ -91,7 +91,7 @@ def test_ledger_records_each_train_before_the_device_fires(guarded, tmp_path):
     """Every delivered train is a line in the ledger, written before the device is touched."""
     from pavlov.task.devices.safety import ShockLedger
 
-    guard, device, clock = guarded
+    guard, device, _clock = guarded
     ledger = ShockLedger(tmp_path / "shocks.tsv")
     guard.use_ledger(ledger)
     seen_at_delivery = []
