@@ -338,6 +338,7 @@ class _Session:
         )
         self.refusals: list[str] = []
         self.current: Event | None = None
+        self.current_number = 0  # 1-based position of ``current`` in the schedule
         self.dropped_at_start = 0
         self._status_at = -1.0
 
@@ -411,7 +412,7 @@ class _Session:
 
     def status(self, note: str = "") -> None:
         event = self.current
-        index = self.schedule.events.index(event) + 1 if event is not None else 0
+        index = self.current_number if event is not None else 0
         left = self.schedule.duration - (self.to_log(self.last_flip or self.zero) - self.slip)
         self.console.update(
             Status(
@@ -584,8 +585,10 @@ class _Session:
     def run(self) -> None:
         """Play the events from ``start_index`` to the end, then the last ITI."""
         previous_phase = None
-        for event in self.schedule.events[self.start_index :]:
-            self.current = event
+        for number, event in enumerate(
+            self.schedule.events[self.start_index :], start=self.start_index + 1
+        ):
+            self.current, self.current_number = event, number
             self.status()
             if event.phase != previous_phase:
                 self.mark("phase_start", f"phase {event.phase}")
