@@ -34,8 +34,8 @@ def register(subparsers) -> None:
         description="Run one session of a protocol in a PsychoPy window and log it (BIDS).",
     )
     parser.add_argument("protocol", help="protocol file (.yaml)")
-    parser.add_argument("--participant", help="participant ID (letters and digits)")
-    parser.add_argument("--session", help="session name (default: the protocol's first)")
+    parser.add_argument("--participant", "-p", help="participant ID (letters and digits)")
+    parser.add_argument("--session", "-s", help="session name (default: the protocol's first)")
     parser.add_argument("--run", type=_positive_int, default=1, help="run number (default 1)")
     parser.add_argument("--data", default="data", help="dataset folder (default ./data)")
     parser.add_argument(

@@ -44,8 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the shock work-up and store it in the participant's record.",
     )
     calibrate.add_argument("protocol", help="protocol file (its calibration, safety and shock US)")
-    calibrate.add_argument("--participant", required=True, metavar="ID", help="BIDS label, e.g. 01")
-    calibrate.add_argument("--data", required=True, metavar="DIR", help="BIDS data folder")
+    calibrate.add_argument(
+        "--participant", "-p", required=True, metavar="ID", help="BIDS label, e.g. 01"
+    )
+    calibrate.add_argument(
+        "--data", default="data", metavar="DIR", help="BIDS data folder (default ./data)"
+    )
     calibrate.add_argument("--us", metavar="NAME", help="shock US to use (default: the first)")
     add_device_options(calibrate, roles=("shock",))
     calibrate.set_defaults(func=calibrate_command)
@@ -134,7 +138,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
             spec,
             train,
             guard,
-            ask=input,
+            ask=_experimenter_input,
             say=print,
             wait=time.sleep,
             clock=clock,
@@ -171,7 +175,7 @@ def check_command(args: argparse.Namespace) -> int:
             listen=args.listen,
             confirm=(lambda q: True)
             if args.yes
-            else (lambda q: input(q).strip().lower() in ("y", "yes")),
+            else (lambda q: _confirmed(q)),
             say=print,
             wait=time.sleep,
             tr=args.tr,
@@ -179,3 +183,26 @@ def check_command(args: argparse.Namespace) -> int:
     finally:
         devices.close()
     return 0 if all(result.ok for result in results) else 3
+
+
+def _experimenter_input(prompt: str) -> str:
+    """A line typed by the experimenter; the end of input stops the work-up cleanly."""
+    from pavlov.task.devices.calibrate import CalibrationError
+
+    try:
+        return input(prompt)
+    except EOFError:
+        print()
+        raise CalibrationError(
+            "calibrate: the terminal's input ended before the work-up finished; nothing was "
+            "saved (run it at an interactive terminal)"
+        ) from None
+
+
+def _confirmed(prompt: str) -> bool:
+    """A yes/no question; no answer (end of input) is a no."""
+    try:
+        return input(prompt).strip().lower() in ("y", "yes")
+    except EOFError:
+        print()
+        return False

@@ -51,3 +51,25 @@ def test_calibrate_against_a_ttl_box(monkeypatch, capsys, tmp_path, pty_peer):
     assert main(argv) == 0
     assert "already has 1 work-up(s); latest final intensity 1.4 mA" in capsys.readouterr().out
     assert load_calibration(tmp_path, "07")["n_workups"] == 2
+
+
+def test_calibrate_input_ending_is_one_line_and_saves_nothing(monkeypatch, capsys, tmp_path):
+    """If the terminal's input ends mid work-up, one line, exit 2, and no record is written."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
+    status = main(["calibrate", str(PROTOCOL), "-p", "09", "--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == (
+        "pavlov: calibrate: the terminal's input ended before the work-up finished; nothing "
+        "was saved (run it at an interactive terminal)\n"
+    )
+    assert not (tmp_path / "sub-09").exists()
+
+
+def test_devices_check_without_an_answer_skips_the_shock_test(monkeypatch, capsys):
+    """No answer to "is the stimulator output disabled?" means the shock line is not tested."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    status = main(["devices", "check", "--listen", "0.05", "--tr", "0.01"])
+    out = capsys.readouterr().out
+    assert status != 0
+    assert "FAIL  shock simulated: not tested: the stimulator output was not confirmed disabled" in out
