@@ -173,9 +173,7 @@ def check_command(args: argparse.Namespace) -> int:
             devices,
             clock=clock,
             listen=args.listen,
-            confirm=(lambda q: True)
-            if args.yes
-            else (lambda q: _confirmed(q)),
+            confirm=(lambda q: True) if args.yes else _confirmed,
             say=print,
             wait=time.sleep,
             tr=args.tr,

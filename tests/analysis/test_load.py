@@ -122,7 +122,9 @@ def test_truncated_row_in_log_names_row(bids_data):
     with file.open("a") as stream:
         stream.write("200.0\t6.0\tcs\n")
     n = len(file.read_text().splitlines()) - 1
-    with pytest.raises(TableError, match=rf"row {n}: expected {len(COLUMNS)} fields like the header, got 3"):
+    with pytest.raises(
+        TableError, match=rf"row {n}: expected {len(COLUMNS)} fields like the header, got 3"
+    ):
         load_trials(file)
 
 

@@ -72,4 +72,6 @@ def test_devices_check_without_an_answer_skips_the_shock_test(monkeypatch, capsy
     status = main(["devices", "check", "--listen", "0.05", "--tr", "0.01"])
     out = capsys.readouterr().out
     assert status != 0
-    assert "FAIL  shock simulated: not tested: the stimulator output was not confirmed disabled" in out
+    assert (
+        "FAIL  shock simulated: not tested: the stimulator output was not confirmed disabled" in out
+    )
