@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 from pavlov.analysis.errors import AnalysisError
+from pavlov.task.argtypes import finite_float, positive_float, positive_int
 
 
 def register(subparsers) -> None:
@@ -62,7 +63,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--block-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="trials of each CS type per block (default: a table's own blocks, else 2)",
     )
@@ -77,7 +78,7 @@ def register(subparsers) -> None:
         "in every phase when none is named)",
     )
     parser.add_argument(
-        "--k", type=_positive_int, default=1, help="trials per CS type in each index term (1)"
+        "--k", type=positive_int, default=1, help="trials per CS type in each index term (1)"
     )
     parser.add_argument("--acquisition", metavar="PHASE", help="acquisition phase for indices")
     parser.add_argument("--extinction", metavar="PHASE", help="extinction phase for indices")
@@ -94,7 +95,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--nonlearner-trials",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         metavar="N",
         help="last N acquisition trials per CS type for the non-learner flag (2)",
@@ -120,7 +121,7 @@ def register(subparsers) -> None:
         metavar="MODEL",
         help="learning models to fit: rw, rw2, hybrid (none with no names)",
     )
-    parser.add_argument("--n-starts", type=_positive_int, default=10, help="fit starts (10)")
+    parser.add_argument("--n-starts", type=positive_int, default=10, help="fit starts (10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fit starts (0)")
     parser.add_argument(
         "--regressors",
@@ -144,11 +145,11 @@ def register(subparsers) -> None:
         help="skin-conductance recording: a CSV (with --sampling-rate) or a BIDS _physio.tsv.gz",
     )
     physio.add_argument(
-        "--sampling-rate", type=_positive_float, metavar="HZ", help="CSV samples per second"
+        "--sampling-rate", type=positive_float, metavar="HZ", help="CSV samples per second"
     )
     physio.add_argument(
         "--physio-start",
-        type=_finite_float,
+        type=finite_float,
         default=0.0,
         metavar="S",
         help="CSV: seconds of the first sample in the log's time base (negative when the "
@@ -162,33 +163,6 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
     parser.set_defaults(func=run_analyze)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
 
 
 def run_analyze(args: argparse.Namespace) -> int:

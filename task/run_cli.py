@@ -8,7 +8,6 @@ handlers, runs, and closes everything whatever happens.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pavlov.protocols.errors import PavlovError
+from pavlov.task.argtypes import nonnegative_float, positive_float, positive_int
 
 __all__ = ["register", "run_command"]
 
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("protocol", help="protocol file (.yaml)")
     parser.add_argument("--participant", "-p", help="participant ID (letters and digits)")
     parser.add_argument("--session", "-s", help="session name (default: the protocol's first)")
-    parser.add_argument("--run", type=_positive_int, default=1, help="run number (default 1)")
+    parser.add_argument("--run", type=positive_int, default=1, help="run number (default 1)")
     parser.add_argument("--data", default="data", help="dataset folder (default ./data)")
     parser.add_argument(
         "--simulate",
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         help="divide every duration by X (rehearse a 40-minute session in a minute)",
     )
@@ -59,39 +59,9 @@ def register(subparsers) -> None:
     parser.add_argument("--markers", help="marker output spec (default: simulated)")
     parser.add_argument("--lab", help="lab file naming the devices")
     parser.add_argument(
-        "--intensity", type=_nonnegative_float, help="shock intensity set on the stimulator, mA"
+        "--intensity", type=nonnegative_float, help="shock intensity set on the stimulator, mA"
     )
     parser.set_defaults(func=run_command)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def _nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (mA), got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (mA), got {text!r}")
-    return value
 
 
 @contextmanager

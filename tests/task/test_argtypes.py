@@ -1,0 +1,42 @@
+"""Command-line number types: valid words become numbers, others a one-line usage error."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int
+
+
+@pytest.mark.parametrize(
+    ("convert", "text", "value"),
+    [
+        (positive_int, "3", 3),
+        (positive_float, "2.5", 2.5),
+        (nonnegative_float, "0", 0.0),
+        (finite_float, "-1e3", -1000.0),
+    ],
+)
+def test_valid_words_convert(convert, text, value):
+    """Numbers in range are returned as numbers."""
+    assert convert(text) == value
+
+
+@pytest.mark.parametrize(
+    ("convert", "text", "message"),
+    [
+        (positive_int, "0", "expected a whole number >= 1, got '0'"),
+        (positive_int, "two", "expected a whole number >= 1, got 'two'"),
+        (positive_float, "0", "expected a number > 0, got '0'"),
+        (positive_float, "inf", "expected a number > 0, got 'inf'"),
+        (positive_float, "nan", "expected a number > 0, got 'nan'"),
+        (nonnegative_float, "-0.1", "expected a number >= 0, got '-0.1'"),
+        (finite_float, "inf", "expected a finite number, got 'inf'"),
+        (finite_float, "x", "expected a number, got 'x'"),
+    ],
+)
+def test_invalid_words_say_what_was_expected(convert, text, message):
+    """Out-of-range or non-numeric words give argparse's error with the expectation."""
+    with pytest.raises(argparse.ArgumentTypeError, match=f"^{message}$"):
+        convert(text)
