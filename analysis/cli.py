@@ -33,6 +33,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.task.argtypes import finite_float, positive_float, positive_int
 

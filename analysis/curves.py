@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.errors import AnalysisError
 
 #: ``cs_type`` labels of curve rows, in output order (``diff`` = CS+ minus CS-).

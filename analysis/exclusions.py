@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.curves import check_response
 from pavlov.analysis.errors import AnalysisError
 

@@ -48,10 +48,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import qmc
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.models import MODELS, ModelError, check_model, run_model
 from pavlov.protocols.errors import suggest
-from scipy.stats import qmc
 
 __all__ = ["RESPONSES", "FitError", "fit_models", "regressors"]
 

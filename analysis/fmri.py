@@ -47,6 +47,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.fit import regressors
 from pavlov.analysis.models import MODELS
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.curves import check_response, select_trials
 from pavlov.analysis.errors import AnalysisError
 

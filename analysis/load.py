@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.errors import AnalysisError, TableError
 from pavlov.analysis.physio import Physio
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.protocols.errors import suggest
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.protocols.errors import suggest
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from pavlov.protocols.errors import PavlovError
 
 __all__ = ["RecordedProtocol", "load_recorded_protocol", "protocol_sections", "recorded_protocols"]

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.fit import RESPONSES, FitError, fit_models
 from pavlov.analysis.models import MODELS, check_model, encode_cues, run_model
 from pavlov.protocols.model import Protocol

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import signal
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.physio import Physio, read_physio
 from pavlov.protocols.errors import suggest
-from scipy import signal
 
 __all__ = [
     "EZYSCR_WINDOWS",

@@ -21,9 +21,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
+
 from pavlov.analysis.curves import check_response, participant_curves
 from pavlov.analysis.errors import AnalysisError
-from scipy import stats as sps
 
 #: Columns of :func:`rm_anova` and :func:`mixed_anova` results.
 ANOVA_COLUMNS = (

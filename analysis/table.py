@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.errors import TableError
 from pavlov.protocols.errors import suggest
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from pavlov.analysis.curves import group_curves, participant_curves
 from pavlov.analysis.fit import fit_models
 from pavlov.analysis.indices import compute_indices

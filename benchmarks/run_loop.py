@@ -377,12 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     # CPU time (one run here measured a bare repeat at 74 ms a frame, mostly system time).
     # Rasterize in the drawing thread instead.
     os.environ.setdefault("LP_NUM_THREADS", "0")
+    from psychopy.hardware import keyboard as ptb_keyboard
+
     from pavlov.protocols import build_schedule, load_protocol
     from pavlov.stimuli.check import prepare_stimuli
     from pavlov.task.console import make_console
     from pavlov.task.keyboard import KeyboardInput, PsychopyClock
     from pavlov.task.psychopy_display import PsychopyDisplay
-    from psychopy.hardware import keyboard as ptb_keyboard
 
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="pavlov-bench-", dir=args.data))

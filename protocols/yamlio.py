@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pavlov.protocols.errors import ProtocolError
 from yaml.constructor import ConstructorError, SafeConstructor
+
+from pavlov.protocols.errors import ProtocolError
 
 #: Largest file pavlov reads as a protocol or lab file; anything bigger is not one.
 MAX_BYTES = 2_000_000

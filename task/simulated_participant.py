@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from pavlov.task.responder import Answer, RatingState
 
 if typing.TYPE_CHECKING:

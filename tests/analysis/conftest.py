@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.task.log import COLUMNS
 
 DATASETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"

@@ -6,6 +6,7 @@ import argparse
 
 import pandas as pd
 import pytest
+
 from pavlov.analysis.cli import register
 from pavlov.analysis.errors import TableError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.exclusions import exclusion_counts, flag_participants, included
 from pavlov.analysis.load import load_trials

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.analysis.fit import FitError, fit_models, regressors
 from pavlov.analysis.models import MODELS, predict, run_model
 

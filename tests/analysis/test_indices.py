@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.indices import compute_indices, phase_roles, reversal_index
 from pavlov.analysis.load import load_trials

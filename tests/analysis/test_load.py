@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from pavlov.analysis.errors import AnalysisError, TableError
 from pavlov.analysis.load import (
     TRIAL_COLUMNS,

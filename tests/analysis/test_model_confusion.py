@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from pavlov.analysis.fit import FitError
 from pavlov.analysis.recovery import model_confusion
 from pavlov.protocols import load_protocol

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.analysis.models import MODELS, ModelError, encode_cues, predict, run_model
 
 HOMAN = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "homan2019"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from pavlov.analysis.models_cli import register
 from pavlov.task.cli import main
 

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.analysis.load import load_trials, read_events
 from pavlov.analysis.physio import write_physio
 

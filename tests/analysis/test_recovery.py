@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.analysis.fit import FitError, fit_models
 from pavlov.analysis.models import ModelError, run_model
 from pavlov.analysis.recovery import recover, recovery_summary, simulate_trials

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.analysis.fit import fit_models, regressors
 from pavlov.analysis.fmri import lowest_bic_model, regressor_files, summed_bic
 from pavlov.analysis.load import load_sessions, load_trials

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+
 from pavlov.analysis.load import load_ratings, load_sessions, load_trials
 from pavlov.analysis.report import describe_design, describe_methods, render_report, write_text
 

@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+
 from pavlov.analysis.load import load_sessions
 from pavlov.analysis.provenance import (
     load_recorded_protocol,

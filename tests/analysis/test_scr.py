@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.analysis.physio import Physio, write_physio
 from pavlov.analysis.scr import (
     EZYSCR_WINDOWS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.stats import (
     anova_by_phase,

@@ -6,6 +6,7 @@ import gzip
 
 import numpy as np
 import pytest
+
 from pavlov.analysis.errors import TableError
 from pavlov.analysis.load import load_trials
 from pavlov.analysis.table import read_table

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from pavlov.task.cli import main
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.model import PulseTrain

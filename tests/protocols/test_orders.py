@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.orders import read_order
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pavlov.protocols.errors import ScheduleError
 from pavlov.protocols.model import cs_type
 from pavlov.protocols.randomize import (

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pavlov.protocols.cli import write_csv
 from pavlov.protocols.errors import ScheduleError
 from pavlov.protocols.loader import load_protocol

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from pavlov.protocols import load_protocol
 from pavlov.task.devices.base import DeviceError
 from pavlov.task.devices.simulated import SimulatedShock

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pavlov.protocols.errors import ProtocolError
 from pavlov.task.devices.lab import LabConfig, load_lab
 

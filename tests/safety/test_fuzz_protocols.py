@@ -20,6 +20,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.protocols.errors import PavlovError, ProtocolError
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pavlov.analysis.errors import TableError
 from pavlov.analysis.table import read_table
 

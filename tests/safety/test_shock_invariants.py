@@ -24,6 +24,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from pavlov.protocols import load_protocol
 from pavlov.task.devices.base import SafetyError
 from pavlov.task.devices.safety import ShockGuard

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from pavlov.protocols.errors import StimulusError
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.schedule import build_schedule

@@ -5,6 +5,7 @@ from __future__ import annotations
 import wave
 
 import pytest
+
 from pavlov.stimuli.generate import IMAGES, SOUNDS, generate, png_bytes, png_pixels
 from pavlov.stimuli.resolve import STIMULI_ROOT, image_problem, sound_problem
 

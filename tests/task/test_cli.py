@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from pavlov.protocols.errors import ProtocolError
 from pavlov.task.cli import build_parser, main
 

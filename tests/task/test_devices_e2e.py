@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from pavlov.protocols import build_schedule, load_protocol
 
 pytestmark = pytest.mark.display

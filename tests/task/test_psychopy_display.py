@@ -11,11 +11,12 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.stimuli.check import prepare_stimuli
 from pavlov.stimuli.resolve import STIMULI_ROOT
 from pavlov.task.display import RatingView, Scene
-from PIL import Image
 
 pytestmark = pytest.mark.display
 

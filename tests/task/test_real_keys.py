@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from pavlov.protocols import build_schedule, load_protocol
 
 pytestmark = pytest.mark.display

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from pavlov.protocols import build_schedule, load_protocol
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"

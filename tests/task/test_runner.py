@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.stimuli.check import prepare_stimuli
 from pavlov.task.console import RecordingConsole

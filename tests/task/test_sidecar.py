@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from pavlov.task.log import LogError
 from pavlov.task.sidecar import (
     SessionRecord,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from pavlov.protocols.model import CalibrationSpec, PulseTrain, Source
 from pavlov.task.devices.calibrate import (
     CalibrationError,

@@ -12,6 +12,7 @@ import itertools
 import time
 
 import pytest
+
 from pavlov.task.devices.base import SafetyError
 from pavlov.task.devices.lines import LineMarkers, PulseTrainShock
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedShock

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from pavlov.protocols.errors import ProtocolError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
 from pavlov.task.devices.lab import load_lab

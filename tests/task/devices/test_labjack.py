@@ -6,6 +6,7 @@ import itertools
 import time
 
 import pytest
+
 from pavlov.task.devices.base import DeviceError
 from pavlov.task.devices.labjack_backend import LabJackU3, parse_lines
 from pavlov.task.devices.spec import build_devices

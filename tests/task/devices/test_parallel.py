@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+
 from pavlov.task.devices.base import DeviceError
 from pavlov.task.devices.parallel_backend import ParallelLines, port_address
 from pavlov.task.devices.spec import build_devices

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pavlov.task.devices.base import SafetyError
 from pavlov.task.devices.safety import ShockGuard
 from pavlov.task.devices.simulated import SimulatedShock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pavlov.task.devices.safety import ShockGuard
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
 from pavlov.task.devices.spec import DeviceSpec, SpecError, build_devices, parse_spec
