@@ -221,7 +221,8 @@ def describe_methods(
         Further sections (e.g. the fMRI regressors), placed before the analysis options.
     """
     people = trials.drop_duplicates("participant")
-    groups = people["group"].replace("", np.nan).dropna().value_counts().sort_index()
+    named = people["group"].where(people["group"] != "")  # "" = no group
+    groups = named.dropna().value_counts().sort_index()
     sample = [f"{len(people)} participants, {len(trials)} CS trials."]
     if len(groups):
         sample.append("Groups: " + ", ".join(f"{g} {n}" for g, n in groups.items()) + ".")

@@ -374,7 +374,7 @@ def group_by_phase(
     data = trials
     if participants is not None:
         data = trials[trials["participant"].isin(set(participants))]
-    if data["group"].replace("", np.nan).dropna().nunique() < 2:
+    if data["group"].where(data["group"] != "").dropna().nunique() < 2:
         return pd.DataFrame(columns=columns)
     check_response(data, response)
     from pavlov.analysis.curves import select_trials
