@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.task.argtypes import finite_float, positive_float, positive_int
+from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int
 
 
 def register(subparsers) -> None:
@@ -85,11 +85,15 @@ def register(subparsers) -> None:
     parser.add_argument("--extinction", metavar="PHASE", help="extinction phase for indices")
     parser.add_argument("--test", nargs="+", metavar="PHASE", help="return-of-fear test phase(s)")
     parser.add_argument(
-        "--us-threshold", type=float, default=0.02, metavar="uS", help="US response minimum (0.02)"
+        "--us-threshold",
+        type=nonnegative_float,
+        default=0.02,
+        metavar="uS",
+        help="US response minimum (0.02)",
     )
     parser.add_argument(
         "--us-min-share",
-        type=float,
+        type=finite_float,
         default=0.25,
         metavar="SHARE",
         help="share of US trials that must show a response (0.25)",
@@ -103,7 +107,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--max-missing",
-        type=float,
+        type=finite_float,
         default=0.5,
         metavar="SHARE",
         help="largest share of trials without a response (0.5)",

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pavlov.analysis.fit import RESPONSES, FitError
 from pavlov.analysis.models import MODELS
+from pavlov.task.argtypes import positive_float
 
 __all__ = ["register", "run_recover"]
 
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--response", choices=RESPONSES, default="rating", help="default: rating")
     parser.add_argument(
         "--noise",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="SD",
         help="response noise SD (default: 0.15 for ratings on a 0-1 scale, 0.4 for SCR)",

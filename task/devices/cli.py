@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import time
 
+from pavlov.task.argtypes import nonnegative_float, positive_float
 from pavlov.task.devices.spec import FORMS
 
 __all__ = ["MonotonicClock", "add_device_options", "register"]
@@ -64,14 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_options(check)
     check.add_argument(
         "--listen",
-        type=float,
+        type=nonnegative_float,
         default=10.0,
         metavar="SECONDS",
         help="seconds to listen for scanner pulses (default 10)",
     )
     check.add_argument(
         "--tr",
-        type=float,
+        type=positive_float,
         metavar="SECONDS",
         help="expected TR; also makes a simulated trigger send pulses",
     )

@@ -111,3 +111,16 @@ def test_errors_raise_before_writing(tmp_path):
     with pytest.raises(TableError):
         analyze(empty, "--out", tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_nan_threshold_is_a_usage_error(capsys, tmp_path):
+    """`--us-threshold nan` would silently flag nobody; it is refused in one line."""
+    from pavlov.task.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["analyze", str(tmp_path), "--out", str(tmp_path / "out"), "--us-threshold", "nan"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "pavlov analyze: error: argument --us-threshold: expected a number >= 0, got 'nan'"
+    )
+    assert not (tmp_path / "out").exists()

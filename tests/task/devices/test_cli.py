@@ -6,6 +6,8 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
+
 from pavlov.task.cli import main
 
 
@@ -74,4 +76,14 @@ def test_devices_check_without_an_answer_skips_the_shock_test(monkeypatch, capsy
     assert status != 0
     assert (
         "FAIL  shock simulated: not tested: the stimulator output was not confirmed disabled" in out
+    )
+
+
+def test_devices_check_rejects_a_zero_tr(capsys):
+    """`--tr 0` is a usage error in one line, not an internal error."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["devices", "check", "--yes", "--tr", "0"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "pavlov devices check: error: argument --tr: expected a number > 0, got '0'"
     )
