@@ -97,15 +97,15 @@ def test_simulated_session_log_matches_schedule(xvfb, tmp_path, name, session, s
     assert "sub-demo" in (data / "participants.tsv").read_text()
 
 
-def test_kill_then_resume_completes_without_duplicates(xvfb, tmp_path):
-    """kill -9 mid-session leaves a parseable log; --resume finishes with no dup or gap."""
-    data = tmp_path / "data"
-    args = [
+def day1_args(data: Path) -> list[str]:
+    """`pavlov run` arguments for a fast simulated day 1 of the retrieval-extinction study."""
+    protocol = str(PROTOCOLS / "retrieval_extinction.yaml")
+    return [
         "run",
-        str(PROTOCOLS / "retrieval_extinction.yaml"),
-        "--participant",
+        protocol,
+        "-p",
         "demo",
-        "--session",
+        "-s",
         "day1",
         "--simulate",
         "--speed",
@@ -114,6 +114,12 @@ def test_kill_then_resume_completes_without_duplicates(xvfb, tmp_path):
         "--data",
         str(data),
     ]
+
+
+def test_kill_then_resume_completes_without_duplicates(xvfb, tmp_path):
+    """kill -9 mid-session leaves a parseable log; --resume finishes with no dup or gap."""
+    data = tmp_path / "data"
+    args = day1_args(data)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pavlov.task.cli", *args],
         env=xvfb,
@@ -152,23 +158,7 @@ def test_sigterm_ends_cleanly(xvfb, tmp_path):
     """SIGTERM mid-session: the record says so and the log holds the completed trials."""
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pavlov.task.cli",
-            "run",
-            str(PROTOCOLS / "retrieval_extinction.yaml"),
-            "--participant",
-            "demo",
-            "--session",
-            "day1",
-            "--simulate",
-            "--speed",
-            "40",
-            "--windowed",
-            "--data",
-            str(data),
-        ],
+        [sys.executable, "-m", "pavlov.task.cli", *day1_args(data)],
         env=xvfb,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
