@@ -1,8 +1,9 @@
 """Shared fixtures for the analysis tests: synthetic BIDS logs and the shared datasets.
 
 Synthetic logs follow ``task/LOG.md`` column for column (``n/a`` for missing values). The
-real datasets are read from ``../shared/datasets`` beside the checkout and converted here,
-in code, into pavlov's trial-table format (they are never copied into the repository).
+real datasets are found by ``testdata.dataset`` (shipped in ``tests/data/`` where their
+licence allows, else ``../shared/datasets`` beside the checkout) and converted here, in code,
+into pavlov's trial-table format.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import pandas as pd
 import pytest
 
 from pavlov.task.log import COLUMNS
-
-DATASETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
+from testdata import dataset
 
 #: events.tsv columns exactly as the runner writes them (task/LOG.md), so a change of the
 #: log format that the analysis does not follow fails here.
@@ -187,7 +187,7 @@ def bids_data(tmp_path):
 @pytest.fixture(scope="session")
 def abend_xlsx():
     """The Abend et al. 2022 workbook (sheets KEY, DATA, DEMOGRAPHICS)."""
-    path = DATASETS / "abend2022" / "modeling_data_upload.xlsx"
+    path = dataset("abend2022/modeling_data_upload.xlsx")
     return pd.read_excel(path, sheet_name=None)
 
 
@@ -226,7 +226,7 @@ def reactext_table(tmp_path_factory):
     marked reinforced (SOURCE.md: the task script reinforces them). Participants with no
     SCR at all are left out, as are CS × phase cells that nobody has.
     """
-    wide = pd.read_csv(DATASETS / "reactext" / "SCR.csv")
+    wide = pd.read_csv(dataset("reactext/SCR.csv"))
     long = wide.melt(id_vars="pID", var_name="column", value_name="response")
     parts = long["column"].str.extract(r"(.*)_(.*)_t(\d+)")
     long["cs"] = parts[0].map(REACTEXT_ROLES)
@@ -316,7 +316,7 @@ def homan_table(tmp_path_factory):
     """Homan 2019 reversal data as a trial table: roles follow the current contingency
     (face B is CS+ in reversal), ``stimulus`` keeps the face, response = ``scrsqrtrc``.
     Returns ``path``, the ``raw`` frame and the paper's 54 IDs (``paper_ids``)."""
-    raw = pd.read_csv(DATASETS / "homan2019" / "ptsd_scr.csv")
+    raw = pd.read_csv(dataset("homan2019/ptsd_scr.csv"))
     face = np.where(raw["stim"].str.startswith("CSplus"), "faceA", "faceB")
     reversal = raw["stage"] == "Reversal"
     threat = np.where(reversal, face == "faceB", face == "faceA")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from pavlov.analysis.models import MODELS, ModelError, encode_cues, predict, run_model
+from testdata import SHIPPED
 
-HOMAN = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "homan2019"
+HOMAN = SHIPPED / "homan2019"
 
 
 def test_rw_by_hand():

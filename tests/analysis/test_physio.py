@@ -19,6 +19,7 @@ from pavlov.analysis.physio import (
     write_physio,
 )
 from pavlov.protocols.errors import PavlovError
+from testdata import dataset
 
 
 @pytest.fixture
@@ -184,18 +185,7 @@ def test_csv_bad_rate_and_value(tmp_path):
 
 def test_ezyscr_epoch_reads_as_csv():
     """A real EzySCR epoch (50 Hz, 600 rows) reads with its header and rate."""
-    from pathlib import Path
-
-    path = (
-        Path(__file__).resolve().parents[2]
-        / ".."
-        / "shared"
-        / "datasets"
-        / "ezyscr"
-        / "csv_data"
-        / "acq_p301"
-        / "event_number_1.csv"
-    )
+    path = dataset("ezyscr/csv_data/acq_p301/event_number_1.csv")
     with pytest.raises(PhysioError, match=r":2: Timestamp: expected a number"):
         read_physio_csv(path, 50.0)
     physio = read_physio_csv(path, 50.0, start_time=-1.0, usecols=["Skin conductance", "Event"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,10 +21,10 @@ from pavlov.analysis.scr import (
     score_events,
     transform,
 )
+from testdata import SHIPPED
 
-DATASETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets"
-EZYSCR = DATASETS / "ezyscr"
-HOMAN = DATASETS / "homan2019"
+EZYSCR = SHIPPED / "ezyscr"
+HOMAN = SHIPPED / "homan2019"
 
 
 def _bump(t: np.ndarray, start: float, amplitude: float, rise: float = 1.5) -> np.ndarray:
