@@ -135,6 +135,25 @@ def register(subparsers) -> None:
         help="fMRI regressors of every fitted model, of the lowest summed BIC only, or none (all)",
     )
     parser.add_argument(
+        "--fit",
+        choices=("ml", "hierarchical"),
+        default="ml",
+        help="per-participant maximum likelihood (ml), or also a hierarchical Bayesian fit "
+        "of every participant at once (NumPyro NUTS, seeded by --seed; needs pavlov[bayes])",
+    )
+    parser.add_argument(
+        "--chains", type=positive_int, metavar="N", help="--fit hierarchical: chains (4)"
+    )
+    parser.add_argument(
+        "--draws", type=positive_int, metavar="N", help="--fit hierarchical: draws per chain (1000)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=positive_int,
+        metavar="N",
+        help="--fit hierarchical: warm-up iterations per chain (1000)",
+    )
+    parser.add_argument(
         "--protocol",
         metavar="YAML",
         help="protocol file for the report (default: the one recorded in the run sidecars)",
@@ -177,6 +196,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
+    _check_hierarchical(args)
     physio = read_physio_option(args)
     trials = load.load_trials(args.data, response_name=args.response_name, physio=physio)
     response = args.response or curves.choose_response(trials)
@@ -268,10 +288,12 @@ def run_analyze(args: argparse.Namespace) -> int:
         save(groups, "group_comparison.csv")
     fits = _fit(trials, response, args, notes)
     extra_sections = []
+    bayes = _fit_hierarchical(trials, response, args, fits, out, save, written, notes)
     if fits is not None:
-        save(fits, "model_fits.csv")
+        save(fits if bayes is None else bayes.table, "model_fits.csv")
         if args.regressors != "none":
-            lines = _write_regressors(trials, fits, sessions, out, args.regressors, written)
+            chosen = fits if bayes is None else bayes.result.fits
+            lines = _write_regressors(trials, chosen, sessions, out, args.regressors, written)
             if lines:
                 extra_sections.append(("fMRI parametric regressors", lines))
 
@@ -282,6 +304,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         per, group, kept = tables["block"]
         written += save_figure(plot_curves(group, response, per), out / "curves")
         figures.append((f"{response} by block: group mean ± SEM, CS+ − CS− below", "curves.png"))
+        if bayes is not None:
+            figures.append(bayes.figure(out, written))
         if len(keep) < trials["participant"].nunique() and len(kept):
             written += save_figure(
                 plot_curves(kept, response, per[per["participant"].isin(keep)]),
@@ -302,6 +326,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         "exclusion criteria": ", ".join(args.exclude) or "none",
         "models": ", ".join(args.models) or "none",
     }
+    if bayes is not None:
+        extra_sections.append(("Hierarchical Bayesian fit", bayes.methods()))
     if trials["scr"].notna().any() and not load.is_trial_table(args.data):
         source = args.physio or "each run's *_recording-scr_physio.tsv.gz"
         options["SCR"] = f"scored from {source}: {load.SCR_SCORING}"
@@ -333,6 +359,8 @@ def run_analyze(args: argparse.Namespace) -> int:
             fits.drop(columns=["participant"]).groupby("model", sort=False).mean(numeric_only=True)
         )
         result_tables.append(("Model fits (means over participants)", numeric.reset_index()))
+    if bayes is not None:
+        result_tables.extend(bayes.tables())
     html = report.render_report(
         f"pavlov analysis: {Path(args.data).name}",
         methods,
@@ -404,7 +432,7 @@ def _write_regressors(
 
     models = None
     if which == "best":
-        best = fmri.lowest_bic_model(fits)
+        best = fits.attrs.get("best_loo") or fmri.lowest_bic_model(fits)
         models = [best] if best is not None else []
     files, notes = fmri.regressor_files(trials, fits, sessions, models=models, version=_version())
     written += fmri.write_regressor_files(out, files)
@@ -466,3 +494,33 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
     return fit_models(
         trials, models=tuple(args.models), response=response, n_starts=args.n_starts, seed=args.seed
     )
+
+
+def _check_hierarchical(args: argparse.Namespace) -> None:
+    """One line and exit 2 for sampler options that cannot be used, before any work."""
+    sampler = {"--chains": args.chains, "--draws": args.draws, "--warmup": args.warmup}
+    if args.fit != "hierarchical":
+        for flag, value in sampler.items():
+            if value is not None:
+                raise AnalysisError(
+                    f"{flag}: only used with --fit hierarchical, got --fit {args.fit}"
+                )
+        return
+    from pavlov.analysis.hierarchical import check_sampling, require
+
+    if not args.models:
+        raise AnalysisError("--fit hierarchical: expected --models to name at least one model")
+    require()
+    args.chains = 4 if args.chains is None else args.chains
+    args.draws = 1000 if args.draws is None else args.draws
+    args.warmup = 1000 if args.warmup is None else args.warmup
+    check_sampling(args.chains, args.draws, args.warmup, args.seed)
+
+
+def _fit_hierarchical(trials, response, args, fits, out, save, written, notes):
+    """Run the hierarchical fit when asked and write its tables (:mod:`.hierarchical_report`)."""
+    if args.fit != "hierarchical" or fits is None:
+        return None
+    from pavlov.analysis.hierarchical_report import run
+
+    return run(trials, response, args, fits, out, save, written, notes)

@@ -348,10 +348,16 @@ def _sidecar(
         else []
     )
     levels = {q: _LEVELS[q] for q in QUANTITIES[model]}
+    hierarchical = attrs.get("fit") == "hierarchical"
+    method = (
+        "by a hierarchical Bayesian fit of all participants (posterior-mean parameters)"
+        if hierarchical
+        else "by maximum likelihood"
+    )
     meta: dict = {
         "Description": (
             f"Trial-wise parametric regressors of the {model} learning model, fitted to this "
-            f"participant's {response or 'responses'} by maximum likelihood (pavlov analyze)."
+            f"participant's {response or 'responses'} {method} (pavlov analyze)."
         ),
         "Sources": [str(source)] if isinstance(source, str) else [],
         "GeneratedBy": [{"Name": "pavlov analyze", "Version": version or "unknown"}],
@@ -378,6 +384,18 @@ def _sidecar(
         ),
         "NumberOfTrials": int(onsets.size // len(QUANTITIES[model])),
     }
+    if hierarchical:  # no BIC: models are ranked by PSIS-LOO over the whole sample
+        elpd = attrs.get("elpd_loo", {})
+        meta["ModelSelection"] = {
+            "Criterion": "PSIS-LOO elpd of the hierarchical fits (higher is better)",
+            "ElpdLoo": {m: _number(v) for m, v in elpd.items()},
+            "HighestElpdLoo": attrs.get("best_loo"),
+            "IsHighestElpdLoo": model == attrs.get("best_loo"),
+        }
+        meta["ParameterHDI94"] = {
+            name: [_number(fit.get(f"{name}_hdi_low")), _number(fit.get(f"{name}_hdi_high"))]
+            for name in MODELS[model]
+        }
     for column, description in _COLUMNS.items():
         meta[column] = dict(description)
     meta["trial_type"]["Levels"] = levels

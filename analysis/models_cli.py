@@ -71,6 +71,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODEL",
         help="models of the confusion matrix (default: rw rw2 hybrid)",
     )
+    parser.add_argument(
+        "--fit",
+        choices=("ml", "hierarchical"),
+        default="ml",
+        help="refit by per-participant maximum likelihood (ml) or hierarchically (NumPyro "
+        "NUTS; model recovery then by PSIS-LOO; needs pavlov[bayes])",
+    )
+    parser.add_argument("--chains", type=int, metavar="N", help="--fit hierarchical: chains (4)")
+    parser.add_argument(
+        "--draws", type=int, metavar="N", help="--fit hierarchical: draws per chain (1000)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, metavar="N", help="--fit hierarchical: warm-up iterations (1000)"
+    )
     parser.set_defaults(func=run_recover)
 
 
@@ -85,6 +99,9 @@ def run_recover(args: argparse.Namespace) -> int:
         raise FitError(f"--starts: expected a whole number >= 1, got {args.starts}")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         raise FitError(f"--out: expected a file in an existing folder, got {args.out!r}")
+    if _hierarchical_options(args):
+        protocol = load_protocol(args.protocol)
+        return _run_hierarchical(args, protocol)
     protocol = load_protocol(args.protocol)
     if args.confusion:
         return _run_confusion(args, protocol)
@@ -140,6 +157,94 @@ def _run_confusion(args: argparse.Namespace, protocol) -> int:
         print(f"{row.simulated:<10}{counts}{row.recovered:>11.0%}")
     if args.out:
         _write_csv(Path(args.out), matrix)
+        print(f"wrote {args.out}")
+    sys.stdout.flush()
+    return 0
+
+
+def _hierarchical_options(args: argparse.Namespace) -> bool:
+    """Check the sampler options (one line, exit 2); True for ``--fit hierarchical``."""
+    sampler = {"--chains": args.chains, "--draws": args.draws, "--warmup": args.warmup}
+    if args.fit != "hierarchical":
+        for flag, value in sampler.items():
+            if value is not None:
+                raise FitError(f"{flag}: only used with --fit hierarchical, got --fit {args.fit}")
+        return False
+    from pavlov.analysis.hierarchical import check_sampling, require
+
+    require()
+    args.chains = 4 if args.chains is None else args.chains
+    args.draws = 1000 if args.draws is None else args.draws
+    args.warmup = 1000 if args.warmup is None else args.warmup
+    check_sampling(args.chains, args.draws, args.warmup, args.seed)
+    return True
+
+
+def _run_hierarchical(args: argparse.Namespace, protocol) -> int:
+    from pavlov.analysis.hierarchical import confusion_hierarchical, recover_hierarchical
+    from pavlov.analysis.recovery import recovery_summary
+
+    sampler = dict(chains=args.chains, draws=args.draws, warmup=args.warmup)
+    common = dict(
+        n_participants=args.participants, noise=args.noise, response=args.response, seed=args.seed
+    )
+    setting = f"{args.chains} chains x {args.draws} draws ({args.warmup} warm-up)"
+    if args.confusion:
+        models = list(dict.fromkeys(args.models))
+        matrix = confusion_hierarchical(protocol, models=models, **common, **sampler)
+        attrs = matrix.attrs
+        print(
+            f"{Path(args.protocol).name}: model recovery, hierarchical fits, {args.response} "
+            f"(noise SD {attrs['noise']:g}), {args.participants} participants x "
+            f"{attrs['n_trials']} trials per simulated model, {setting}, seed {args.seed}"
+        )
+        print("highest per-participant PSIS-LOO elpd wins (rows: simulated, columns: fitted)")
+        print(
+            f"{'simulated':<10}"
+            + "".join(f"{m:>8}" for m in models)
+            + f"{'recovered':>11}  sample winner"
+        )
+        for row in matrix.itertuples(index=False):
+            counts = "".join(f"{getattr(row, m):>8d}" for m in models)
+            flag = f"  (flagged: {row.flagged})" if row.flagged else ""
+            print(f"{row.simulated:<10}{counts}{row.recovered:>11.0%}  {row.sample_winner}{flag}")
+        if args.out:
+            _write_csv(Path(args.out), matrix)
+            print(f"wrote {args.out}")
+        sys.stdout.flush()
+        return 0
+    recovered, result = recover_hierarchical(protocol, model=args.model, **common, **sampler)
+    summary = recovery_summary(recovered)
+    coverage = recovered.groupby("parameter", sort=False)["covered"].mean()
+    overlap = result.group[result.group["quantity"] == "mean"].set_index("parameter")
+    attrs = recovered.attrs
+    print(
+        f"{Path(args.protocol).name}: model {args.model}, hierarchical fit, {args.response} "
+        f"(noise SD {attrs['noise']:g}), {args.participants} participants x "
+        f"{attrs['n_trials']} trials, {setting}, seed {args.seed}"
+    )
+    print(
+        f"{'parameter':<12} {'r':>6} {'rho':>6} {'bias':>7} {'rmse':>6} {'in HDI':>7} "
+        f"{'contraction':>12} {'overlap':>8}"
+    )
+    for row in summary.itertuples(index=False):
+        print(
+            f"{row.parameter:<12} {row.r:6.3f} {row.rho:6.3f} {row.bias:7.3f} {row.rmse:6.3f} "
+            f"{coverage[row.parameter]:7.0%} {overlap.loc[row.parameter, 'contraction']:12.2f} "
+            f"{overlap.loc[row.parameter, 'overlap']:8.2f}"
+        )
+    print(
+        "contraction: 1 - posterior/prior variance of a participant's rate (0 = learned "
+        "nothing); overlap: prior-posterior density overlap (1 = posterior is the prior)"
+    )
+    for d in result.diagnostics.values():
+        verdict = "FLAGGED: " + "; ".join(d.problems) if d.flagged else "passed"
+        print(
+            f"diagnostics: max R-hat {d.max_rhat:.3f}, min bulk ESS {d.min_ess_bulk:.0f}, "
+            f"{d.divergences} divergences, {d.seconds:.0f} s sampling: {verdict}"
+        )
+    if args.out:
+        _write_csv(Path(args.out), recovered)
         print(f"wrote {args.out}")
     sys.stdout.flush()
     return 0

@@ -1,0 +1,1255 @@
+"""Hierarchical Bayesian fits of the learning models (NumPyro NUTS; ArviZ diagnostics and LOO).
+
+Per-participant maximum likelihood (:mod:`pavlov.analysis.fit`) cannot identify the hybrid
+model from one visit's SCR: estimates pile up at the bounds and κ barely correlates with the
+truth. Fitting every participant at once with group-level priors lets each participant
+borrow strength from the others (partial pooling; Homan et al. 2019 fitted their hybrid
+models this way in Stan). :func:`fit_hierarchical` does that for ``rw``, ``rw2`` and
+``hybrid`` with the same learning equations as :mod:`pavlov.analysis.models`.
+
+Model
+-----
+For participant ``i`` and learning rate ``r`` (all rates in (0, 1))::
+
+    rate_ir = logistic(μ_r[g_i] + τ_r · z_ir),   z_ir ~ N(0, 1)   (non-centred)
+    μ_r[g] ~ N(0, 1.5),   τ_r ~ HalfNormal(1)
+
+``g_i`` is the participant's group when the data have two or more groups (a ``group``
+column, e.g. from ``participants.tsv``), so each group has its own mean on the logit scale
+and the posterior of every difference between group means is reported; without groups
+there is one mean.
+
+Observation models, as in the maximum-likelihood fits:
+
+- **ratings**: the rating rescaled to [0, 1] is ``N(V_t, σ_i²)``;
+- **SCR**: ``N(β0_i + βv_i·V_t [+ βα_i·α_t for hybrid], σ_i²)`` with per-participant β.
+  The SCR is standardised over the whole sample before fitting (so one set of priors suits µS,
+  √µS or z-scores) and the β and σ are reported back in the data's units.
+
+The observation parameters are pooled too (``β_ij = m_j + s_j·z_ij``, ``log σ_i = m_σ +
+s_σ·z_i``): pooling only the learning rates leaves the β free to absorb what the rates
+should explain (analysis.md §4). Priors on the standardised scale: ``m_j ~ N(0, 2)``,
+``s_j ~ HalfNormal(1)``, ``m_σ ~ N(0, 1)`` (ratings: ``N(−1.5, 1)``), ``s_σ ~
+HalfNormal(0.5)``.
+
+Trials: the model learns from every trial; the likelihood uses the trials with a response,
+and for SCR only the unreinforced ones by default (the response to a delivered US
+contaminates the CS response; analysis.md §1.3), as the maximum-likelihood fits do.
+
+Sampling and checks
+-------------------
+NUTS (target acceptance 0.9) with ``chains`` chains of ``warmup`` + ``draws`` iterations,
+the trial loop a ``jax.lax.scan`` vectorised over participants. Every fit reports the
+largest R-hat, the smallest bulk and tail ESS and the number of divergent transitions; a
+fit with R-hat > 1.01, a divergence or a bulk ESS below 100 per chain is *flagged*
+(``Diagnostics.flagged``) and the report says so. Models are compared by PSIS-LOO on the
+trial-level likelihood (``model_comparison``), with the count of Pareto k > 0.7 (where the
+LOO estimate is unreliable).
+
+Identifiability: for every rate the prior of one participant's rate (the population
+distribution implied by the hyperpriors) is compared with that participant's posterior:
+``contraction = 1 − var(posterior) / var(prior)`` (0: the data taught nothing) and the
+overlap of the two densities (1: identical), averaged over participants. A parameter the
+design cannot identify shows a posterior that still looks like its prior.
+
+JAX and NumPyro are imported only when a hierarchical fit runs (``pip install
+pavlov[bayes]``); :func:`require` says in one line when they are missing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pavlov.analysis.errors import AnalysisError
+from pavlov.analysis.fit import RESPONSES, _prepare
+from pavlov.analysis.models import MODELS, ModelError, check_model
+
+__all__ = [
+    "HDI_PROB",
+    "Diagnostics",
+    "HierarchicalError",
+    "HierarchicalFit",
+    "check_sampling",
+    "fit_hierarchical",
+    "participant_winners",
+    "require",
+]
+
+#: Probability mass of the reported highest-density intervals.
+HDI_PROB = 0.94
+
+#: Largest acceptable R-hat (Vehtari et al. 2021).
+RHAT_LIMIT = 1.01
+
+#: Smallest acceptable bulk ESS per chain.
+ESS_PER_CHAIN = 100
+
+#: Pareto k above which a PSIS-LOO term is unreliable.
+PARETO_K_LIMIT = 0.7
+
+_MU_SD = 1.5  # logit-scale prior SD of the group means of the rates
+_TAU_SD = 1.0  # half-normal scale of the between-participant logit SD
+_BETA_LABELS = ("beta0", "beta_v", "beta_alpha")
+
+
+class HierarchicalError(AnalysisError):
+    """Options or data that a hierarchical fit cannot use, or the extra is missing (one line)."""
+
+
+def require() -> None:
+    """Raise :class:`HierarchicalError` (one line) unless NumPyro, JAX and ArviZ import."""
+    missing = []
+    for name in ("jax", "numpyro", "arviz"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise HierarchicalError(
+            f"--fit hierarchical: needs {', '.join(missing)}; install the extra with "
+            "pip install 'pavlov[bayes]'"
+        )
+
+
+def check_sampling(chains: object, draws: object, warmup: object, seed: object) -> None:
+    """Raise :class:`HierarchicalError` (one line, naming the option) for unusable settings."""
+    for flag, value, low in (
+        ("--chains", chains, 1),
+        ("--draws", draws, 10),
+        ("--warmup", warmup, 10),
+        ("--seed", seed, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise HierarchicalError(f"{flag}: expected a whole number >= {low}, got {value!r}")
+    if chains * draws < 40:
+        raise HierarchicalError(
+            f"--chains x --draws: expected at least 40 draws in all for diagnostics, "
+            f"got {chains} x {draws}"
+        )
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence of one model's fit.
+
+    Attributes
+    ----------
+    model : str
+    max_rhat, min_ess_bulk, min_ess_tail : float
+        Over every parameter of the model (group and participant level).
+    divergences : int
+        Divergent transitions after warm-up, over all chains.
+    chains, draws, warmup : int
+    seconds : float
+        Wall time of warm-up and sampling.
+    """
+
+    model: str
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    chains: int
+    draws: int
+    warmup: int
+    seconds: float
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the fit is flagged (empty when it is not)."""
+        out = []
+        if math.isfinite(self.max_rhat) and self.max_rhat > RHAT_LIMIT:  # NaN: one chain
+            out.append(f"R-hat {self.max_rhat:.3f} > {RHAT_LIMIT}")
+        if self.divergences:
+            out.append(f"{self.divergences} divergent transition(s)")
+        if self.min_ess_bulk < ESS_PER_CHAIN * self.chains:
+            out.append(f"bulk ESS {self.min_ess_bulk:.0f} < {ESS_PER_CHAIN * self.chains}")
+        return out
+
+    @property
+    def flagged(self) -> bool:
+        """True when R-hat, divergences or ESS say the posterior may be wrong."""
+        return bool(self.problems)
+
+
+@dataclass
+class HierarchicalFit:
+    """Everything a hierarchical fit of several models produced.
+
+    Attributes
+    ----------
+    fits : pandas.DataFrame
+        Per participant and model: ``participant, model, fit`` (``hierarchical``), every
+        rate's posterior mean with ``<rate>_hdi_low``/``_hdi_high`` (94 % HDI), the
+        posterior means of ``sigma`` and (SCR) ``beta0, beta_v[, beta_alpha]`` in the data's
+        units, ``elpd_loo`` (the participant's summed PSIS-LOO terms), ``n_obs``.
+    group : pandas.DataFrame
+        ``group_posteriors.csv``: ``model, parameter, quantity, group, mean, sd, hdi_low,
+        hdi_high, p_positive, r_hat, ess_bulk, contraction, overlap``. ``quantity`` is
+        ``mean`` (the rate of a typical participant, logistic(μ)), ``sd`` (τ, logit scale),
+        ``difference`` (group mean minus the first group's, rate scale) or ``observation``.
+    comparison : pandas.DataFrame
+        ``model_comparison.csv``: ``model, rank, elpd_loo, se, p_loo, elpd_diff, dse,
+        weight, n_obs, pareto_k_bad, warning, participants_best``.
+    diagnostics : dict of str to Diagnostics
+    predictions : dict of str to pandas.DataFrame
+        Posterior predictive per observed trial: ``row`` (index into the trial frame),
+        ``observed``, ``predicted`` (mean), ``draw`` columns of replicated responses.
+    pointwise : dict of str to ndarray
+        PSIS-LOO elpd of every observation, aligned with ``observations``.
+    observations : pandas.DataFrame
+        ``participant``, ``row`` of every observation entering the likelihood.
+    attrs : dict
+        Settings (response, chains, draws, warm-up, seed, v0, observation model, groups).
+    """
+
+    fits: pd.DataFrame
+    group: pd.DataFrame
+    comparison: pd.DataFrame
+    diagnostics: dict[str, Diagnostics]
+    predictions: dict[str, pd.DataFrame]
+    pointwise: dict[str, np.ndarray]
+    observations: pd.DataFrame
+    attrs: dict = field(default_factory=dict)
+
+    def diagnostics_table(self) -> pd.DataFrame:
+        """One row per model: the numbers of :class:`Diagnostics` and ``flagged``/``problems``."""
+        rows = []
+        for d in self.diagnostics.values():
+            rows.append(
+                {
+                    "model": d.model,
+                    "max_rhat": d.max_rhat,
+                    "min_ess_bulk": d.min_ess_bulk,
+                    "min_ess_tail": d.min_ess_tail,
+                    "divergences": d.divergences,
+                    "chains": d.chains,
+                    "draws": d.draws,
+                    "warmup": d.warmup,
+                    "seconds": d.seconds,
+                    "flagged": d.flagged,
+                    "problems": "; ".join(d.problems),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+# --- entry point ----------------------------------------------------------------------
+
+
+def fit_hierarchical(
+    trials: pd.DataFrame,
+    models: Sequence[str] = ("rw", "hybrid"),
+    response: str = "scr",
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    v0: float = 0.5,
+    rating_scale: tuple[float, float] | None = None,
+    exclude_reinforced: bool | None = None,
+    groups: bool = True,
+    progress: bool | None = None,
+    predictive_draws: int = 200,
+) -> HierarchicalFit:
+    """Fit learning models to all participants at once, with group-level priors.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        The tidy trial frame (as for :func:`pavlov.analysis.fit.fit_models`), optionally
+        with a ``group`` column ("" = no group).
+    models : sequence of str
+        Any of ``rw``, ``rw2``, ``hybrid``.
+    response : str
+        ``rating`` or ``scr``.
+    chains, draws, warmup : int
+        NUTS chains, kept draws per chain and warm-up iterations per chain.
+    seed : int
+        Seeds the sampler (and the prior draws of the identifiability check).
+    v0 : float
+        Initial value of every CS.
+    rating_scale : (float, float), optional
+        Ends of the rating scale (as for ``fit_models``).
+    exclude_reinforced : bool, optional
+        Leave reinforced trials out of the likelihood; default True for SCR, False for
+        ratings. The model learns from them either way.
+    groups : bool
+        Give each group its own group means when the data have two or more groups.
+    progress : bool, optional
+        Show a progress display on stderr; by default only when stderr is a terminal.
+    predictive_draws : int
+        Posterior draws used for the posterior predictive check.
+
+    Returns
+    -------
+    HierarchicalFit
+    """
+    require()
+    if response not in RESPONSES:
+        raise HierarchicalError(
+            f"response: expected one of {', '.join(RESPONSES)}, got {response!r}"
+        )
+    models = tuple(dict.fromkeys(models))
+    if not models:
+        raise HierarchicalError("models: expected at least one model, got none")
+    for model in models:
+        try:
+            check_model(model)
+        except ModelError as error:
+            raise HierarchicalError(str(error)) from None
+    check_sampling(chains, draws, warmup, seed)
+    configure_devices(chains)
+    if exclude_reinforced is None:
+        exclude_reinforced = response == "scr"
+    data = _prepare(trials, response, rating_scale)
+    participants = data["participants"]
+    observed = np.isfinite(data["y"])
+    if exclude_reinforced:
+        observed &= data["outcomes"] == 0
+    if observed.sum() < 3 * len(participants):
+        raise HierarchicalError(
+            f"trials: expected responses on at least 3 trials per participant on average, "
+            f"got {int(observed.sum())} for {len(participants)} participants"
+        )
+    group_of, group_names = _groups(trials, data, groups)
+    rows = np.full(data["y"].shape, -1, dtype=np.int64)
+    rows[data["row_of"], data["position"]] = np.arange(len(trials))
+    part_idx, trial_idx = np.nonzero(observed)
+    y = data["y"][part_idx, trial_idx]
+    if response == "scr":
+        centre, scale = float(np.mean(y)), float(np.std(y))
+        scale = scale if scale > 0 else 1.0
+    else:
+        centre, scale = 0.0, 1.0
+    inputs = _Inputs(
+        cues=data["cues"],
+        outcomes=data["outcomes"],
+        plus=data["plus"],
+        part_idx=part_idx,
+        trial_idx=trial_idx,
+        y=(y - centre) / scale,
+        group_of=group_of,
+        n_groups=len(group_names),
+        response=response,
+        v0=v0,
+    )
+    observations = pd.DataFrame(
+        {"participant": [participants[i] for i in part_idx], "row": rows[part_idx, trial_idx]}
+    )
+    show = sys.stderr.isatty() if progress is None else progress
+    fits, group_rows, diagnostics, predictions, pointwise, idatas = [], [], {}, {}, {}, {}
+    for index, model in enumerate(models):
+        result = _fit_one(
+            model,
+            inputs,
+            chains=chains,
+            draws=draws,
+            warmup=warmup,
+            seed=seed + index,
+            show=show,
+        )
+        idata, samples, diag = result
+        idatas[model] = idata
+        diagnostics[model] = diag
+        loo = _loo(idata)
+        pointwise[model] = loo.loo_i.values if loo is not None else np.full(len(y), np.nan)
+        fits.append(
+            _participant_table(
+                model, samples, participants, part_idx, pointwise[model], response, centre, scale
+            )
+        )
+        group_rows.append(
+            _group_table(model, idata, samples, group_names, response, centre, scale, seed)
+        )
+        predictions[model] = _predictive(
+            model,
+            inputs,
+            samples,
+            rows[part_idx, trial_idx],
+            y,
+            centre,
+            scale,
+            predictive_draws,
+            seed,
+        )
+    comparison = _comparison(idatas, pointwise, observations)
+    fit_frame = pd.concat(fits, ignore_index=True)
+    observation = (
+        "rating: rescaled rating ~ N(V, sigma_i^2)"
+        if response == "rating"
+        else "scr ~ N(beta0_i + beta_v_i*V [+ beta_alpha_i*alpha for hybrid], sigma_i^2), "
+        "beta and sigma pooled across participants"
+    )
+    attrs = {
+        "fit": "hierarchical",
+        "response": response,
+        "chains": chains,
+        "draws": draws,
+        "warmup": warmup,
+        "seed": seed,
+        "v0": v0,
+        "rating_scale": data["scale"],
+        "exclude_reinforced": bool(exclude_reinforced),
+        "observation": observation,
+        "groups": list(group_names) if len(group_names) > 1 else [],
+        "hdi_prob": HDI_PROB,
+    }
+    fit_frame.attrs.update(attrs)
+    return HierarchicalFit(
+        fits=fit_frame,
+        group=pd.concat(group_rows, ignore_index=True),
+        comparison=comparison,
+        diagnostics=diagnostics,
+        predictions=predictions,
+        pointwise=pointwise,
+        observations=observations,
+        attrs=attrs,
+    )
+
+
+def participant_winners(result: HierarchicalFit) -> pd.Series:
+    """Each participant's model with the highest summed PSIS-LOO elpd (index: participant)."""
+    table = result.fits.pivot(index="participant", columns="model", values="elpd_loo")
+    table = table.dropna()
+    return table.idxmax(axis=1)
+
+
+# --- the NumPyro model ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    cues: np.ndarray
+    outcomes: np.ndarray
+    plus: np.ndarray
+    part_idx: np.ndarray
+    trial_idx: np.ndarray
+    y: np.ndarray
+    group_of: np.ndarray
+    n_groups: int
+    response: str
+    v0: float
+
+    def betas(self, model: str) -> int:
+        if self.response == "rating":
+            return 0
+        return 3 if model == "hybrid" else 2
+
+
+def _learn(model: str, rates, inputs: _Inputs, onehot, outcomes, plus):
+    """V and α of every participant and trial, shape (participants, trials), for one draw."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    n_part, n_cues = onehot.shape[1], onehot.shape[2]
+    value0 = jnp.full((n_part, n_cues), inputs.v0, dtype=rates.dtype)
+    if model == "hybrid":
+        kappa, eta, alpha0 = rates[:, 0], rates[:, 1], rates[:, 2]
+        assoc0 = jnp.broadcast_to(alpha0[:, None], (n_part, n_cues))
+
+        def step(carry, x):
+            value, assoc = carry
+            oh, lam = x
+            v = jnp.sum(value * oh, axis=1)
+            a = jnp.sum(assoc * oh, axis=1)
+            d = lam - v
+            value = value + oh * (kappa * a * d)[:, None]
+            assoc = assoc + oh * (eta * (jnp.abs(d) - a))[:, None]
+            return (value, assoc), (v, a)
+
+        _, (v, a) = lax.scan(step, (value0, assoc0), (onehot, outcomes))
+    else:
+
+        def step(value, x):
+            oh, lam, pl = x
+            v = jnp.sum(value * oh, axis=1)
+            a = rates[:, 0] if model == "rw" else jnp.where(pl, rates[:, 0], rates[:, 1])
+            value = value + oh * (a * (lam - v))[:, None]
+            return value, (v, a)
+
+        _, (v, a) = lax.scan(step, value0, (onehot, outcomes, plus))
+    return v.T, a.T
+
+
+def _numpyro_model(model: str, inputs: _Inputs, arrays: Mapping, y=None):
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    k = len(MODELS[model])
+    n_part = inputs.cues.shape[0]
+    mu = numpyro.sample("mu", dist.Normal(0.0, _MU_SD).expand([inputs.n_groups, k]).to_event(2))
+    tau = numpyro.sample("tau", dist.HalfNormal(_TAU_SD).expand([k]).to_event(1))
+    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_part, k]).to_event(2))
+    rates = numpyro.deterministic(
+        "rates", 1.0 / (1.0 + jnp.exp(-(mu[arrays["group_of"]] + tau * z)))
+    )
+    v, a = _learn(model, rates, inputs, arrays["onehot"], arrays["outcomes"], arrays["plus"])
+    pi, ti = arrays["part_idx"], arrays["trial_idx"]
+    n_beta = inputs.betas(model)
+    if n_beta:
+        m_beta = numpyro.sample("m_beta", dist.Normal(0.0, 2.0).expand([n_beta]).to_event(1))
+        s_beta = numpyro.sample("s_beta", dist.HalfNormal(1.0).expand([n_beta]).to_event(1))
+        z_beta = numpyro.sample(
+            "z_beta", dist.Normal(0.0, 1.0).expand([n_part, n_beta]).to_event(2)
+        )
+        beta = numpyro.deterministic("beta", m_beta + s_beta * z_beta)
+        mean = beta[pi, 0] + beta[pi, 1] * v[pi, ti]
+        if n_beta == 3:
+            mean = mean + beta[pi, 2] * a[pi, ti]
+        sigma_centre = 0.0
+    else:
+        mean = v[pi, ti]
+        sigma_centre = -1.5
+    m_sigma = numpyro.sample("m_log_sigma", dist.Normal(sigma_centre, 1.0))
+    s_sigma = numpyro.sample("s_log_sigma", dist.HalfNormal(0.5))
+    z_sigma = numpyro.sample("z_log_sigma", dist.Normal(0.0, 1.0).expand([n_part]).to_event(1))
+    sigma = numpyro.deterministic("sigma", jnp.exp(m_sigma + s_sigma * z_sigma))
+    numpyro.sample("y", dist.Normal(mean, sigma[pi]), obs=y)
+
+
+def _arrays(inputs: _Inputs) -> dict:
+    import jax.numpy as jnp
+
+    cues = inputs.cues
+    n_cues = max(int(cues.max(initial=0)) + 1, 1)
+    onehot = np.zeros((cues.shape[1], cues.shape[0], n_cues), dtype=np.float32)
+    part, trial = np.nonzero(cues >= 0)
+    onehot[trial, part, cues[part, trial]] = 1.0  # padding (-1) stays all zero: no update
+    return {
+        "onehot": jnp.asarray(onehot),
+        "outcomes": jnp.asarray(inputs.outcomes.T.astype(np.float32)),
+        "plus": jnp.asarray(inputs.plus.T),
+        "part_idx": jnp.asarray(inputs.part_idx),
+        "trial_idx": jnp.asarray(inputs.trial_idx),
+        "group_of": jnp.asarray(inputs.group_of),
+    }
+
+
+def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show):
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from numpyro.infer import NUTS, init_to_uniform
+
+    arrays = _arrays(inputs)
+    y = jnp.asarray(inputs.y.astype(np.float32))
+
+    def potential_model(y=None):
+        _numpyro_model(model, inputs, arrays, y)
+
+    kernel = NUTS(potential_model, target_accept_prob=0.9, init_strategy=init_to_uniform(radius=1))
+    # All chains advance together (vmapped) in compiled blocks of `size` iterations, so the
+    # progress display can move without recompiling: NumPyro's MCMC.run compiles per call.
+    total = warmup + draws
+    size = _block_size(warmup, draws)
+    kwargs = {"y": y}
+    start = time.perf_counter()
+    with _Progress(show, f"{model}: {chains} chains", warmup, total) as bar:
+        keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+        state = kernel.init(keys, warmup, model_kwargs=kwargs)
+        if os.environ.get("PAVLOV_DEBUG_TIMING"):
+            print("init", time.perf_counter() - start, file=sys.stderr)
+
+        @jax.jit
+        def block(state):
+            def body(state, _):
+                state = kernel.sample(state, (), kwargs)
+                return state, (state.z, state.diverging)
+
+            return lax.scan(body, state, None, length=size)
+
+        kept, diverging = [], []
+        done = 0
+        while done < total:
+            state, (z, div) = jax.block_until_ready(block(state))
+            if done >= warmup:
+                kept.append(jax.device_get(z))
+                diverging.append(np.asarray(div))
+            done += size
+            bar.update(done)
+    # (iteration, chain, ...) blocks → (chain, draw, ...)
+    z = {k: np.concatenate([b[k] for b in kept], axis=0).swapaxes(0, 1) for k in kept[0]}
+    diverging = np.concatenate(diverging, axis=0).T
+    post = kernel.postprocess_fn((), kwargs)
+    flat = {k: jnp.asarray(v.reshape(chains * draws, *v.shape[2:])) for k, v in z.items()}
+    constrained = jax.vmap(post)(flat)
+    joined = {k: np.asarray(v).reshape(chains, draws, *v.shape[1:]) for k, v in constrained.items()}
+    seconds = time.perf_counter() - start
+    log_lik = _log_likelihood(model, inputs, arrays, joined, y)
+    idata = _inference_data(model, joined, log_lik, diverging)
+    diag = _diagnostics(model, idata, int(diverging.sum()), chains, draws, warmup, seconds)
+    return idata, joined, diag
+
+
+def _block_size(warmup: int, draws: int) -> int:
+    """Iterations per compiled block: divides warm-up and draws, about 1/20 of the run."""
+    common = math.gcd(warmup, draws)
+    limit = max(1, (warmup + draws) // 20)
+    return max(d for d in range(1, common + 1) if common % d == 0 and d <= limit)
+
+
+def _log_likelihood(model, inputs, arrays, samples, y) -> np.ndarray:
+    """Pointwise log-likelihood (chain, draw, observation), computed in slices of draws."""
+    from numpyro.infer import log_likelihood
+
+    def fn(y=None):
+        _numpyro_model(model, inputs, arrays, y)
+
+    chains, n_draws = samples["mu"].shape[:2]
+    flat = {k: v.reshape(chains * n_draws, *v.shape[2:]) for k, v in samples.items()}
+    out = []
+    size = 250
+    for start in range(0, chains * n_draws, size):
+        part = {k: v[start : start + size] for k, v in flat.items()}
+        out.append(np.asarray(log_likelihood(fn, part, y=y)["y"]))
+    return np.concatenate(out).reshape(chains, n_draws, -1)
+
+
+def _inference_data(model, samples, log_lik, diverging):
+    az = _arviz()
+    names = list(MODELS[model])
+    posterior = {
+        "mu": samples["mu"],
+        "tau": samples["tau"],
+        "rates": samples["rates"],
+        "sigma": samples["sigma"],
+        "m_log_sigma": samples["m_log_sigma"],
+        "s_log_sigma": samples["s_log_sigma"],
+    }
+    dims = {
+        "mu": ["group", "parameter"],
+        "tau": ["parameter"],
+        "rates": ["participant", "parameter"],
+        "sigma": ["participant"],
+        "y": ["observation"],
+    }
+    if "beta" in samples:
+        posterior.update(m_beta=samples["m_beta"], s_beta=samples["s_beta"], beta=samples["beta"])
+        dims.update(
+            m_beta=["coefficient"], s_beta=["coefficient"], beta=["participant", "coefficient"]
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.from_dict(
+            posterior=posterior,
+            log_likelihood={"y": log_lik},
+            sample_stats={"diverging": diverging},
+            coords={"parameter": names},
+            dims=dims,
+        )
+
+
+def _diagnostics(model, idata, divergences, chains, draws, warmup, seconds) -> Diagnostics:
+    az = _arviz()
+    names = [
+        v
+        for v in (
+            "mu",
+            "tau",
+            "rates",
+            "m_beta",
+            "s_beta",
+            "beta",
+            "sigma",
+            "m_log_sigma",
+            "s_log_sigma",
+        )
+        if v in idata.posterior.data_vars
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rhat = az.rhat(idata, var_names=names) if chains > 1 else None
+        bulk = az.ess(idata, var_names=names, method="bulk")
+        tail = az.ess(idata, var_names=names, method="tail")
+
+    def extreme(ds, fn):
+        if ds is None:
+            return math.nan
+        values = np.concatenate([np.ravel(ds[v].values) for v in ds.data_vars])
+        values = values[np.isfinite(values)]
+        return float(fn(values)) if values.size else math.nan
+
+    return Diagnostics(
+        model=model,
+        max_rhat=extreme(rhat, np.max),
+        min_ess_bulk=extreme(bulk, np.min),
+        min_ess_tail=extreme(tail, np.min),
+        divergences=divergences,
+        chains=chains,
+        draws=draws,
+        warmup=warmup,
+        seconds=seconds,
+    )
+
+
+def _loo(idata):
+    az = _arviz()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return az.loo(idata, pointwise=True, var_name="y")
+        except (ValueError, TypeError):
+            return None
+
+
+def _comparison(idatas: Mapping, pointwise: Mapping, observations: pd.DataFrame) -> pd.DataFrame:
+    az = _arviz()
+    rows = []
+    for model, idata in idatas.items():
+        loo = _loo(idata)
+        if loo is None:
+            rows.append({"model": model})
+            continue
+        k = np.asarray(loo.pareto_k)
+        bad = int((k > PARETO_K_LIMIT).sum())
+        rows.append(
+            {
+                "model": model,
+                "elpd_loo": float(loo.elpd_loo),
+                "se": float(loo.se),
+                "p_loo": float(loo.p_loo),
+                "n_obs": int(k.size),
+                "pareto_k_bad": bad,
+                "warning": (
+                    f"{bad} observation(s) with Pareto k > {PARETO_K_LIMIT}: LOO unreliable there"
+                    if bad
+                    else ""
+                ),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame["elpd_diff"] = np.nan
+    frame["dse"] = np.nan
+    frame["weight"] = np.nan
+    if len(idatas) > 1 and frame["elpd_loo"].notna().all():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compared = az.compare(dict(idatas), ic="loo", var_name="y")
+        for column in ("elpd_diff", "dse", "weight"):
+            frame[column] = frame["model"].map(compared[column])
+    elif len(idatas) == 1:
+        frame["elpd_diff"], frame["dse"], frame["weight"] = 0.0, 0.0, 1.0
+    frame = frame.sort_values("elpd_loo", ascending=False, kind="stable").reset_index(drop=True)
+    frame.insert(1, "rank", np.arange(len(frame)))
+    if len(pointwise) > 1:
+        per = pd.DataFrame(pointwise).assign(participant=observations["participant"].to_numpy())
+        sums = per.groupby("participant", sort=False).sum()
+        best = sums.idxmax(axis=1).value_counts()
+        frame["participants_best"] = frame["model"].map(best).fillna(0).astype(int)
+    else:
+        frame["participants_best"] = np.nan
+    columns = [
+        "model",
+        "rank",
+        "elpd_loo",
+        "se",
+        "p_loo",
+        "elpd_diff",
+        "dse",
+        "weight",
+        "n_obs",
+        "pareto_k_bad",
+        "warning",
+        "participants_best",
+    ]
+    return frame.reindex(columns=columns)
+
+
+# --- summaries ------------------------------------------------------------------------
+
+
+def _hdi(samples: np.ndarray, prob: float = HDI_PROB) -> tuple[np.ndarray, np.ndarray]:
+    """Narrowest interval holding ``prob`` of the draws along axis 0 (any trailing shape)."""
+    ordered = np.sort(samples, axis=0)
+    n = ordered.shape[0]
+    width = max(1, min(n - 1, math.floor(prob * n)))
+    spans = ordered[width:] - ordered[: n - width]
+    lo = np.argmin(spans, axis=0)
+    low = np.take_along_axis(ordered, lo[None], axis=0)[0]
+    high = np.take_along_axis(ordered, (lo + width)[None], axis=0)[0]
+    return low, high
+
+
+def _flat(x: np.ndarray) -> np.ndarray:
+    """(chain, draw, ...) → (chain·draw, ...)."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def _participant_table(model, samples, participants, part_idx, loo_i, response, centre, scale):
+    names = MODELS[model]
+    rates = _flat(samples["rates"])
+    frame = pd.DataFrame({"participant": participants, "model": model, "fit": "hierarchical"})
+    low, high = _hdi(rates)
+    for j, name in enumerate(names):
+        frame[name] = rates[:, :, j].mean(axis=0)
+        frame[f"{name}_hdi_low"] = low[:, j]
+        frame[f"{name}_hdi_high"] = high[:, j]
+    frame["sigma"] = scale * _flat(samples["sigma"]).mean(axis=0)
+    if "beta" in samples:
+        beta = _flat(samples["beta"])
+        for j in range(beta.shape[-1]):
+            values = beta[:, :, j] * scale + (centre if j == 0 else 0.0)
+            frame[_BETA_LABELS[j]] = values.mean(axis=0)
+    elpd = np.bincount(part_idx, weights=np.nan_to_num(loo_i), minlength=len(participants))
+    counts = np.bincount(part_idx, minlength=len(participants))
+    frame["elpd_loo"] = np.where(counts > 0, elpd, np.nan)
+    frame["n_obs"] = counts
+    return frame
+
+
+def _group_table(model, idata, samples, group_names, response, centre, scale, seed):
+    names = MODELS[model]
+    mu = _flat(samples["mu"])  # (S, groups, k)
+    tau = _flat(samples["tau"])  # (S, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        az = _arviz()
+        rhat = (
+            az.rhat(idata, var_names=["mu", "tau"]) if idata.posterior.sizes["chain"] > 1 else None
+        )
+        ess = az.ess(idata, var_names=["mu", "tau"], method="bulk")
+    contraction, overlap = _identifiability(_flat(samples["rates"]), tau.shape[0], seed)
+    rows = []
+
+    def add(parameter, quantity, group, values, r_hat=math.nan, ess_bulk=math.nan, **extra):
+        low, high = _hdi(values[:, None])
+        rows.append(
+            {
+                "model": model,
+                "parameter": parameter,
+                "quantity": quantity,
+                "group": group,
+                "mean": float(values.mean()),
+                "sd": float(values.std(ddof=1)) if values.size > 1 else math.nan,
+                "hdi_low": float(low[0]),
+                "hdi_high": float(high[0]),
+                "p_positive": float((values > 0).mean()),
+                "r_hat": r_hat,
+                "ess_bulk": ess_bulk,
+                **extra,
+            }
+        )
+
+    labels = list(group_names) if len(group_names) > 1 else [""]
+    for j, name in enumerate(names):
+        typical = 1.0 / (1.0 + np.exp(-mu[:, :, j]))
+        for g, label in enumerate(labels):
+            add(
+                name,
+                "mean",
+                label,
+                typical[:, g],
+                _pick(rhat, "mu", g, j),
+                _pick(ess, "mu", g, j),
+                contraction=contraction[j],
+                overlap=overlap[j],
+            )
+        add(name, "sd", "", tau[:, j], _pick(rhat, "tau", None, j), _pick(ess, "tau", None, j))
+        for g in range(1, len(labels)):
+            add(name, "difference", f"{labels[g]} - {labels[0]}", typical[:, g] - typical[:, 0])
+    if "m_beta" in samples:
+        m_beta = _flat(samples["m_beta"])
+        for j in range(m_beta.shape[-1]):
+            values = m_beta[:, j] * scale + (centre if j == 0 else 0.0)
+            add(_BETA_LABELS[j], "observation", "", values)
+    sigma = np.exp(_flat(samples["m_log_sigma"])) * scale
+    add("sigma", "observation", "", sigma)
+    return pd.DataFrame(rows)
+
+
+def _pick(ds, name, g, j) -> float:
+    if ds is None or name not in ds:
+        return math.nan
+    values = ds[name].values
+    return float(values[g, j] if g is not None else values[j])
+
+
+def _identifiability(rates: np.ndarray, n_draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean posterior contraction and prior–posterior overlap of one participant's rates.
+
+    The prior of a participant's rate is the population distribution the hyperpriors imply
+    (μ ~ N(0, 1.5), τ ~ HalfNormal(1), z ~ N(0, 1)); draws of it are compared with each
+    participant's posterior draws, then averaged over participants.
+    """
+    rng = np.random.default_rng(seed)
+    n = max(n_draws, 4000)
+    k = rates.shape[-1]
+    prior = 1.0 / (
+        1.0
+        + np.exp(
+            -(
+                rng.normal(0.0, _MU_SD, (n, k))
+                + np.abs(rng.normal(0.0, _TAU_SD, (n, k))) * rng.normal(0.0, 1.0, (n, k))
+            )
+        )
+    )
+    bins = np.linspace(0.0, 1.0, 41)
+    contraction = np.empty(k)
+    overlap = np.empty(k)
+    for j in range(k):
+        prior_hist = np.histogram(prior[:, j], bins)[0] / n
+        post = rates[:, :, j]  # (S, P)
+        contraction[j] = float(np.mean(1.0 - post.var(axis=0) / prior[:, j].var()))
+        shares = []
+        for p in range(post.shape[1]):
+            hist = np.histogram(post[:, p], bins)[0] / post.shape[0]
+            shares.append(np.minimum(hist, prior_hist).sum())
+        overlap[j] = float(np.mean(shares))
+    return contraction, overlap
+
+
+def _predictive(model, inputs, samples, rows, y, centre, scale, n_draws, seed) -> pd.DataFrame:
+    """Posterior predictive replicates of every observation (original units)."""
+    import jax
+    from numpyro.infer import Predictive
+
+    arrays = _arrays(inputs)
+
+    def fn(y=None):
+        _numpyro_model(model, inputs, arrays, y)
+
+    flat = {k: _flat(v) for k, v in samples.items()}
+    total = next(iter(flat.values())).shape[0]
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(total, size=min(n_draws, total), replace=False))
+    chosen = {k: v[pick] for k, v in flat.items()}
+    replicated = Predictive(fn, posterior_samples=chosen, return_sites=["y"])(
+        jax.random.PRNGKey(seed + 1)
+    )["y"]
+    replicated = np.asarray(replicated, dtype=float) * scale + centre
+    frame = pd.DataFrame({"row": rows, "observed": y})
+    frame["predicted"] = replicated.mean(axis=0)
+    draws = pd.DataFrame(replicated.T, columns=[f"draw{i}" for i in range(replicated.shape[0])])
+    return pd.concat([frame, draws], axis=1)
+
+
+def _groups(trials: pd.DataFrame, data: Mapping, wanted: bool) -> tuple[np.ndarray, list[str]]:
+    n = len(data["participants"])
+    if not wanted or "group" not in trials.columns:
+        return np.zeros(n, dtype=np.int32), [""]
+    first = (
+        pd.DataFrame({"p": data["row_of"], "g": trials["group"].fillna("").astype(str).to_numpy()})
+        .drop_duplicates("p")
+        .sort_values("p")["g"]
+        .to_numpy()
+    )
+    names = sorted(set(first) - {""})
+    if len(names) < 2 or (first == "").any():
+        return np.zeros(n, dtype=np.int32), [""]
+    code = {g: i for i, g in enumerate(names)}
+    return np.array([code[g] for g in first], dtype=np.int32), names
+
+
+# --- infrastructure -------------------------------------------------------------------
+
+
+def _arviz():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ announces its 1.0 refactor on import
+        import arviz
+
+    return arviz
+
+
+def configure_devices(chains: int) -> None:
+    """Let parallel chains use the CPU cores (effective only before JAX starts its backend)."""
+    import numpyro
+
+    numpyro.set_host_device_count(max(1, min(chains, os.cpu_count() or 1)))
+
+
+class _Progress:
+    """A rich progress display of warm-up and sampling on stderr (nothing when ``show`` is off)."""
+
+    def __init__(self, show: bool, label: str, warmup: int, draws: int):
+        self.show = show
+        self.label = label
+        self.warmup = warmup
+        self.draws = draws
+        self._progress = None
+
+    def __enter__(self):
+        if self.show:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(
+                f"{self.label}: compiling, then warm-up", total=self.draws
+            )
+        return self
+
+    def update(self, done: int) -> None:
+        if self._progress is not None:
+            phase = "warm-up" if done < self.warmup else "sampling"
+            self._progress.update(
+                self._task, description=f"{self.label}: {phase}", total=self.draws, completed=done
+            )
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+# --- posterior predictive check figure ------------------------------------------------
+
+
+def predictive_curves(result: HierarchicalFit, trials: pd.DataFrame) -> pd.DataFrame:
+    """Observed and replicated group means per phase, CS type and n-th trial of that type.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model, phase, phase_order, trial, cs_type, observed, predicted, low, high`` where
+        ``trial`` counts a participant's trials of that CS type within the phase, ``observed``
+        is the mean over participants, and ``predicted``/``low``/``high`` the mean and 94 %
+        interval of the same mean over posterior predictive replicates.
+    """
+    keys = trials[["participant", "phase", "cs_type"]].astype(str)
+    order = (
+        trials["phase_order"]
+        if "phase_order" in trials.columns
+        else pd.Series(pd.factorize(trials["phase"])[0] + 1, index=trials.index)
+    )
+    nth = keys.groupby(["participant", "phase", "cs_type"], sort=False).cumcount() + 1
+    frames = []
+    for model, table in result.predictions.items():
+        rows = table["row"].to_numpy()
+        info = pd.DataFrame(
+            {
+                "phase": keys["phase"].to_numpy()[rows],
+                "phase_order": order.to_numpy()[rows],
+                "trial": nth.to_numpy()[rows],
+                "cs_type": keys["cs_type"].to_numpy()[rows],
+            }
+        )
+        draws = table.filter(like="draw")
+        both = pd.concat([info, table[["observed"]], draws], axis=1)
+        means = both.groupby(["phase_order", "phase", "trial", "cs_type"], sort=True).mean()
+        replicated = means[draws.columns].to_numpy()
+        out = means[["observed"]].reset_index()
+        out.insert(0, "model", model)
+        out["predicted"] = replicated.mean(axis=1)
+        out["low"] = np.quantile(replicated, (1 - HDI_PROB) / 2, axis=1)
+        out["high"] = np.quantile(replicated, 1 - (1 - HDI_PROB) / 2, axis=1)
+        frames.append(out)
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_predictive(curves: pd.DataFrame, response: str):
+    """Posterior predictive check: observed group means (points) against the replicated ones.
+
+    One row of panels per model; CS+ and CS− in the figure's colours; the band is the 94 %
+    interval of the group mean over posterior predictive replicates, so an observed point
+    outside it is a trial the model does not reproduce.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from pavlov.analysis.figures import COLOURS, _decorate, _layout
+
+    models = list(dict.fromkeys(curves["model"]))
+    positions, spans = _layout(curves, "trial")
+    width = max(5.0, min(14.0, 0.22 * (spans[-1][2] + 2) if spans else 5.0))
+    fig = Figure(figsize=(width, 3.2 * len(models)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(models), 1, squeeze=False, sharex=True)[:, 0]
+    for ax, model in zip(axes, models):
+        rows = curves[curves["model"] == model]
+        for kind in ("CS+", "CS-"):
+            part = rows[rows["cs_type"] == kind]
+            for phase, lines in part.groupby("phase", sort=False):
+                xs = np.array([positions[(phase, int(v))] for v in lines["trial"]])
+                first = phase == part["phase"].iloc[0]
+                colour = COLOURS.get(kind, "0.3")
+                ax.fill_between(
+                    xs, lines["low"], lines["high"], color=colour, alpha=0.2, linewidth=0
+                )
+                ax.plot(
+                    xs,
+                    lines["predicted"],
+                    "-",
+                    color=colour,
+                    linewidth=1.2,
+                    label=f"{kind} predicted" if first else None,
+                )
+                ax.plot(
+                    xs,
+                    lines["observed"],
+                    "o",
+                    color=colour,
+                    markersize=3,
+                    label=f"{kind} observed" if first else None,
+                )
+        ax.set_title(f"{model}: posterior predictive check", pad=16, fontsize=10)
+        _decorate(ax, spans, "trial of each CS type within phase", f"{response} (group mean)")
+        ax.legend(frameon=False, fontsize=7, ncols=2)
+    return fig
+
+
+# --- recovery -------------------------------------------------------------------------
+
+
+def recover_hierarchical(
+    protocol,
+    model: str = "hybrid",
+    n_participants: int = 50,
+    noise: float | None = None,
+    response: str = "scr",
+    seed: int = 0,
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    progress: bool | None = None,
+) -> tuple[pd.DataFrame, HierarchicalFit]:
+    """Parameter recovery with the hierarchical fit on the protocol's real schedules.
+
+    Simulates as :func:`pavlov.analysis.recovery.simulate_trials` does, fits ``model``
+    hierarchically and returns the long table of :func:`pavlov.analysis.recovery.recover`
+    (``participant, parameter, true, estimated``) plus ``hdi_low``, ``hdi_high`` and
+    ``covered`` (the true value inside the 94 % HDI), together with the fit.
+    """
+    from pavlov.analysis.recovery import _rating_scale, simulate_trials
+
+    trials, truth = simulate_trials(protocol, model, n_participants, noise, response, seed)
+    scale = _rating_scale(trials, protocol) if response == "rating" else None
+    result = fit_hierarchical(
+        trials,
+        (model,),
+        response,
+        chains=chains,
+        draws=draws,
+        warmup=warmup,
+        seed=seed,
+        rating_scale=scale,
+        progress=progress,
+        groups=False,
+    )
+    estimated = result.fits.set_index("participant")
+    rows = []
+    for _, row in truth.iterrows():
+        fit = estimated.loc[row["participant"]]
+        for name in MODELS[model]:
+            true = float(row[name])
+            low, high = float(fit[f"{name}_hdi_low"]), float(fit[f"{name}_hdi_high"])
+            rows.append(
+                {
+                    "participant": row["participant"],
+                    "parameter": name,
+                    "true": true,
+                    "estimated": float(fit[name]),
+                    "hdi_low": low,
+                    "hdi_high": high,
+                    "covered": low <= true <= high,
+                }
+            )
+    out = pd.DataFrame(rows)
+    out.attrs.update(trials.attrs)
+    out.attrs.update(fit="hierarchical", chains=chains, draws=draws, warmup=warmup)
+    out.attrs["n_participants"] = n_participants
+    out.attrs["n_trials"] = int(len(trials) / n_participants)
+    return out, result
+
+
+def confusion_hierarchical(
+    protocol,
+    models: Sequence[str] = ("rw", "hybrid"),
+    n_participants: int = 50,
+    noise: float | None = None,
+    response: str = "scr",
+    seed: int = 0,
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Model recovery with hierarchical fits, judged by PSIS-LOO.
+
+    For each generating model (seed ``seed + i``), every model is fitted hierarchically to
+    the simulated sample; each participant's winner is the model with the highest summed
+    LOO elpd over that participant's trials (:func:`participant_winners`), and the sample's
+    winner the model with the highest total elpd.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per generating model: ``simulated``, a count per fitted model (participants
+        it won), ``n``, ``recovered`` (share won by the generating model), ``sample_winner``,
+        ``flagged`` (fits whose diagnostics were flagged).
+    """
+    from pavlov.analysis.recovery import DEFAULT_NOISE, _rating_scale, simulate_trials
+
+    models = list(dict.fromkeys(models))
+    if len(models) < 2:
+        raise HierarchicalError(f"models: expected at least two models to compare, got {models}")
+    rows = []
+    n_trials = 0
+    for index, generating in enumerate(models):
+        trials, _ = simulate_trials(
+            protocol, generating, n_participants, noise, response, seed + index
+        )
+        n_trials = int(len(trials) / n_participants)
+        scale = _rating_scale(trials, protocol) if response == "rating" else None
+        result = fit_hierarchical(
+            trials,
+            models,
+            response,
+            chains=chains,
+            draws=draws,
+            warmup=warmup,
+            seed=seed + index,
+            rating_scale=scale,
+            progress=progress,
+            groups=False,
+        )
+        winners = participant_winners(result).value_counts()
+        n = int(winners.sum())
+        row = {"simulated": generating, **{m: int(winners.get(m, 0)) for m in models}}
+        row["n"] = n
+        row["recovered"] = row[generating] / n if n else np.nan
+        row["sample_winner"] = result.comparison["model"].iloc[0]
+        row["flagged"] = ", ".join(m for m, d in result.diagnostics.items() if d.flagged)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs.update(
+        protocol=protocol.path,
+        response=response,
+        noise=DEFAULT_NOISE[response] if noise is None else float(noise),
+        seed=seed,
+        n_participants=n_participants,
+        n_trials=n_trials,
+        fit="hierarchical",
+    )
+    return out
