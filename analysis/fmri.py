@@ -138,8 +138,10 @@ def summed_bic(fits: pd.DataFrame) -> dict[str, float]:
     Participants with a missing BIC in any model (too few observations for its parameters)
     are left out of every sum, so that the models are compared on the same people.
     """
-    table = fits.pivot_table(index="participant", columns="model", values="bic", aggfunc="first")
     models = list(dict.fromkeys(fits["model"]))
+    if "bic" not in fits.columns:  # hierarchical fits are compared by PSIS-LOO instead
+        return {m: math.nan for m in models}
+    table = fits.pivot_table(index="participant", columns="model", values="bic", aggfunc="first")
     table = table.reindex(columns=models).dropna()
     return {m: float(table[m].sum()) if len(table) else math.nan for m in models}
 

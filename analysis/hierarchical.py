@@ -315,29 +315,35 @@ def fit_hierarchical(
     if exclude_reinforced is None:
         exclude_reinforced = response == "scr"
     data = _prepare(trials, response, rating_scale)
-    participants = data["participants"]
+    everyone = data["participants"]
     observed = np.isfinite(data["y"])
     if exclude_reinforced:
         observed &= data["outcomes"] == 0
-    if observed.sum() < 3 * len(participants):
+    # Participants without a usable response carry no information about anything but the
+    # priors: leave them out of the sampler (they get NaN estimates, as in the ML fits).
+    fitted = np.flatnonzero(observed.any(axis=1))
+    if len(fitted) < 2 or observed.sum() < 3 * len(fitted):
         raise HierarchicalError(
-            f"trials: expected responses on at least 3 trials per participant on average, "
-            f"got {int(observed.sum())} for {len(participants)} participants"
+            f"trials: expected responses from at least 2 participants, on 3 or more trials "
+            f"each on average, got {int(observed.sum())} from {len(fitted)}"
         )
+    participants = [everyone[i] for i in fitted]
     group_of, group_names = _groups(trials, data, groups)
+    group_of = group_of[fitted]
     rows = np.full(data["y"].shape, -1, dtype=np.int64)
     rows[data["row_of"], data["position"]] = np.arange(len(trials))
+    rows, observed = rows[fitted], observed[fitted]
     part_idx, trial_idx = np.nonzero(observed)
-    y = data["y"][part_idx, trial_idx]
+    y = data["y"][fitted][part_idx, trial_idx]
     if response == "scr":
         centre, scale = float(np.mean(y)), float(np.std(y))
         scale = scale if scale > 0 else 1.0
     else:
         centre, scale = 0.0, 1.0
     inputs = _Inputs(
-        cues=data["cues"],
-        outcomes=data["outcomes"],
-        plus=data["plus"],
+        cues=data["cues"][fitted],
+        outcomes=data["outcomes"][fitted],
+        plus=data["plus"][fitted],
         part_idx=part_idx,
         trial_idx=trial_idx,
         y=(y - centre) / scale,
@@ -360,31 +366,24 @@ def fit_hierarchical(
             warmup=warmup,
             seed=seed + index,
             show=show,
+            n_predictive=predictive_draws,
         )
         idata, samples, diag = result
         idatas[model] = idata
         diagnostics[model] = diag
         loo = _loo(idata)
         pointwise[model] = loo.loo_i.values if loo is not None else np.full(len(y), np.nan)
-        fits.append(
-            _participant_table(
-                model, samples, participants, part_idx, pointwise[model], response, centre, scale
-            )
+        table = _participant_table(
+            model, samples, participants, part_idx, pointwise[model], response, centre, scale
         )
+        table = table.set_index("participant").reindex(everyone).rename_axis("participant")
+        table = table.reset_index().assign(model=model, fit="hierarchical")
+        table["n_obs"] = table["n_obs"].fillna(0).astype(int)
+        fits.append(table)
         group_rows.append(
             _group_table(model, idata, samples, group_names, response, centre, scale, seed)
         )
-        predictions[model] = _predictive(
-            model,
-            inputs,
-            samples,
-            rows[part_idx, trial_idx],
-            y,
-            centre,
-            scale,
-            predictive_draws,
-            seed,
-        )
+        predictions[model] = _predictive(samples, rows[part_idx, trial_idx], y, centre, scale)
     comparison = _comparison(idatas, pointwise, observations)
     fit_frame = pd.concat(fits, ignore_index=True)
     observation = (
@@ -484,43 +483,6 @@ def _learn(model: str, rates, inputs: _Inputs, onehot, outcomes, plus):
     return v.T, a.T
 
 
-def _numpyro_model(model: str, inputs: _Inputs, arrays: Mapping, y=None):
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    k = len(MODELS[model])
-    n_part = inputs.cues.shape[0]
-    mu = numpyro.sample("mu", dist.Normal(0.0, _MU_SD).expand([inputs.n_groups, k]).to_event(2))
-    tau = numpyro.sample("tau", dist.HalfNormal(_TAU_SD).expand([k]).to_event(1))
-    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_part, k]).to_event(2))
-    rates = numpyro.deterministic(
-        "rates", 1.0 / (1.0 + jnp.exp(-(mu[arrays["group_of"]] + tau * z)))
-    )
-    v, a = _learn(model, rates, inputs, arrays["onehot"], arrays["outcomes"], arrays["plus"])
-    pi, ti = arrays["part_idx"], arrays["trial_idx"]
-    n_beta = inputs.betas(model)
-    if n_beta:
-        m_beta = numpyro.sample("m_beta", dist.Normal(0.0, 2.0).expand([n_beta]).to_event(1))
-        s_beta = numpyro.sample("s_beta", dist.HalfNormal(1.0).expand([n_beta]).to_event(1))
-        z_beta = numpyro.sample(
-            "z_beta", dist.Normal(0.0, 1.0).expand([n_part, n_beta]).to_event(2)
-        )
-        beta = numpyro.deterministic("beta", m_beta + s_beta * z_beta)
-        mean = beta[pi, 0] + beta[pi, 1] * v[pi, ti]
-        if n_beta == 3:
-            mean = mean + beta[pi, 2] * a[pi, ti]
-        sigma_centre = 0.0
-    else:
-        mean = v[pi, ti]
-        sigma_centre = -1.5
-    m_sigma = numpyro.sample("m_log_sigma", dist.Normal(sigma_centre, 1.0))
-    s_sigma = numpyro.sample("s_log_sigma", dist.HalfNormal(0.5))
-    z_sigma = numpyro.sample("z_log_sigma", dist.Normal(0.0, 1.0).expand([n_part]).to_event(1))
-    sigma = numpyro.deterministic("sigma", jnp.exp(m_sigma + s_sigma * z_sigma))
-    numpyro.sample("y", dist.Normal(mean, sigma[pi]), obs=y)
-
-
 def _arrays(inputs: _Inputs) -> dict:
     import jax.numpy as jnp
 
@@ -536,38 +498,114 @@ def _arrays(inputs: _Inputs) -> dict:
         "part_idx": jnp.asarray(inputs.part_idx),
         "trial_idx": jnp.asarray(inputs.trial_idx),
         "group_of": jnp.asarray(inputs.group_of),
+        "y": jnp.asarray(inputs.y.astype(np.float32)),
     }
 
 
-def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show):
-    import jax
+def _unpack(model: str, inputs: _Inputs, u: Mapping, arrays: Mapping) -> dict:
+    """Constrained parameters, the mean response of every observation and its log-likelihood.
+
+    ``u`` holds one draw of the unconstrained (sampled) parameters: the non-centred
+    ``z``-scores, group means on the logit (rates) or log (σ) scale, and the logs of the
+    half-normal scales.
+    """
     import jax.numpy as jnp
+    from jax.scipy.stats import norm
+
+    group_of = arrays["group_of"]
+    rates = 1.0 / (1.0 + jnp.exp(-(u["mu"][group_of] + jnp.exp(u["log_tau"]) * u["z"])))
+    v, a = _learn(model, rates, inputs, arrays["onehot"], arrays["outcomes"], arrays["plus"])
+    pi, ti = arrays["part_idx"], arrays["trial_idx"]
+    out = {"rates": rates, "tau": jnp.exp(u["log_tau"]), "mu": u["mu"]}
+    if "m_beta" in u:
+        beta = u["m_beta"] + jnp.exp(u["log_s_beta"]) * u["z_beta"]
+        mean = beta[pi, 0] + beta[pi, 1] * v[pi, ti]
+        if beta.shape[1] == 3:
+            mean = mean + beta[pi, 2] * a[pi, ti]
+        out.update(beta=beta, m_beta=u["m_beta"], s_beta=jnp.exp(u["log_s_beta"]))
+    else:
+        mean = v[pi, ti]
+    sigma = jnp.exp(u["m_log_sigma"] + jnp.exp(u["log_s_log_sigma"]) * u["z_log_sigma"])
+    out.update(
+        sigma=sigma,
+        m_log_sigma=u["m_log_sigma"],
+        s_log_sigma=jnp.exp(u["log_s_log_sigma"]),
+        mean=mean,
+        loglik=norm.logpdf(arrays["y"], mean, sigma[pi]),
+    )
+    return out
+
+
+def _potential(model: str, inputs: _Inputs, arrays: Mapping):
+    """Negative log posterior density of the unconstrained parameters (for NUTS)."""
+    import jax.numpy as jnp
+    from jax.scipy.stats import norm
+
+    sigma_centre = 0.0 if inputs.betas(model) else -1.5
+
+    def half_normal_log(log_x, scale):  # HalfNormal(scale) on x = exp(log_x), with Jacobian
+        x = jnp.exp(log_x)
+        return jnp.sum(jnp.log(2.0) + norm.logpdf(x, 0.0, scale) + log_x)
+
+    def potential(u):
+        lp = jnp.sum(norm.logpdf(u["mu"], 0.0, _MU_SD)) + half_normal_log(u["log_tau"], _TAU_SD)
+        lp += jnp.sum(norm.logpdf(u["z"]))
+        if "m_beta" in u:
+            lp += jnp.sum(norm.logpdf(u["m_beta"], 0.0, 2.0))
+            lp += half_normal_log(u["log_s_beta"], 1.0) + jnp.sum(norm.logpdf(u["z_beta"]))
+        lp += norm.logpdf(u["m_log_sigma"], sigma_centre, 1.0)
+        lp += half_normal_log(u["log_s_log_sigma"], 0.5) + jnp.sum(norm.logpdf(u["z_log_sigma"]))
+        lp += jnp.sum(_unpack(model, inputs, u, arrays)["loglik"])
+        return -lp
+
+    return potential
+
+
+def _initial(model: str, inputs: _Inputs, chains: int, key) -> dict:
+    """Starting points: every unconstrained parameter uniform in (-1, 1), per chain."""
+    import jax
+
+    k = len(MODELS[model])
+    n_part = inputs.cues.shape[0]
+    n_beta = inputs.betas(model)
+    shapes = {
+        "mu": (inputs.n_groups, k),
+        "log_tau": (k,),
+        "z": (n_part, k),
+        "m_log_sigma": (),
+        "log_s_log_sigma": (),
+        "z_log_sigma": (n_part,),
+    }
+    if n_beta:
+        shapes.update(m_beta=(n_beta,), log_s_beta=(n_beta,), z_beta=(n_part, n_beta))
+    keys = jax.random.split(key, len(shapes))
+    return {
+        name: jax.random.uniform(sub, (chains, *shape), minval=-1.0, maxval=1.0)
+        for sub, (name, shape) in zip(keys, sorted(shapes.items()))
+    }
+
+
+def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, n_predictive):
+    import jax
     from jax import lax
-    from numpyro.infer import NUTS, init_to_uniform
+    from numpyro.infer import NUTS
 
     arrays = _arrays(inputs)
-    y = jnp.asarray(inputs.y.astype(np.float32))
-
-    def potential_model(y=None):
-        _numpyro_model(model, inputs, arrays, y)
-
-    kernel = NUTS(potential_model, target_accept_prob=0.9, init_strategy=init_to_uniform(radius=1))
+    kernel = NUTS(potential_fn=_potential(model, inputs, arrays), target_accept_prob=0.9)
     # All chains advance together (vmapped) in compiled blocks of `size` iterations, so the
     # progress display can move without recompiling: NumPyro's MCMC.run compiles per call.
     total = warmup + draws
     size = _block_size(warmup, draws)
-    kwargs = {"y": y}
     start = time.perf_counter()
+    key_init, key_run = jax.random.split(jax.random.PRNGKey(seed))
     with _Progress(show, f"{model}: {chains} chains", warmup, total) as bar:
-        keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-        state = kernel.init(keys, warmup, model_kwargs=kwargs)
-        if os.environ.get("PAVLOV_DEBUG_TIMING"):
-            print("init", time.perf_counter() - start, file=sys.stderr)
+        initial = _initial(model, inputs, chains, key_init)
+        state = kernel.init(jax.random.split(key_run, chains), warmup, init_params=initial)
 
         @jax.jit
         def block(state):
             def body(state, _):
-                state = kernel.sample(state, (), kwargs)
+                state = kernel.sample(state, (), {})
                 return state, (state.z, state.diverging)
 
             return lax.scan(body, state, None, length=size)
@@ -584,15 +622,49 @@ def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show):
     # (iteration, chain, ...) blocks → (chain, draw, ...)
     z = {k: np.concatenate([b[k] for b in kept], axis=0).swapaxes(0, 1) for k in kept[0]}
     diverging = np.concatenate(diverging, axis=0).T
-    post = kernel.postprocess_fn((), kwargs)
-    flat = {k: jnp.asarray(v.reshape(chains * draws, *v.shape[2:])) for k, v in z.items()}
-    constrained = jax.vmap(post)(flat)
-    joined = {k: np.asarray(v).reshape(chains, draws, *v.shape[1:]) for k, v in constrained.items()}
+    samples = _derive(model, inputs, arrays, z, n_predictive, seed)
     seconds = time.perf_counter() - start
-    log_lik = _log_likelihood(model, inputs, arrays, joined, y)
-    idata = _inference_data(model, joined, log_lik, diverging)
+    idata = _inference_data(model, samples, samples.pop("loglik"), diverging)
     diag = _diagnostics(model, idata, int(diverging.sum()), chains, draws, warmup, seconds)
-    return idata, joined, diag
+    return idata, samples, diag
+
+
+def _derive(model, inputs, arrays, z, n_predictive, seed) -> dict:
+    """Constrained draws (chain, draw, ...), the pointwise log-likelihood and replicates.
+
+    One compiled function maps slices of draws to everything derived from them; the last
+    slice is padded so that it compiles once. ``predictive`` holds ``n_predictive``
+    replicated data sets (standardised units) from randomly chosen draws.
+    """
+    import jax
+
+    chains, draws = next(iter(z.values())).shape[:2]
+    total = chains * draws
+    flat = {k: v.reshape(total, *v.shape[2:]) for k, v in z.items()}
+    width = min(200, total)
+    derive = jax.jit(jax.vmap(lambda u: _unpack(model, inputs, u, arrays)))
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(total, size=min(n_predictive, total), replace=False))
+    parts: dict[str, list] = {}
+    means, sigmas = [], []
+    for begin in range(0, total, width):
+        index = np.arange(begin, begin + width) % total  # pad by wrapping round
+        out = jax.device_get(derive({k: v[index] for k, v in flat.items()}))
+        n = min(width, total - begin)
+        for key, value in out.items():
+            if key != "mean":
+                parts.setdefault(key, []).append(np.asarray(value)[:n])
+        chosen = np.flatnonzero((pick >= begin) & (pick < begin + n))
+        local = pick[chosen] - begin
+        means.append(np.asarray(out["mean"])[local])
+        sigmas.append(np.asarray(out["sigma"])[local])
+    samples = {
+        k: np.concatenate(v).reshape(chains, draws, *v[0].shape[1:]) for k, v in parts.items()
+    }
+    mean = np.concatenate(means)
+    sigma = np.concatenate(sigmas)[:, inputs.part_idx]
+    samples["predictive"] = mean + sigma * rng.standard_normal(mean.shape)
+    return samples
 
 
 def _block_size(warmup: int, draws: int) -> int:
@@ -600,23 +672,6 @@ def _block_size(warmup: int, draws: int) -> int:
     common = math.gcd(warmup, draws)
     limit = max(1, (warmup + draws) // 20)
     return max(d for d in range(1, common + 1) if common % d == 0 and d <= limit)
-
-
-def _log_likelihood(model, inputs, arrays, samples, y) -> np.ndarray:
-    """Pointwise log-likelihood (chain, draw, observation), computed in slices of draws."""
-    from numpyro.infer import log_likelihood
-
-    def fn(y=None):
-        _numpyro_model(model, inputs, arrays, y)
-
-    chains, n_draws = samples["mu"].shape[:2]
-    flat = {k: v.reshape(chains * n_draws, *v.shape[2:]) for k, v in samples.items()}
-    out = []
-    size = 250
-    for start in range(0, chains * n_draws, size):
-        part = {k: v[start : start + size] for k, v in flat.items()}
-        out.append(np.asarray(log_likelihood(fn, part, y=y)["y"]))
-    return np.concatenate(out).reshape(chains, n_draws, -1)
 
 
 def _inference_data(model, samples, log_lik, diverging):
@@ -912,25 +967,9 @@ def _identifiability(rates: np.ndarray, n_draws: int, seed: int) -> tuple[np.nda
     return contraction, overlap
 
 
-def _predictive(model, inputs, samples, rows, y, centre, scale, n_draws, seed) -> pd.DataFrame:
+def _predictive(samples, rows, y, centre, scale) -> pd.DataFrame:
     """Posterior predictive replicates of every observation (original units)."""
-    import jax
-    from numpyro.infer import Predictive
-
-    arrays = _arrays(inputs)
-
-    def fn(y=None):
-        _numpyro_model(model, inputs, arrays, y)
-
-    flat = {k: _flat(v) for k, v in samples.items()}
-    total = next(iter(flat.values())).shape[0]
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(total, size=min(n_draws, total), replace=False))
-    chosen = {k: v[pick] for k, v in flat.items()}
-    replicated = Predictive(fn, posterior_samples=chosen, return_sites=["y"])(
-        jax.random.PRNGKey(seed + 1)
-    )["y"]
-    replicated = np.asarray(replicated, dtype=float) * scale + centre
+    replicated = samples["predictive"] * scale + centre
     frame = pd.DataFrame({"row": rows, "observed": y})
     frame["predicted"] = replicated.mean(axis=0)
     draws = pd.DataFrame(replicated.T, columns=[f"draw{i}" for i in range(replicated.shape[0])])

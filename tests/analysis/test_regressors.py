@@ -199,3 +199,41 @@ def test_summed_bic_compares_models_on_the_same_participants():
     assert summed_bic(fits) == {"rw": 10.0, "hybrid": 8.0}
     assert lowest_bic_model(fits) == "hybrid"
     assert lowest_bic_model(fits.assign(bic=np.nan)) is None
+
+
+def test_hierarchical_fits_give_regressors_from_posterior_means(scans):
+    """With a hierarchical fit, V follows the posterior-mean rate, and the sidecar says so,
+    with the 94 % HDI and the PSIS-LOO model ranking instead of BIC (no sampling here: the
+    fit table is built by hand)."""
+    trials = load_trials(scans)
+    sessions = load_sessions(scans)
+    fits = pd.DataFrame(
+        {
+            "participant": ["1", "2", "3"],
+            "model": "rw",
+            "fit": "hierarchical",
+            "alpha": [0.2, 0.35, 0.5],
+            "alpha_hdi_low": [0.1, 0.2, 0.3],
+            "alpha_hdi_high": [0.3, 0.5, 0.7],
+            "sigma": 0.1,
+            "n_obs": 40,
+        }
+    )
+    fits.attrs.update(
+        fit="hierarchical", response="rating", v0=0.5, best_loo="rw", elpd_loo={"rw": -12.5}
+    )
+    files, notes = regressor_files(trials, fits, sessions)
+    assert len(files) == 3 and notes == []
+    item = next(f for f in files if f.path.name.startswith("sub-2_"))
+    meta = item.sidecar
+    assert "hierarchical Bayesian fit" in meta["Description"]
+    assert "posterior-mean" in meta["Description"]
+    assert meta["Parameters"] == {"alpha": 0.35}
+    assert meta["ParameterHDI94"] == {"alpha": [0.2, 0.5]}
+    assert meta["ModelSelection"]["Criterion"].startswith("PSIS-LOO")
+    assert meta["ModelSelection"]["IsHighestElpdLoo"] is True
+    log = read_log(scans, "2")
+    cs = log[log["trial_type"] == "cs"]
+    expected = predict("rw", {"alpha": 0.35}, cs["stimulus"], cs["reinforced"])
+    values = item.table.loc[item.table["trial_type"] == "V", "value"]
+    np.testing.assert_allclose(values, expected["v"], atol=1e-6)

@@ -1,0 +1,278 @@
+"""Tests of the hierarchical Bayesian fits (pavlov.analysis.hierarchical) and of
+`pavlov analyze/recover --fit hierarchical`. Sampling runs with few draws: these tests check
+the machinery (equations, intervals, diagnostics, outputs, errors), the README the numbers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pavlov.analysis.hierarchical import (
+    Diagnostics,
+    HierarchicalError,
+    _hdi,
+    check_sampling,
+)
+from pavlov.analysis.models import MODELS, run_model
+
+pytest.importorskip("numpyro", reason="the bayes extra (numpyro, jax, arviz) is not installed")
+
+PAVLOV = Path(sys.executable).with_name("pavlov")
+PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "aversive_pavlovian_fmri.yaml"
+
+
+def pavlov(*argv, env=None):
+    """Run the `pavlov` command as a user would; return the completed process."""
+    return subprocess.run(
+        [str(PAVLOV), *map(str, argv)], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_jax_learning_loop_matches_the_numpy_models(model):
+    """The sampler's lax.scan trial loop gives the V and α of models.run_model exactly."""
+    import jax.numpy as jnp
+
+    from pavlov.analysis.hierarchical import _arrays, _Inputs, _learn
+
+    rng = np.random.default_rng(3)
+    n, t = 4, 30
+    cues = rng.integers(0, 3, (n, t))
+    cues[0, -5:] = -1  # padding: a shorter participant
+    outcomes = (rng.random((n, t)) < 0.4).astype(float)
+    plus = cues == 0
+    rates = rng.uniform(0.1, 0.9, (n, len(MODELS[model])))
+    inputs = _Inputs(
+        cues=cues,
+        outcomes=outcomes,
+        plus=plus,
+        part_idx=np.zeros(1, int),
+        trial_idx=np.zeros(1, int),
+        y=np.zeros(1),
+        group_of=np.zeros(n, int),
+        n_groups=1,
+        response="scr",
+        v0=0.5,
+    )
+    arrays = _arrays(inputs)
+    v, a = _learn(
+        model,
+        jnp.asarray(rates, dtype=jnp.float32),
+        inputs,
+        arrays["onehot"],
+        arrays["outcomes"],
+        arrays["plus"],
+    )
+    params = {name: rates[:, j] for j, name in enumerate(MODELS[model])}
+    trace = run_model(model, params, cues, outcomes, plus=plus)
+    real = cues >= 0
+    assert np.allclose(np.asarray(v)[real], trace.v[real], atol=1e-5)
+    assert np.allclose(np.asarray(a)[real], trace.alpha[real], atol=1e-5)
+
+
+def test_hdi_is_the_narrowest_interval():
+    """The 94 % HDI of normal draws is ±1.88 SD; of a skewed sample it hugs the mode."""
+    draws = np.random.default_rng(0).normal(2.0, 3.0, (200_000, 1))
+    low, high = _hdi(draws)
+    assert low[0] == pytest.approx(2.0 - 1.881 * 3.0, abs=0.05)
+    assert high[0] == pytest.approx(2.0 + 1.881 * 3.0, abs=0.05)
+    skewed = np.random.default_rng(0).exponential(1.0, (200_000, 1))
+    low, high = _hdi(skewed)
+    assert low[0] < 0.01 and high[0] == pytest.approx(-np.log(0.06), abs=0.03)
+
+
+def test_diagnostics_flag_rhat_divergences_and_low_ess():
+    """A fit is flagged for R-hat > 1.01, any divergence, or bulk ESS < 100 per chain."""
+    good = Diagnostics("rw", 1.005, 900.0, 800.0, 0, 4, 1000, 1000, 10.0)
+    assert not good.flagged and good.problems == []
+    assert Diagnostics("rw", 1.02, 900.0, 800.0, 0, 4, 1000, 1000, 10.0).problems == [
+        "R-hat 1.020 > 1.01"
+    ]
+    assert Diagnostics("rw", 1.0, 900.0, 800.0, 3, 4, 1000, 1000, 10.0).problems == [
+        "3 divergent transition(s)"
+    ]
+    assert Diagnostics("rw", 1.0, 350.0, 800.0, 0, 4, 1000, 1000, 10.0).flagged
+
+
+@pytest.mark.parametrize(
+    ("chains", "draws", "warmup", "seed", "message"),
+    [
+        (0, 100, 100, 0, "--chains: expected a whole number >= 1, got 0"),
+        (2, 5, 100, 0, "--draws: expected a whole number >= 10, got 5"),
+        (2, 100, 2.5, 0, "--warmup: expected a whole number >= 10, got 2.5"),
+        (2, 100, 100, -1, "--seed: expected a whole number >= 0, got -1"),
+        (1, 20, 100, 0, "expected at least 40 draws in all"),
+    ],
+)
+def test_sampler_settings_are_checked(chains, draws, warmup, seed, message):
+    """Unusable sampler settings raise one line naming the option."""
+    with pytest.raises(HierarchicalError, match=message.replace("+", r"\+")):
+        check_sampling(chains, draws, warmup, seed)
+
+
+def simulated_groups(seed=0):
+    """20 RW learners rating US expectancy (0-1, noise SD 0.05) on 48 trials; group 'low'
+    has typical α 0.15, group 'high' 0.6 (logit SD 0.3 within each group). Returns the
+    table and each group's realised typical α (logistic of its members' mean logit)."""
+    rng = np.random.default_rng(seed)
+    typical = {"low": 0.15, "high": 0.6}
+    rows = []
+    logits = {"low": [], "high": []}
+    for i in range(20):
+        group = "low" if i < 10 else "high"
+        logit = np.log(typical[group] / (1 - typical[group])) + 0.3 * rng.normal()
+        logits[group].append(logit)
+        alpha = 1 / (1 + np.exp(-logit))
+        order = rng.permutation(np.repeat(["CS+", "CS-"], 24))
+        us = (order == "CS+") & (rng.random(48) < 0.5)
+        trace = run_model("rw", {"alpha": alpha}, (order == "CS+").astype(int), us.astype(float))
+        rating = np.clip(trace.v[0] + rng.normal(0, 0.05, 48), 0, 1)
+        for t in range(48):
+            rows.append(
+                {
+                    "participant": f"p{i}",
+                    "group": group,
+                    "phase": "acquisition",
+                    "trial": t + 1,
+                    "cs": order[t],
+                    "cs_type": order[t],
+                    "reinforced": bool(us[t]),
+                    "rating": rating[t],
+                }
+            )
+    realised = {g: float(1 / (1 + np.exp(-np.mean(v)))) for g, v in logits.items()}
+    return pd.DataFrame(rows), realised
+
+
+def test_group_means_of_a_simulated_table_fall_in_their_hdis():
+    """Known group learning rates are inside their 94 % HDIs and the group difference is
+    found (its HDI excludes 0); per-participant HDIs and diagnostics come with the fit."""
+    from pavlov.analysis.hierarchical import fit_hierarchical
+
+    trials, typical = simulated_groups()
+    result = fit_hierarchical(
+        trials, ["rw"], "rating", chains=2, draws=150, warmup=150, seed=1, progress=False
+    )
+    group = result.group
+    means = group[(group["parameter"] == "alpha") & (group["quantity"] == "mean")]
+    assert set(means["group"]) == {"high", "low"}
+    for row in means.itertuples():
+        assert row.hdi_low <= typical[row.group] <= row.hdi_high, row
+    diff = group[group["quantity"] == "difference"].iloc[0]
+    assert diff["group"] == "low - high"
+    assert diff["hdi_high"] < 0 and diff["p_positive"] < 0.03
+    fits = result.fits
+    assert (fits["fit"] == "hierarchical").all() and len(fits) == 20
+    assert (
+        (fits["alpha_hdi_low"] <= fits["alpha"]) & (fits["alpha"] <= fits["alpha_hdi_high"])
+    ).all()
+    table = result.diagnostics_table()
+    assert np.isfinite(table.loc[0, ["max_rhat", "min_ess_bulk", "min_ess_tail"]]).all()
+    assert table.loc[0, "divergences"] >= 0
+    assert np.isfinite(result.comparison.loc[0, "elpd_loo"]) and result.comparison.loc[0, "se"] > 0
+
+
+@pytest.fixture(scope="module")
+def homan_run(homan_table, tmp_path_factory):
+    """`pavlov analyze` of Homan et al. 2019 (the first 24 participants, SCR, groups A/B)
+    with --fit hierarchical, 2 chains x 50 draws: returns (process, output folder)."""
+    table = pd.read_csv(homan_table.path)
+    keep = list(dict.fromkeys(table["participant"]))[:24]
+    path = tmp_path_factory.mktemp("homan_bayes") / "homan24.csv"
+    table[table["participant"].isin(keep)].to_csv(path, index=False)
+    out = path.parent / "out"
+    done = pavlov(
+        "analyze", path, "--out", out, "--response-name", "scr", "--models", "rw",
+        "--fit", "hierarchical", "--chains", "2", "--draws", "50", "--warmup", "50",
+    )  # fmt: skip
+    return done, out
+
+
+def test_real_dataset_fitted_end_to_end_with_diagnostics_reported(homan_run):
+    """Homan 2019 SCR through `pavlov analyze --fit hierarchical`: both fits in
+    model_fits.csv, LOO, group posteriors with the A/B difference, diagnostics in CSV and
+    report, a flagged (too short) fit named in the report, the predictive check figure."""
+    done, out = homan_run
+    assert done.returncode == 0, done.stderr
+    fits = pd.read_csv(out / "model_fits.csv")
+    assert set(fits["fit"]) == {"ml", "hierarchical"}
+    bayes = fits[fits["fit"] == "hierarchical"].dropna(subset=["alpha"])
+    assert len(bayes) >= 20
+    assert (
+        (bayes["alpha_hdi_low"] <= bayes["alpha"]) & (bayes["alpha"] <= bayes["alpha_hdi_high"])
+    ).all()
+    assert {"sigma", "beta0", "beta_v", "elpd_loo"} <= set(bayes.columns)
+    diagnostics = pd.read_csv(out / "model_diagnostics.csv")
+    row = diagnostics.iloc[0]
+    assert np.isfinite(row["max_rhat"]) and np.isfinite(row["min_ess_bulk"])
+    comparison = pd.read_csv(out / "model_comparison.csv")
+    assert np.isfinite(comparison.loc[0, "elpd_loo"]) and comparison.loc[0, "se"] > 0
+    assert "pareto_k_bad" in comparison.columns
+    group = pd.read_csv(out / "group_posteriors.csv", keep_default_na=False)
+    assert set(group.loc[group["quantity"] == "mean", "group"]) == {"A", "B"}
+    assert "B - A" in set(group["group"])
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "Hierarchical fit diagnostics" in report and "Model comparison (PSIS-LOO" in report
+    assert f"max R-hat {row['max_rhat']:.3f}" in report
+    # 50 draws cannot pass the ESS check (>= 200 for 2 chains): the report must say so
+    assert bool(row["flagged"])
+    assert "FLAGGED" in report and "The hierarchical rw fit is flagged" in report
+    assert (out / "posterior_predictive.png").stat().st_size > 10_000
+    assert "posterior_predictive.png" in report
+
+
+def test_bad_sampler_options_one_line_exit_2(homan_table, tmp_path):
+    """Bad or misplaced sampler options: one line on stderr, exit 2, nothing written."""
+    out = tmp_path / "out"
+    cases = [
+        (["--fit", "hierarchical", "--draws", "5"], "--draws: expected a whole number >= 10"),
+        (["--chains", "2"], "--chains: only used with --fit hierarchical"),
+        (["--fit", "hierarchical", "--models"], "expected --models to name at least one model"),
+        (["--fit", "hierarchical", "--chains", "0"], "--chains: expected a whole number >= 1"),
+    ]
+    for extra, message in cases:
+        done = pavlov("analyze", homan_table.path, "--out", out, *extra)
+        assert done.returncode == 2, (extra, done.stderr)
+        assert message in done.stderr
+        assert len(done.stderr.strip().splitlines()) <= 2  # argparse adds its usage line
+        assert not out.exists()
+    done = pavlov("recover", PROTOCOL, "--warmup", "50")
+    assert done.returncode == 2 and "--warmup: only used with --fit hierarchical" in done.stderr
+
+
+def test_missing_extra_is_one_line_exit_2(homan_table, tmp_path):
+    """Without NumPyro installed, --fit hierarchical says how to install it (exit 2)."""
+    fake = tmp_path / "fake"
+    (fake / "numpyro").mkdir(parents=True)
+    (fake / "numpyro" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = {**os.environ, "PYTHONPATH": str(fake)}
+    out = tmp_path / "out"
+    done = pavlov("analyze", homan_table.path, "--out", out, "--fit", "hierarchical", env=env)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip().splitlines()
+        == [
+            "pavlov: --fit hierarchical: needs numpyro; install the extra with pip install "
+            "'pavlov[bayes]'"
+        ]
+        or "pip install 'pavlov[bayes]'" in done.stderr.strip().splitlines()[-1]
+    )
+    assert not out.exists()
+    done = pavlov("recover", PROTOCOL, "--fit", "hierarchical", env=env)
+    assert done.returncode == 2 and "pavlov[bayes]" in done.stderr
+
+
+def test_analyze_without_hierarchical_never_imports_jax():
+    """`pavlov analyze` (ML fits) does not import JAX: its start-up cost stays out."""
+    code = (
+        "import sys; import pavlov.analysis.cli, pavlov.analysis.fit, pavlov.analysis.fmri, "
+        "pavlov.analysis.models_cli; print('jax' in sys.modules, 'numpyro' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "False"]
