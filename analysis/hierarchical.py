@@ -602,20 +602,33 @@ def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, 
         initial = _initial(model, inputs, chains, key_init)
         state = kernel.init(jax.random.split(key_run, chains), warmup, init_params=initial)
 
-        @jax.jit
-        def block(state):
+        def advance(state):
             def body(state, _):
                 state = kernel.sample(state, (), {})
                 return state, (state.z, state.diverging)
 
             return lax.scan(body, state, None, length=size)
 
+        # Chains are vmapped; with several CPU devices (configure_devices) they are also
+        # split across them with pmap, so that both cores of a laptop work.
+        devices = _devices(chains)
+        if devices > 1:
+            split = jax.tree_util.tree_map(
+                lambda x: x.reshape(devices, chains // devices, *x.shape[1:]), state
+            )
+            block = jax.pmap(advance)
+        else:
+            split, block = state, jax.jit(advance)
         kept, diverging = [], []
         done = 0
         while done < total:
-            state, (z, div) = jax.block_until_ready(block(state))
+            split, (z, div) = jax.block_until_ready(block(split))
             if done >= warmup:
-                kept.append(jax.device_get(z))
+                z, div = jax.device_get((z, div))
+                if devices > 1:  # (device, iteration, chain, ...) → (iteration, chain, ...)
+                    z = {k: _merge_devices(v) for k, v in z.items()}
+                    div = _merge_devices(np.asarray(div))
+                kept.append(z)
                 diverging.append(np.asarray(div))
             done += size
             bar.update(done)
@@ -665,6 +678,19 @@ def _derive(model, inputs, arrays, z, n_predictive, seed) -> dict:
     sigma = np.concatenate(sigmas)[:, inputs.part_idx]
     samples["predictive"] = mean + sigma * rng.standard_normal(mean.shape)
     return samples
+
+
+def _devices(chains: int) -> int:
+    """How many CPU devices to split the chains over (a divisor of ``chains``)."""
+    import jax
+
+    available = jax.local_device_count()
+    return max(d for d in range(1, min(chains, available) + 1) if chains % d == 0)
+
+
+def _merge_devices(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x).swapaxes(0, 1)  # (iteration, device, chain, ...)
+    return x.reshape(x.shape[0], x.shape[1] * x.shape[2], *x.shape[3:])
 
 
 def _block_size(warmup: int, draws: int) -> int:
