@@ -13,7 +13,11 @@ Writes into ``--out``:
 - ``exclusions.csv``: flag counts;
 - ``anova.csv``: CS × block rm-ANOVA per phase (``sample`` = all / after_exclusions);
 - ``mixed_model.csv``, ``group_comparison.csv`` (when groups exist);
-- ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``;
+- ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``; with ``--fit
+  hierarchical`` also the hierarchical rows (``fit`` column ``ml``/``hierarchical``: posterior
+  means with 94 % HDIs), and ``group_posteriors.csv``, ``model_comparison.csv`` (PSIS-LOO),
+  ``model_diagnostics.csv`` (R-hat, ESS, divergences) and ``posterior_predictive.png``/``.svg``
+  (:mod:`pavlov.analysis.hierarchical`);
 - ``regressors/sub-<id>/ses-<s>/…_desc-<model>_regressors.tsv`` + ``.json``: each fitted
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
   (:mod:`pavlov.analysis.fmri`; ``--regressors best`` for the lowest summed BIC only);

@@ -12,6 +12,12 @@ Spearman ρ, bias and RMSE) and, with ``--out``, writes the participant-level ta
 ``--confusion`` does model recovery instead: it simulates from each of ``--models``
 (default rw, rw2, hybrid), fits all of them to every simulated participant and prints how
 often each model had the lowest BIC (rows: simulated model; ``--out`` writes that matrix).
+
+``--fit hierarchical`` refits all simulated participants at once with the hierarchical
+Bayesian model (:mod:`pavlov.analysis.hierarchical`; ``--chains``, ``--draws``, ``--warmup``):
+the table adds each parameter's 94 % HDI coverage of the true values and its identifiability
+(posterior contraction, prior–posterior overlap); with ``--confusion`` a participant's winner
+is the model with the highest PSIS-LOO elpd over that participant's trials.
 """
 
 from __future__ import annotations
