@@ -1,7 +1,8 @@
 """Benchmark: hierarchical hybrid fit of 100 participants × 120 trials, 4 chains × 1,000 draws.
 
 Times ``pavlov analyze TABLE --fit hierarchical --models hybrid`` as a user types it, in a
-subprocess: wall time and the child's peak resident memory. The whole command runs (loading,
+subprocess: wall time, CPU time (a guide to an idle machine's wall time when the machine is
+shared) and the child's peak resident memory. The whole command runs (loading,
 curves, statistics, the maximum-likelihood fits and the report), so the figure is what a user
 waits for; the sampler's own time (compilation, warm-up and draws) is read back from
 ``model_diagnostics.csv``.
@@ -16,6 +17,7 @@ Run: ``python benchmarks/hierarchical.py [--participants 100] [--chains 4] [--dr
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -105,17 +107,24 @@ def main(argv=None) -> int:
             "--regressors",
             "none",
         ]
+        load = os.getloadavg()
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak = usage.ru_maxrss / 1024
+        cpu = usage.ru_utime + usage.ru_stime
         diagnostics = pd.read_csv(out / "model_diagnostics.csv")
     row = diagnostics.iloc[0]
     print(
         f"{args.participants} participants x {4 * PER_CS} trials, hybrid, {args.chains} chains "
         f"x {args.draws} draws ({args.warmup} warm-up)"
     )
-    print(f"pavlov analyze --fit hierarchical: {wall:.1f} s wall, peak RSS {peak:.0f} MiB")
+    print(
+        f"pavlov analyze --fit hierarchical: {wall:.1f} s wall, {cpu:.1f} s CPU (user + "
+        f"system, all threads), peak RSS {peak:.0f} MiB; load average before/after "
+        f"{load[0]:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(
         f"sampler (compile + warm-up + draws): {row['seconds']:.1f} s; max R-hat "
         f"{row['max_rhat']:.3f}, min bulk ESS {row['min_ess_bulk']:.0f}, "
