@@ -38,8 +38,12 @@ contaminates the CS response; analysis.md §1.3), as the maximum-likelihood fits
 
 Sampling and checks
 -------------------
-NUTS (target acceptance 0.9) with ``chains`` chains of ``warmup`` + ``draws`` iterations,
-the trial loop a ``jax.lax.scan`` vectorised over participants. Every fit reports the
+NUTS (NumPyro's kernel, target acceptance 0.9) with ``chains`` chains of ``warmup`` +
+``draws`` iterations on the log posterior written out in JAX (no model tracing: the model is
+compiled once for sampling and once for the derived quantities, which matters because
+compilation, not sampling, dominates small fits). The trial loop is a ``jax.lax.scan``
+vectorised over participants; the chains are vmapped, and split over CPU devices with
+``pmap`` when several cores are free. Every fit reports the
 largest R-hat, the smallest bulk and tail ESS and the number of divergent transitions; a
 fit with R-hat > 1.01, a divergence or a bulk ESS below 100 per chain is *flagged*
 (``Diagnostics.flagged``) and the report says so. Models are compared by PSIS-LOO on the

@@ -227,7 +227,17 @@ def test_real_dataset_fitted_end_to_end_with_diagnostics_reported(homan_run):
     assert "posterior_predictive.png" in report
 
 
-def test_bad_sampler_options_one_line_exit_2(homan_table, tmp_path):
+def main(*argv) -> int:
+    """The `pavlov` command line in process (argparse's own errors exit through SystemExit)."""
+    from pavlov.task.cli import main as pavlov_main
+
+    try:
+        return pavlov_main([str(a) for a in argv])
+    except SystemExit as exit:
+        return exit.code
+
+
+def test_bad_sampler_options_one_line_exit_2(homan_table, tmp_path, capsys):
     """Bad or misplaced sampler options: one line on stderr, exit 2, nothing written."""
     out = tmp_path / "out"
     cases = [
@@ -242,23 +252,22 @@ def test_bad_sampler_options_one_line_exit_2(homan_table, tmp_path):
         ),
     ]
     for extra, message in cases:
-        done = pavlov("analyze", homan_table.path, "--out", out, *extra)
-        assert done.returncode == 2, (extra, done.stderr)
-        assert done.stderr.strip().splitlines() == [f"pavlov: {message}"]
+        assert main("analyze", homan_table.path, "--out", out, *extra) == 2, extra
+        assert capsys.readouterr().err.strip().splitlines() == [f"pavlov: {message}"]
         assert not out.exists()
     # argparse's own check (not a whole number >= 1): its usage, then the one-line error
-    done = pavlov(
-        "analyze", homan_table.path, "--out", out, "--fit", "hierarchical", "--chains", "0"
-    )
-    assert done.returncode == 2
     assert (
-        done.stderr.strip()
+        main("analyze", homan_table.path, "--out", out, "--fit", "hierarchical", "--chains", "0")
+        == 2
+    )
+    assert (
+        capsys.readouterr()
+        .err.strip()
         .splitlines()[-1]
         .endswith("argument --chains: expected a whole number >= 1, got '0'")
     )
-    done = pavlov("recover", PROTOCOL, "--warmup", "50")
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
+    assert main("recover", PROTOCOL, "--warmup", "50") == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "pavlov: --warmup: only used with --fit hierarchical, got --fit ml"
     ]
 
@@ -289,3 +298,29 @@ def test_analyze_without_hierarchical_never_imports_jax():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_recover_hierarchical_reports_recovery_coverage_and_identifiability(tmp_path):
+    """`pavlov recover --fit hierarchical` refits simulated participants hierarchically and
+    prints r, HDI coverage, posterior contraction and the diagnostics; --out has the HDIs."""
+    out = tmp_path / "recovery.csv"
+    done = pavlov(
+        "recover", PROTOCOL, "--model", "rw", "--response", "scr", "--participants", "6",
+        "--fit", "hierarchical", "--chains", "2", "--draws", "20", "--warmup", "20",
+        "--out", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "hierarchical fit, scr (noise SD 0.4), 6 participants x 69 trials" in lines[0]
+    assert lines[1].split() == ["parameter", "r", "rho", "bias", "rmse", "in", "HDI",
+                                "contraction", "overlap"]  # fmt: skip
+    assert lines[2].split()[0] == "alpha"
+    assert any(line.startswith("diagnostics: max R-hat") for line in lines)
+    table = pd.read_csv(out)
+    assert list(table.columns) == [
+        "participant", "parameter", "true", "estimated", "hdi_low", "hdi_high", "covered"
+    ]  # fmt: skip
+    assert len(table) == 6
+    assert (table["hdi_low"] <= table["estimated"]).all()
+    assert (table["estimated"] <= table["hdi_high"]).all()
+    assert (table["covered"] == table["true"].between(table["hdi_low"], table["hdi_high"])).all()
