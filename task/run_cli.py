@@ -267,6 +267,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         SessionRecord,
         add_participant,
         now_iso,
+        package_versions,
         write_dataset_description,
     )
     from pavlov.task.simulated_participant import SimulatedParticipant
@@ -344,12 +345,19 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             console.message(f"resuming at event {start_index + 1} of {len(schedule.events)}")
         else:
             log = EventLog.create(paths.events)
-            write_events_json(paths.events_json)
+            from pavlov.task import bids
+
+            write_events_json(
+                paths.events_json,
+                bids.events_json_extra(package_versions(), 1.0 / display.frame_period),
+            )
             data = _session_data(
                 protocol, schedule, args, args.run, display, devices, intensity, source
             )
             record = SessionRecord.create(paths.session_json, data)
             write_dataset_description(paths.root, protocol.study)
+            for label in bids.prepare_dataset(paths.root, protocol, stimuli):
+                console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
             add_participant(paths.root, participant)
         if hasattr(devices.shock, "use_ledger"):
             from pavlov.task.devices.safety import ShockLedger
