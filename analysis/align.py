@@ -70,7 +70,8 @@ class Alignment:
     log_index, recorder_index : numpy.ndarray
         Paired markers: positions in the log's and the recording's marker lists.
     residuals : numpy.ndarray
-        Log onset minus fitted time of each pair, seconds.
+        Log onset minus fitted time of each pair, in the recorder's seconds (the log's
+        divided by ``scale``, so a rehearsal's are physical seconds too).
     unmatched_log : list of (float, str)
         Log markers with no recorded partner: onset and event type.
     unmatched_recorder : list of (float, int)
@@ -109,9 +110,14 @@ class Alignment:
     def summary(self, speed: float = 1.0) -> str:
         """One line: pairs, offset, drift (against ``speed``), jitter, unmatched."""
         drift = (self.scale / speed - 1.0) * 1e6
+        clock = (
+            f"drift {drift:+.1f} ppm"
+            if abs(drift) < 1e4
+            else f"clock ratio {self.scale:.6f} (the run's --speed is {speed:g})"
+        )
         return (
             f"{self.matched} of {self.n_log} CS/US markers of the log paired; offset "
-            f"{self.offset:+.4f} s, drift {drift:+.1f} ppm, residual jitter SD "
+            f"{self.offset:+.4f} s, {clock}, residual jitter SD "
             f"{self.jitter_sd * 1e3:.3f} ms (max {self.jitter_max * 1e3:.3f} ms); unmatched: "
             f"{len(self.unmatched_log)} in the log, {len(self.unmatched_recorder)} in the recording"
         )
@@ -188,7 +194,7 @@ def align(
     log_labels : list of str, optional
         Event types of the log's markers, for the report.
     tolerance : float
-        Largest |residual| of a pair after the fit, seconds.
+        Largest |residual| of a pair after the fit, seconds of the recorder's clock.
     min_matched : float
         Share of the log's markers that must pair, else the recording is refused.
     what : str
@@ -221,9 +227,7 @@ def align(
     best = None
     for offset, scale, centre in _candidates(log_times, log_codes, rec_times, rec_codes):
         # Coarse: far from the markers the fit came from, allow for drift of the clocks.
-        pairs = _pair(
-            log_times, log_codes, rec_times, rec_codes, offset, scale, tolerance, centre
-        )
+        pairs = _pair(log_times, log_codes, rec_times, rec_codes, offset, scale, tolerance, centre)
         if best is None or len(pairs[0]) > len(best[0]):
             best = pairs
     log_pos, rec_pos = best if best is not None else (np.array([], int), np.array([], int))
@@ -232,14 +236,18 @@ def align(
         if len(log_pos) < 4:
             break
         scale, offset = np.polyfit(rec_times[rec_pos], log_times[log_pos], 1)
-        log_pos, rec_pos = _pair(log_times, log_codes, rec_times, rec_codes, offset, scale, tolerance)
+        log_pos, rec_pos = _pair(
+            log_times, log_codes, rec_times, rec_codes, offset, scale, tolerance
+        )
     if len(log_pos) < max(4, min_matched * n_log) or not np.isfinite(scale) or scale <= 0:
         raise AlignmentError(
             f"{what}: its markers do not match the log's: {len(log_pos)} of {n_log} CS/US "
             f"markers pair within {tolerance * 1e3:g} ms under any clock fit (at least "
             f"{min_matched:.0%} needed); a recording of another session or run? Nothing written"
         )
-    residuals = log_times[log_pos] - (offset + scale * rec_times[rec_pos])
+    # In the recorder's seconds: its clock is the physical one (the log's are protocol
+    # seconds, --speed times longer in a rehearsal).
+    residuals = (log_times[log_pos] - (offset + scale * rec_times[rec_pos])) / scale
     lost_log = sorted(set(range(n_log)) - set(log_pos.tolist()))
     lost_rec = sorted(set(range(len(rec_times))) - set(rec_pos.tolist()))
     return Alignment(
@@ -294,10 +302,10 @@ def _pair(log_times, log_codes, rec_times, rec_codes, offset, scale, tolerance, 
                 index = int(order[k])
                 if index in taken or rec_codes[index] != code:
                     continue
-                error = abs(scale * (rec_times[index] - t))
+                error = abs(rec_times[index] - t)
                 window = tolerance
                 if centre is not None:
-                    window += MAX_DRIFT * abs(scale * (t - centre))
+                    window += MAX_DRIFT * abs(t - centre)
                 if error <= window and (best_error is None or error < best_error):
                     best, best_error = index, error
         if best is not None:

@@ -26,7 +26,7 @@ __all__ = ["ImportResult", "find_events", "import_physio", "scr_channel", "write
 
 #: A skin-conductance channel, by name or unit.
 SCR_NAME = re.compile(r"\b(eda|gsr|scr|skin|conductance|galvanic)\b", re.IGNORECASE)
-SCR_UNIT = re.compile(r"^(µ|u|micro)\s*s(iemens)?$", re.IGNORECASE)
+SCR_UNIT = re.compile(r"^(µ|μ|u|micro)\s*s(iemens)?$", re.IGNORECASE)
 #: Derived channels a recorder computes (not the recorded signal).
 DERIVED = re.compile(r"filter|different|deriv|phasic|tonic|smooth", re.IGNORECASE)
 
@@ -69,10 +69,14 @@ def find_events(path: str | Path) -> Path:
     path = Path(path)
     if path.is_file():
         if not path.name.endswith("_events.tsv"):
-            raise PhysioError(f"--events {path}: expected a session's _events.tsv, got another file")
+            raise PhysioError(
+                f"--events {path}: expected a session's _events.tsv, got another file"
+            )
         return path
     if not path.is_dir():
-        raise PhysioError(f"--events {path}: expected an events file or session folder, got nothing")
+        raise PhysioError(
+            f"--events {path}: expected an events file or session folder, got nothing"
+        )
     found = sorted(p for p in path.rglob("*_events.tsv") if "derivatives" not in p.parts)
     if len(found) != 1:
         raise PhysioError(
@@ -93,14 +97,14 @@ def scr_channel(recording: Recording) -> Channel:
     found = [
         c
         for c in recording.channels
-        if (SCR_NAME.search(c.name) or SCR_UNIT.match(c.unit.strip())) and not DERIVED.search(c.name)
+        if (SCR_NAME.search(c.name) or SCR_UNIT.match(c.unit.strip()))
+        and not DERIVED.search(c.name)
     ]
     if len(found) == 1:
         return found[0]
     what = "no skin-conductance channel" if not found else f"several ({[c.name for c in found]})"
     raise RecordingError(
-        f"{recording.path}: found {what} among {recording.names}; name it with "
-        "--channel 'NAME=scr'"
+        f"{recording.path}: found {what} among {recording.names}; name it with --channel 'NAME=scr'"
     )
 
 
@@ -210,8 +214,7 @@ def import_physio(
             units={col: _unit(ch.unit, col) for ch, col in members},
         )
     sources = {
-        label: {col: ch.name for ch, col in members}
-        for label, members in zip(out, groups.values())
+        label: {col: ch.name for ch, col in members} for label, members in zip(out, groups.values())
     }
     return ImportResult(out, alignment, recording, events_path, speed, sources)
 

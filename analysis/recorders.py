@@ -326,7 +326,8 @@ def _read_brainvision(path: Path) -> Recording:
         unit = str(units.get(name, ""))
         # MNE stores every channel in SI units (µV → V, and µS likewise): undo that so a
         # skin-conductance channel comes back in the µS it was recorded in.
-        scale = {"µ": 1e6, "u": 1e6, "m": 1e3, "n": 1e9}.get(unit[:1], 1.0) if len(unit) > 1 else 1
+        prefix = {"µ": 1e6, "μ": 1e6, "u": 1e6, "m": 1e3, "n": 1e9}  # micro sign, Greek mu
+        scale = prefix.get(unit[:1], 1.0) if len(unit) > 1 else 1.0
         channels.append(Channel(name=name, data=data[index] * scale, rate=rate, unit=unit))
     found = [
         (float(onset), _text_code(text))
@@ -335,15 +336,24 @@ def _read_brainvision(path: Path) -> Recording:
     ]
     times = np.array([t for t, _ in found])
     codes = np.array([c for _, c in found], dtype=np.int64)
-    return _finish(path, "brainvision", channels, times, codes, "BrainVision markers", "Brain Products")
+    return _finish(
+        path, "brainvision", channels, times, codes, "BrainVision markers", "Brain Products"
+    )
 
 
 def _read_xdf(path: Path) -> Recording:
+    import logging
+
     pyxdf = _library("pyxdf", path, "XDF files")
+    quiet = logging.getLogger("pyxdf")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its notes on clock segments are not the user's business
     try:
         streams, _ = pyxdf.load_xdf(str(path))
     except Exception as error:
         raise RecordingError(f"{path}: expected an XDF file, got {error}") from None
+    finally:
+        quiet.setLevel(level)
     channels: list[Channel] = []
     times = codes = None
     source = ""
@@ -424,10 +434,7 @@ def _read_csv(path: Path, rate: float, marker_channel: str | None) -> Recording:
     if marker_channel is None:
         named = [c.name for c in channels if c.name.strip().lower() in CSV_MARKER_COLUMNS]
         marker_channel = named[0] if named else None
-    if marker_channel is None:
-        signals, times, codes, source = channels, None, None, ""
-    else:
-        signals, times, codes, source = _split_markers(path, channels, marker_channel)
+    signals, times, codes, source = _split_markers(path, channels, marker_channel)
     return _finish(path, "csv", signals, times, codes, source, "")
 
 

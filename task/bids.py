@@ -47,26 +47,27 @@ BIDSIGNORE = (
 
 #: HED annotation of each ``trial_type`` level.
 HED_TRIAL_TYPE: Mapping[str, str] = {
-    "cs": "Sensory-event, Experimental-stimulus, Cue",
-    "us": "Condition-variable/Unconditioned-stimulus-time",
-    "rating": "Sensory-event, Instructional, (Participant-response, Predict)",
-    "instructions": "Sensory-event, Instructional, Visual-presentation",
-    "wait": "Experiment-structure, Waiting-for",
-    "rest": "Experiment-structure, Rest",
-    "script": "Sensory-event, Experimental-stimulus, Auditory-presentation",
-    "event": "Agent-action, (Experimenter, Press, Keyboard-key)",
-    "pulse": "Data-marker, Temporal-marker",
+    "cs": "(Sensory-event, Experimental-stimulus, Cue)",
+    "us": "(Condition-variable/Unconditioned-stimulus-time)",
+    "rating": "(Sensory-event, Instructional, (Participant-response, Predict))",
+    "instructions": "(Sensory-event, Instructional, Visual-presentation)",
+    "wait": "(Experiment-structure, Waiting-for)",
+    "rest": "(Experiment-structure, Rest)",
+    "script": "(Sensory-event, Experimental-stimulus, Auditory-presentation)",
+    "event": "(Agent-action, (Experimenter, Press, Keyboard-key))",
+    "pulse": "(Data-marker, Temporal-marker)",
 }
 
 #: HED annotation of each M-BIDS ``event_type`` level: which CS, and what happened at the
-#: US time (added to the row's ``trial_type`` tags).
+#: US time (added to the row's ``trial_type`` tags). Each annotation is one group, so rows
+#: that share an onset (a CS and its US in a fast rehearsal) never repeat a tag.
 HED_EVENT_TYPE: Mapping[str, str] = {
-    "CSpr": "Condition-variable/CS-plus-reinforced",
-    "CSpu": "Condition-variable/CS-plus-unreinforced",
-    "CSm": "Condition-variable/CS-minus",
-    "USp": "Sensory-event, Experimental-stimulus, Condition-variable/US-delivered",
-    "USo": "Condition-variable/US-omitted",
-    "USm": "Condition-variable/US-time-on-CS-minus",
+    "CSpr": "(Condition-variable/CS-plus-reinforced)",
+    "CSpu": "(Condition-variable/CS-plus-unreinforced)",
+    "CSm": "(Condition-variable/CS-minus)",
+    "USp": "(Sensory-event, Experimental-stimulus, Condition-variable/US-delivered)",
+    "USo": "(Condition-variable/US-omitted)",
+    "USm": "(Condition-variable/US-time-on-CS-minus)",
 }
 
 
