@@ -149,3 +149,30 @@ def test_stimulus_of_another_content_is_not_overwritten(tmp_path):
     left = bids.copy_stimuli(tmp_path / "data", {"cs/a.png": source, "/abs/b.png": source})
     assert left == ["cs/a.png", "/abs/b.png"]
     assert (tmp_path / "data" / "stimuli" / "cs" / "a.png").read_bytes() == b"old"
+
+
+def test_protocol_authors_and_license_reach_the_dataset(tmp_path):
+    """A protocol's optional `authors` and `license` become dataset_description's Authors and
+    License; a single name instead of a list is one error line naming the key."""
+    from pavlov.protocols import load_protocol
+    from pavlov.protocols.errors import ProtocolError
+    from pavlov.stimuli.check import SessionStimuli
+
+    source = Path(__file__).resolve().parents[2] / "protocols" / "fear_extinction_recall.yaml"
+    text = source.read_text().replace(
+        "seed:", "authors: [A. Researcher, B. Student]\nlicense: CC0\nseed:", 1
+    )
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    protocol = load_protocol(path)
+    assert protocol.authors == ("A. Researcher", "B. Student") and protocol.license == "CC0"
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.9.0"}')
+    bids.prepare_dataset(root, protocol, SessionStimuli({}, {}, {}, {}, tmp_path))
+    description = json.loads((root / "dataset_description.json").read_text())
+    assert description["Authors"] == ["A. Researcher", "B. Student"]
+    assert description["License"] == "CC0"
+    path.write_text(source.read_text().replace("seed:", "authors: Smith\nseed:", 1))
+    with pytest.raises(ProtocolError, match="authors: expected a list of author names"):
+        load_protocol(path)
