@@ -42,7 +42,7 @@ HED_VERSION = "8.3.0"
 BIDSIGNORE = (
     "*_session.json",
     "*_shocks.tsv",
-    "*_recording-*_physio.raw.tsv",
+    "*_physio.raw.tsv",  # the LSL recorder's crash-safe raw file (task/recorder.py)
 )
 
 #: HED annotation of each ``trial_type`` level.

@@ -59,6 +59,13 @@ def register(subparsers) -> None:
     parser.add_argument("--markers", help="marker output spec (default: simulated)")
     parser.add_argument("--lab", help="lab file naming the devices")
     parser.add_argument(
+        "--record",
+        action="append",
+        metavar="lsl:STREAM",
+        help="record an LSL stream (e.g. an amplifier's) during the session, as BIDS physio "
+        "beside the log (repeatable)",
+    )
+    parser.add_argument(
         "--intensity", type=nonnegative_float, help="shock intensity set on the stimulator, mA"
     )
     parser.set_defaults(func=run_command)
@@ -130,6 +137,23 @@ def _intensity(args, participant: str, simulated_shock: bool) -> tuple[float | N
         "--intensity: expected the shock intensity in mA (no calibration record for "
         f"sub-{participant} and no terminal to ask)"
     )
+
+
+def _recorders(args, paths, clock) -> list:
+    """Connect to every ``--record`` stream (a missing one stops here, before any file)."""
+    if not args.record:
+        return []
+    from pavlov.task.recorder import LSLRecorder, parse_record_spec
+
+    stem = paths.events.name[: -len("_events.tsv")]
+    recorders = []
+    for spec in args.record:
+        recorder = LSLRecorder(
+            parse_record_spec(spec), paths.directory, stem, clock.now, args.speed
+        )
+        recorder.connect()
+        recorders.append(recorder)
+    return recorders
 
 
 def _session_data(protocol, schedule, args, run, display, devices, intensity, source) -> dict:
@@ -327,6 +351,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         if not args.simulate:
             check_keyboard(display, keyboard)
         start_index, time_base, completed_before = 0, None, 0
+        recorders = _recorders(args, paths, clock)
         if args.resume:
             record = SessionRecord.open(paths.session_json)
             log, rows = EventLog.reopen(paths.events)
@@ -377,6 +402,8 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             responder.replay([*earlier, *schedule.events[:start_index]])
         else:
             responder = ParticipantResponder(display)
+        for recorder in recorders:
+            recorder.start()
         try:
             with _signals_end_session():
                 result = run_session(
@@ -398,9 +425,17 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                     marker_codes=devices.marker_codes,
                     stimuli=stimuli,
                     completed_before=completed_before,
+                    on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
                 )
         finally:
             log.close()
+            for recorder in recorders:
+                written = recorder.stop()
+                console.message(
+                    recorder.error
+                    or f"LSL {recorder.stream}: {recorder.samples} samples, "
+                    + (f"written to {written}" if written else "none in the session")
+                )
     finally:
         devices.close()
         if display is not None:

@@ -6,36 +6,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from bids_validator import errors, validate
 
 from pavlov.task import bids
 
 pytestmark = pytest.mark.display
-
-VALIDATOR = Path(sys.executable).with_name("bids-validator-deno")
-
-
-def validate(root: Path) -> list[dict]:
-    """The validator's issues (errors and warnings) for ``root``."""
-    if not VALIDATOR.exists():
-        pytest.fail("bids-validator-deno is not installed (pip install 'pavlov[physio]')")
-    proc = subprocess.run(
-        [str(VALIDATOR), str(root), "--format", "json"], capture_output=True, text=True, timeout=120
-    )
-    return json.loads(proc.stdout)["issues"]["issues"]
-
-
-def errors(root: Path) -> list[tuple]:
-    return [
-        (i["code"], i.get("subCode"), i.get("location"))
-        for i in validate(root)
-        if i["severity"] == "error"
-    ]
 
 
 @pytest.mark.parametrize(
@@ -62,8 +41,9 @@ def test_simulated_dataset_passes_the_bids_validator(simulated_datasets, name):
 def test_dataset_with_imported_physio_passes(simulated_datasets, tmp_path):
     """A run with a recording imported beside its log (physio.tsv.gz + json with the clock
     fit) still passes with 0 errors."""
-    from pavlov.analysis.physio_import import import_physio, write_imported
     from physio_recordings import read_log, synthesize, write_csv
+
+    from pavlov.analysis.physio_import import import_physio, write_imported
 
     root = tmp_path / "data"
     shutil.copytree(simulated_datasets["retrieval_extinction"], root)
