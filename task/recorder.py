@@ -24,6 +24,7 @@ speed``.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import math
@@ -242,17 +243,13 @@ class LSLRecorder:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.fsync(self._fd)
-            except OSError:
-                pass
             os.close(self._fd)
             self._fd = None
         if self._inlet is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._inlet.close_stream()
-            except Exception:
-                pass
             self._inlet = None
         try:
             return convert_raw(self.raw_path, self.physio_path)
