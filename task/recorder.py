@@ -135,6 +135,8 @@ class LSLRecorder:
         """
         pylsl = self._pylsl
         if pylsl is None:
+            # liblsl logs INFO lines to stderr by default; keep the console readable.
+            os.environ.setdefault("LSLAPICFG", str(Path(__file__).with_name("lsl_api.cfg")))
             try:
                 import pylsl
             except ImportError as error:

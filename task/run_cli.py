@@ -63,7 +63,7 @@ def register(subparsers) -> None:
         action="append",
         metavar="lsl:STREAM",
         help="record an LSL stream (e.g. an amplifier's) during the session, as BIDS physio "
-        "beside the log (repeatable)",
+        "beside the log (repeatable; default: the lab file's record: list)",
     )
     parser.add_argument(
         "--intensity", type=nonnegative_float, help="shock intensity set on the stimulator, mA"
@@ -139,15 +139,17 @@ def _intensity(args, participant: str, simulated_shock: bool) -> tuple[float | N
     )
 
 
-def _recorders(args, paths, clock) -> list:
-    """Connect to every ``--record`` stream (a missing one stops here, before any file)."""
-    if not args.record:
+def _recorders(args, lab, paths, clock) -> list:
+    """Connect to every ``--record`` stream, or the lab file's ``record:`` ones when the
+    command line names none (a missing stream stops here, before any file)."""
+    specs = args.record or (list(lab.record) if lab is not None else [])
+    if not specs:
         return []
     from pavlov.task.recorder import LSLRecorder, parse_record_spec
 
     stem = paths.events.name[: -len("_events.tsv")]
     recorders = []
-    for spec in args.record:
+    for spec in specs:
         recorder = LSLRecorder(
             parse_record_spec(spec), paths.directory, stem, clock.now, args.speed
         )
@@ -351,7 +353,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         if not args.simulate:
             check_keyboard(display, keyboard)
         start_index, time_base, completed_before = 0, None, 0
-        recorders = _recorders(args, paths, clock)
+        recorders = _recorders(args, lab, paths, clock)
         if args.resume:
             record = SessionRecord.open(paths.session_json)
             log, rows = EventLog.reopen(paths.events)

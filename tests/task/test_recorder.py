@@ -202,3 +202,35 @@ def test_convert_raw_segments_gaps_and_torn_line(tmp_path):
     # The second segment starts at log 6.0 = grid index 30.
     assert frame.scr.iloc[30:35].tolist() == [100, 101, 102, 103, 104]
     assert frame.scr.iloc[10:30].isna().all() and len(frame) == 35
+
+
+class Clock:
+    def now(self) -> float:
+        return 0.0
+
+
+def test_lab_file_record_list(tmp_path, outlet):
+    """A lab file's `record:` names the streams of every real session (the command line's
+    --record wins); anything but lsl:STREAM is one error line with file and line."""
+    import argparse
+
+    from pavlov.protocols.errors import ProtocolError
+    from pavlov.task.devices.lab import load_lab
+    from pavlov.task.log import run_paths
+    from pavlov.task.run_cli import _recorders
+
+    name = outlet.outlet.get_info().name()
+    lab_file = tmp_path / "lab.yaml"
+    lab_file.write_text(f"lab: room 2\nrecord: [lsl:{name}]\n")
+    lab = load_lab(lab_file)
+    assert lab.record == (f"lsl:{name}",)
+    paths = run_paths(tmp_path / "data", "01", "1", "t", 1, scanner=False)
+    args = argparse.Namespace(record=None, speed=1.0)
+    (recorder,) = _recorders(args, lab, paths, Clock())
+    assert recorder.stream == name and recorder.label == "scr"
+    args = argparse.Namespace(record=["lsl:other"], speed=1.0)
+    with pytest.raises(Exception, match="no LSL stream of that name"):
+        _recorders(args, lab, paths, Clock())
+    lab_file.write_text("lab: room 2\nrecord: [serial:/dev/ttyS0]\n")
+    with pytest.raises(ProtocolError, match=r"lab.yaml:2: record\[0\]: expected lsl:STREAM"):
+        load_lab(lab_file)
