@@ -343,6 +343,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
     )
     display = None
     try:
+        recorders = _recorders(args, lab, paths, clock)  # before the window: fails fast
         display = PsychopyDisplay(keyboard, fullscr=not args.windowed, sound_factory=sound_factory)
         if not display.vsync:
             console.message(
@@ -353,7 +354,6 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         if not args.simulate:
             check_keyboard(display, keyboard)
         start_index, time_base, completed_before = 0, None, 0
-        recorders = _recorders(args, lab, paths, clock)
         if args.resume:
             record = SessionRecord.open(paths.session_json)
             log, rows = EventLog.reopen(paths.events)

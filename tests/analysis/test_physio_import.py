@@ -4,10 +4,11 @@ a recording of another session refused with one line."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from pavlov.analysis.align import DEFAULT_MARKER_CODES, AlignmentError, align
 from pavlov.analysis.physio import read_physio
 from pavlov.analysis.physio_import import import_physio, write_imported
 from pavlov.analysis.recorders import RecordingError, decode_marker_channel, read_recording
+from pavlov.task.cli import main
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES as RUNNER_CODES
 from testdata import dataset
 
@@ -37,12 +39,11 @@ pytestmark = [
 
 
 def pavlov(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "pavlov.task.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The command line, in this process (the commands' own output captured)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(args))
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
