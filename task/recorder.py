@@ -287,50 +287,67 @@ def convert_raw(raw_path: Path, physio_path: Path) -> Path | None:
     """Convert a raw LSL recording (every segment) to BIDS physio in the log's time base.
 
     Samples are placed on a regular grid at the stream's rate (in log seconds: the nominal
-    rate divided by ``--speed``) from the first sample; grid points no sample fell on (the
-    gap of a crash before a ``--resume``, dropped samples) are ``n/a``. Samples of a
-    segment whose session never started (no ``# zero`` line) are left out. Returns the
-    physio file, or None when there is nothing to convert.
+    rate divided by ``--speed``) from the first sample; grid points no sample fell on
+    (dropped samples) are ``n/a``. A resumed session's log continues at the next event's
+    planned onset, not after the time the session was down, so each later segment takes
+    over from its own first sample: what the killed process recorded after that log time
+    (the event it was killed in, which the resume plays again) is left out (it stays in the
+    raw file). Samples of a segment whose session never started (no ``# zero`` line) are
+    left out too. Returns the physio file, or None when there is nothing to convert.
     """
     raw_path = Path(raw_path)
     if not raw_path.exists():
         return None
-    segment = zero = None
-    times: list[float] = []
-    rows: list[list[float]] = []
-    columns: list[str] = []
-    rate = 0.0
+    segments: list[dict] = []
     with open(raw_path, encoding="utf-8") as handle:
         for line in handle:
             if not line.endswith("\n"):
                 break  # a torn last line (killed inside a write)
             if line.startswith("# segment "):
-                segment, zero = json.loads(line[len("# segment ") :]), None
-                columns = segment["channels"]
-                rate = float(segment["nominal_rate"] or 0)
+                meta = json.loads(line[len("# segment ") :])
+                segments.append({"meta": meta, "zero": None, "stamps": [], "rows": []})
                 continue
+            if not segments:
+                continue
+            current = segments[-1]
             if line.startswith("# zero "):
-                zero = json.loads(line[len("# zero ") :])
-                continue
-            if segment is None or zero is None:
+                current["zero"] = json.loads(line[len("# zero ") :])
                 continue
             fields = line.rstrip("\n").split("\t")
-            if len(fields) != len(columns) + 1:
+            if len(fields) != len(current["meta"]["channels"]) + 1:
                 continue
-            stamp = float(fields[0])
-            runner = stamp - segment["lsl_clock"] + segment["runner_clock"]
-            times.append(zero["time_base"] + (runner - zero["clock_zero"]) * segment["speed"])
-            rows.append([float("nan") if f == "n/a" else float(f) for f in fields[1:]])
-    if not times or rate <= 0:
+            current["stamps"].append(float(fields[0]))
+            current["rows"].append([float("nan") if f == "n/a" else float(f) for f in fields[1:]])
+    placed = []
+    for segment in segments:
+        meta, zero = segment["meta"], segment["zero"]
+        if zero is None or not segment["stamps"]:
+            continue
+        runner = np.asarray(segment["stamps"]) - meta["lsl_clock"] + meta["runner_clock"]
+        times = zero["time_base"] + (runner - zero["clock_zero"]) * meta["speed"]
+        placed.append((times, np.asarray(segment["rows"], dtype=float), meta))
+    if not placed:
         return None
-    speed = float(segment["speed"]) if segment else 1.0
-    log_rate = rate / speed
-    times_array = np.asarray(times)
+    last_meta = placed[-1][2]
+    columns = last_meta["channels"]
+    rate = float(last_meta["nominal_rate"] or 0)
+    if rate <= 0:
+        return None
+    log_rate = rate / float(last_meta["speed"])
+    kept_times, kept_rows = [], []
+    for k, (times, rows, _) in enumerate(placed):
+        if k + 1 < len(placed):
+            keep = times < placed[k + 1][0][0]
+            times, rows = times[keep], rows[keep]
+        kept_times.append(times)
+        kept_rows.append(rows)
+    times_array = np.concatenate(kept_times)
+    rows_array = np.concatenate(kept_rows)
     start = float(times_array[0])
     index = np.rint((times_array - start) * log_rate).astype(np.int64)
     keep = index >= 0
     grid = np.full((int(index[keep].max()) + 1, len(columns)), np.nan)
-    grid[index[keep]] = np.asarray(rows)[keep]
+    grid[index[keep]] = rows_array[keep]
     meta: dict = {"SamplingFrequency": log_rate, "StartTime": start, "Columns": columns}
     if columns == ["scr"]:
         meta["scr"] = {"Description": "skin conductance", "Units": "uS"}
@@ -338,8 +355,8 @@ def convert_raw(raw_path: Path, physio_path: Path) -> Path | None:
         {
             "Source": raw_path.name,
             "SourceFormat": "lsl",
-            "StreamName": segment.get("stream"),
-            "StreamType": segment.get("type"),
+            "StreamName": last_meta.get("stream"),
+            "StreamType": last_meta.get("type"),
         }
     )
     text = "".join(
