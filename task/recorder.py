@@ -362,7 +362,7 @@ def convert_raw(raw_path: Path, physio_path: Path) -> Path | None:
     text = "".join(
         "\t".join("n/a" if math.isnan(v) else f"{v:.7g}" for v in row) + "\n" for row in grid
     )
-    _atomic_write(physio_path, gzip.compress(text.encode(), mtime=0))
+    _atomic_write(physio_path, gzip.compress(text.encode(), compresslevel=6, mtime=0))
     _atomic_write(
         physio_path.with_name(physio_path.name.replace(".tsv.gz", ".json")),
         (json.dumps(meta, indent=2) + "\n").encode(),

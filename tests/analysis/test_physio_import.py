@@ -103,7 +103,7 @@ def test_recording_aligned_within_a_millisecond_and_scored(day1, tmp_path, kind)
     physio = read_physio(written)
     assert physio.columns == ("scr",) and physio.units["scr"] == "uS"
     out = tmp_path / "out"
-    proc = pavlov("analyze", str(day1), "--out", str(out), "--no-figures")
+    proc = pavlov("analyze", str(day1), "--out", str(out), "--no-figures", "--models")
     assert proc.returncode == 0, proc.stderr
     trials = pd.read_csv(out / "participants_by_trial.csv")
     plus = trials[trials.cs_type == "CS+"]["mean"].to_numpy()
@@ -126,7 +126,9 @@ def test_acq_from_the_real_biopac_file_aligned_and_scored(day1, tmp_path):
     _check_alignment(result, syn, tolerance=0.001 * speed)
     assert result.alignment.jitter_max < 0.001
     out = tmp_path / "out"
-    proc = pavlov("analyze", str(day1), "--physio", str(path), "--out", str(out), "--no-figures")
+    proc = pavlov(
+        "analyze", str(day1), "--physio", str(path), "--out", str(out), "--no-figures", "--models"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "56 of 56 CS/US markers" in proc.stderr or "of the log paired" in proc.stderr
     trials = pd.read_csv(out / "participants_by_trial.csv")
