@@ -79,17 +79,26 @@ def _need_action(parser):
 
 def run_import(args: argparse.Namespace) -> int:
     """Run ``pavlov physio import``; return the exit status."""
+    import contextlib
+
     from pavlov.analysis.physio_import import import_physio, write_imported
 
-    result = import_physio(
-        args.recording,
-        args.events,
-        channels=args.channel,
-        marker_channel=args.markers_channel,
-        sampling_rate=args.sampling_rate,
-        tolerance=args.tolerance / 1000.0,
-    )
+    status = contextlib.nullcontext()
+    if sys.stderr.isatty():  # a long recording takes seconds to read and write: say so
+        from rich.console import Console
+
+        status = Console(stderr=True).status(f"importing {args.recording}")
+    with status:
+        result = import_physio(
+            args.recording,
+            args.events,
+            channels=args.channel,
+            marker_channel=args.markers_channel,
+            sampling_rate=args.sampling_rate,
+            tolerance=args.tolerance / 1000.0,
+        )
+        written = write_imported(result, overwrite=args.overwrite)
     print(f"{args.recording}: {result.alignment.summary(result.speed)}", file=sys.stderr)
-    for path in write_imported(result, overwrite=args.overwrite):
+    for path in written:
         print(path)
     return 0
