@@ -12,7 +12,9 @@ Writes into ``--out``:
 - ``summaries.csv``: multiverse phase summaries;
 - ``exclusions.csv``: flag counts;
 - ``anova.csv``: CS × block rm-ANOVA per phase (``sample`` = all / after_exclusions);
-- ``mixed_model.csv``, ``group_comparison.csv`` (when groups exist);
+- ``mixed_model.csv`` (with ``--mixed-model``: a trial-level linear mixed model per phase,
+  opt-in because it costs about a minute on a study of 1,000 sessions);
+- ``group_comparison.csv`` (when groups exist);
 - ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``;
 - ``regressors/sub-<id>/ses-<s>/…_desc-<model>_regressors.tsv`` + ``.json``: each fitted
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
@@ -166,6 +168,11 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="name of the skin-conductance column (default scr)",
     )
+    parser.add_argument(
+        "--mixed-model",
+        action="store_true",
+        help="also fit the trial-level linear mixed model per phase (slow on large studies)",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
     parser.set_defaults(func=run_analyze)
 
@@ -261,8 +268,10 @@ def run_analyze(args: argparse.Namespace) -> int:
                 f"rm-ANOVA for {phase} not computed: fewer than 2 participants with a "
                 f"{response} value in every CS × block cell."
             )
-    mixed = _mixed_models(trials, response, args.exclude_reinforced, notes)
-    save(mixed, "mixed_model.csv")
+    mixed = None
+    if args.mixed_model:
+        mixed = _mixed_models(trials, response, args.exclude_reinforced, notes)
+        save(mixed, "mixed_model.csv")
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
         save(groups, "group_comparison.csv")
@@ -322,7 +331,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     index_summary.columns = [" ".join(c).strip() for c in index_summary.columns]
     result_tables = [
         ("rm-ANOVA, CS × block, per phase (Greenhouse–Geisser)", anova),
-        ("Linear mixed model per phase", mixed),
+        *([("Linear mixed model per phase", mixed)] if mixed is not None else []),
         ("Indices (mean, SD over participants)", index_summary),
         ("Exclusion counts", counts),
     ]
