@@ -18,7 +18,8 @@ Writes into ``--out``:
 - ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``;
 - ``regressors/sub-<id>/ses-<s>/…_desc-<model>_regressors.tsv`` + ``.json``: each fitted
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
-  (:mod:`pavlov.analysis.fmri`; ``--regressors best`` for the lowest summed BIC only);
+  (:mod:`pavlov.analysis.fmri`), by default for the runs logged in the scanner (``func/``)
+  only; ``--regressors all`` for every run, ``best`` for the lowest summed BIC only;
 - ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``.
 
 Phases keep the order in which they occurred. Every file is written atomically.
@@ -132,9 +133,11 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fit starts (0)")
     parser.add_argument(
         "--regressors",
-        choices=("all", "best", "none"),
-        default="all",
-        help="fMRI regressors of every fitted model, of the lowest summed BIC only, or none (all)",
+        choices=("auto", "all", "best", "none"),
+        default="auto",
+        help="fMRI regressors of every fitted model for every run (all), of the lowest summed "
+        "BIC only (best), or none; auto (default): all, for the runs logged in the scanner "
+        "(func/) only",
     )
     parser.add_argument(
         "--protocol",
@@ -185,11 +188,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
     physio = read_physio_option(args)
-    trials = load.load_trials(args.data, response_name=args.response_name, physio=physio)
+    # one pass over the logs: each events file is read once for trials and ratings
+    trials, ratings = load.load_study(args.data, response_name=args.response_name, physio=physio)
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     sessions = load.load_sessions(args.data)
-    ratings = load.load_ratings(args.data)
     protocol = _load_protocol(args.protocol)
     protocol_sections, protocol_notes = provenance.protocol_sections(
         provenance.recorded_protocols(sessions),
@@ -415,7 +418,15 @@ def _write_regressors(
     if which == "best":
         best = fmri.lowest_bic_model(fits)
         models = [best] if best is not None else []
+    if which == "auto":
+        # A behavioural study has no use for fMRI regressors (a thousand runs would make
+        # thousands of files): by default they are written for scanner runs (func/) only.
+        scanned = {f for f in sessions.get("events_file", []) if Path(f).parent.name == "func"}
+        if not scanned:
+            return []
     files, notes = fmri.regressor_files(trials, fits, sessions, models=models, version=_version())
+    if which == "auto":
+        files = [f for f in files if set(f.sidecar.get("Sources", [])) & scanned]
     written += fmri.write_regressor_files(out, files)
     return fmri.describe_regressors(files, fits, notes)
 

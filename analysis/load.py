@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +182,8 @@ def finish_trials(frame: pd.DataFrame) -> pd.DataFrame:
     for column in _NUMBER_COLUMNS:
         if column not in out.columns:
             out[column] = np.nan
-    guessed = out["phase"].map(guess_phase_type)
+    # guessed once per phase name, not per row (a study has a handful of phases)
+    guessed = out["phase"].map({p: guess_phase_type(p) for p in pd.unique(out["phase"])})
     out["phase_type"] = out["phase_type"].where(out["phase_type"].astype(str) != "", guessed)
     out["participant"] = out["participant"].astype(str)
     out["trial"] = out["trial"].astype(int)
@@ -332,33 +334,71 @@ def load_trials(
         from pavlov.analysis.table import read_table
 
         return read_table(path, response_name=response_name)
+    return load_study(path, response_name, physio=physio)[0]
+
+
+def load_study(
+    path: str | Path, response_name: str = "rating", *, physio: Physio | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trials (:func:`load_trials`) and post-phase ratings (:func:`load_ratings`) in one
+    pass: each run's events file is read once.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The tidy trial frame and the ratings frame.
+    """
+    if is_trial_table(path):
+        return load_trials(path, response_name, physio=physio), _no_ratings()
     logs = find_logs(path)
     if physio is not None and len(logs) != 1:
         raise AnalysisError(
             f"{path}: a physiology recording belongs to one run, got {len(logs)} events logs "
             "here; point at that run's events.tsv or session folder"
         )
-    groups = read_groups(find_participants_tsv(Path(path)))
     ranks = _session_ranks(logs)
-    parts = []
-    for log in logs:
-        events = read_events(log.path)
-        trials = events_to_trials(events, str(log.path))
-        recording = physio if physio is not None else find_physio(log)
-        if recording is not None and len(trials):
-            trials = score_physio(events, trials, recording)
-        trials["participant"] = log.participant
-        trials["session"] = log.session
-        trials["run"] = log.run
-        trials["_position"] = ranks[log] * 1e9 + trials["_position"]
-        parts.append(trials)
+    runs = [load_run(log, ranks[log], physio) for log in logs]
+    groups = read_groups(find_participants_tsv(Path(path)))
+    return combine_runs(runs, groups, path)
+
+
+def load_run(
+    log: LogFile, rank: int = 0, physio: Physio | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """One run's work: read its events once; its trial rows (SCR scored from ``physio`` or
+    the run's own recording) and its post-phase rating rows (None without any).
+
+    ``rank`` is the run's place among its participant's runs (presentation order). The
+    parts are independent of every other run, so runs may be loaded in parallel (Dask
+    workers) and joined with :func:`combine_runs`.
+    """
+    events = read_events(log.path)
+    trials = events_to_trials(events, str(log.path))
+    recording = physio if physio is not None else find_physio(log)
+    if recording is not None and len(trials):
+        trials = score_physio(events, trials, recording)
+    trials["participant"] = log.participant
+    trials["session"] = log.session
+    trials["run"] = log.run
+    trials["_position"] = rank * 1e9 + trials["_position"]
+    return trials, _run_ratings(log, events, rank)
+
+
+def combine_runs(
+    runs: list[tuple[pd.DataFrame, pd.DataFrame | None]],
+    groups: Mapping[str, str],
+    path: str | Path = "",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Join the parts of :func:`load_run` into the trial and ratings frames."""
+    parts = [trials for trials, _ in runs]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if frame.empty:
         raise AnalysisError(
             f"{path}: expected CS trials (trial_type 'cs' rows) in the logs, found none"
         )
     frame["group"] = frame["participant"].map(lambda p: groups.get(p, ""))
-    return finish_trials(frame)
+    ratings = [r for _, r in runs if r is not None]
+    return finish_trials(frame), _finish_ratings(ratings, groups)
 
 
 def load_ratings(path: str | Path) -> pd.DataFrame:
@@ -370,40 +410,42 @@ def load_ratings(path: str | Path) -> pd.DataFrame:
         Columns :data:`RATING_COLUMNS`; ``trial`` is the rating's number within its phase.
         Empty (with those columns) for trial tables or logs without rating rows.
     """
-    if is_trial_table(path):
-        return pd.DataFrame({c: [] for c in RATING_COLUMNS})
-    logs = find_logs(path)
-    groups = read_groups(find_participants_tsv(Path(path)))
-    ranks = _session_ranks(logs)
-    parts = []
-    for log in logs:
-        events = read_events(log.path)
-        rows = events[events["trial_type"] == "rating"]
-        if rows.empty:
-            continue
-        name = str(log.path)
-        _require(events, name, ("phase", "trial", "cs", "rating"))
-        part = pd.DataFrame(
-            {
-                "participant": log.participant,
-                "session": log.session,
-                "run": log.run,
-                "phase": rows["phase"].to_numpy(dtype=object),
-                "trial": _as_int(rows, "trial", name),
-                "cs": rows["cs"].to_numpy(dtype=object),
-                "cs_type": rows["cs_type"].to_numpy(dtype=object)
-                if "cs_type" in rows
-                else rows["cs"].map(lambda r: "CS+" if str(r).startswith("CS+") else "CS-"),
-                "stimulus": _text(rows, "stimulus"),
-                "rating": _number(rows, "rating", name),
-                "rating_rt": _number(rows, "rating_rt", name),
-                "onset": rows["onset"].to_numpy(dtype=float),
-                "_position": ranks[log] * 1e9 + np.arange(len(rows)),
-            }
-        )
-        parts.append(part)
+    return load_study(path)[1]
+
+
+def _no_ratings() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in RATING_COLUMNS})
+
+
+def _run_ratings(log: LogFile, events: pd.DataFrame, rank: int) -> pd.DataFrame | None:
+    rows = events[events["trial_type"] == "rating"]
+    if rows.empty:
+        return None
+    name = str(log.path)
+    _require(events, name, ("phase", "trial", "cs", "rating"))
+    return pd.DataFrame(
+        {
+            "participant": log.participant,
+            "session": log.session,
+            "run": log.run,
+            "phase": rows["phase"].to_numpy(dtype=object),
+            "trial": _as_int(rows, "trial", name),
+            "cs": rows["cs"].to_numpy(dtype=object),
+            "cs_type": rows["cs_type"].to_numpy(dtype=object)
+            if "cs_type" in rows
+            else rows["cs"].map(lambda r: "CS+" if str(r).startswith("CS+") else "CS-"),
+            "stimulus": _text(rows, "stimulus"),
+            "rating": _number(rows, "rating", name),
+            "rating_rt": _number(rows, "rating_rt", name),
+            "onset": rows["onset"].to_numpy(dtype=float),
+            "_position": rank * 1e9 + np.arange(len(rows)),
+        }
+    )
+
+
+def _finish_ratings(parts: list[pd.DataFrame], groups: Mapping[str, str]) -> pd.DataFrame:
     if not parts:
-        return pd.DataFrame({c: [] for c in RATING_COLUMNS})
+        return _no_ratings()
     frame = pd.concat(parts, ignore_index=True)
     frame["group"] = frame["participant"].map(lambda p: groups.get(p, ""))
     participants = sorted(pd.unique(frame["participant"]), key=natural_key)
