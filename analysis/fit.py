@@ -467,7 +467,16 @@ def _starting_points(
     candidates = _logit(0.02 + 0.96 * design)
     candidates[0] = _logit(np.full(k, 0.3))
     part = np.repeat(np.arange(n_part), n_screen)
-    rss = problem.coefficients(np.tile(candidates, (n_part, 1)), part)[1].reshape(n_part, -1)
+    theta = np.tile(candidates, (n_part, 1))
+    # screened in chunks: one pass over 64 candidates × 1,000 participants would hold
+    # several 60-MB trial arrays at once (same values, a fraction of the memory)
+    chunk = 8192
+    rss = np.concatenate(
+        [
+            problem.coefficients(theta[i : i + chunk], part[i : i + chunk])[1]
+            for i in range(0, len(part), chunk)
+        ]
+    ).reshape(n_part, -1)
     rss = np.where(np.isfinite(rss), rss, np.inf)
     order = np.argsort(rss, axis=1, kind="stable")
     n_best = (n_starts + 1) // 2
