@@ -78,10 +78,22 @@ def write_table(trials: pd.DataFrame, path: Path) -> None:
 
 def write_logs(trials: pd.DataFrame, root: Path) -> None:
     """The trials as pavlov BIDS logs: one events.tsv per participant, participants.tsv."""
-    columns = (
-        "onset duration trial_type event_type phase phase_type trial cs cs_type stimulus "
-        "reinforced rating rating_rt iti"
-    ).split()
+    columns = [
+        "onset",
+        "duration",
+        "trial_type",
+        "event_type",
+        "phase",
+        "phase_type",
+        "trial",
+        "cs",
+        "cs_type",
+        "stimulus",
+        "reinforced",
+        "rating",
+        "rating_rt",
+        "iti",
+    ]
     root.mkdir(parents=True)
     (root / "dataset_description.json").write_text(
         json.dumps({"Name": "bench", "BIDSVersion": "1.10.0"})
@@ -155,7 +167,9 @@ def main(argv=None) -> int:
             for _ in range(args.repeats):
                 out = folder / "out"
                 shutil.rmtree(out, ignore_errors=True)
-                wall, peak = run_timed([pavlov, "analyze", str(data), "--out", str(out), *args.extra])
+                wall, peak = run_timed(
+                    [pavlov, "analyze", str(data), "--out", str(out), *args.extra]
+                )
                 walls.append(wall)
                 peaks.append(peak)
             shown = " ".join(f"{w:.2f}" for w in walls)
