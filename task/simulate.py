@@ -19,11 +19,14 @@ start on the next volume, and later onsets move by the same overrun as in the ru
 from __future__ import annotations
 
 import argparse
+import functools
 import math
+import multiprocessing as mp
 import os
 import sys
 import typing
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -335,6 +338,12 @@ def register(subparsers) -> None:
         metavar="K",
         help="number of the first participant (IDs K, K+1, ... zero-padded; default 1)",
     )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="processes writing sessions side by side (default: twice the CPUs; 1 for a few)",
+    )
     parser.set_defaults(func=run_simulate)
 
 
@@ -359,8 +368,7 @@ def _groups(specs: Sequence[str] | None) -> list[tuple[str, float]]:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Run ``pavlov simulate``; return the exit status."""
-    from pavlov.protocols import build_schedule, load_protocol
-    from pavlov.stimuli.check import prepare_stimuli
+    from pavlov.protocols import load_protocol
     from pavlov.task.log import LogError, run_paths
 
     protocol = load_protocol(args.protocol)
@@ -390,30 +398,87 @@ def run_simulate(args: argparse.Namespace) -> int:
                     f"{paths.events}: this run already has data (existing data is never "
                     "overwritten); simulate into another --data folder or --first K"
                 )
-    stimuli_cache: dict = {}
+    from pavlov.task.sidecar import write_dataset_description
+
+    write_dataset_description(root, protocol.study)
+    jobs = [
+        (participant, groups[i % len(groups)][1] if groups else 0.0)
+        for i, participant in enumerate(participants)
+    ]
     total = len(participants) * len(sessions)
+    options = (str(args.protocol), tuple(sessions), str(root), args.seed, not args.no_physio)
+    workers = args.workers or _default_workers(total)
     with _progress(total, f"simulating {total} sessions") as advance:
-        for number, participant in enumerate(participants):
-            group = groups[number % len(groups)] if groups else None
-            for session in sessions:
-                schedule = build_schedule(protocol, participant, session)
-                cell = (session, schedule.cell.index)
-                if cell not in stimuli_cache:
-                    stimuli_cache[cell] = prepare_stimuli(protocol, schedule)
-                write_session(
-                    root,
-                    protocol,
-                    schedule,
-                    stimuli=stimuli_cache[cell],
-                    effect=group[1] if group else 0.0,
-                    seed=args.seed,
-                    physio=not args.no_physio,
-                )
-                advance()
-    if groups:
-        _write_groups(root, {p: groups[i % len(groups)][0] for i, p in enumerate(participants)})
+        if workers <= 1:
+            for job in jobs:
+                advance(_simulate_participant(options, job, protocol))
+        else:
+            # Each participant in its own task, several processes at once: the work is
+            # numpy, zlib and fsync waits, so a process per CPU and as many again to cover
+            # the disk waits. fork: a worker starts with the protocol already loaded.
+            context = mp.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = [pool.submit(_simulate_participant, options, job) for job in jobs]
+                for future in as_completed(futures):
+                    advance(future.result())
+    _write_participants(
+        root,
+        {p: (groups[i % len(groups)][0] if groups else None) for i, p in enumerate(participants)},
+    )
     print(f"{total} sessions of {len(participants)} participants written to {root}")
     return 0
+
+
+def _default_workers(total: int) -> int:
+    if total < 8 or "fork" not in mp.get_all_start_methods():
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return 2 * cpus
+
+
+_PROTOCOLS: dict = {}
+
+
+def _simulate_participant(options: tuple, job: tuple, protocol: Protocol | None = None) -> int:
+    """Every session of one participant (a worker's task); return the sessions written."""
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.stimuli.check import prepare_stimuli
+
+    path, sessions, root, seed, physio = options
+    participant, effect = job
+    if protocol is None:
+        if path not in _PROTOCOLS:
+            _PROTOCOLS[path] = load_protocol(path)
+        protocol = _PROTOCOLS[path]
+    for session in sessions:
+        schedule = build_schedule(protocol, participant, session)
+        key = (
+            path,
+            session,
+            schedule.cell.index,
+            participant if _per_participant(protocol) else "",
+        )
+        if key not in _STIMULI:
+            _STIMULI[key] = prepare_stimuli(protocol, schedule)
+        write_session(
+            Path(root),
+            protocol,
+            schedule,
+            stimuli=_STIMULI[key],
+            effect=effect,
+            seed=seed,
+            physio=physio,
+            register=False,
+        )
+    return len(sessions)
+
+
+_STIMULI: dict = {}
+
+
+def _per_participant(protocol: Protocol) -> bool:
+    # stimulus files named per participant (scripts/<id>_...) cannot be shared between them
+    return "{participant}" in protocol.text
 
 
 def write_session(
@@ -425,9 +490,11 @@ def write_session(
     effect: float = 0.0,
     seed: int | None = None,
     physio: bool = True,
+    register: bool = True,
 ) -> SimulatedSession:
     """Simulate one session and write its run (run 1) under ``root``, as ``pavlov run`` lays
-    it out; return the simulated session."""
+    it out; return the simulated session. ``register=False`` leaves ``participants.tsv`` and
+    ``dataset_description.json`` to the caller (one write for a whole study)."""
     from pavlov.task.devices.safety import ShockLedger
     from pavlov.task.log import EventLog, run_paths, write_events_json
     from pavlov.task.sidecar import (
@@ -458,8 +525,9 @@ def write_session(
     )
     record = SessionRecord.create(paths.session_json, _session_data(protocol, schedule, effect))
     write_events_json(paths.events_json)
-    write_dataset_description(root, protocol.study)
-    add_participant(root, schedule.participant)
+    if register:
+        write_dataset_description(root, protocol.study)
+        add_participant(root, schedule.participant)
     ledger = ShockLedger(paths.shocks)
     try:
         for row in result.rows:
@@ -486,10 +554,17 @@ def write_session(
     return result
 
 
+@functools.cache
+def _versions() -> dict[str, str]:
+    from pavlov.task.sidecar import package_versions
+
+    return package_versions()  # read once: reading package metadata takes ~20 ms
+
+
 def _session_data(protocol: Protocol, schedule: Schedule, effect: float) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    from pavlov.task.sidecar import now_iso, package_versions
+    from pavlov.task.sidecar import now_iso
 
     try:
         pavlov_version = version("pavlov")
@@ -514,7 +589,7 @@ def _session_data(protocol: Protocol, schedule: Schedule, effect: float) -> dict
             "contexts": dict(cell.contexts),
             "order": cell.order,
         },
-        "versions": package_versions(),
+        "versions": _versions(),
         "refresh_rate": None,
         "frame_period": None,
         "devices": {"shock": "simulated", "markers": "simulated", "trigger": "simulated"},
@@ -549,26 +624,35 @@ def _session_data(protocol: Protocol, schedule: Schedule, effect: float) -> dict
     }
 
 
-def _write_groups(root: Path, groups: dict[str, str]) -> None:
-    """Set the ``group`` column of ``participants.tsv`` for the simulated participants."""
+def _write_participants(root: Path, groups: dict[str, str | None]) -> None:
+    """Add the simulated participants to ``participants.tsv`` (one write), with their
+    ``group`` when groups were simulated; rows already there are kept."""
+    from pavlov.task.log import LogError
     from pavlov.task.sidecar import _atomic_write
 
     path = root / "participants.tsv"
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    lines = [line for line in lines if line.strip()] or ["participant_id"]
     header = lines[0].split("\t")
-    if "group" not in header:
+    if "participant_id" not in header:
+        raise LogError(f"{path}: expected a participant_id column, got {header}")
+    if any(g is not None for g in groups.values()) and "group" not in header:
         header.append("group")
-        lines = [lines[0] + "\tgroup", *(line + "\tn/a" for line in lines[1:] if line.strip())]
-    column = header.index("group")
+        lines = ["\t".join(header), *(line + "\tn/a" for line in lines[1:])]
     ident = header.index("participant_id")
-    out = [lines[0]]
-    for line in lines[1:]:
-        cells = line.split("\t")
-        label = cells[ident].removeprefix("sub-")
-        if label in groups:
-            cells[column] = groups[label]
-        out.append("\t".join(cells))
-    _atomic_write(path, ("\n".join(out) + "\n").encode("utf-8"))
+    column = header.index("group") if "group" in header else None
+    rows = [line.split("\t") for line in lines[1:]]
+    known = {cells[ident].removeprefix("sub-"): cells for cells in rows}
+    for participant, group in groups.items():
+        cells = known.get(participant)
+        if cells is None:
+            cells = ["n/a"] * len(header)
+            cells[ident] = f"sub-{participant}"
+            rows.append(cells)
+        if column is not None and group is not None:
+            cells[column] = group
+    text = "\n".join(["\t".join(header), *("\t".join(c) for c in rows)]) + "\n"
+    _atomic_write(path, text.encode("utf-8"))
 
 
 class _progress:
@@ -585,8 +669,8 @@ class _progress:
             self.bar = Progress(transient=True)
             self.bar.start()
             task = self.bar.add_task(self.what, total=self.total)
-            return lambda: self.bar.advance(task)
-        return lambda: None
+            return lambda n=1: self.bar.advance(task, n)
+        return lambda n=1: None
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

@@ -27,6 +27,7 @@ events file, the layout ``pavlov analyze`` reads (``task/LOG.md``).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import math
@@ -121,8 +122,6 @@ def skin_conductance(
     SimulatedSCR
         The samples (µS), the time of the first one, and the true peak amplitudes.
     """
-    from scipy.signal import fftconvolve
-
     p = p or SCRParameters()
     rng = np.random.default_rng(seed)
     if responder is None:
@@ -145,7 +144,12 @@ def skin_conductance(
             index = round((r.us_onset + rng.uniform(*p.us_latency) - start) * rate)
             if 0 <= index < n:
                 impulses[index] += us_amp[i]
-    phasic = fftconvolve(impulses, scr_kernel(rate, p))[:n] if responses else impulses
+    # responses are few and far apart: add the kernel at each (cheaper than convolving)
+    kernel = scr_kernel(rate, p)
+    phasic = np.zeros(n)
+    for index in np.flatnonzero(impulses):
+        stop = min(n, index + len(kernel))
+        phasic[index:stop] += impulses[index] * kernel[: stop - index]
     level = rng.uniform(*p.tonic)
     minutes = n / rate / 60
     # slow wander: a random walk at 1 Hz, smoothed and interpolated to the sample rate
@@ -201,9 +205,22 @@ def blink_emg(
     return emg
 
 
+@functools.cache
+def _digit_table(digits: int, pad: bool) -> np.ndarray:
+    """Row ``v`` holds ``v`` as ``digits`` ASCII digits (leading zeros as 0 bytes unless
+    ``pad``, the units digit always shown)."""
+    values = np.arange(10**digits)
+    table = np.zeros((10**digits, digits), dtype=np.uint8)
+    for j in range(digits):
+        place = 10 ** (digits - 1 - j)
+        shown = pad | (values >= place) | (j == digits - 1)
+        table[:, j] = np.where(shown, ord("0") + (values // place) % 10, 0)
+    return table
+
+
 def format_columns(columns: Sequence[np.ndarray], decimals: Sequence[int]) -> bytes:
-    """Tab-separated lines of numbers with fixed decimals, built with numpy (no per-value
-    Python formatting: a million samples take milliseconds). NaN is written ``n/a``."""
+    """Tab-separated lines of numbers with fixed decimals, built with numpy lookup tables
+    (no per-value Python formatting: a million samples take milliseconds). NaN is ``n/a``."""
     n = len(columns[0])
     pieces = []
     nan_any = []
@@ -213,22 +230,21 @@ def format_columns(columns: Sequence[np.ndarray], decimals: Sequence[int]) -> by
         scaled = np.rint(np.abs(np.where(missing, 0.0, values)) * 10**d).astype(np.int64)
         whole, frac = np.divmod(scaled, 10**d)
         digits = max(1, len(str(int(whole.max(initial=0)))))
-        width = 1 + digits + (1 + d if d else 0) + 1
-        chars = np.zeros((n, width), dtype=np.uint8)
         negative = (values < 0) & (scaled > 0)
-        chars[:, 0] = np.where(negative, ord("-"), 0)
-        for j in range(digits):
-            place = 10 ** (digits - 1 - j)
-            digit = (whole // place) % 10
-            # leading zeros are dropped (0 bytes are removed below); the units digit stays
-            shown = (whole >= place) | (j == digits - 1)
-            chars[:, 1 + j] = np.where(shown, ord("0") + digit, 0)
+        parts = [np.where(negative, ord("-"), 0).astype(np.uint8)[:, None]]
+        if digits <= 5:
+            parts.append(_digit_table(digits, False)[whole])
+        else:  # very large values: one digit at a time
+            for j in range(digits):
+                place = 10 ** (digits - 1 - j)
+                shown = (whole >= place) | (j == digits - 1)
+                parts.append(np.where(shown, ord("0") + (whole // place) % 10, 0)[:, None])
         if d:
-            chars[:, 1 + digits] = ord(".")
-            for j in range(d):
-                chars[:, 2 + digits + j] = ord("0") + (frac // 10 ** (d - 1 - j)) % 10
-        chars[:, -1] = ord("\n") if k == len(columns) - 1 else ord("\t")
-        pieces.append(chars)
+            parts.append(np.full((n, 1), ord("."), dtype=np.uint8))
+            parts.append(_digit_table(d, True)[frac])
+        end = ord("\n") if k == len(columns) - 1 else ord("\t")
+        parts.append(np.full((n, 1), end, dtype=np.uint8))
+        pieces.extend(p.astype(np.uint8, copy=False) for p in parts)
         nan_any.append(missing)
     table = np.concatenate(pieces, axis=1)
     data = table[table != 0].tobytes()
@@ -364,5 +380,8 @@ def simulate_run_physio(paths: RunPaths, protocol, schedule) -> list[Path]:
     replayed expectations (seeded by the schedule, like the simulated participant)."""
     from pavlov.task.simulate import expectations
 
+    stem = paths.events.name[: -len("_events.tsv")]
+    if (paths.directory / f"{stem}_recording-scr_physio.tsv.gz").exists():
+        return []  # existing data is never overwritten
     responses, end = responses_from_log(paths.events, expectations(protocol, schedule))
     return write_simulated_physio(paths, responses, end, seed=schedule.seed)
