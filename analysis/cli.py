@@ -176,12 +176,36 @@ def register(subparsers) -> None:
         action="store_true",
         help="also fit the trial-level linear mixed model per phase (slow on large studies)",
     )
+    scale = parser.add_argument_group(
+        "scale-out (Dask)",
+        "load and score each run, and fit each model, on Dask workers; per-run derivatives "
+        "go to DIR/derivatives/runs/ (Parquet). Results are those of the serial command.",
+    )
+    scale.add_argument(
+        "--workers", type=positive_int, metavar="N", help="a local cluster of N processes"
+    )
+    scale.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="an existing Dask scheduler (e.g. tcp://host:8786, started by dask-jobqueue)",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
     parser.set_defaults(func=run_analyze)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``pavlov analyze`` with parsed arguments; return the exit status."""
+    if args.workers is None and args.scheduler is None:
+        return _analyze(args, None)
+    if args.workers is not None and args.scheduler is not None:
+        raise AnalysisError("--workers: a local cluster, or --scheduler: an existing one; not both")
+    from pavlov.analysis.distributed import cluster
+
+    with cluster(args.workers, args.scheduler) as client:
+        return _analyze(args, client)
+
+
+def _analyze(args: argparse.Namespace, client) -> int:
     from pavlov.analysis import curves, exclusions, indices, load, provenance, report, stats
 
     out = Path(args.out)
@@ -189,7 +213,14 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
     physio = read_physio_option(args)
     # one pass over the logs: each events file is read once for trials and ratings
-    trials, ratings = load.load_study(args.data, response_name=args.response_name, physio=physio)
+    if client is not None and physio is None:
+        from pavlov.analysis import distributed
+
+        trials, ratings = distributed.load_study(args.data, out, client, args.response_name)
+    else:
+        trials, ratings = load.load_study(
+            args.data, response_name=args.response_name, physio=physio
+        )
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     sessions = load.load_sessions(args.data)
@@ -278,7 +309,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
         save(groups, "group_comparison.csv")
-    fits = _fit(trials, response, args, notes)
+    fits = _fit(trials, response, args, notes, client)
     extra_sections = []
     if fits is not None:
         save(fits, "model_fits.csv")
@@ -475,7 +506,7 @@ def _mixed_models(
     return frame[["phase", *[c for c in frame.columns if c != "phase"]]]
 
 
-def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list):
+def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list, client=None):
     if not args.models:
         return None
     if response not in ("rating", "scr"):
@@ -483,6 +514,13 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
         return None
     from pavlov.analysis.fit import fit_models
 
+    if client is not None:
+        from pavlov.analysis import distributed
+
+        return distributed.fit_models(
+            client, trials, models=args.models, response=response, n_starts=args.n_starts,
+            seed=args.seed,
+        )  # fmt: skip
     return fit_models(
         trials, models=tuple(args.models), response=response, n_starts=args.n_starts, seed=args.seed
     )

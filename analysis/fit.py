@@ -57,7 +57,7 @@ from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.models import MODELS, ModelError, check_model, run_model
 from pavlov.protocols.errors import suggest
 
-__all__ = ["RESPONSES", "FitError", "fit_models", "regressors"]
+__all__ = ["RESPONSES", "FitError", "combine_fits", "fit_models", "regressors"]
 
 #: Responses a model can be fitted to.
 RESPONSES = ("rating", "scr")
@@ -155,14 +155,7 @@ def fit_models(
     data = _prepare(trials, response, rating_scale)
     jobs = [(model, data, response, n_starts, seed, v0, max_iter) for model in models]
     rows = _run_jobs(jobs, len(data["participants"]) * n_starts, workers)
-    frame = pd.concat(rows, ignore_index=True)
-    params = [p for m in models for p in MODELS[m]]
-    params = list(dict.fromkeys(params))
-    extra = ["sigma"]
-    if response == "scr":
-        extra += ["beta0", "beta_v"] + (["beta_alpha"] if "hybrid" in models else [])
-    columns = ["participant", "model", *params, *extra, "loglik", "bic", "n_obs", "n_params"]
-    frame = frame.reindex(columns=columns)
+    frame = _columns(pd.concat(rows, ignore_index=True), models, response)
     frame.attrs.update(
         response=response,
         n_starts=n_starts,
@@ -175,6 +168,23 @@ def fit_models(
             else "scr ~ N(beta0 + beta_v*V [+ beta_alpha*alpha for hybrid], sigma^2), beta by OLS"
         ),
     )
+    return frame
+
+
+def _columns(frame: pd.DataFrame, models: Sequence[str], response: str) -> pd.DataFrame:
+    params = list(dict.fromkeys(p for m in models for p in MODELS[m]))
+    extra = ["sigma"]
+    if response == "scr":
+        extra += ["beta0", "beta_v"] + (["beta_alpha"] if "hybrid" in models else [])
+    columns = ["participant", "model", *params, *extra, "loglik", "bic", "n_obs", "n_params"]
+    return frame.reindex(columns=columns)
+
+
+def combine_fits(parts: Sequence[pd.DataFrame], models: Sequence[str]) -> pd.DataFrame:
+    """Join :func:`fit_models` results of one model each (fitted apart, e.g. on a cluster's
+    workers) into the frame that fitting ``models`` together gives."""
+    frame = _columns(pd.concat(parts, ignore_index=True), models, parts[0].attrs["response"])
+    frame.attrs.update(parts[0].attrs)
     return frame
 
 
