@@ -22,6 +22,10 @@ Writes into ``--out``:
   only; ``--regressors all`` for every run, ``best`` for the lowest summed BIC only;
 - ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``.
 
+With ``--workers N`` or ``--scheduler ADDRESS`` each run is loaded (and its SCR scored) on
+Dask workers, which write ``derivatives/runs/<run>_trials.parquet`` (and ``_ratings``); the
+outputs are those of the serial command (:mod:`pavlov.analysis.distributed`).
+
 Phases keep the order in which they occurred. Every file is written atomically.
 
 The report's protocol section comes from the protocol text recorded in each run's
