@@ -183,3 +183,14 @@ def test_fast_log_reader_gives_the_strict_readers_frame(bids_data, tmp_path):
     ):
         (tmp_path / "x_events.tsv").write_text(bad)
         assert _read_plain_log(tmp_path / "x_events.tsv") is None
+
+
+def test_runs_loaded_in_processes_give_the_serial_frames(bids_data, monkeypatch):
+    """A study loaded by forked processes (as large ones are) gives the serial frames."""
+    from pavlov.analysis import load
+
+    serial = load.load_study(bids_data)
+    monkeypatch.setattr(load, "PARALLEL_RUNS", 1)
+    parallel = load.load_study(bids_data)
+    for a, b in zip(serial, parallel):
+        pd.testing.assert_frame_equal(a, b)
