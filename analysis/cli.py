@@ -20,7 +20,8 @@ Writes into ``--out``:
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
   (:mod:`pavlov.analysis.fmri`), by default for the runs logged in the scanner (``func/``)
   only; ``--regressors all`` for every run, ``best`` for the lowest summed BIC only;
-- ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``.
+- ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``;
+- ``figures/sub-<id>_curves.png`` per participant, with ``--participant-figures``.
 
 With ``--workers N`` or ``--scheduler ADDRESS`` each run is loaded (and its SCR scored) on
 Dask workers, which write ``derivatives/runs/<run>_trials.parquet`` (and ``_ratings``); the
@@ -194,6 +195,11 @@ def register(subparsers) -> None:
         help="an existing Dask scheduler (e.g. tcp://host:8786, started by dask-jobqueue)",
     )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
+    parser.add_argument(
+        "--participant-figures",
+        action="store_true",
+        help="also one figure per participant: figures/sub-<id>_curves.png",
+    )
     parser.set_defaults(func=run_analyze)
 
 
@@ -344,6 +350,10 @@ def _analyze(args: argparse.Namespace, client) -> int:
                 out / "curves_after_exclusions",
             )
             figures.append(("The same after exclusions", "curves_after_exclusions.png"))
+        if args.participant_figures:
+            from pavlov.analysis.figures import save_participant_figures
+
+            written += save_participant_figures(per, response, out / "figures")
 
     options = {
         "data": args.data,

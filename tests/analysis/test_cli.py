@@ -136,3 +136,14 @@ def test_mixed_model_is_opt_in(bids_data, tmp_path):
     table = pd.read_csv(mixed / "mixed_model.csv")
     assert set(table["phase"]) == {"acquisition", "extinction", "recall"}
     assert "Linear mixed model" in (mixed / "report.html").read_text()
+
+
+def test_participant_figures_only_when_asked(bids_data, tmp_path):
+    """By default no per-participant figures; --participant-figures writes one PNG each."""
+    plain, each = tmp_path / "plain", tmp_path / "each"
+    assert analyze(bids_data, "--out", plain, "--models") == 0
+    assert not (plain / "figures").exists()
+    assert analyze(bids_data, "--out", each, "--models", "--participant-figures") == 0
+    names = sorted(p.name for p in (each / "figures").iterdir())
+    assert names == sorted(f"sub-{p}_curves.png" for p in ("1", "2", "10"))
+    assert all((each / "figures" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
