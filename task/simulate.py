@@ -664,9 +664,10 @@ class _progress:
 
     def __enter__(self):
         if sys.stderr.isatty() and os.environ.get("TERM") != "dumb":
+            from rich.console import Console
             from rich.progress import Progress
 
-            self.bar = Progress(transient=True)
+            self.bar = Progress(console=Console(stderr=True), transient=True)
             self.bar.start()
             task = self.bar.add_task(self.what, total=self.total)
             return lambda n=1: self.bar.advance(task, n)
