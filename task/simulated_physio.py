@@ -122,6 +122,8 @@ def skin_conductance(
     SimulatedSCR
         The samples (µS), the time of the first one, and the true peak amplitudes.
     """
+    from scipy.ndimage import uniform_filter1d
+
     p = p or SCRParameters()
     rng = np.random.default_rng(seed)
     if responder is None:
@@ -155,7 +157,7 @@ def skin_conductance(
     # slow wander: a random walk at 1 Hz, smoothed and interpolated to the sample rate
     steps = max(int(n / rate), 2)
     walk = np.cumsum(rng.normal(0.0, 0.01, steps))
-    walk = np.convolve(walk, np.ones(30) / 30, mode="same")
+    walk = uniform_filter1d(walk, 30, mode="nearest")  # same length, even for short runs
     wander = np.interp(np.arange(n) / rate, np.arange(steps), walk)
     drift = rng.normal(0.0, p.drift) * np.linspace(0.0, minutes / 20, n)
     tonic = np.maximum(level + drift + wander, 0.5)

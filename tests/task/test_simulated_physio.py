@@ -86,3 +86,12 @@ def test_blink_emg_grows_with_the_expectation_at_each_probe():
     high = [rms(t, 0.02, 0.14) for t, v in probes if v == 1]
     quiet = [rms(t, 1.0, 2.0) for t, _ in probes]
     assert np.mean(high) > 1.5 * np.mean(low) > 3 * np.mean(quiet)
+
+
+def test_short_and_empty_sessions_have_a_recording():
+    """A session of a few seconds (a device check) or without trials still gets a
+    recording of the right length: 5 s before, 15 s after."""
+    for responses, end in (([], 0.0), (trials([0.5]), 12.0)):
+        sim = skin_conductance(responses, end, seed=1)
+        assert len(sim.scr) == round((end + 15.0 + 5.0) * RATE)
+        assert np.isfinite(sim.scr).all()
