@@ -459,7 +459,12 @@ def _simulate_participant(options: tuple, job: tuple, protocol: Protocol | None 
             participant if _per_participant(protocol) else "",
         )
         if key not in _STIMULI:
+            from pavlov.task import bids
+
             _STIMULI[key] = prepare_stimuli(protocol, schedule)
+            # README, .bidsignore, the presented stimuli in stimuli/ (as pavlov run does);
+            # concurrent workers are safe: files are created once or replaced atomically
+            bids.prepare_dataset(Path(root), protocol, _STIMULI[key])
         write_session(
             Path(root),
             protocol,
@@ -524,9 +529,12 @@ def write_session(
         root, schedule.participant, schedule.session, protocol.task, 1, bool(spec.scanner)
     )
     record = SessionRecord.create(paths.session_json, _session_data(protocol, schedule, effect))
-    write_events_json(paths.events_json)
+    write_events_json(paths.events_json, _events_json_extra())
     if register:
+        from pavlov.task import bids
+
         write_dataset_description(root, protocol.study)
+        bids.prepare_dataset(root, protocol, stimuli)
         add_participant(root, schedule.participant)
     ledger = ShockLedger(paths.shocks)
     try:
@@ -552,6 +560,14 @@ def write_session(
         ),
     )
     return result
+
+
+@functools.cache
+def _events_json_extra() -> dict:
+    from pavlov.task import bids
+
+    # as pavlov run writes it (HED, StimulusPresentation), without a display's refresh rate
+    return bids.events_json_extra(_versions(), None)
 
 
 @functools.cache
