@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
 import multiprocessing as mp
 import os
@@ -669,6 +670,10 @@ def _write_participants(root: Path, groups: dict[str, str | None]) -> None:
             cells[column] = group
     text = "\n".join(["\t".join(header), *("\t".join(c) for c in rows)]) + "\n"
     _atomic_write(path, text.encode("utf-8"))
+    sidecar = root / "participants.json"
+    if column is not None and not sidecar.exists():  # BIDS: describe the added column
+        meta = {"group": {"Description": "Group (pavlov simulate --groups NAME=EFFECT)"}}
+        _atomic_write(sidecar, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
 
 
 class _progress:

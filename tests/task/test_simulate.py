@@ -121,6 +121,9 @@ def test_simulate_command_writes_a_study_that_analyze_reads(tmp_path):
     groups = (data / "participants.tsv").read_text().split()
     assert groups[:2] == ["participant_id", "group"] and groups.count("drug") == 3
     assert len(list(data.rglob("*_recording-scr_physio.tsv.gz"))) == 6
+    from bids_validator import errors
+
+    assert errors(data) == []  # a valid BIDS dataset, physiology included
     done = subprocess.run(
         [pavlov, "analyze", str(data), "--out", str(out), "--models", "rw", "--no-figures"],
         capture_output=True, text=True, check=False,
