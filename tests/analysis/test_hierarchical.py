@@ -4,9 +4,12 @@ the machinery (equations, intervals, diagnostics, outputs, errors), the README t
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ from pavlov.analysis.hierarchical import (
     _hdi,
     check_sampling,
 )
-from pavlov.analysis.models import MODELS, run_model
+from pavlov.analysis.models import run_model
 
 pytest.importorskip("numpyro", reason="the bayes extra (numpyro, jax, arviz) is not installed")
 
@@ -34,46 +37,53 @@ def pavlov(*argv, env=None):
     )
 
 
-@pytest.mark.parametrize("model", list(MODELS))
-def test_jax_learning_loop_matches_the_numpy_models(model):
-    """The sampler's lax.scan trial loop gives the V and α of models.run_model exactly."""
-    import jax.numpy as jnp
-
-    from pavlov.analysis.hierarchical import _arrays, _Inputs, _learn
-
-    rng = np.random.default_rng(3)
-    n, t = 4, 30
-    cues = rng.integers(0, 3, (n, t))
-    cues[0, -5:] = -1  # padding: a shorter participant
-    outcomes = (rng.random((n, t)) < 0.4).astype(float)
-    plus = cues == 0
-    rates = rng.uniform(0.1, 0.9, (n, len(MODELS[model])))
-    inputs = _Inputs(
-        cues=cues,
-        outcomes=outcomes,
-        plus=plus,
-        part_idx=np.zeros(1, int),
-        trial_idx=np.zeros(1, int),
-        y=np.zeros(1),
-        group_of=np.zeros(n, int),
-        n_groups=1,
-        response="scr",
-        v0=0.5,
+def isolated(tmp_path, body: str) -> None:
+    """Run ``body`` in a fresh Python (with this module's ``simulated_groups``): JAX starts
+    threads, and later tests of the suite fork worker processes, which must not inherit them."""
+    script = tmp_path / "isolated.py"
+    script.write_text(
+        "import json\nimport numpy as np\nimport pandas as pd\n"
+        "from pavlov.analysis.models import MODELS, run_model\n\n"
+        + inspect.getsource(simulated_groups)
+        + textwrap.dedent(body),
+        encoding="utf-8",
     )
-    arrays = _arrays(inputs)
-    v, a = _learn(
-        model,
-        jnp.asarray(rates, dtype=jnp.float32),
-        inputs,
-        arrays["onehot"],
-        arrays["outcomes"],
-        arrays["plus"],
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=900
     )
-    params = {name: rates[:, j] for j, name in enumerate(MODELS[model])}
-    trace = run_model(model, params, cues, outcomes, plus=plus)
-    real = cues >= 0
-    assert np.allclose(np.asarray(v)[real], trace.v[real], atol=1e-5)
-    assert np.allclose(np.asarray(a)[real], trace.alpha[real], atol=1e-5)
+    assert done.returncode == 0, done.stderr
+
+
+def test_jax_learning_loop_matches_the_numpy_models(tmp_path):
+    """The sampler's lax.scan trial loop gives the V and α of models.run_model exactly
+    (rw, rw2 and hybrid; one participant padded)."""
+    isolated(
+        tmp_path,
+        """
+        import jax.numpy as jnp
+        from pavlov.analysis.hierarchical import _arrays, _Inputs, _learn
+
+        rng = np.random.default_rng(3)
+        n, t = 4, 30
+        cues = rng.integers(0, 3, (n, t))
+        cues[0, -5:] = -1  # padding: a shorter participant
+        outcomes = (rng.random((n, t)) < 0.4).astype(float)
+        plus = cues == 0
+        for model in MODELS:
+            rates = rng.uniform(0.1, 0.9, (n, len(MODELS[model])))
+            inputs = _Inputs(cues=cues, outcomes=outcomes, plus=plus, part_idx=np.zeros(1, int),
+                             trial_idx=np.zeros(1, int), y=np.zeros(1), group_of=np.zeros(n, int),
+                             n_groups=1, response="scr", v0=0.5)
+            arrays = _arrays(inputs)
+            v, a = _learn(model, jnp.asarray(rates, dtype=jnp.float32), inputs,
+                          arrays["onehot"], arrays["outcomes"], arrays["plus"])
+            params = {name: rates[:, j] for j, name in enumerate(MODELS[model])}
+            trace = run_model(model, params, cues, outcomes, plus=plus)
+            real = cues >= 0
+            assert np.allclose(np.asarray(v)[real], trace.v[real], atol=1e-5), model
+            assert np.allclose(np.asarray(a)[real], trace.alpha[real], atol=1e-5), model
+        """,
+    )
 
 
 def test_hdi_is_the_narrowest_interval():
@@ -150,32 +160,45 @@ def simulated_groups(seed=0):
     return pd.DataFrame(rows), realised
 
 
-def test_group_means_of_a_simulated_table_fall_in_their_hdis():
+def test_group_means_of_a_simulated_table_fall_in_their_hdis(tmp_path):
     """Known group learning rates are inside their 94 % HDIs and the group difference is
     found (its HDI excludes 0); per-participant HDIs and diagnostics come with the fit."""
-    from pavlov.analysis.hierarchical import fit_hierarchical
+    isolated(
+        tmp_path,
+        """
+        from pavlov.analysis.hierarchical import fit_hierarchical
 
-    trials, typical = simulated_groups()
-    result = fit_hierarchical(
-        trials, ["rw"], "rating", chains=2, draws=150, warmup=150, seed=1, progress=False
+        trials, typical = simulated_groups()
+        result = fit_hierarchical(
+            trials, ["rw"], "rating", chains=2, draws=150, warmup=150, seed=1, progress=False
+        )
+        result.group.to_csv("group.csv", index=False)
+        result.fits.to_csv("fits.csv", index=False)
+        result.diagnostics_table().to_csv("diagnostics.csv", index=False)
+        result.comparison.to_csv("comparison.csv", index=False)
+        with open("typical.json", "w") as out:
+            json.dump(typical, out)
+        """,
     )
-    group = result.group
+    typical = json.loads((tmp_path / "typical.json").read_text())
+    group = pd.read_csv(tmp_path / "group.csv", keep_default_na=False)
     means = group[(group["parameter"] == "alpha") & (group["quantity"] == "mean")]
     assert set(means["group"]) == {"high", "low"}
     for row in means.itertuples():
-        assert row.hdi_low <= typical[row.group] <= row.hdi_high, row
+        assert float(row.hdi_low) <= typical[row.group] <= float(row.hdi_high), row
     diff = group[group["quantity"] == "difference"].iloc[0]
     assert diff["group"] == "low - high"
-    assert diff["hdi_high"] < 0 and diff["p_positive"] < 0.03
-    fits = result.fits
+    assert float(diff["hdi_high"]) < 0 and float(diff["p_positive"]) < 0.03
+    fits = pd.read_csv(tmp_path / "fits.csv")
     assert (fits["fit"] == "hierarchical").all() and len(fits) == 20
     assert (
         (fits["alpha_hdi_low"] <= fits["alpha"]) & (fits["alpha"] <= fits["alpha_hdi_high"])
     ).all()
-    table = result.diagnostics_table()
+    table = pd.read_csv(tmp_path / "diagnostics.csv")
     assert np.isfinite(table.loc[0, ["max_rhat", "min_ess_bulk", "min_ess_tail"]]).all()
     assert table.loc[0, "divergences"] >= 0
-    assert np.isfinite(result.comparison.loc[0, "elpd_loo"]) and result.comparison.loc[0, "se"] > 0
+    comparison = pd.read_csv(tmp_path / "comparison.csv")
+    assert np.isfinite(comparison.loc[0, "elpd_loo"]) and comparison.loc[0, "se"] > 0
 
 
 @pytest.fixture(scope="module")
