@@ -159,6 +159,9 @@ class RunPaths:
     shocks : Path
         ``..._shocks.tsv``: the shock ledger (every train let through, see
         :class:`~pavlov.task.devices.safety.ShockLedger`).
+    lock : Path or None
+        ``sub-<id>/ses-<s>/.pavlov.lock``: the participant's session lock (see
+        :class:`~pavlov.task.devices.safety.SessionLock`), one for every run of the session.
     """
 
     root: Path
@@ -167,6 +170,16 @@ class RunPaths:
     events_json: Path
     session_json: Path
     shocks: Path
+    lock: Path | None = None
+
+    def session_ledgers(self) -> list[Path]:
+        """The shock ledgers of every run (and task) of this participant's session."""
+        session = self.directory.parent
+        sub, ses = session.parent.name, session.name
+        found = []
+        for folder in ("beh", "func"):
+            found.extend(sorted((session / folder).glob(f"{sub}_{ses}_task-*_run-*_shocks.tsv")))
+        return found
 
 
 def bids_label(value: str, what: str) -> str:
@@ -222,6 +235,7 @@ def run_paths(
         events_json=directory / f"{stem}_events.json",
         session_json=directory / f"{stem}_session.json",
         shocks=directory / f"{stem}_shocks.tsv",
+        lock=directory.parent / ".pavlov.lock",
     )
 
 

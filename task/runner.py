@@ -41,6 +41,7 @@ from pavlov.protocols.errors import PavlovError
 from pavlov.task.console import Console, Status, format_clock
 from pavlov.task.devices.base import DeviceError, SafetyError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
+from pavlov.task.devices.safety import LedgerError
 from pavlov.task.display import RatingView, Scene, script_sound
 
 if typing.TYPE_CHECKING:
@@ -337,6 +338,7 @@ class _Session:
             1 for e in schedule.events[:start_index] if e.kind in ("trial", "us")
         )
         self.refusals: list[str] = []
+        self.fatal: BaseException | None = None  # an on-flip error that stops the session
         self.current: Event | None = None
         self.current_number = 0  # 1-based position of ``current`` in the schedule
         self.dropped_at_start = 0
@@ -365,6 +367,10 @@ class _Session:
         self.display.draw(scene)
         t = self.display.flip()
         self.last_flip = t
+        if self.fatal is not None:
+            # Raised here, not inside the flip callback: the display's callback machinery
+            # is not ours to unwind through.
+            raise self.fatal
         self.keys = self.display.poll_keys()
         if self.scanning:
             self.poll_scanner(t)
@@ -453,6 +459,10 @@ class _Session:
             self.refusals.append(str(error))
             self.trains[label] = f"refused: {error}"
             self.console.message(str(error))
+            if isinstance(error, LedgerError):
+                # A US that cannot be recorded could be repeated after a crash: stop the
+                # session as a full log does (the line is low; the refusal is logged).
+                self.fatal = error
 
     def start_us(self, event: Event, label: str) -> str | None:
         """Start the US of ``event`` on the next flip; return the train label if a shock."""
@@ -485,6 +495,7 @@ class _Session:
             record = self.trains.pop(pending.train, None)
             if isinstance(record, str):
                 pending.us_row["value"] = record
+                pending.us_row["duration"] = 0.0  # refused: no US was given
             elif record is not None and getattr(record, "pulses", None):
                 edges = [self.to_log(rise) for rise, _ in record.pulses]
                 pending.us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
@@ -1024,7 +1035,11 @@ class _Session:
                 completed_trials=self.trials_done,
                 dropped_frames=previous + dropped,
                 scanner_pulses=int(self.record.data.get("scanner_pulses") or 0) + self.pulses,
-                shocks_delivered=int(self.record.data.get("shocks_delivered") or 0) + result.shocks,
+                # With a ledger the guard counts every process of this run already; adding
+                # the earlier record's count too would count resumed runs' shocks twice.
+                shocks_delivered=result.shocks
+                if getattr(self.shock, "has_ledger", False)
+                else int(self.record.data.get("shocks_delivered") or 0) + result.shocks,
                 shock_refusals=list(self.record.data.get("shock_refusals") or []) + self.refusals,
             )
         self.console.message(
