@@ -18,7 +18,9 @@ from pavlov.protocols.model import (
     PHASE_TYPES,
     RATING_INPUTS,
     REINFORCED_PHASE_TYPES,
+    RESERVED_KEYS,
     SHAPES,
+    SYNC_RESERVED_KEYS,
     TRIAL_PHASE_TYPES,
     US_KINDS,
     CalibrationSpec,
@@ -195,6 +197,7 @@ class _ProtocolReader:
         sessions = self.read_sessions(top)
         for session in sessions:
             self.check_caps(top, session)
+        self.check_sync_key(sessions)
         return Protocol(
             path=str(self.path),
             sha256=hashlib.sha256(self.text.encode("utf-8")).hexdigest(),
@@ -214,6 +217,30 @@ class _ProtocolReader:
             safety=self.safety,
             calibration=calibration,
         )
+
+    def check_sync_key(self, sessions) -> None:
+        """A keyboard scanner pulse key must not be a rating or event key of a scanner
+        session: its presses become pulses, so that answer could never be given."""
+        if self.scanner is None or not self.scanner.sync.startswith("key:"):
+            return
+        key = self.scanner.sync[4:]
+        for session in sessions:
+            if not session.scanner:
+                continue
+            for name in session.phases:
+                phase = self.phases.get(name)
+                if phase is None:
+                    continue
+                rating = phase.rating
+                used = list(rating.keys) if rating is not None else []
+                used += list(getattr(phase, "event_keys", None) or {})
+                if key in used:
+                    self.scanner_section.fail(
+                        "sync",
+                        f"a pulse key that no rating or event key of a scanner session uses "
+                        f"(phase {name} uses '{key}'; its presses would be scanner pulses)",
+                        f"'{self.scanner.sync}'",
+                    )
 
     def read_roles(self, section: Section, pattern: str, what: str) -> tuple[str, ...]:
         nodes = section.sequence("roles", what="a list of roles")
@@ -392,17 +419,26 @@ class _ProtocolReader:
 
     def read_scanner(self, top: Section) -> ScannerSpec | None:
         section = top.section("scanner", ("tr", "dummy_volumes", "sync", "timeout"), None)
+        self.scanner_section = section
         if section is None:
             return None
+        sync = section.text(
+            "sync", "key:5", pattern=r"(key|serial|simulated)(:.*)?", what="a trigger such as key:5"
+        )
+        kind, _, key = sync.partition(":")
+        if kind == "key" and (not key or key.lower() in SYNC_RESERVED_KEYS):
+            # Escape is the emergency stop: a pulse key must never swallow it (or space,
+            # F12, y, n, which the run loop also needs).
+            section.fail(
+                "sync",
+                f"a trigger key other than {', '.join(SYNC_RESERVED_KEYS)} (reserved by the "
+                "run loop)",
+                f"'{sync}'",
+            )
         return ScannerSpec(
             tr=section.number("tr", gt=0, le=10, what="seconds"),
             dummy_volumes=section.integer("dummy_volumes", 0, ge=0, le=100),
-            sync=section.text(
-                "sync",
-                "key:5",
-                pattern=r"(key|serial|simulated)(:.*)?",
-                what="a trigger such as key:5",
-            ),
+            sync=sync,
             timeout=section.number("timeout", 30.0, gt=0, what="seconds"),
             source=self.source(section.line),
         )
@@ -499,9 +535,11 @@ class _ProtocolReader:
                         "a single key name",
                         pattern=r"[a-z0-9]|f[0-9]{1,2}|[a-z]+",
                     )
-                    if k in ("escape", "space"):
+                    if k in RESERVED_KEYS:
                         keys.fail(
-                            k, "a key other than escape and space (they are reserved)", f"'{k}'"
+                            k,
+                            f"a key other than {', '.join(RESERVED_KEYS)} (they are reserved)",
+                            f"'{k}'",
                         )
                     event_keys[k] = keys.text(
                         k, pattern=r"[A-Za-z0-9_]+", what="an event label (letters, digits, _)"
@@ -951,9 +989,11 @@ class _ProtocolReader:
                     section.fail(
                         "keys", f"one key per scale point ({n_points})", f"{len(keys)} keys"
                     )
-                if len(set(keys)) != len(keys) or "escape" in keys:
+                if len(set(keys)) != len(keys) or set(keys) & {"escape", "space", "f12"}:
                     section.fail(
-                        "keys", "distinct keys other than escape", describe(section.node("keys"))
+                        "keys",
+                        "distinct keys other than escape, space and f12 (reserved)",
+                        describe(section.node("keys")),
                     )
         elif section.has("keys"):
             section.fail("keys", "no keys with input: slider", describe(section.node("keys")))

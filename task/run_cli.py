@@ -445,6 +445,7 @@ def _run_devices(
     watchdog = None
     clean = False
     try:
+        _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         # Before the line can go high: if this process dies where no Python code runs
         # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
         watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
@@ -559,6 +560,22 @@ def _run_devices(
                 watchdog.close()
     print(f"{paths.events}", file=sys.stdout)
     return 0 if result.end_reason == "completed" else 1
+
+
+def _check_trigger_key(protocol, schedule, trigger: str | None) -> None:
+    """A keyboard pulse key must not be a rating or event key of this session."""
+    if not trigger or not trigger.startswith("key:"):
+        return
+    key = trigger[4:]
+    for name in protocol.session(schedule.session).phases:
+        phase = protocol.phases[name]
+        used = list(phase.rating.keys) if phase.rating is not None else []
+        used += list(getattr(phase, "event_keys", None) or {})
+        if key in used:
+            raise RunError(
+                f"--trigger {trigger}: phase {name} uses the key '{key}' (its presses would be "
+                "scanner pulses, so that answer could never be given); use another pulse key"
+            )
 
 
 def _write_metadata(paths, protocol, participant, write_events_json) -> None:
