@@ -605,6 +605,26 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
             us_onset = dict(zip(zip(us["phase"], us["trial"]), us["onset"]))
             keys = zip(cs["phase"], cs["trial"])
             out["us_onset"] = np.array([us_onset.get(k, np.nan) for k in keys]) - onset
+        if len(us) and "phase" in us.columns and "trial" in us.columns and "value" in us.columns:
+            # A US the safety guard refused (or a display stall skipped) was scheduled but
+            # never given (task/LOG.md): fits and regressors use the delivered USs.
+            notes = us["value"].astype(str)
+            undelivered = us[
+                (us["event_type"].to_numpy() == "USp")
+                & (notes.str.startswith("refused") | notes.str.startswith("not delivered"))
+            ]
+            if len(undelivered):
+                missed = set(zip(undelivered["phase"], undelivered["trial"]))
+                given = [k not in missed for k in zip(cs["phase"], cs["trial"])]
+                out["reinforced"] = np.asarray(out["reinforced"], dtype=bool) & np.array(given)
+    seen: dict[tuple, int] = {}
+    for position, key in zip(cs.index, zip(cs["phase"], out["trial"])):
+        if key in seen:
+            raise TableError(
+                f"{name}: row {position}: trial {key[1]} of phase {key[0]} appears twice "
+                f"(first at row {seen[key]}); expected each trial once"
+            )
+        seen[key] = position
     out["_position"] = np.arange(len(cs), dtype=float)
     return pd.DataFrame(out)
 
