@@ -435,11 +435,17 @@ class _ProtocolReader:
                 "run loop)",
                 f"'{sync}'",
             )
+        tr = section.number("tr", gt=0, le=10, what="seconds")
+        dummy_volumes = section.integer("dummy_volumes", 0, ge=0, le=100)
+        # The timeout is for the first pulse; a running scanner sends one within a TR.
+        timeout = section.number(
+            "timeout", max(30.0, tr), ge=tr, le=3600, what=f"seconds >= tr ({tr:g})"
+        )
         return ScannerSpec(
-            tr=section.number("tr", gt=0, le=10, what="seconds"),
-            dummy_volumes=section.integer("dummy_volumes", 0, ge=0, le=100),
+            tr=tr,
+            dummy_volumes=dummy_volumes,
             sync=sync,
-            timeout=section.number("timeout", 30.0, gt=0, what="seconds"),
+            timeout=timeout,
             source=self.source(section.line),
         )
 
@@ -650,6 +656,14 @@ class _ProtocolReader:
             us_onset = section.number(
                 "us_onset", cs_duration - us_spec.duration, ge=0, what="seconds after CS onset"
             )
+            if us_onset < 0:
+                # The default onset (co-terminating) of a US longer than the CS would come
+                # before the CS and outlast it.
+                section.fail(
+                    "cs_duration",
+                    f"a CS at least as long as its US ('{us}' lasts {us_spec.duration:g} s)",
+                    f"{cs_duration:g} s",
+                )
             if us_onset + us_spec.duration > cs_duration + 1e-9:
                 section.fail(
                     "us_onset" if section.has("us_onset") else "cs_duration",

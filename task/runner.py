@@ -579,7 +579,11 @@ class _Session:
             f"({spec.dummy_volumes} dummy volumes, timeout {spec.timeout:g} s)"
         )
         while self.pulses < needed:
-            if self.clock.now() - started > spec.timeout:
+            if self.pulses and not self.scanner_started:
+                # The timeout is for the first pulse (protocols/README.md); from then on the
+                # scanner runs, and a silence of 3 TRs during the dummy volumes stops it.
+                self.scanner_started = True
+            if not self.pulses and self.clock.now() - started > spec.timeout:
                 raise ScannerTimeout(
                     f"no scanner pulse on {self.trigger.name} within {spec.timeout:g} s "
                     f"({self.pulses} of {needed} received, sync {spec.sync}): check that the "

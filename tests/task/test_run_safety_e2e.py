@@ -235,7 +235,7 @@ def _kill_during_pulse(wire: Wire, proc: subprocess.Popen, kill) -> None:
     high, rose = wire.wait_for(1, proc=proc)
     kill()
     proc.wait(timeout=60)
-    low, fell = wire.wait_for(0, after=high + 1, timeout=10)
+    _, fell = wire.wait_for(0, after=high + 1, timeout=10)
     assert wire.received[-1][1] == 0
     # The dead process cannot have ended its own pulse: the 0 came from the watchdog, well
     # before the pulse's end (WIDTH after the rise), so the line was not left high.
