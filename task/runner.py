@@ -367,10 +367,6 @@ class _Session:
         self.display.draw(scene)
         t = self.display.flip()
         self.last_flip = t
-        if self.fatal is not None:
-            # Raised here, not inside the flip callback: the display's callback machinery
-            # is not ours to unwind through.
-            raise self.fatal
         self.keys = self.display.poll_keys()
         if self.scanning:
             self.poll_scanner(t)
@@ -461,7 +457,7 @@ class _Session:
             self.console.message(str(error))
             if isinstance(error, LedgerError):
                 # A US that cannot be recorded could be repeated after a crash: stop the
-                # session as a full log does (the line is low; the refusal is logged).
+                # session as a full log does, once this trial is logged with the refusal.
                 self.fatal = error
 
     def start_us(self, event: Event, label: str) -> str | None:
@@ -532,6 +528,10 @@ class _Session:
                 self.settle_pending(force=False)
             self.settle_pending(force=True)
         self.writer.wait()
+        if self.fatal is not None:
+            # Raised once the event with the refused US is logged (its row says so), not
+            # inside the flip callback that refused it.
+            raise self.fatal
         if self.shock is not None:
             # A train cut by a device error is reported (and logged) before the error itself;
             # busy() raises the stored error, so a dead device ends the session here instead

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -147,9 +148,15 @@ class ShockLedger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd: int | None = os.open(
-                self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+                self.path,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK,
+                0o644,
             )
-            self._content = bytearray(self._read(self._fd))
+            try:
+                self._content = bytearray(self._read(self._fd))
+            except OSError:
+                os.close(self._fd)
+                raise
         except OSError as error:
             raise LedgerError(
                 f"{self.path}: cannot open the shock ledger: {error.strerror or error}"
@@ -157,8 +164,19 @@ class ShockLedger:
 
     @staticmethod
     def _read(fd: int) -> bytes:
-        size = os.fstat(fd).st_size
-        return os.pread(fd, size, 0) if size else b""
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            # /dev/zero or a FIFO would be read forever.
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.pread(fd, info.st_size, 0) if info.st_size else b""
+
+    @classmethod
+    def _read_path(cls, path: Path) -> bytes:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            return cls._read(fd)
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _parse(data: bytes) -> list[str]:
@@ -167,7 +185,7 @@ class ShockLedger:
 
     def labels(self) -> list[str]:
         """Labels of the trains recorded so far, oldest first (a torn last line counts)."""
-        return self._parse(self.path.read_bytes())
+        return self._parse(self._read_path(self.path))
 
     def session_count(self) -> int:
         """Trains recorded in every ledger of this participant's session (this one included).
@@ -183,7 +201,10 @@ class ShockLedger:
             if real == os.path.realpath(self.path):
                 total += len(self.labels())
             else:
-                total += len(self._parse(Path(path).read_bytes()))
+                try:
+                    total += len(self._parse(self._read_path(Path(path))))
+                except FileNotFoundError:
+                    continue  # listed, then removed: it holds no train of this session
         return total
 
     def record(self, label: str, time: float) -> None:
@@ -240,7 +261,21 @@ class ShockLedger:
         )
 
     def close(self) -> None:
-        """Close the file. Safe to call more than once."""
+        """Close the file. Safe to call more than once.
+
+        If the path no longer names the open file (the data folder was deleted during the
+        session and the session stopped for another reason first), the ledger is written
+        again at its path before closing, so a resumed run knows every train.
+        """
+        if self._fd is None:
+            return
+        try:
+            there = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except OSError:
+            there = False
+        if not there:
+            with contextlib.suppress(OSError):
+                self._rewrite()
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
@@ -279,6 +314,7 @@ class ShockGuard:
         self._count = 0  # trains of this run (ledger included)
         self._session = 0  # trains of the participant's session, every run (ledgers)
         self._ledger: ShockLedger | None = None
+        self._has_ledger = False
         # Labels already delivered: re-arming one (an event replayed after Escape, n) must
         # not give the same scheduled US twice.
         self._used: set[str] = set()
@@ -323,11 +359,13 @@ class ShockGuard:
             self._count = len(labels)
             self._session = session
             self._ledger = ledger
+            self._has_ledger = True
 
     @property
     def has_ledger(self) -> bool:
-        """True when trains are counted from (and recorded in) a shock ledger."""
-        return self._ledger is not None
+        """True when trains are counted from (and recorded in) a shock ledger (also after
+        :meth:`close`)."""
+        return self._has_ledger
 
     @property
     def session_shocks(self) -> int:
