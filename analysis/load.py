@@ -621,8 +621,12 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
     for position, key in zip(cs.index, zip(cs["phase"], out["trial"])):
         if key in seen:
             raise TableError(
-                f"{name}: row {position}: trial {key[1]} of phase {key[0]} appears twice "
-                f"(first at row {seen[key]}); expected each trial once"
+                name,
+                int(position),
+                "trial",
+                f"each trial of a phase once (trial {key[1]} of phase {key[0]} is at row "
+                f"{seen[key]})",
+                f"trial {key[1]} again",
             )
         seen[key] = position
     out["_position"] = np.arange(len(cs), dtype=float)

@@ -361,8 +361,35 @@ class EventLog:
             raise LogError(f"{path}: nothing to resume (no log for this run)") from None
         except OSError as error:
             raise LogError(f"{path}: cannot read the session log: {error.strerror}") from None
+        nul = raw.find(b"\0")
+        if nul >= 0:
+            start = raw.rfind(b"\n", 0, nul) + 1
+            if raw[nul:].strip(b"\0\n"):
+                line = raw.count(b"\n", 0, start) + 1
+                raise LogError(
+                    f"{path}:{line}: expected a tab-separated row, got NUL bytes in the middle "
+                    "of the log; it was damaged after it was written: restore it from a backup "
+                    "or start a new run with --run N"
+                )
+            # A tail of NUL bytes is what a power cut leaves of an unfinished write on some
+            # file systems: the same as a torn last line.
+            raw = raw[:start] + b"\0"  # a torn (incomplete) line, cut below
         end = raw.rfind(b"\n") + 1
-        lines = raw[:end].decode("utf-8").splitlines()
+        try:
+            lines = raw[:end].decode("utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            line = raw.count(b"\n", 0, error.start) + 1
+            raise LogError(
+                f"{path}:{line}: expected UTF-8 text, got byte {raw[error.start]:#04x}"
+            ) from None
+        for number, text in enumerate(lines[1:], start=2):
+            fields = text.split("\t")
+            if len(fields) != len(COLUMNS) and tuple(lines[0].split("\t")) == COLUMNS:
+                raise LogError(
+                    f"{path}:{number}: expected a row of {len(COLUMNS)} tab-separated fields, "
+                    f"got {len(fields)}; the log was changed after it was written: restore it "
+                    "or start a new run with --run N"
+                )
         header = tuple(lines[0].split("\t")) if lines else ()
         if header != COLUMNS:
             if not lines and raw:  # died while writing the header itself

@@ -99,3 +99,33 @@ def test_events_json_describes_every_column(tmp_path):
     data = json.loads(path.read_text())
     assert set(COLUMNS) <= set(data)
     assert all("Description" in data[c] for c in COLUMNS)
+
+
+def test_reopen_refuses_a_damaged_log_and_cuts_a_nul_tail(tmp_path):
+    """A malformed row or NUL bytes inside the log stop --resume with one line naming the
+    line (it used to continue and report "completed", which analyze then rejected); a tail
+    of NUL bytes (a power cut mid-write) is cut like a torn line."""
+    import pytest
+
+    from pavlov.task.log import COLUMNS, EventLog, LogError
+
+    path = tmp_path / "events.tsv"
+    log = EventLog.create(path)
+    log.append([{"onset": 1.0, "trial_type": "cs"}])
+    log.append([{"onset": 2.0, "trial_type": "cs"}])
+    log.close()
+    good = path.read_bytes()
+    path.write_bytes(good + b"\0" * 300)
+    log, rows = EventLog.reopen(path)
+    log.close()
+    assert len(rows) == 2 and path.read_bytes() == good
+    lines = good.split(b"\n")
+    for damaged, line in (
+        (b"\n".join([lines[0], b"1.0\tcs", *lines[2:]]), 2),
+        (b"\n".join([lines[0], lines[1].replace(b"cs", b"c\0"), *lines[2:]]), 2),
+    ):
+        path.write_bytes(damaged)
+        with pytest.raises(LogError, match=rf"events.tsv:{line}: expected ") as caught:
+            EventLog.reopen(path)
+        assert "\n" not in str(caught.value)
+    assert len(COLUMNS) > 2
