@@ -46,8 +46,10 @@ from pavlov.protocols.yamlio import Node, read_yaml
 from pavlov.stimuli.resolve import (
     IMAGE_SUFFIXES,
     SOUND_SUFFIXES,
+    article,
     image_problem,
     near_name,
+    not_regular,
     resolve,
     sound_problem,
 )
@@ -279,19 +281,24 @@ class _ProtocolReader:
         it is kept as written and checked for each participant before a session
         (:func:`pavlov.stimuli.check.prepare_stimuli`).
         """
-        written = section.text(name, what=f"the path of an {kind} file")
+        written = section.text(name, what=f"the path of {article(kind)} file")
         if "{" in written or "}" in written:
             placeholders = written.count("{participant}")
             if not template:
-                section.fail(name, f"the path of an {kind} file (no placeholders)", f"'{written}'")
+                section.fail(
+                    name, f"the path of {article(kind)} file (no placeholders)", f"'{written}'"
+                )
             if written.count("{") != placeholders or written.count("}") != placeholders:
                 section.fail(name, "a path whose only placeholder is {participant}", f"'{written}'")
             suffixes = SOUND_SUFFIXES if kind == "sound" else IMAGE_SUFFIXES
             if Path(written).suffix.lower() not in suffixes:
-                section.fail(name, f"an {kind} file ({', '.join(suffixes)})", f"'{written}'")
+                section.fail(name, f"{article(kind)} file ({', '.join(suffixes)})", f"'{written}'")
             return written
         path = resolve(written, self.folder)
         if path is None:
+            special = not_regular(written, self.folder)
+            if special is not None:
+                section.fail(name, f"{article(kind)} file", f"'{written}', {special}")
             section.fail(
                 name,
                 f"an existing {kind} file (looked beside the protocol and in pavlov's stimuli)",
@@ -300,7 +307,7 @@ class _ProtocolReader:
             )
         problem = image_problem(path) if kind == "image" else sound_problem(path)
         if problem is not None:
-            section.fail(name, f"an {kind} file", problem)
+            section.fail(name, f"{article(kind)} file", problem)
         return str(path)
 
     def read_cs(self, section: Section, name: str) -> StimulusSpec:
@@ -320,7 +327,7 @@ class _ProtocolReader:
         if kind in ("image", "sound"):
             if section.has("color"):
                 section.fail(
-                    "color", f"no colour for an {kind} CS", describe(section.node("color"))
+                    "color", f"no colour for {article(kind)} CS", describe(section.node("color"))
                 )
             return StimulusSpec(
                 name,
