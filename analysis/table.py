@@ -60,6 +60,10 @@ MISSING = frozenset({"", "n/a", "na", "nan", "none", "null"})
 CS_TYPES = ("CS+", "CS-")
 
 
+#: Largest table (after gzip) pavlov reads: 1 GiB, far above a study's trial table.
+MAX_TABLE_BYTES = 1 << 30
+
+
 def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     """Read a delimited UTF-8 text file into a frame of stripped strings.
 
@@ -82,19 +86,34 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
         If the path is a directory, unreadable, empty, binary, has duplicate or empty
         header names, or a row with the wrong number of fields.
     """
+    from pavlov.protocols.files import FileProblem, read_regular
+
     path = Path(path)
     name = str(path)
-    if path.is_dir():
-        raise TableError(name, 0, "", "a CSV or TSV file", "a directory")
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise TableError(name, 0, "", "a readable file", error.strerror or str(error)) from None
+        # The kind and size are checked before reading: /dev/zero or a FIFO never end.
+        data = read_regular(path, MAX_TABLE_BYTES)
+    except FileNotFoundError:
+        raise TableError(name, 0, "", "a readable file", "no such file") from None
+    except FileProblem as problem:
+        got = str(problem)
+        if got == "a directory":
+            raise TableError(name, 0, "", "a CSV or TSV file", got) from None
+        if got.endswith(" bytes"):
+            raise TableError(
+                name, 0, "", f"a table of at most {MAX_TABLE_BYTES:,} bytes", got
+            ) from None
+        raise TableError(name, 0, "", "a readable file", got) from None
     if path.suffix == ".gz":
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = unzipped.read(MAX_TABLE_BYTES + 1)
         except (OSError, EOFError) as error:
             raise TableError(name, 0, "", "gzip-compressed text", f"{error}") from None
+        if len(data) > MAX_TABLE_BYTES:
+            raise TableError(
+                name, 0, "", f"a table of at most {MAX_TABLE_BYTES:,} bytes", "more, once unzipped"
+            )
     if b"\x00" in data:  # anywhere: the csv module fails on a NUL byte with a traceback
         raise TableError(name, 0, "", "a UTF-8 text table", "binary data (NUL bytes)")
     try:
