@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int
+from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int, seed
 
 
 def register(subparsers) -> None:
@@ -127,7 +127,7 @@ def register(subparsers) -> None:
         help="learning models to fit: rw, rw2, hybrid (none with no names)",
     )
     parser.add_argument("--n-starts", type=positive_int, default=10, help="fit starts (10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fit starts (0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the fit starts (0)")
     parser.add_argument(
         "--regressors",
         choices=("all", "best", "none"),
@@ -170,6 +170,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_analyze)
 
 
+def _check_phases(option: str, names, trials: pd.DataFrame) -> None:
+    """Every phase an option names must be in the data (a typo used to select nothing)."""
+    from pavlov.protocols.errors import suggest
+
+    known = sorted({str(p) for p in trials["phase"]})
+    for name in names:
+        if name not in known:
+            hint = suggest(name, known)
+            more = f". Did you mean '{hint}'?" if hint and hint != name else ""
+            raise AnalysisError(
+                f"{option}: expected a phase of the data ({', '.join(known)}), got {name!r}{more}"
+            )
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``pavlov analyze`` with parsed arguments; return the exit status."""
     from pavlov.analysis import curves, exclusions, indices, load, provenance, report, stats
@@ -191,6 +205,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         override_path=args.protocol or "",
     )
     drop_first = True if args.drop_first == [] else (args.drop_first or False)
+    if drop_first and drop_first is not True:
+        _check_phases("--drop-first", drop_first, trials)
     select = {"exclude_reinforced": args.exclude_reinforced, "drop_first": drop_first}
 
     flags = exclusions.flag_participants(
@@ -205,7 +221,12 @@ def run_analyze(args: argparse.Namespace) -> int:
     )
     keep = exclusions.included(flags)
     counts = exclusions.exclusion_counts(flags)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AnalysisError(
+            f"--out: cannot create the folder {out}: {error.strerror or error}"
+        ) from None
     written = []
 
     def save(frame: pd.DataFrame, name: str) -> None:

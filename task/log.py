@@ -132,6 +132,8 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
 }
 
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
+#: Longest participant, session or task label (file names must stay under 255 bytes).
+MAX_LABEL = 64
 
 
 class LogError(PavlovError, OSError):
@@ -194,6 +196,12 @@ def bids_label(value: str, what: str) -> str:
     for prefix in ("sub-", "ses-", "run-"):
         if text.startswith(prefix):
             text = text[len(prefix) :]
+    if len(text) > MAX_LABEL:
+        # A 300-character ID failed as a file name (ENAMETOOLONG), 5,000 digits in int().
+        raise LogError(
+            f"{what}: expected a BIDS label of at most {MAX_LABEL} letters and digits, got "
+            f"{len(text):,} characters"
+        )
     if not _LABEL.match(text):
         raise LogError(f"{what}: expected letters and digits only (a BIDS label), got {value!r}")
     return text

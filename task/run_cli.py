@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pavlov.protocols.errors import PavlovError
-from pavlov.task.argtypes import positive_float, positive_int
+from pavlov.task.argtypes import folder_name, positive_float, positive_int, speed
 
 __all__ = ["register", "run_command"]
 
@@ -39,7 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("--participant", "-p", help="participant ID (letters and digits)")
     parser.add_argument("--session", "-s", help="session name (default: the protocol's first)")
     parser.add_argument("--run", type=positive_int, default=1, help="run number (default 1)")
-    parser.add_argument("--data", default="data", help="dataset folder (default ./data)")
+    parser.add_argument(
+        "--data", type=folder_name, default="data", help="dataset folder (default ./data)"
+    )
     parser.add_argument(
         "--simulate",
         action="store_true",
@@ -48,9 +50,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=positive_float,
+        type=speed,
         default=1.0,
-        help="divide every duration by X (rehearse a 40-minute session in a minute)",
+        help="divide every duration by X, 0.1-1000 (rehearse a 40-minute session in a minute)",
     )
     parser.add_argument("--windowed", action="store_true", help="a window, not full screen")
     parser.add_argument(

@@ -273,6 +273,10 @@ def check_participant(participant: str) -> str:
             "participant must be a BIDS label (letters and digits only, no 'sub-'), "
             f"got {participant!r}"
         )
+    if len(participant) > 64:  # as pavlov run's labels (file names stay short)
+        raise CalibrationError(
+            f"participant must be a BIDS label of at most 64 characters, got {len(participant):,}"
+        )
     return participant
 
 

@@ -227,7 +227,9 @@ def parse_spec(role: str, text: str | DeviceSpec) -> DeviceSpec:
     path, sep, baud_text = body.rpartition("@")
     baud = None
     if sep:
-        if not baud_text.isdigit() or int(baud_text) <= 0 or not path:
+        if not path.strip():
+            raise _fail(role, raw, "the serial port's path comes before '@'")
+        if not baud_text.isdigit() or not 0 < int(baud_text) <= 10_000_000:
             raise _fail(role, raw, f"baud must be a positive whole number, got {baud_text!r}")
         baud = int(baud_text)
     else:

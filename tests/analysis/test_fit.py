@@ -202,3 +202,14 @@ def test_regressors_layout():
         regressors(frame.drop(columns="onset"), fits)
     with pytest.raises(FitError, match="expected one of the fitted models"):
         regressors(frame, fits, model="rw2")
+
+
+def test_constant_ratings_say_why_no_model_is_fitted():
+    """Every rating 5 (the scale comes from the data): the message says the ratings do not
+    vary, not `rating_scale: expected low < high, got (5.0, 5.0)`."""
+    frame, _ = make_trials(1, n_trials=20)
+    frame["rating"] = 5.0
+    with pytest.raises(
+        FitError, match=r"^rating: expected ratings that vary .* got every rating 5;"
+    ):
+        fit_models(frame, ("rw",), "rating", n_starts=1)

@@ -59,6 +59,5 @@ def test_validate_dev_zero_is_one_line_and_quick(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "/dev/zero:1: expected a protocol file, got a device or special file, "
-        "not a regular file"
+        "/dev/zero:1: expected a protocol file, got a device or special file, not a regular file"
     )

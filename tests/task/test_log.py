@@ -129,3 +129,16 @@ def test_reopen_refuses_a_damaged_log_and_cuts_a_nul_tail(tmp_path):
             EventLog.reopen(path)
         assert "\n" not in str(caught.value)
     assert len(COLUMNS) > 2
+
+
+def test_overlong_labels_are_one_line(tmp_path):
+    """A participant ID of 300 characters (Errno 36) or 5,000 digits (int limit) is a
+    one-line LogError."""
+    import pytest
+
+    from pavlov.task.log import LogError, bids_label
+
+    for text in ("a" * 300, "1" * 5000):
+        with pytest.raises(LogError, match=r"at most 64 letters and digits, got [\d,]+ characters"):
+            bids_label(text, "--participant")
+    assert bids_label("a" * 64, "--participant") == "a" * 64

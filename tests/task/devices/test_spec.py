@@ -146,7 +146,9 @@ def test_one_port_under_two_names_is_one_port(pty_peer, fake_clock, tmp_path):
     finally:
         devices.close()
     with pytest.raises(SpecError, match="separate ports"):
-        build_devices(trigger=f"serial:{alias}:5", shock=f"serial:{pty_peer.path}", clock=fake_clock)
+        build_devices(
+            trigger=f"serial:{alias}:5", shock=f"serial:{pty_peer.path}", clock=fake_clock
+        )
     assert parse_spec("shock", "parallel:/dev/parport0").same_port(
         parse_spec("markers", "parallel:/dev/parport0/")
     )
@@ -165,3 +167,13 @@ def test_reserved_keys_are_not_trigger_keys(key):
 
     with pytest.raises(SpecError, match="reserved"):
         parse_spec("trigger", f"key:{key}")
+
+
+def test_serial_spec_without_a_path_blames_the_path():
+    """`serial:@9600` names the missing path, not the (valid) baud."""
+    from pavlov.task.devices.spec import parse_spec
+
+    with pytest.raises(
+        SpecError, match=r"serial:@9600' \(the serial port's path comes before '@'\)"
+    ):
+        parse_spec("shock", "serial:@9600")
