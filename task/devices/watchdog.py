@@ -92,8 +92,17 @@ def start_watchdog(spec: str, shock_code: int) -> Watchdog | None:
     if not spec or spec.startswith("simulated"):
         return None
     payload = json.dumps({"spec": spec, "code": shock_code})
+    # Ignored before Python starts (dispositions set to "ignore" survive exec), so that no
+    # signal can reach the watchdog before main() ignores them itself.
+    traps = " ".join(name.removeprefix("SIG") for name in _IGNORED if hasattr(signal, name))
     process = subprocess.Popen(
-        [sys.executable, "-m", "pavlov.task.devices.watchdog", payload],
+        [
+            "/bin/sh",
+            "-c",
+            f'trap "" {traps}; exec "$0" -m pavlov.task.devices.watchdog "$1"',
+            sys.executable,
+            payload,
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
@@ -125,6 +134,20 @@ def drive_low(spec: str, retry: float = RETRY) -> None:
         lines.close()
 
 
+def _preload(spec: str) -> None:
+    """Import the backend now, so that lowering the line later takes milliseconds."""
+    with contextlib.suppress(Exception):
+        from pavlov.task.devices import spec as _spec  # noqa: F401
+
+        kind = spec.split(":", 1)[0]
+        if kind == "serial":
+            import serial  # noqa: F401
+        elif kind == "parallel":
+            from psychopy import parallel  # noqa: F401
+        elif kind == "labjack":
+            import u3  # noqa: F401
+
+
 def main(argv: list[str]) -> int:
     """Wait for the session process; drive the line low unless it said ``ok``."""
     for name in _IGNORED:
@@ -133,6 +156,7 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_IGN)
     config = json.loads(argv[0])
+    _preload(config["spec"])
     received = b""
     while True:
         try:
