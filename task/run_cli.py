@@ -8,6 +8,7 @@ handlers, runs, and closes everything whatever happens.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -118,6 +119,13 @@ def _signals_end_session() -> Iterator[None]:
         raise SessionAbort(f"aborted: {name}", 128 + number)
 
     previous = {}
+    for name in ("SIGTSTP", "SIGTTIN", "SIGTTOU"):
+        # Ctrl-Z (or a background read/write) would freeze the process mid-pulse with the
+        # line high and the watchdog still waiting: a session cannot be paused this way.
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            with contextlib.suppress(OSError, ValueError):
+                previous[sig] = signal.signal(sig, signal.SIG_IGN)
     for sig in END_SIGNALS:
         try:
             if signal.getsignal(sig) != signal.SIG_DFL:
@@ -356,8 +364,16 @@ def _check_run_files(args, protocol, paths) -> None:
 
 def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
     from pavlov.task.console import make_console
-    from pavlov.task.keyboard import KeyboardInput, KeyTrigger, PsychopyClock
-    from pavlov.task.psychopy_display import SilentSound, psychopy_sound
+    from pavlov.task.devices.safety import ShockLedger
+    from pavlov.task.devices.spec import build_devices
+    from pavlov.task.devices.watchdog import start_watchdog
+    from pavlov.task.keyboard import KeyboardInput, KeyTrigger, PsychopyClock, check_keyboard
+    from pavlov.task.log import EventLog, write_events_json
+    from pavlov.task.psychopy_display import PsychopyDisplay, SilentSound, psychopy_sound
+    from pavlov.task.responder import ParticipantResponder
+    from pavlov.task.runner import resume_point, run_session
+    from pavlov.task.sidecar import SessionRecord, now_iso
+    from pavlov.task.simulated_participant import SimulatedParticipant
 
     console = make_console()
     clock = PsychopyClock()
@@ -386,52 +402,6 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         from pavlov.task.devices.lab import load_lab
 
         lab = load_lab(args.lab)
-    with _signals_end_session():
-        return _run_devices(
-            args,
-            protocol,
-            schedule,
-            scanner,
-            stimuli,
-            paths,
-            participant,
-            device_specs,
-            lab,
-            console,
-            clock,
-            keyboard,
-            key_trigger,
-            sound_factory,
-        )
-
-
-def _run_devices(
-    args,
-    protocol,
-    schedule,
-    scanner,
-    stimuli,
-    paths,
-    participant,
-    device_specs,
-    lab,
-    console,
-    clock,
-    keyboard,
-    key_trigger,
-    sound_factory,
-) -> int:
-    from pavlov.task.devices.safety import ShockLedger
-    from pavlov.task.devices.spec import build_devices
-    from pavlov.task.devices.watchdog import start_watchdog
-    from pavlov.task.keyboard import check_keyboard
-    from pavlov.task.log import EventLog, write_events_json
-    from pavlov.task.psychopy_display import PsychopyDisplay
-    from pavlov.task.responder import ParticipantResponder
-    from pavlov.task.runner import resume_point, run_session
-    from pavlov.task.sidecar import SessionRecord, now_iso
-    from pavlov.task.simulated_participant import SimulatedParticipant
-
     devices = build_devices(
         shock=device_specs["shock"],
         trigger=device_specs["trigger"],
@@ -447,10 +417,10 @@ def _run_devices(
     watchdog = None
     clean = False
     try:
-        _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         # Before the line can go high: if this process dies where no Python code runs
         # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
         watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
+        _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
         has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
         intensity, source = (
@@ -526,26 +496,27 @@ def _run_devices(
         else:
             responder = ParticipantResponder(display)
         try:
-            result = run_session(
-                schedule,
-                protocol,
-                display=display,
-                clock=clock,
-                trigger=devices.trigger if scanner is not None else None,
-                shock=devices.shock if has_shock_us else None,
-                markers=devices.markers,
-                responder=responder,
-                log=log,
-                console=console,
-                speed=args.speed,
-                start_index=start_index,
-                time_base=time_base,
-                scanner=scanner,
-                record=record,
-                marker_codes=devices.marker_codes,
-                stimuli=stimuli,
-                completed_before=completed_before,
-            )
+            with _signals_end_session():
+                result = run_session(
+                    schedule,
+                    protocol,
+                    display=display,
+                    clock=clock,
+                    trigger=devices.trigger if scanner is not None else None,
+                    shock=devices.shock if has_shock_us else None,
+                    markers=devices.markers,
+                    responder=responder,
+                    log=log,
+                    console=console,
+                    speed=args.speed,
+                    start_index=start_index,
+                    time_base=time_base,
+                    scanner=scanner,
+                    record=record,
+                    marker_codes=devices.marker_codes,
+                    stimuli=stimuli,
+                    completed_before=completed_before,
+                )
         finally:
             log.close()
         clean = True

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 import threading
@@ -36,6 +35,18 @@ class SessionBusy(PavlovError, RuntimeError):
     """Another process holds the session's lock (it is running this participant's session)."""
 
     exit_status = 2
+
+
+def _lock_exclusive(fd: int) -> None:
+    """Take an exclusive, non-blocking lock on ``fd`` (flock; msvcrt on Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: lock the first byte instead
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 class SessionLock:
@@ -68,7 +79,7 @@ class SessionLock:
                 f"{self.path}: cannot create the session lock: {error.strerror or error}"
             ) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
         except OSError as error:
             holder = ""
             with contextlib.suppress(OSError, ValueError):

@@ -8,7 +8,8 @@ line then never lowers it.
 
 ``pavlov run`` therefore starts this small process (:func:`start_watchdog`) before the
 session, in a session of its own (so Ctrl-C, Ctrl-\\ or a closed terminal reaching the
-process group do not kill it) and with signals that would end it ignored. It reads a pipe
+process group do not kill it), and waits until it says it ignores the signals that would
+end it (the session does not start without a watchdog on a real shock line). It reads a pipe
 from the session process. When the session ends cleanly the parent writes ``ok`` and the
 watchdog exits untouched. When the pipe reaches end-of-file without ``ok`` — the kernel
 closes the parent's end whatever killed it — the watchdog opens the shock's port with
@@ -25,15 +26,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 
-__all__ = ["RETRY", "Watchdog", "drive_low", "main", "start_watchdog"]
+from pavlov.task.devices.base import DeviceError
+
+__all__ = ["READY_TIMEOUT", "RETRY", "Watchdog", "drive_low", "main", "start_watchdog"]
 
 #: Seconds the watchdog keeps trying to open a port the dead process may still hold.
 RETRY = 3.0
+#: Seconds ``pavlov run`` waits for the watchdog to be ready (its Python starting up).
+READY_TIMEOUT = 30.0
 
 # Signals the watchdog survives: the ones a terminal or an experimenter's kill sends to the
 # whole group, and the other default-terminating ones.
@@ -92,6 +98,38 @@ def start_watchdog(spec: str, shock_code: int) -> Watchdog | None:
     if not spec or spec.startswith("simulated"):
         return None
     payload = json.dumps({"spec": spec, "code": shock_code})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pavlov.task.devices.watchdog", payload],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=os.name == "posix",
+        close_fds=True,
+        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+    )
+    # The watchdog says "ready" once it ignores the signals that would end it and has
+    # loaded its backend; only then may the line go high.
+    ready = b""
+    if process.stdout is not None and os.name != "posix":
+        ready = process.stdout.readline()  # no select() on Windows pipes
+    elif process.stdout is not None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while b"\n" not in ready and time.monotonic() < deadline:
+            if not select.select([process.stdout], [], [], 0.1)[0]:
+                continue
+            chunk = os.read(process.stdout.fileno(), 64)
+            if not chunk:
+                break
+            ready += chunk
+        process.stdout.close()
+    if not ready.startswith(b"ready"):
+        with contextlib.suppress(OSError):
+            process.kill()
+        process.wait()
+        raise DeviceError(
+            f"shock device {spec}: the watchdog process that lowers the line if pavlov dies "
+            f"did not start within {READY_TIMEOUT:g} s; the session does not run without it"
+        )
+    return Watchdog(process)
     # Ignored before Python starts (dispositions set to "ignore" survive exec), so that no
     # signal can reach the watchdog before main() ignores them itself.
     traps = " ".join(name.removeprefix("SIG") for name in _IGNORED if hasattr(signal, name))
@@ -157,6 +195,9 @@ def main(argv: list[str]) -> int:
                 signal.signal(number, signal.SIG_IGN)
     config = json.loads(argv[0])
     _preload(config["spec"])
+    with contextlib.suppress(OSError):
+        os.write(1, b"ready\n")
+        os.close(1)
     received = b""
     while True:
         try:
