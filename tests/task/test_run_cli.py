@@ -85,3 +85,24 @@ def test_metadata_is_written_again_and_faults_are_one_line(tmp_path):
     with pytest.raises(LogError, match="cannot write the dataset metadata") as caught:
         _write_metadata(paths, protocol, "01", write_events_json)
     assert "\n" not in str(caught.value)
+
+
+def test_intensity_is_checked_against_the_ceiling_from_every_source():
+    """An intensity from the option, a calibration record or the prompt must be
+    0 < mA <= calibration.ceiling_ma (the default work-up's 10 mA without a block)."""
+    from pavlov.protocols import load_protocol
+    from pavlov.task.run_cli import RunError, _check_intensity
+
+    protocol = load_protocol(PROTOCOL)
+    ceiling = protocol.calibration.ceiling_ma if protocol.calibration else 10.0
+    _check_intensity(protocol, ceiling, "--intensity")
+    _check_intensity(protocol, None, "n/a (no shock)")
+    for value, source in (
+        (ceiling + 0.01, "--intensity"),
+        (1e9, "calibration"),
+        (0.0, "typed by the experimenter"),
+    ):
+        with pytest.raises(
+            RunError, match=rf"expected 0 < mA <= the protocol's calibration ceiling_ma {ceiling:g}"
+        ):
+            _check_intensity(protocol, value, source)
