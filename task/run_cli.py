@@ -476,7 +476,10 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             # Opened with the log (new run) or after it (resume): USs that an earlier,
             # killed process delivered count against max_shocks and are never given again,
             # and max_shocks counts every run of the participant's session.
-            devices.shock.use_ledger(ShockLedger(paths.shocks, paths.session_ledgers))
+            ledger = ShockLedger(paths.shocks, paths.session_ledgers)
+            if args.resume:
+                _check_ledger_against_log(ledger, rows)
+            devices.shock.use_ledger(ledger)
             before = devices.shock.session_shocks
             if before and protocol.safety is not None:
                 console.message(
@@ -533,6 +536,32 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                 watchdog.close()
     print(f"{paths.events}", file=sys.stdout)
     return 0 if result.end_reason == "completed" else 1
+
+
+def _check_ledger_against_log(ledger, rows) -> None:
+    """Every US the log shows delivered must be in the shock ledger (else it was deleted or
+    changed, and the caps and the no-repeat rule could not be trusted on this resume)."""
+    from pavlov.task.log import LogError
+
+    given = set(ledger.labels())
+    missing = []
+    for row in rows:
+        if row.get("trial_type") != "us" or row.get("event_type") != "USp":
+            continue
+        first = (row.get("value") or "").split(";", 1)[0]
+        try:
+            float(first)  # rising-edge times: a train was delivered
+        except ValueError:
+            continue
+        label = f"{row.get('phase')}/{row.get('trial')}"
+        if label not in given:
+            missing.append(label)
+    if missing:
+        raise LogError(
+            f"{ledger.path}: the shock ledger lacks {len(missing)} US(s) the log shows delivered "
+            f"({', '.join(missing[:3])}); it was deleted or changed, so max_shocks cannot be "
+            "checked: restore it before resuming"
+        )
 
 
 def _check_trigger_key(protocol, schedule, trigger: str | None) -> None:

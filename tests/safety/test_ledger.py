@@ -218,3 +218,20 @@ def test_guard_rereads_the_ledger_before_each_train(tmp_path):
     guard.arm("a/3", 0.0, 1.0)
     with pytest.raises(Exception, match="over all its runs"):
         guard.deliver(0.005, 0.01, 1, "a/3")
+
+
+def test_resume_refuses_a_ledger_that_lost_delivered_uss(tmp_path):
+    """A ledger deleted or cut after a session: the log's delivered USs are missing from
+    it, and a resume would count too few shocks; `pavlov run --resume` refuses in one line."""
+    from pavlov.task.log import LogError
+    from pavlov.task.run_cli import _check_ledger_against_log
+
+    _, _, paths = session(tmp_path)
+    rows = EventLog.reopen(paths.events)[1]
+    ledger = ShockLedger(paths.shocks)
+    _check_ledger_against_log(ledger, rows)  # complete: fine
+    ledger.close()
+    lines = paths.shocks.read_text().splitlines()
+    paths.shocks.write_text("\n".join(lines[1:]) + "\n")
+    with pytest.raises(LogError, match=r"the shock ledger lacks 1 US\(s\) the log shows delivered"):
+        _check_ledger_against_log(ShockLedger(paths.shocks), rows)

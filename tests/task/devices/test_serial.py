@@ -155,3 +155,18 @@ def test_shared_ttl_box_or_of_both(pty_peer, real_clock):
     assert 21 in values  # shock bit held while the marker is up
     assert values[-1] == 0
     assert _runs([v & 1 for v in values], 1) == 2
+
+
+def test_a_ttl_box_is_held_by_one_process_at_a_time(pty_peer):
+    """Two sessions on one TTL box (e.g. two data folders, one participant): the second
+    cannot open it while the first holds it; the box is free again after close."""
+    import pytest
+
+    from pavlov.task.devices.base import DeviceError
+    from pavlov.task.devices.serial_backend import SerialLines
+
+    first = SerialLines(pty_peer.path)
+    with pytest.raises(DeviceError, match="exclusively lock"):
+        SerialLines(pty_peer.path)
+    first.close()
+    SerialLines(pty_peer.path).close()
