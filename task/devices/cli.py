@@ -132,21 +132,27 @@ def calibrate_command(args: argparse.Namespace) -> int:
     max_steps = (spec or DEFAULT_CALIBRATION).max_steps
     max_train = protocol.safety.max_train_duration if protocol.safety else train.duration
     guard = ShockGuard(devices.shock, max_steps, max_train, clock)
+    from pavlov.task.devices.watchdog import watching
+    from pavlov.task.run_cli import _signals_end_session
+
     try:
-        guard.open()
-        workup = run_workup(
-            args.participant,
-            spec,
-            train,
-            guard,
-            ask=_experimenter_input,
-            say=print,
-            wait=time.sleep,
-            clock=clock,
-            protocol=protocol.path,
-            device=devices.specs["shock"],
-            arm=guard.arm,
-        )
+        # Test shocks are real shocks: the same exit-path protection as a session (the
+        # line low on every signal, a watchdog for deaths no Python code sees).
+        with watching(devices.specs["shock"], devices.shock_code), _signals_end_session():
+            guard.open()
+            workup = run_workup(
+                args.participant,
+                spec,
+                train,
+                guard,
+                ask=_experimenter_input,
+                say=print,
+                wait=time.sleep,
+                clock=clock,
+                protocol=protocol.path,
+                device=devices.specs["shock"],
+                arm=guard.arm,
+            )
     finally:
         with contextlib.suppress(Exception):
             devices.close()
@@ -169,16 +175,20 @@ def check_command(args: argparse.Namespace) -> int:
         clock=clock,
         tr=args.tr,
     )
+    from pavlov.task.devices.watchdog import watching
+    from pavlov.task.run_cli import _signals_end_session
+
     try:
-        results = run_checks(
-            devices,
-            clock=clock,
-            listen=args.listen,
-            confirm=(lambda q: True) if args.yes else _confirmed,
-            say=print,
-            wait=time.sleep,
-            tr=args.tr,
-        )
+        with watching(devices.specs["shock"], devices.shock_code), _signals_end_session():
+            results = run_checks(
+                devices,
+                clock=clock,
+                listen=args.listen,
+                confirm=(lambda q: True) if args.yes else _confirmed,
+                say=print,
+                wait=time.sleep,
+                tr=args.tr,
+            )
     finally:
         devices.close()
     return 0 if all(result.ok for result in results) else 3

@@ -31,10 +31,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 from pavlov.task.devices.base import DeviceError
 
-__all__ = ["READY_TIMEOUT", "RETRY", "Watchdog", "drive_low", "main", "start_watchdog"]
+__all__ = [
+    "READY_TIMEOUT",
+    "RETRY",
+    "Watchdog",
+    "drive_low",
+    "main",
+    "start_watchdog",
+    "watching",
+]
 
 #: Seconds the watchdog keeps trying to open a port the dead process may still hold.
 RETRY = 3.0
@@ -147,6 +156,26 @@ def start_watchdog(spec: str, shock_code: int) -> Watchdog | None:
         close_fds=True,
     )
     return Watchdog(process)
+
+
+@contextlib.contextmanager
+def watching(spec: str, shock_code: int) -> Iterator[Watchdog | None]:
+    """Run the block with a watchdog on the shock line ``spec`` (none for a simulated one).
+
+    A clean end of the block stands the watchdog down; an exception (or a death) leaves it
+    to drive the line low.
+    """
+    watchdog = start_watchdog(spec, shock_code)
+    clean = False
+    try:
+        yield watchdog
+        clean = True
+    finally:
+        if watchdog is not None:
+            if clean:
+                watchdog.disarm()
+            else:
+                watchdog.close()
 
 
 def drive_low(spec: str, retry: float = RETRY) -> None:

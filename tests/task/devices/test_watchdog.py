@@ -69,3 +69,18 @@ def test_watchdog_reports_a_line_it_cannot_lower(tmp_path):
     )
     assert proc.returncode == 1
     assert b"could not be driven low" in proc.stderr and b"check the stimulator" in proc.stderr
+
+
+def test_watching_stands_down_on_a_clean_end_and_lowers_the_line_on_an_error(pty_peer):
+    """`pavlov calibrate` and `devices check` run inside `watching`: a clean end writes
+    nothing, an error (or a death) leaves the watchdog to write 0."""
+    import pytest
+
+    from pavlov.task.devices.watchdog import watching
+
+    with watching(f"serial:{pty_peer.path}", 1) as dog:
+        assert dog is not None and dog.process.poll() is None
+    assert dog.process.returncode == 0 and pty_peer.values() == []
+    with pytest.raises(RuntimeError), watching(f"serial:{pty_peer.path}", 1) as dog:
+        raise RuntimeError("the work-up failed")
+    assert pty_peer.values() == [0]
