@@ -446,7 +446,7 @@ class _ProtocolReader:
         dummy_volumes = section.integer("dummy_volumes", 0, ge=0, le=100)
         # The timeout is for the first pulse; a running scanner sends one within a TR.
         timeout = section.number(
-            "timeout", max(30.0, tr), ge=tr, le=3600, what=f"seconds >= tr ({tr:g})"
+            "timeout", max(30.0, tr), ge=tr, le=3600, what="seconds for the first pulse (>= tr)"
         )
         return ScannerSpec(
             tr=tr,

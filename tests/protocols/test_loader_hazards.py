@@ -121,5 +121,9 @@ def test_numbers_yaml_reads_as_text_say_why(write, minimal, edit, value, fix):
 
 def test_scanner_timeout_shorter_than_a_tr_is_rejected(write, minimal):
     """The timeout is for the first pulse, which a running scanner sends within a TR."""
-    rejected(write, scanned(minimal, timeout=1), r"scanner\.timeout: expected seconds >= tr \(2\)")
+    rejected(
+        write,
+        scanned(minimal, timeout=1),
+        r"scanner\.timeout: expected seconds for the first pulse \(>= tr\) >= 2 and <= 3600, got 1",
+    )
     assert load_protocol(write(scanned(minimal, "key:t", timeout=5))).scanner.timeout == 5
