@@ -430,6 +430,8 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         )
         _check_intensity(protocol, intensity, source)
         display = PsychopyDisplay(keyboard, fullscr=not args.windowed, sound_factory=sound_factory)
+        held: dict = {}  # what the X IO error handler finishes (and the handler itself)
+        held["x_handler"] = _on_x_connection_lost(lambda: _x_lost(devices, held))
         if not display.vsync:
             console.message(
                 f"the display has no vsync (flips at {display.measured_rate:.0f} Hz): frames "
@@ -469,6 +471,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                 protocol, schedule, args, args.run, display, devices, intensity, source
             )
             record = SessionRecord.create(paths.session_json, data)
+        held["record"] = record
         # Written (again) on every run and resume: a resume repairs metadata that a full
         # disk or a deleted folder cost an earlier process. Each is idempotent.
         _write_metadata(paths, protocol, participant, write_events_json)
@@ -536,6 +539,40 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                 watchdog.close()
     print(f"{paths.events}", file=sys.stdout)
     return 0 if result.end_reason == "completed" else 1
+
+
+def _on_x_connection_lost(cleanup):
+    """Run ``cleanup`` when Xlib reports the X server gone, before it calls C ``exit()``.
+
+    Without this, a dead X server ends the process from C: no ``finally`` runs, the line
+    is left to the watchdog and the record says ``running``. Returns the handler (keep a
+    reference), or None where PsychoPy's window is not on X11.
+    """
+    try:
+        from pyglet.libs.x11 import xlib
+    except Exception:  # not X11 (Windows, macOS, Wayland without XWayland)
+        return None
+
+    def handler(_display):
+        with contextlib.suppress(BaseException):
+            cleanup()
+        return 0  # Xlib then exits the process
+
+    callback = xlib.XIOErrorHandler(handler)
+    xlib.XSetIOErrorHandler(callback)
+    return callback
+
+
+def _x_lost(devices, held) -> None:
+    """The X server is gone: line low at once, then the record says why."""
+    with contextlib.suppress(BaseException):
+        devices.shock.set_low()
+    record = held.get("record")
+    if record is not None:
+        record.finish(
+            end_reason="error: the X server connection was lost (the display closed); "
+            "continue with --resume"
+        )
 
 
 def _check_ledger_against_log(ledger, rows) -> None:

@@ -253,7 +253,7 @@ def test_sigkill_during_a_pulse_the_watchdog_lowers_the_line(xvfb, tmp_path, pro
 
 def test_x_server_killed_during_a_pulse_the_line_goes_low(tmp_path, protocol, wire):
     """The X server dies inside a pulse (Xlib's fatal IO error exits from C): the line
-    still goes low at once (was: last byte 1)."""
+    still goes low at once and the record says why (was: last byte 1, `running`)."""
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is not installed (apt-get install xvfb); the display tests need it")
     number = next(
@@ -276,6 +276,8 @@ def test_x_server_killed_during_a_pulse_the_line_goes_low(tmp_path, protocol, wi
         proc = start(env, protocol, data, "--shock", f"serial:{wire.path}", "--intensity", "1")
         _kill_during_pulse(wire, proc, server.kill)
         assert proc.returncode != 0
+        # Xlib's IO error handler ran pavlov's clean-up before exiting: the record says why.
+        assert record(data)["end_reason"].startswith("error: the X server connection was lost")
     finally:
         with contextlib.suppress(ProcessLookupError):
             server.kill()
