@@ -175,6 +175,18 @@ def sound_problem(path: str | os.PathLike[str]) -> str | None:
             with wave.open(str(path), "rb") as reader:
                 if reader.getnframes() == 0:
                     return "a WAV file with no samples"
+                # Read every frame: a WAV cut short (a copy interrupted) declares more
+                # samples than it holds, and would play short or fail in the session.
+                frame = reader.getsampwidth() * reader.getnchannels()
+                wanted = reader.getnframes()
+                got = 0
+                while got < wanted:
+                    chunk = reader.readframes(min(wanted - got, 1 << 16))
+                    if not chunk:
+                        break
+                    got += len(chunk) // max(frame, 1)
+                if got < wanted:
+                    return f"a truncated WAV file ({got:,} of {wanted:,} samples)"
         except (wave.Error, EOFError) as error:
             return f"a broken WAV file ({error})"
         except OSError as error:

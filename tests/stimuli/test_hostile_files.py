@@ -111,3 +111,15 @@ def test_article_of_the_kind(tmp_path):
     ) as caught:
         load(tmp_path, sound=str(BLUE))
     assert "an sound" not in str(caught.value)
+
+
+def test_truncated_wav_is_rejected(tmp_path):
+    """A WAV cut short declares more samples than it holds: refused in one line."""
+    wav = Path(__file__).resolve().parents[2] / "stimuli" / "us" / "noise_burst.wav"
+    data = wav.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        ProtocolError,
+        match=r"us\.noise\.file: expected a sound file, got a truncated WAV file \([\d,]+ of [\d,]+ samples\)",
+    ):
+        load(tmp_path, sound="cut.wav")
