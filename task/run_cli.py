@@ -64,6 +64,13 @@ def register(subparsers) -> None:
     parser.add_argument("--markers", help="marker output spec (default: simulated)")
     parser.add_argument("--lab", help="lab file naming the devices")
     parser.add_argument(
+        "--record",
+        action="append",
+        metavar="lsl:STREAM",
+        help="record an LSL stream (e.g. an amplifier's) during the session, as BIDS physio "
+        "beside the log (repeatable; default: the lab file's record: list)",
+    )
+    parser.add_argument(
         "--intensity",
         type=positive_float,
         help="shock intensity set on the stimulator, mA (at most the protocol's ceiling_ma)",
@@ -202,6 +209,25 @@ def _check_intensity(protocol, intensity: float | None, source: str) -> None:
             f"{what}: expected 0 < mA <= the protocol's calibration ceiling_ma "
             f"{spec.ceiling_ma:g}, got {intensity:g}"
         )
+
+
+def _recorders(args, lab, paths, clock) -> list:
+    """Connect to every ``--record`` stream, or the lab file's ``record:`` ones when the
+    command line names none (a missing stream stops here, before any file)."""
+    specs = args.record or (list(lab.record) if lab is not None else [])
+    if not specs:
+        return []
+    from pavlov.task.recorder import LSLRecorder, parse_record_spec
+
+    stem = paths.events.name[: -len("_events.tsv")]
+    recorders = []
+    for spec in specs:
+        recorder = LSLRecorder(
+            parse_record_spec(spec), paths.directory, stem, clock.now, args.speed
+        )
+        recorder.connect()
+        recorders.append(recorder)
+    return recorders
 
 
 def _session_data(protocol, schedule, args, run, display, devices, intensity, source) -> dict:
@@ -372,7 +398,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
     from pavlov.task.psychopy_display import PsychopyDisplay, SilentSound, psychopy_sound
     from pavlov.task.responder import ParticipantResponder
     from pavlov.task.runner import resume_point, run_session
-    from pavlov.task.sidecar import SessionRecord, now_iso
+    from pavlov.task.sidecar import SessionRecord, now_iso, package_versions
     from pavlov.task.simulated_participant import SimulatedParticipant
 
     console = make_console()
@@ -429,6 +455,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             else (None, "n/a (no shock)")
         )
         _check_intensity(protocol, intensity, source)
+        recorders = _recorders(args, lab, paths, clock)  # before the window: fails fast
         display = PsychopyDisplay(keyboard, fullscr=not args.windowed, sound_factory=sound_factory)
         held: dict = {}  # what the X IO error handler finishes (and the handler itself)
         held["x_handler"] = _on_x_connection_lost(lambda: _x_lost(devices, held))
@@ -474,7 +501,18 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         held["record"] = record
         # Written (again) on every run and resume: a resume repairs metadata that a full
         # disk or a deleted folder cost an earlier process. Each is idempotent.
-        _write_metadata(paths, protocol, participant, write_events_json)
+        from pavlov.task import bids
+
+        uncopied = _write_metadata(
+            paths,
+            protocol,
+            participant,
+            write_events_json,
+            bids.events_json_extra(package_versions(), 1.0 / display.frame_period),
+            lambda: bids.prepare_dataset(paths.root, protocol, stimuli),
+        )
+        for label in uncopied:
+            console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
         if hasattr(devices.shock, "use_ledger"):
             # Opened with the log (new run) or after it (resume): USs that an earlier,
             # killed process delivered count against max_shocks and are never given again,
@@ -501,6 +539,8 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             responder.replay([*earlier, *schedule.events[:start_index]])
         else:
             responder = ParticipantResponder(display)
+        for recorder in recorders:
+            recorder.start()
         try:
             with _signals_end_session():
                 result = run_session(
@@ -522,9 +562,17 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                     marker_codes=devices.marker_codes,
                     stimuli=stimuli,
                     completed_before=completed_before,
+                    on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
                 )
         finally:
             log.close()
+            for recorder in recorders:
+                written = recorder.stop()
+                console.message(
+                    recorder.error
+                    or f"LSL {recorder.stream}: {recorder.samples} samples, "
+                    + (f"written to {written}" if written else "none in the session")
+                )
         clean = True
     finally:
         devices.close()
@@ -617,15 +665,19 @@ def _check_trigger_key(protocol, schedule, trigger: str | None) -> None:
             )
 
 
-def _write_metadata(paths, protocol, participant, write_events_json) -> None:
-    """Write the run's ``events.json`` and the dataset's description and participants."""
+def _write_metadata(
+    paths, protocol, participant, write_events_json, extra=None, prepare=None
+) -> list:
+    """Write the run's ``events.json`` (with ``extra`` entries), the dataset's description
+    and participants, then ``prepare()`` (the BIDS dataset files); return what it returns."""
     from pavlov.task.log import LogError
     from pavlov.task.sidecar import add_participant, write_dataset_description
 
     try:
-        write_events_json(paths.events_json)
+        write_events_json(paths.events_json, extra)
         write_dataset_description(paths.root, protocol.study)
         add_participant(paths.root, participant)
+        return list(prepare()) if prepare is not None else []
     except OSError as error:
         if isinstance(error, LogError):
             raise
