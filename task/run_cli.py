@@ -53,7 +53,7 @@ def register(subparsers) -> None:
         "--speed",
         type=speed,
         default=1.0,
-        help="divide every duration by X, 0.1-1000 (rehearse a 40-minute session in a minute)",
+        help="divide every duration by X, 0.1-100000 (rehearse a 40-minute session in a minute)",
     )
     parser.add_argument("--windowed", action="store_true", help="a window, not full screen")
     parser.add_argument(
