@@ -154,7 +154,8 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
             )
         rows.append([f.strip() for f in fields])
         numbers.append(row)
-    assert header is not None
+    if header is None:  # e.g. a lone quote: text, but not one field of a header
+        raise TableError(name, 0, "", "a header line and rows", "no header line")
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame.index = pd.Index(numbers, name="row")
     return frame
