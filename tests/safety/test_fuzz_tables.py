@@ -118,6 +118,8 @@ def test_valid_table_imports():
 
 def test_a_lone_quote_is_a_one_line_error(tmp_path):
     """A table holding only `"` (text, but no header field) was an AssertionError."""
+    import pytest
+
     from pavlov.analysis.errors import TableError
     from pavlov.analysis.table import read_delimited
 
