@@ -37,6 +37,8 @@ __all__ = ["BACKGROUND", "PsychopyDisplay", "SilentSound", "psychopy_sound"]
 BACKGROUND = (0.0, 0.0, 0.0)
 #: Half-width of a rating scale line, in height units.
 SCALE_HALF = 0.4
+#: Height of the rating scale line, in height units.
+SCALE_Y = -0.3
 #: Flip intervals shorter than this mean there is no vsync.
 NO_VSYNC_BELOW = 0.004
 
@@ -217,8 +219,7 @@ class PsychopyDisplay:
                 self._scale(phase.rating)
             if phase.instructions:
                 self._text(phase.instructions)
-                self._text(f"{phase.instructions}\n\n(press space to continue)")
-        for text in ("Please wait", "Waiting for the scanner...", "00:00"):
+        for text in ("Waiting for the scanner...", "00:00"):
             self._text(text)
         self._warm_up()
 
@@ -275,7 +276,7 @@ class PsychopyDisplay:
         if parts is not None:
             return parts
         visual = self._visual
-        y = -0.3
+        y = SCALE_Y
         parts = {
             "question": visual.TextStim(
                 self.win, text=spec.question, height=0.035, pos=(0, y + 0.08), wrapWidth=1.2
@@ -349,10 +350,15 @@ class PsychopyDisplay:
             marker = parts["marker"]
             # PsychoPy's setters are slow (fillColor parses the colour: ~70 us a frame);
             # set them only when the marker moved or was answered.
-            if parts.get("shown") != (x, view.answered):
-                parts["shown"] = (x, view.answered)
+            if parts.get("shown") != (x, view.answered, view.placed):
+                parts["shown"] = (x, view.answered, view.placed)
                 marker.pos = (x, parts["y"])
-                marker.fillColor = "lime" if view.answered else "orange"
+                colour = "orange"  # following the mouse
+                if view.placed:
+                    colour = "yellow"  # placed by a click, still adjustable
+                if view.answered:
+                    colour = "lime"  # confirmed
+                marker.fillColor = colour
             marker.draw()
 
     def flip(self) -> float:
@@ -378,10 +384,29 @@ class PsychopyDisplay:
         """Keys (not scanner pulses) since the last poll."""
         return self.keyboard.poll_keys() if self.keyboard is not None else []
 
-    def mouse(self) -> tuple[float, bool]:
-        """Mouse x relative to the scale ends (-1..1) and whether the left button is down."""
+    def pointer(self) -> tuple[float, list[float]]:
+        """Mouse x relative to the scale ends (-1..1), and left-button presses since the
+        last call as clock times.
+
+        Presses come from the window's button-press events (PsychoPy stamps each with its
+        time since the last ``clickReset``), not from the button state at each frame: a
+        click released before the next frame is still seen, at the time it was made.
+        """
+        from psychopy import core, event
+
+        _, times = self._mouse.getPressed(getTime=True)
         x, _ = self._mouse.getPos()
-        return float(x) / SCALE_HALF, bool(self._mouse.getPressed()[0])
+        clicks = []
+        if times[0] > 0:
+            pressed = event.mouseClick[0].getLastResetTime() + times[0]  # core time base
+            clicks.append(self._now() - (core.getTime() - pressed))
+        self._mouse.clickReset(buttons=(0,))
+        return float(x) / SCALE_HALF, clicks
+
+    def centre_pointer(self) -> None:
+        """Put the mouse pointer on the middle of the scale line."""
+        with contextlib.suppress(Exception):  # some window managers refuse warps
+            self._mouse.setPos((0.0, SCALE_Y))
 
     def play(self, sound: str) -> None:
         """Start a loaded sound."""
