@@ -100,6 +100,9 @@ class PsychopyDisplay:
     ----------
     frame_period : float
         Seconds per frame.
+    shown_texts : list of str
+        The scene texts (instructions, wait and rest text, messages) on screen since the
+        last flip; countdowns and rating scales are not included.
     vsync : bool
         Whether the flips are locked to a real refresh.
     measured_rate : float
@@ -164,6 +167,10 @@ class PsychopyDisplay:
             self.win, vertices="cross", size=0.05, fillColor="white", lineColor=None
         )
         self._last_flip: float | None = None
+        #: Texts drawn into the back buffer since the last flip, and those the last flip
+        #: showed: what the participant reads (the run's tests check it, under Xvfb).
+        self.drawn_texts: list[str] = []
+        self.shown_texts: list[str] = []
         self._recording = False
         self._dropped = 0
         self._threshold = 1.2 * self.frame_period
@@ -320,6 +327,7 @@ class PsychopyDisplay:
             self._fixation.draw()
         if scene.text is not None:
             self._text(scene.text).draw()
+            self.drawn_texts.append(scene.text)
         if scene.countdown is not None:
             if scene.countdown != self._countdown_text:
                 self._countdown.text = scene.countdown
@@ -368,6 +376,7 @@ class PsychopyDisplay:
             if wait > 0:
                 time.sleep(wait)
         t = self.win.flip()
+        self.shown_texts, self.drawn_texts = self.drawn_texts, []
         last, self._last_flip = self._last_flip, t
         if self._recording and last is not None and t - last > self._threshold:
             self._dropped += max(1, round((t - last) / self.frame_period) - 1)
@@ -392,14 +401,16 @@ class PsychopyDisplay:
         time since the last ``clickReset``), not from the button state at each frame: a
         click released before the next frame is still seen, at the time it was made.
         """
-        from psychopy import core, event
+        from psychopy import event
 
         _, times = self._mouse.getPressed(getTime=True)
         x, _ = self._mouse.getPos()
         clicks = []
         if times[0] > 0:
-            pressed = event.mouseClick[0].getLastResetTime() + times[0]  # core time base
-            clicks.append(self._now() - (core.getTime() - pressed))
+            # times[0]: seconds from the last clickReset to the press; the button's clock
+            # says how long ago that reset was, so the press was (elapsed - times[0]) ago.
+            ago = event.mouseClick[0].getTime() - times[0]
+            clicks.append(self._now() - max(0.0, ago))
         self._mouse.clickReset(buttons=(0,))
         return float(x) / SCALE_HALF, clicks
 

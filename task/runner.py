@@ -544,7 +544,11 @@ class _Session:
             elif record is not None and getattr(record, "pulses", None):
                 edges = [self.to_log(rise) for rise, _ in record.pulses]
                 pending.us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
-                pending.us_row["duration"] = record.pulses[-1][1] - record.pulses[0][0]
+                # Protocol seconds, like every duration: a simulated train at --speed X
+                # ran in 1/X of the time; a real one (speed 1) is its physical length.
+                pending.us_row["duration"] = (
+                    record.pulses[-1][1] - record.pulses[0][0]
+                ) * self.speed
             elif record is None:
                 pending.us_row["value"] = "train not reported"
             else:
