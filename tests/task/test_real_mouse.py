@@ -49,6 +49,7 @@ sessions:
 #: The window fills the 1024×768 Xvfb screen: x pixel = 512 + x·768 (height units); the
 #: scale runs from -0.4 to 0.4 at y = -0.3 (pixel 614).
 W, H = 1024, 768
+RUN = [sys.executable, "-m", "pavlov.task.cli", "run"]
 
 
 def pixel(value: float) -> int:
@@ -73,8 +74,7 @@ def test_short_clicks_place_adjust_and_space_confirms(xvfb, xdotool, tmp_path):
     path.write_text(PROTOCOL)
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pavlov.task.cli", "run", str(path), "-p", "01", "--windowed"]
-        + ["--data", str(data)],
+        [*RUN, str(path), "-p", "01", "--windowed", "--data", str(data)],
         env=xvfb,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
