@@ -175,10 +175,9 @@ def _workup_or_save_incomplete(data, run_workup, *args, **kwargs):
 
 def check_command(args: argparse.Namespace) -> int:
     """Run ``pavlov devices check``; return 0 if every check passed, else 3."""
+    from pavlov.task.devices.base import DeviceError
     from pavlov.task.devices.check import run_checks
     from pavlov.task.devices.spec import build_devices
-
-    from pavlov.task.devices.base import DeviceError
 
     clock = MonotonicClock()
     lab = _lab(args)
