@@ -167,7 +167,29 @@ def register(subparsers) -> None:
         help="name of the skin-conductance column (default scr)",
     )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
+    parser.add_argument(
+        "--dpi",
+        type=positive_int,
+        default=150,
+        help="resolution of the PNG figures (default 150; 300 for print); SVG and PDF "
+        "copies are vector",
+    )
+    parser.add_argument(
+        "--columns",
+        type=_column_map,
+        metavar="THEIRS=OURS,...",
+        help="trial tables: read your column names as pavlov's, e.g. subject=participant,stim=cs",
+    )
     parser.set_defaults(func=run_analyze)
+
+
+def _column_map(text: str) -> dict[str, str]:
+    from pavlov.analysis.table import parse_column_map
+
+    try:
+        return parse_column_map(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -178,14 +200,17 @@ def run_analyze(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
     physio = read_physio_option(args)
-    trials = load.load_trials(args.data, response_name=args.response_name, physio=physio)
+    trials = load.load_trials(
+        args.data, response_name=args.response_name, physio=physio, columns=args.columns
+    )
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     sessions = load.load_sessions(args.data)
     ratings = load.load_ratings(args.data)
     protocol = _load_protocol(args.protocol)
+    recorded = provenance.recorded_protocols(sessions)
     protocol_sections, protocol_notes = provenance.protocol_sections(
-        provenance.recorded_protocols(sessions),
+        recorded,
         sessions,
         override=protocol,
         override_path=args.protocol or "",
@@ -280,12 +305,18 @@ def run_analyze(args: argparse.Namespace) -> int:
         from pavlov.analysis.figures import plot_curves, save_figure
 
         per, group, kept = tables["block"]
-        written += save_figure(plot_curves(group, response, per), out / "curves")
+        from pavlov.analysis.figures import phase_marks
+
+        marks = phase_marks(trials, [r.protocol for r in recorded], protocol)
+        written += save_figure(
+            plot_curves(group, response, per, marks=marks), out / "curves", dpi=args.dpi
+        )
         figures.append((f"{response} by block: group mean ± SEM, CS+ − CS− below", "curves.png"))
         if len(keep) < trials["participant"].nunique() and len(kept):
             written += save_figure(
-                plot_curves(kept, response, per[per["participant"].isin(keep)]),
+                plot_curves(kept, response, per[per["participant"].isin(keep)], marks=marks),
                 out / "curves_after_exclusions",
+                dpi=args.dpi,
             )
             figures.append(("The same after exclusions", "curves_after_exclusions.png"))
 
@@ -334,7 +365,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         )
         result_tables.append(("Model fits (means over participants)", numeric.reset_index()))
     html = report.render_report(
-        f"pavlov analysis: {Path(args.data).name}",
+        report.report_title(sessions, protocol, args.data),
         methods,
         figures=figures,
         tables=result_tables,

@@ -295,7 +295,11 @@ def is_trial_table(path: str | Path) -> bool:
 
 
 def load_trials(
-    path: str | Path, response_name: str = "rating", *, physio: Physio | None = None
+    path: str | Path,
+    response_name: str = "rating",
+    *,
+    physio: Physio | None = None,
+    columns: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Load session logs or a trial table into the tidy trial frame.
 
@@ -310,6 +314,9 @@ def load_trials(
         A skin-conductance recording of the one run under ``path`` (e.g. a CSV read with
         :func:`pavlov.analysis.physio.read_physio_csv` at a stated rate), scored in place
         of (or where there is no) ``*_recording-scr_physio.tsv.gz`` beside the log.
+    columns : dict, optional
+        For trial tables: their column names → pavlov's (see
+        :func:`pavlov.analysis.table.parse_column_map`).
 
     Returns
     -------
@@ -323,6 +330,8 @@ def load_trials(
     AnalysisError
         Nothing to load at ``path``.
     """
+    if columns and not is_trial_table(path):
+        raise AnalysisError(f"--columns: maps the columns of a trial table; {path} is not one")
     if is_trial_table(path):
         if physio is not None:
             raise AnalysisError(
@@ -331,7 +340,7 @@ def load_trials(
             )
         from pavlov.analysis.table import read_table
 
-        return read_table(path, response_name=response_name)
+        return read_table(path, response_name=response_name, columns=columns)
     logs = find_logs(path)
     if physio is not None and len(logs) != 1:
         raise AnalysisError(
