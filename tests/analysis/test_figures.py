@@ -113,7 +113,7 @@ def test_outputs_respect_the_umask(bids_data, tmp_path):
     fig = plot_curves(group_curves(participant_curves(trials, "rating")), "rating")
     old = os.umask(0o022)
     try:
-        written = save_figure(fig, tmp_path / "f") + [write_text(tmp_path / "r.html", "x")]
+        written = [*save_figure(fig, tmp_path / "f"), write_text(tmp_path / "r.html", "x")]
         os.umask(0o027)
         group_only = write_text(tmp_path / "g.html", "x")
     finally:
