@@ -152,6 +152,13 @@ class PtyPeer:
         self._stop.set()
         self._thread.join(timeout=2)
         if self.closed_at is None:
+            # Bytes written before the run ended but not read yet (the reader thread may
+            # run late on a busy machine) are still the box's: read them before closing.
+            with contextlib.suppress(OSError, ValueError):
+                while select.select([self.master], [], [], 0)[0]:
+                    data = os.read(self.master, 1024)
+                    now = time.perf_counter()
+                    self.received.extend((now, byte) for byte in data)
             self._close_fds()
 
 
