@@ -120,3 +120,17 @@ def test_outputs_respect_the_umask(bids_data, tmp_path):
         os.umask(old)
     assert {p.stat().st_mode & 0o777 for p in written} == {0o644}
     assert group_only.stat().st_mode & 0o777 == 0o640
+
+
+def test_reminder_phases_are_marked(bids_data):
+    """A reminder (reactivation) phase is marked with a star and named "reminder"."""
+    from pavlov.analysis.figures import phase_marks
+
+    trials = load_trials(bids_data)
+    trials.loc[trials["phase"] == "recall", "phase_type"] = "reactivation"
+    marks = phase_marks(trials)
+    assert ("reminder", "recall", "reminder") in marks
+    fig = plot_curves(group_curves(participant_curves(trials, "rating")), "rating", marks=marks)
+    top = fig.axes[0]
+    assert "reminder" in [t.get_text() for t in top.texts]
+    assert any(line.get_marker() == "*" for line in top.lines)
