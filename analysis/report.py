@@ -133,7 +133,7 @@ def _setting(value: object) -> str:
     if value is None:
         return "none"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_setting(v)}" for k, v in value.items()) or "none"
+        return ", ".join(f"{k}={_setting(v)}" for k, v in value.items()) or "none"
     if isinstance(value, list | tuple):
         return ", ".join(map(_setting, value)) or "none"
     return str(value)
