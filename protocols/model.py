@@ -215,6 +215,8 @@ class Phase:
         One of :data:`PHASE_TYPES`.
     instructions : str or None
         Text shown before the phase starts (any type); ``instructions`` phases show only this.
+        ``wait`` and ``rest`` phases show their ``text:`` here for their whole duration (a
+        wait without one shows "Please wait."; a rest without one, a fixation cross).
     duration : float or None
         ``wait``, ``rest``, ``instructions`` (minimum display time) and script reactivation.
     trials : Mapping[str, int]

@@ -52,6 +52,8 @@ COLUMNS = (
     "context",
     "rating",
     "rating_rt",
+    "rating_move",
+    "rating_confirm",
     "planned_onset",
     "onset_error",
     "iti",
@@ -113,7 +115,22 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
         "Description": "Online expectancy rating (cs rows) or post-phase rating (rating "
         "rows); n/a if the participant did not answer within the window."
     },
-    "rating_rt": {"Description": "Seconds from scale onset to the answer.", "Units": "s"},
+    "rating_rt": {
+        "Description": "Seconds from scale onset to the answer: the key press, or the last "
+        "click that placed a slider's marker.",
+        "Units": "s",
+    },
+    "rating_move": {
+        "Description": "Slider ratings: seconds from scale onset to the first mouse move "
+        "(the marker is hidden until then).",
+        "Units": "s",
+    },
+    "rating_confirm": {
+        "Description": "Seconds from scale onset to the confirmation (space or return for a "
+        "slider; the key itself for key ratings); n/a for a slider placed but not confirmed "
+        "before the window ended (its last placed value is the rating).",
+        "Units": "s",
+    },
     "planned_onset": {
         "Description": "Onset the runner aimed for: the schedule's onset plus any delay "
         "accumulated by self-paced screens (instructions, experimenter-ended waits) before it.",

@@ -466,7 +466,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                 "valid for data"
             )
         if not args.simulate:
-            check_keyboard(display, keyboard)
+            check_keyboard(display, keyboard, say=console.message)
         start_index, time_base, completed_before = 0, None, 0
         if args.resume:
             record = SessionRecord.open(paths.session_json)

@@ -314,7 +314,8 @@ def build_devices(
         ``key -> ScannerTrigger`` for ``key:KEY`` triggers (the runner's keyboard).
     speed : float
         Session speed-up, recorded in :meth:`DeviceSet.describe`. Pulse widths stay
-        physical (real seconds) at any speed.
+        physical (real seconds) at any speed for real devices; a simulated shock plays
+        its train on the session's clock (1/speed of its length).
     safety : SafetyCaps, optional
         The protocol's caps; when given the shock is wrapped in a ShockGuard.
 
@@ -359,7 +360,7 @@ def build_devices(
         if trigger_device is not None:
             opened.append(trigger_device)
         shock_device, marker_device = _build_outputs(
-            specs["shock"], specs["markers"], shared, shock_code, width, clock, opened
+            specs["shock"], specs["markers"], shared, shock_code, width, clock, opened, speed
         )
     except BaseException:
         for device in reversed(opened):
@@ -474,6 +475,7 @@ def _build_outputs(
     width: float,
     clock: Clock,
     opened: list[Any],
+    speed: float = 1.0,
 ) -> tuple[ShockDevice, MarkerOutput]:
     from pavlov.task.devices.lines import LineMarkers, PulseTrainShock, SharedLines
 
@@ -493,7 +495,8 @@ def _build_outputs(
             marker_lines = _open_lines(marker_spec, labjack)
             opened.append(marker_lines)
     if shock_lines is None:
-        shock: ShockDevice = SimulatedShock(clock)
+        # A simulated train runs on the session's clock (1/speed of its real length).
+        shock: ShockDevice = SimulatedShock(clock, speed=speed)
     else:
         shock = PulseTrainShock(shock_lines, shock_code, clock, str(shock_spec))
     if marker_spec.kind == "simulated":

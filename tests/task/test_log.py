@@ -142,3 +142,32 @@ def test_overlong_labels_are_one_line(tmp_path):
         with pytest.raises(LogError, match=r"at most 64 letters and digits, got [\d,]+ characters"):
             bids_label(text, "--participant")
     assert bids_label("a" * 64, "--participant") == "a" * 64
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_session_files_respect_the_umask(tmp_path, umask, mode):
+    """The log, its JSON sidecar, the session record and the dataset files are as
+    readable as the umask allows (0644 under 022): colleagues can read the data."""
+    import os
+
+    from pavlov.task.log import EventLog, write_events_json
+    from pavlov.task.sidecar import SessionRecord, add_participant, write_dataset_description
+
+    old = os.umask(umask)
+    try:
+        log = EventLog.create(tmp_path / "events.tsv")
+        log.close()
+        write_events_json(tmp_path / "events.json")
+        SessionRecord.create(tmp_path / "session.json", {"end_reason": "running"}).update(
+            end_reason="completed"
+        )
+        files = [
+            tmp_path / "events.tsv",
+            tmp_path / "events.json",
+            tmp_path / "session.json",
+            write_dataset_description(tmp_path, "Study"),
+            add_participant(tmp_path, "01"),
+        ]
+    finally:
+        os.umask(old)
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: mode for f in files}
