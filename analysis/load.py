@@ -299,7 +299,11 @@ def is_trial_table(path: str | Path) -> bool:
 
 
 def load_trials(
-    path: str | Path, response_name: str = "rating", *, physio: Physio | None = None
+    path: str | Path,
+    response_name: str = "rating",
+    *,
+    physio: Physio | None = None,
+    columns: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Load session logs or a trial table into the tidy trial frame.
 
@@ -314,6 +318,9 @@ def load_trials(
         A skin-conductance recording of the one run under ``path`` (e.g. a CSV read with
         :func:`pavlov.analysis.physio.read_physio_csv` at a stated rate), scored in place
         of (or where there is no) ``*_recording-scr_physio.tsv.gz`` beside the log.
+    columns : dict, optional
+        For trial tables: their column names → pavlov's (see
+        :func:`pavlov.analysis.table.parse_column_map`).
 
     Returns
     -------
@@ -327,6 +334,8 @@ def load_trials(
     AnalysisError
         Nothing to load at ``path``.
     """
+    if columns and not is_trial_table(path):
+        raise AnalysisError(f"--columns: maps the columns of a trial table; {path} is not one")
     if is_trial_table(path):
         if physio is not None:
             raise AnalysisError(
@@ -335,12 +344,16 @@ def load_trials(
             )
         from pavlov.analysis.table import read_table
 
-        return read_table(path, response_name=response_name)
+        return read_table(path, response_name=response_name, columns=columns)
     return load_study(path, response_name, physio=physio)[0]
 
 
 def load_study(
-    path: str | Path, response_name: str = "rating", *, physio: Physio | None = None
+    path: str | Path,
+    response_name: str = "rating",
+    *,
+    physio: Physio | None = None,
+    columns: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trials (:func:`load_trials`) and post-phase ratings (:func:`load_ratings`) in one
     pass: each run's events file is read once.
@@ -350,8 +363,8 @@ def load_study(
     (pandas.DataFrame, pandas.DataFrame)
         The tidy trial frame and the ratings frame.
     """
-    if is_trial_table(path):
-        return load_trials(path, response_name, physio=physio), _no_ratings()
+    if is_trial_table(path) or columns:
+        return load_trials(path, response_name, physio=physio, columns=columns), _no_ratings()
     logs = find_logs(path)
     if physio is not None and len(logs) != 1:
         raise AnalysisError(
@@ -722,6 +735,30 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
             us_onset = dict(zip(zip(us["phase"], us["trial"]), us["onset"]))
             keys = zip(cs["phase"], cs["trial"])
             out["us_onset"] = np.array([us_onset.get(k, np.nan) for k in keys]) - onset
+        if len(us) and "phase" in us.columns and "trial" in us.columns and "value" in us.columns:
+            # A US the safety guard refused (or a display stall skipped) was scheduled but
+            # never given (task/LOG.md): fits and regressors use the delivered USs.
+            notes = us["value"].astype(str)
+            undelivered = us[
+                (us["event_type"].to_numpy() == "USp")
+                & (notes.str.startswith("refused") | notes.str.startswith("not delivered"))
+            ]
+            if len(undelivered):
+                missed = set(zip(undelivered["phase"], undelivered["trial"]))
+                given = [k not in missed for k in zip(cs["phase"], cs["trial"])]
+                out["reinforced"] = np.asarray(out["reinforced"], dtype=bool) & np.array(given)
+    seen: dict[tuple, int] = {}
+    for position, key in zip(cs.index, zip(cs["phase"], out["trial"])):
+        if key in seen:
+            raise TableError(
+                name,
+                int(position),
+                "trial",
+                f"each trial of a phase once (trial {key[1]} of phase {key[0]} is at row "
+                f"{seen[key]})",
+                f"trial {key[1]} again",
+            )
+        seen[key] = position
     out["_position"] = np.arange(len(cs), dtype=float)
     return pd.DataFrame(out)
 
