@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
@@ -166,6 +167,70 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="name of the skin-conductance column (default scr)",
     )
+    stats_group = parser.add_argument_group("statistics and model fits")
+    stats_group.add_argument(
+        "--mixed-model",
+        action="store_true",
+        help="also fit trial-level linear mixed models per phase (y ~ cs * trial, random "
+        "intercept and CS slope per participant, Satterthwaite df; off by default: slower)",
+    )
+    stats_group.add_argument(
+        "--mixed-across",
+        nargs="+",
+        metavar="PHASE",
+        help="one CS × phase mixed model over these phases (e.g. extinction and test, for "
+        "return of fear), or 'all'; implies --mixed-model",
+    )
+    stats_group.add_argument(
+        "--fit-trials",
+        choices=("auto", "all", "unreinforced"),
+        default="auto",
+        help="trials whose response the learning models fit (the models learn from every "
+        "trial): auto = unreinforced for scr (the US response contaminates it), all for "
+        "ratings (given before the outcome); --exclude-reinforced means unreinforced (auto)",
+    )
+    stats_group.add_argument(
+        "--rating-scale",
+        nargs=2,
+        type=finite_float,
+        metavar=("LOW", "HIGH"),
+        help="ends of the rating scale (default: a pavlov log's own scale; tables: 0 1 when "
+        "ratings lie in 0-1, else the observed min and max)",
+    )
+    stats_group.add_argument(
+        "--rating-model",
+        choices=("linear", "identity"),
+        default="linear",
+        help="ratings' observation model: linear = b0 + b1*V + noise (as for SCR), identity "
+        "= V + noise on the rescaled rating (linear)",
+    )
+    scr_group = parser.add_argument_group(
+        "SCR scoring", "how skin conductance recordings are scored (not used for tables)"
+    )
+    scr_group.add_argument(
+        "--scr-method",
+        choices=("ttp", "baseline"),
+        default="ttp",
+        help="ttp: trough-to-peak with the trough in the window (EzySCR, Boucsein 2012); "
+        "baseline: peak in 0.5-4.5 s minus the 2-s pre-CS mean (LaBar 1998) (ttp)",
+    )
+    scr_group.add_argument(
+        "--scr-window",
+        type=scr_window,
+        default="fir",
+        metavar="fir|sir|tir|START,END",
+        help="latency window of the response onset: first (1-4 s), second (4 s to CS "
+        "offset + 1 s) or third interval, or seconds after CS onset (fir)",
+    )
+    scr_group.add_argument(
+        "--scr-transform",
+        type=scr_transform,
+        default=None,
+        metavar="STEPS",
+        help="none, or steps joined by commas from sqrt, log, range, us (e.g. sqrt,us); "
+        "default for scored SCR: sqrt,us when every participant has US responses, else "
+        "sqrt (Lonsdorf et al. 2017; Boucsein et al. 2012); tables: none unless given",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
     parser.set_defaults(func=run_analyze)
 
@@ -261,8 +326,10 @@ def run_analyze(args: argparse.Namespace) -> int:
                 f"rm-ANOVA for {phase} not computed: fewer than 2 participants with a "
                 f"{response} value in every CS × block cell."
             )
-    mixed = _mixed_models(trials, response, args.exclude_reinforced, notes)
-    save(mixed, "mixed_model.csv")
+    mixed = None
+    if args.mixed_model or args.mixed_across:
+        mixed = _mixed_models(trials, response, select, args.mixed_across, notes)
+        save(mixed, "mixed_model.csv")
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
         save(groups, "group_comparison.csv")
@@ -322,10 +389,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     index_summary.columns = [" ".join(c).strip() for c in index_summary.columns]
     result_tables = [
         ("rm-ANOVA, CS × block, per phase (Greenhouse–Geisser)", anova),
-        ("Linear mixed model per phase", mixed),
         ("Indices (mean, SD over participants)", index_summary),
         ("Exclusion counts", counts),
     ]
+    if mixed is not None:
+        result_tables.insert(1, (MIXED_TITLE, mixed))
     if len(groups):
         result_tables.append(("Group × CS per phase", groups))
     if fits is not None:
@@ -347,6 +415,43 @@ def run_analyze(args: argparse.Namespace) -> int:
         f"wrote {len(written)} files to {out}"
     )
     return 0
+
+
+def scr_window(text: str):
+    """``--scr-window``: ``fir``/``sir``/``tir`` or ``START,END`` seconds (START < END)."""
+    name = text.strip().lower()
+    if name in ("fir", "sir", "tir"):
+        return name
+    parts = text.split(",")
+    try:
+        start, end = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected fir, sir, tir or START,END seconds, got {text!r}"
+        ) from None
+    if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):
+        raise argparse.ArgumentTypeError(f"expected 0 <= START < END seconds, got {text!r}")
+    return (start, end)
+
+
+#: ``--scr-transform`` step names and the :func:`pavlov.analysis.scr.transform` steps.
+SCR_TRANSFORM_STEPS = {"sqrt": "sqrt", "log": "log1p", "range": "range", "us": "us"}
+
+
+def scr_transform(text: str) -> tuple[str, ...]:
+    """``--scr-transform``: ``none`` or comma-joined steps from :data:`SCR_TRANSFORM_STEPS`."""
+    if text.strip().lower() == "none":
+        return ()
+    steps = [p.strip().lower() for p in text.split(",")]
+    for step in steps:
+        if step not in SCR_TRANSFORM_STEPS:
+            raise argparse.ArgumentTypeError(
+                f"expected none or steps from {', '.join(SCR_TRANSFORM_STEPS)} joined by "
+                f"commas, got {step!r}"
+            )
+    if len(set(steps)) < len(steps):
+        raise argparse.ArgumentTypeError(f"expected each step once, got {text!r}")
+    return tuple(steps)
 
 
 def read_physio_option(args: argparse.Namespace):
@@ -428,31 +533,45 @@ def _load_protocol(path: str | None):
     return load_protocol(path)
 
 
-def _mixed_models(
-    trials: pd.DataFrame, response: str, exclude_reinforced: bool, notes: list
-) -> pd.DataFrame:
-    from pavlov.analysis.stats import mixed_model
+#: Report title of the mixed-model table.
+MIXED_TITLE = (
+    "Linear mixed models (REML; t-tests with Satterthwaite df as lmerTest; random effects "
+    "per participant as fitted)"
+)
 
-    parts = []
-    for phase in trials.sort_values("phase_order")["phase"].drop_duplicates():
-        rows = trials[trials["phase"] == phase]
-        if rows["cs_type"].nunique() < 2 or rows[response].notna().sum() < 5:
-            continue
-        try:
-            fit = mixed_model(trials, response, phase, exclude_reinforced=exclude_reinforced)
-        except AnalysisError as error:
-            notes.append(f"Mixed model for {phase} not fitted: {error}")
-            continue
-        except (ValueError, ArithmeticError) as error:  # singular designs inside statsmodels
-            notes.append(f"Mixed model for {phase} did not fit: {type(error).__name__}: {error}")
-            continue
-        parts.append(fit.assign(phase=phase))
-    if not parts:
-        return pd.DataFrame(
-            columns=["phase", "term", "coef", "se", "z", "p", "converged", "n_obs", "n_groups"]
-        )
-    frame = pd.concat(parts, ignore_index=True)
-    return frame[["phase", *[c for c in frame.columns if c != "phase"]]]
+
+def _mixed_models(
+    trials: pd.DataFrame, response: str, select: dict, across, notes: list
+) -> pd.DataFrame:
+    from pavlov.analysis.curves import select_trials
+    from pavlov.analysis.mixed import mixed_models
+
+    data = select_trials(trials, **select)
+    if across:
+        known = set(trials["phase"])
+        for phase in across:
+            if phase != "all" and phase not in known:
+                raise AnalysisError(
+                    f"--mixed-across: expected phases from {', '.join(pd.unique(trials['phase']))} "
+                    f"or all, got {phase!r}"
+                )
+    frame = mixed_models(data, response, across=across, notes=notes)
+    for _, row in frame.drop_duplicates("phase").iterrows():
+        if not row["converged"]:
+            notes.append(
+                f"Mixed model for {row['phase']} did not converge: estimates shown without "
+                "p-values."
+            )
+    return frame
+
+
+def fit_selection(response: str, args: argparse.Namespace) -> str:
+    """Which trials' responses the learning models fit: ``all`` or ``unreinforced``."""
+    if args.fit_trials != "auto":
+        return args.fit_trials
+    if args.exclude_reinforced or response == "scr":
+        return "unreinforced"
+    return "all"
 
 
 def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list):
@@ -461,8 +580,25 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
     if response not in ("rating", "scr"):
         notes.append(f"Models not fitted: they model 'rating' or 'scr', not '{response}'.")
         return None
+    from pavlov.analysis.curves import select_trials
     from pavlov.analysis.fit import fit_models
 
+    # The models learn from every trial; only the responses of the selected trials
+    # enter the likelihood (the others are set missing, not dropped).
+    drop_first = True if args.drop_first == [] else (args.drop_first or False)
+    kept = select_trials(
+        trials,
+        exclude_reinforced=fit_selection(response, args) == "unreinforced",
+        drop_first=drop_first,
+    ).index
+    masked = trials.copy()
+    masked.loc[~masked.index.isin(kept), response] = np.nan
     return fit_models(
-        trials, models=tuple(args.models), response=response, n_starts=args.n_starts, seed=args.seed
+        masked,
+        models=tuple(args.models),
+        response=response,
+        n_starts=args.n_starts,
+        seed=args.seed,
+        rating_scale=tuple(args.rating_scale) if args.rating_scale else None,
+        rating_model=args.rating_model,
     )

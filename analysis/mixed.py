@@ -229,7 +229,7 @@ def fit_lmm(y, x, z, groups) -> LMMFit:
     diag = problem.rows == problem.cols
     singular = bool(np.any(theta[diag] < 1e-4))
     converged = bool(np.isfinite(best.fun)) and _stationary(problem, theta, diag)
-    logdet, a, beta, r2 = problem.parts(theta)
+    _, a, beta, r2 = problem.parts(theta)
     sigma = float(np.sqrt(r2 / (problem.n - problem.p)))
     varpar = np.r_[theta, sigma]
     cov = sigma**2 * np.linalg.inv(a)
