@@ -302,6 +302,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     )
     index = index.merge(flags.drop(columns="group"), on="participant", how="left")
     save(index, "indices.csv")
+    role_tables, role_figure = _roles(trials, response, args, select, keep, save)
+    inference_tables = _inference(index, save)
     save(curves.summarise_phases(trials, response, **select), "summaries.csv")
     save(flags, "exclusion_flags.csv")
     save(counts, "exclusions.csv")
@@ -348,7 +350,22 @@ def run_analyze(args: argparse.Namespace) -> int:
 
         per, group, kept = tables["block"]
         written += save_figure(plot_curves(group, response, per), out / "curves")
-        figures.append((f"{response} by block: group mean ± SEM, CS+ − CS− below", "curves.png"))
+        figures.append(
+            (
+                f"{response} by block: group mean ± within-subject SEM (Cousineau–Morey) for "
+                "CS+ and CS−; CS+ − CS− below (± SEM of the difference)",
+                "curves.png",
+            )
+        )
+        if role_figure is not None:
+            written += save_figure(plot_curves(role_figure, response), out / "curves_by_role")
+            figures.append(
+                (
+                    f"{response} by block and CS role: group mean ± within-subject SEM "
+                    "(Cousineau–Morey); each CS+ role minus CS− below (dashed)",
+                    "curves_by_role.png",
+                )
+            )
         if len(keep) < trials["participant"].nunique() and len(kept):
             written += save_figure(
                 plot_curves(kept, response, per[per["participant"].isin(keep)]),
@@ -381,15 +398,12 @@ def run_analyze(args: argparse.Namespace) -> int:
         protocol_sections=protocol_sections,
         extra=extra_sections,
     )
-    index_summary = (
-        index.groupby("test_phase", sort=False)[["extinction_index", "rof_index", "recovery_ratio"]]
-        .agg(["count", "mean", "std"])
-        .reset_index()
-    )
-    index_summary.columns = [" ".join(c).strip() for c in index_summary.columns]
+    index_summary = index_table(index)
     result_tables = [
-        ("rm-ANOVA, CS × block, per phase (Greenhouse–Geisser)", anova),
-        ("Indices (mean, SD over participants)", index_summary),
+        ("rm-ANOVA, CS × block, per phase (Greenhouse–Geisser)", _no_small_p(anova, notes)),
+        (INDEX_TITLE, index_summary),
+        *inference_tables,
+        *role_tables,
         ("Exclusion counts", counts),
     ]
     if mixed is not None:
@@ -397,10 +411,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if len(groups):
         result_tables.append(("Group × CS per phase", groups))
     if fits is not None:
-        numeric = (
-            fits.drop(columns=["participant"]).groupby("model", sort=False).mean(numeric_only=True)
-        )
-        result_tables.append(("Model fits (means over participants)", numeric.reset_index()))
+        result_tables += fit_tables(fits, notes)
     html = report.render_report(
         f"pavlov analysis: {Path(args.data).name}",
         methods,
@@ -531,6 +542,157 @@ def _load_protocol(path: str | None):
     from pavlov.protocols import load_protocol
 
     return load_protocol(path)
+
+
+#: Report title of the index summary.
+INDEX_TITLE = (
+    "Indices over participants: extinction and return-of-fear index mean and SD; recovery "
+    "ratio median and IQR (a ratio with D(last acquisition) near 0 in its denominator has "
+    "no useful mean)"
+)
+
+
+def index_table(index: pd.DataFrame) -> pd.DataFrame:
+    """Summary of the indices per test phase: n, mean and SD of the extinction and
+    return-of-fear indices, median and IQR of the recovery ratio (all participants)."""
+    rows = []
+    for test, part in index.groupby("test_phase", sort=False):
+        ratio = part["recovery_ratio"].dropna()
+        rows.append(
+            {
+                "test_phase": test,
+                "n": int(part["extinction_index"].notna().sum()),
+                "extinction_index mean": part["extinction_index"].mean(),
+                "extinction_index sd": part["extinction_index"].std(),
+                "rof_index mean": part["rof_index"].mean(),
+                "rof_index sd": part["rof_index"].std(),
+                "recovery_ratio median": ratio.median() if len(ratio) else np.nan,
+                "recovery_ratio IQR": (
+                    ratio.quantile(0.75) - ratio.quantile(0.25) if len(ratio) else np.nan
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _no_small_p(table: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """The report's copy of an ANOVA table: no p-values where n < 10 (with a warning)."""
+    from pavlov.analysis.inference import MIN_N
+
+    if table.empty or "n" not in table.columns:
+        return table
+    small = table["n"] < MIN_N
+    if not small.any():
+        return table
+    shown = table.copy()
+    shown.loc[small, ["F", "p_unc", "p_GG_corr"]] = np.nan
+    phases = ", ".join(dict.fromkeys(shown.loc[small, "phase"].astype(str)))
+    notes.append(
+        f"Warning: fewer than {MIN_N} participants in a cell of the rm-ANOVA ({phases}): "
+        "no F or p shown for those rows."
+    )
+    return shown
+
+
+def _roles(trials, response, args, select, keep, save):
+    """Curves, rm-ANOVA, indices and contrasts by CS role, when there are more roles
+    than CS types; returns the report tables and the role curves for the figure."""
+    from pavlov.analysis import curves, indices, inference, stats
+
+    if not curves.has_roles(trials):
+        return [], None
+    figure = None
+    for by in ("block", "trial"):
+        per = curves.participant_curves(
+            trials, response, by=by, block_size=args.block_size, level="cs", **select
+        )
+        group = curves.group_curves(per)
+        save(group.drop(columns="phase_order"), f"role_curves_by_{by}.csv")
+        save(
+            per.drop(columns="phase_order").rename(columns={"value": "mean"}),
+            f"participant_role_curves_by_{by}.csv",
+        )
+        if by == "block":
+            figure = group
+    anova = stats.anova_by_phase(trials, response, "block", args.block_size, level="cs", **select)
+    save(anova, "anova_roles.csv")
+    roles = indices.role_indices(
+        trials,
+        response,
+        k=args.k,
+        acquisition=args.acquisition,
+        extinction=args.extinction,
+        tests=args.test,
+        exclude_reinforced=args.exclude_reinforced,
+    )
+    save(roles, "role_indices.csv")
+    contrasts = inference.role_contrasts(roles[roles["participant"].isin(keep)])
+    save(contrasts, "role_contrasts.csv")
+    return [
+        ("rm-ANOVA, CS role × block, per phase (Greenhouse–Geisser)", _no_small_p(anova, [])),
+        (
+            "CS+ roles compared (paired t-tests on each role's CS+ − CS− difference, "
+            "participants after exclusions; d_z, 95 % CI)",
+            contrasts,
+        ),
+    ], figure
+
+
+def _inference(index: pd.DataFrame, save) -> list:
+    """Paired tests of extinction and return of fear, and group comparisons."""
+    from pavlov.analysis import inference
+
+    kept = index[~index["excluded"].astype(bool)] if "excluded" in index else index
+    tests = inference.index_tests(kept)
+    save(tests, "index_tests.csv")
+    out = [
+        (
+            "Extinction and return of fear (paired t-tests on D = CS+ − CS−, participants after "
+            "exclusions; d_z, 95 % CI of the difference)",
+            tests,
+        )
+    ]
+    groups = inference.group_index_tests(kept)
+    if len(groups):
+        save(groups, "group_index_tests.csv")
+        out.append(("Indices between groups (Welch t-tests; Hedges' g, 95 % CI)", groups))
+    return out
+
+
+def fit_tables(fits: pd.DataFrame, notes: list) -> list:
+    """The model comparison (summed BIC), per-participant winners as counts, and
+    estimates at the bounds."""
+    usable = fits.dropna(subset=["bic"])
+    summed = usable.groupby("model", sort=False)["bic"].sum()
+    best = usable.loc[usable.groupby("participant")["bic"].idxmin(), "model"].value_counts()
+    table = pd.DataFrame(
+        {
+            "model": summed.index,
+            "summed BIC": summed.to_numpy(),
+            "Δ summed BIC": (summed - summed.min()).to_numpy(),
+            "participants": usable.groupby("model", sort=False).size().to_numpy(),
+            "lowest BIC in (participants)": [int(best.get(m, 0)) for m in summed.index],
+            "estimates at a bound": [
+                int(usable.loc[usable["model"] == m, "at_bound"].sum()) for m in summed.index
+            ],
+        }
+    )
+    means = fits.drop(columns=["participant"]).groupby("model", sort=False)
+    params = means.mean(numeric_only=True).drop(columns=["at_bound"], errors="ignore")
+    bounded = table["estimates at a bound"].sum()
+    if bounded:
+        notes.append(
+            f"{bounded} participant fits have a learning rate within 1e-3 of 0 or 1 "
+            "(at_bound in model_fits.csv): those estimates are limits, not interior maxima."
+        )
+    return [
+        (
+            "Model comparison: summed BIC over participants (the result; lower is better); "
+            "per-participant lowest BIC as counts only",
+            table,
+        ),
+        ("Model fits (means over participants)", params.reset_index()),
+    ]
 
 
 #: Report title of the mixed-model table.

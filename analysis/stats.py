@@ -310,8 +310,12 @@ def anova_by_phase(
     exclude_reinforced: bool = False,
     drop_first=False,
     participants=None,
+    level: str = "cs_type",
 ) -> pd.DataFrame:
     """CS × trial (or block) rm-ANOVA in each phase with CS+ and CS- trials.
+
+    With ``level="cs"`` the CS factor has every CS role present in the phase (CS+R,
+    CS+NR, CS- ...) instead of the two CS types.
 
     Cell values are participant means (:func:`~pavlov.analysis.curves.participant_curves`);
     participants missing a cell of a phase are left out of that phase's test. Phases with
@@ -334,8 +338,10 @@ def anova_by_phase(
         block_size=block_size,
         exclude_reinforced=exclude_reinforced,
         drop_first=drop_first,
+        level=level,
     )
-    curves = curves[curves["cs_type"] != "diff"].rename(columns={"cs_type": "cs"})
+    curves = curves[~curves[level].astype(str).str.startswith("diff")]
+    curves = curves.rename(columns={level: "cs"})
     parts = []
     for (phase, order), rows in curves.groupby(["phase", "phase_order"], sort=False):
         if rows["cs"].nunique() < 2:
