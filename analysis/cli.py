@@ -243,7 +243,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
     physio = read_physio_option(args)
-    trials = load.load_trials(args.data, response_name=args.response_name, physio=physio)
+    scoring = scr_scoring(args)
+    trials = load.load_trials(
+        args.data, response_name=args.response_name, physio=physio, scoring=scoring
+    )
+    trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     sessions = load.load_sessions(args.data)
@@ -388,7 +392,26 @@ def run_analyze(args: argparse.Namespace) -> int:
     }
     if trials["scr"].notna().any() and not load.is_trial_table(args.data):
         source = args.physio or "each run's *_recording-scr_physio.tsv.gz"
-        options["SCR"] = f"scored from {source}: {load.SCR_SCORING}"
+        options["SCR"] = f"scored from {source}: {describe_scoring(args, load.SCR_SCORING)}"
+    if scr_chain is not None:
+        options["SCR transform"] = scr_chain
+    fit_rule = fit_selection(response, args)
+    options["model fits use"] = (
+        f"{fit_rule} trials' {response} (the models learn from every trial); "
+        + (
+            "SCR convention: the US response contaminates reinforced trials"
+            if response == "scr" and args.fit_trials == "auto"
+            else "ratings convention: given before the outcome"
+            if args.fit_trials == "auto"
+            else "as chosen with --fit-trials"
+        )
+    )
+    if response == "rating":
+        options["rating observation model"] = (
+            "b0 + b1·V + noise (linear)"
+            if args.rating_model == "linear"
+            else "V + noise on the rating rescaled to 0-1 (identity)"
+        )
     methods = report.describe_methods(
         trials,
         sessions=sessions,
@@ -463,6 +486,83 @@ def scr_transform(text: str) -> tuple[str, ...]:
     if len(set(steps)) < len(steps):
         raise argparse.ArgumentTypeError(f"expected each step once, got {text!r}")
     return tuple(steps)
+
+
+def scr_scoring(args: argparse.Namespace) -> dict:
+    """Keyword arguments for :func:`pavlov.analysis.scr.score_events` from the options."""
+    window = args.scr_window
+    if args.scr_method == "baseline":
+        if isinstance(window, str) and window != "fir":
+            raise AnalysisError(
+                f"--scr-window {window}: baseline-to-peak scores a peak in 0.5-4.5 s after CS "
+                "onset; give START,END seconds or use --scr-method ttp"
+            )
+        return {"method": "btp", "window": window if not isinstance(window, str) else "FIR"}
+    return {"method": "ttp", "window": window.upper() if isinstance(window, str) else window}
+
+
+def describe_scoring(args: argparse.Namespace, default: str) -> str:
+    """The SCR scoring in words for the report's methods."""
+    window = args.scr_window
+    if args.scr_method == "ttp" and window == "fir":
+        return default
+    if isinstance(window, str):
+        span = {
+            "fir": "first interval (1–4 s after CS onset)",
+            "sir": "second interval (4 s to CS offset + 1 s)",
+            "tir": "third interval (CS offset + 1 s to + 4 s)",
+        }[window]
+    else:
+        span = f"{window[0]:g}–{window[1]:g} s after CS onset"
+    if args.scr_method == "baseline":
+        if isinstance(window, str):
+            span = "0.5–4.5 s after CS onset"
+        return (
+            f"baseline-to-peak (LaBar 1998 / Schiller 2010): the maximum in {span} minus the "
+            "mean of the 2 s before CS onset, scores < 0.02 µS set to 0, after a 5-Hz "
+            "first-order zero-phase low-pass; PsPM quality control as for trough-to-peak"
+        )
+    return default.replace("the first interval response window (1–4 s after CS onset", span)
+
+
+def transform_scr(trials: pd.DataFrame, args: argparse.Namespace, *, scored: bool):
+    """Apply ``--scr-transform`` (or its default) to the ``scr`` column, per participant.
+
+    Returns the trials and the transform chain in words (None when SCR is untouched).
+    """
+    from pavlov.analysis.scr import SCRError, transform
+
+    has_scr = "scr" in trials.columns and trials["scr"].notna().any()
+    steps = args.scr_transform
+    if steps is None:
+        if not (scored and has_scr):
+            return trials, None if not has_scr else "none (the table's values as given)"
+        # Lonsdorf et al. 2017 / Boucsein et al. 2012: square root against the skew, then
+        # range correction by the participant's mean US response where everyone has one
+        us = trials["us_scr"].where(trials["reinforced"].astype(bool))
+        with_scr = trials.loc[trials["scr"].notna(), "participant"].unique()
+        mean_us = us.groupby(trials["participant"]).mean().reindex(with_scr)
+        steps = ("sqrt", "us") if len(mean_us) and (mean_us > 0).all() else ("sqrt",)
+    if not steps:
+        return trials, "none" if has_scr else None
+    if not has_scr:
+        raise AnalysisError("--scr-transform: expected SCR values to transform, got none")
+    out = trials.copy()
+    try:
+        result = transform(
+            out["scr"],
+            [SCR_TRANSFORM_STEPS[s] for s in steps],
+            groups=out["participant"],
+            us=out["us_scr"].where(out["reinforced"].astype(bool)),
+        )
+    except SCRError as error:
+        raise AnalysisError(f"--scr-transform {','.join(steps)}: {error}") from None
+    out["scr"] = result.values.to_numpy()
+    return out, "; ".join(result.chain) + (
+        " (default: Lonsdorf et al. 2017; Boucsein et al. 2012)"
+        if args.scr_transform is None
+        else ""
+    )
 
 
 def read_physio_option(args: argparse.Namespace):

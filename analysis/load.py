@@ -123,7 +123,8 @@ US_WINDOW = (1.0, 4.0)
 #: How :func:`score_physio` scores, in words for the report's methods section.
 SCR_SCORING = (
     "trough-to-peak in the first interval response window (1–4 s after CS onset, peak up to "
-    "5 s; EzySCR rules, responses < 0.02 µS scored 0) after a 5-Hz first-order zero-phase "
+    "5 s after the window; EzySCR rules: overlapping responses split at the slope minimum "
+    "between them and the largest taken, responses < 0.02 µS scored 0) after a 5-Hz first-order zero-phase "
     "low-pass, windows touching samples that fail PsPM quality control (0.05–60 µS, "
     "|slope| < 10 µS/s, clipping) scored missing; US responses trough-to-peak 1–4 s after "
     "US onset"
@@ -295,7 +296,11 @@ def is_trial_table(path: str | Path) -> bool:
 
 
 def load_trials(
-    path: str | Path, response_name: str = "rating", *, physio: Physio | None = None
+    path: str | Path,
+    response_name: str = "rating",
+    *,
+    physio: Physio | None = None,
+    scoring: dict | None = None,
 ) -> pd.DataFrame:
     """Load session logs or a trial table into the tidy trial frame.
 
@@ -310,6 +315,9 @@ def load_trials(
         A skin-conductance recording of the one run under ``path`` (e.g. a CSV read with
         :func:`pavlov.analysis.physio.read_physio_csv` at a stated rate), scored in place
         of (or where there is no) ``*_recording-scr_physio.tsv.gz`` beside the log.
+    scoring : dict, optional
+        Keyword arguments for :func:`pavlov.analysis.scr.score_events` when CS responses
+        are scored (``method``, ``window``); its defaults when None.
 
     Returns
     -------
@@ -346,7 +354,7 @@ def load_trials(
         trials = events_to_trials(events, str(log.path))
         recording = physio if physio is not None else find_physio(log)
         if recording is not None and len(trials):
-            trials = score_physio(events, trials, recording)
+            trials = score_physio(events, trials, recording, scoring)
         trials["participant"] = log.participant
         trials["session"] = log.session
         trials["run"] = log.run
@@ -620,7 +628,10 @@ def find_physio(log: LogFile) -> Path | None:
 
 
 def score_physio(
-    events: pd.DataFrame, trials: pd.DataFrame, physio: str | Path | Physio
+    events: pd.DataFrame,
+    trials: pd.DataFrame,
+    physio: str | Path | Physio,
+    scoring: dict | None = None,
 ) -> pd.DataFrame:
     """Fill ``scr`` (CS responses) and ``us_scr`` (responses to delivered USs) from physio.
 
@@ -646,7 +657,8 @@ def score_physio(
     channel = _scr_channel(recording)
     out = trials.copy()
     cs = events[events["trial_type"] == "cs"]
-    out["scr"] = np.asarray(score_events(cs, recording, channel=channel), dtype=float)
+    options = dict(scoring or {})
+    out["scr"] = np.asarray(score_events(cs, recording, channel=channel, **options), dtype=float)
     if "event_type" in events.columns and "trial" in events.columns:
         us = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
         us = us[us["trial"] != ""]

@@ -387,14 +387,25 @@ def score_epoch(
     candidates = np.unique(np.r_[0, troughs[troughs < last - first]])
     later = np.r_[troughs, len(segment)]
     best = (0.0, -1, -1)
+    inside = last - first  # segment samples [0, inside) are in the window
     for i in candidates:
         j = later[later > i][0]  # the rise lasts until the next accepted trough
         p = i + int(np.argmax(segment[i : j + 1 if j < len(segment) else j]))
-        rising = segment[i : min(p, last - first - 1) + 1]
+        rising = segment[i : min(p, inside - 1) + 1]
         q = i + len(rising) - 1 - int(np.argmin(rising[::-1]))  # the last lowest sample
-        rise = segment[p] - segment[q]
-        if rise > best[0]:
-            best = (rise, q, p)
+        # A rise can hold several overlapping responses (the next starts before the last
+        # has fallen 0.02 µS): split it where its slope dips and climbs again, and score
+        # each part that starts inside the window on its own (the largest wins; parts
+        # are never added).
+        onsets = _response_onsets(t[first:end], segment, q, p, min_response)
+        for k, onset in enumerate(onsets):
+            if onset >= inside and k:
+                break
+            stop = onsets[k + 1] if k + 1 < len(onsets) else p
+            top = onset + int(np.argmax(segment[onset : stop + 1]))
+            rise = segment[top] - segment[onset]
+            if rise > best[0]:
+                best = (rise, onset, top)
     rise, q, p = best
     if p >= 0 and segment[p] >= max_peak:
         score = math.nan
@@ -407,6 +418,38 @@ def score_epoch(
     if p >= 0:
         result.update(trough=float(segment[q]), peak=float(segment[p]))
     return result
+
+
+def _response_onsets(
+    t: np.ndarray, sc: np.ndarray, trough: int, peak: int, min_response: float
+) -> list[int]:
+    """Onsets of the responses within one rise from ``trough`` to ``peak``.
+
+    The first onset is the trough. A later response starts where the slope (smoothed over
+    0.2 s) has a local minimum below half of its maxima before and after it; each part
+    must rise by ``min_response`` µS or more, so noise does not split a response.
+    """
+    if peak - trough < 4:
+        return [trough]
+    x = t[trough : peak + 1]
+    y = sc[trough : peak + 1]
+    slope = np.gradient(y, x)
+    dt = float(np.median(np.diff(x)))
+    width = min(max(1, round(0.2 / dt)), len(slope) // 2)
+    if width > 1:
+        slope = np.convolve(slope, np.ones(width) / width, mode="same")
+    onsets = [0]
+    for m in range(1, len(slope) - 1):
+        if not (slope[m] < slope[m - 1] and slope[m] <= slope[m + 1]):
+            continue
+        before = slope[onsets[-1] : m].max(initial=0.0)
+        after = slope[m + 1 :].max(initial=0.0)
+        if before <= 0 or after <= 0 or slope[m] > 0.5 * min(before, after):
+            continue
+        if y[m] - y[onsets[-1]] < min_response or y[m:].max() - y[m] < min_response:
+            continue
+        onsets.append(m)
+    return [trough + o for o in onsets]
 
 
 def score_baseline_to_peak(
@@ -459,7 +502,7 @@ def score_events(
     lowpass_hz: float | None = 5.0,
     min_response: float = MIN_RESPONSE,
     max_peak: float = MAX_PEAK,
-    peak_after: float = 1.0,
+    peak_after: float = 5.0,
     baseline: tuple[float, float] = (-2.0, 0.0),
     qc: bool = True,
     qc_options: Mapping[str, object] | None = None,

@@ -157,6 +157,7 @@ def test_csv_recording_with_stated_rate(study, tmp_path, capsys):
     exported = pd.DataFrame({"time": start + np.arange(sc.size) / FS, "EDA": sc})
     exported.to_csv(csv, index=False, float_format="%.6f")
     args = ["--sampling-rate", "100", "--physio-start", "-5", "--scr-column", "EDA"]
+    args += ["--scr-transform", "none"]  # compare the scores themselves
     out = tmp_path / "out"
     code = main(["analyze", str(events), "--out", str(out), "--physio", str(csv), *args,
                  "--models", "--no-figures"])  # fmt: skip
