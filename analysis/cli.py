@@ -250,6 +250,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
+    check_stats_options(args, trials)
     sessions = load.load_sessions(args.data)
     ratings = load.load_ratings(args.data)
     protocol = _load_protocol(args.protocol)
@@ -486,6 +487,36 @@ def scr_transform(text: str) -> tuple[str, ...]:
     if len(set(steps)) < len(steps):
         raise argparse.ArgumentTypeError(f"expected each step once, got {text!r}")
     return tuple(steps)
+
+
+def check_stats_options(args: argparse.Namespace, trials: pd.DataFrame) -> None:
+    """Refuse option values that only the data can judge, before anything is written."""
+    if args.rating_scale is not None:
+        low, high = args.rating_scale
+        if not low < high:
+            raise AnalysisError(f"--rating-scale: expected LOW < HIGH, got {low:g} {high:g}")
+        values = trials["rating"].dropna() if "rating" in trials.columns else pd.Series()
+        if len(values) and (values.min() < low or values.max() > high):
+            raise AnalysisError(
+                f"--rating-scale {low:g} {high:g}: expected every rating inside it, got "
+                f"{values.min():g}-{values.max():g}"
+            )
+    if args.mixed_across:
+        known = list(pd.unique(trials["phase"]))
+        if "all" in args.mixed_across and len(args.mixed_across) > 1:
+            raise AnalysisError("--mixed-across: expected 'all' alone or phase names")
+        for phase in args.mixed_across:
+            if phase != "all" and phase not in known:
+                from pavlov.protocols.errors import suggest
+
+                close = suggest(phase, known)
+                hint = f". Did you mean '{close}'?" if close else ""
+                raise AnalysisError(
+                    f"--mixed-across: expected phases from {', '.join(known)} or all, "
+                    f"got {phase!r}{hint}"
+                )
+        if args.mixed_across != ["all"] and len(set(args.mixed_across)) < 2:
+            raise AnalysisError("--mixed-across: expected 2 or more different phases, or all")
 
 
 def scr_scoring(args: argparse.Namespace) -> dict:
@@ -809,14 +840,6 @@ def _mixed_models(
     from pavlov.analysis.mixed import mixed_models
 
     data = select_trials(trials, **select)
-    if across:
-        known = set(trials["phase"])
-        for phase in across:
-            if phase != "all" and phase not in known:
-                raise AnalysisError(
-                    f"--mixed-across: expected phases from {', '.join(pd.unique(trials['phase']))} "
-                    f"or all, got {phase!r}"
-                )
     frame = mixed_models(data, response, across=across, notes=notes)
     for _, row in frame.drop_duplicates("phase").iterrows():
         if not row["converged"]:
