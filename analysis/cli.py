@@ -2,8 +2,9 @@
 
 Writes into ``--out``:
 
-- ``curves_by_block.csv``: ``group, phase, block, cs_type, n, mean, sem`` (``cs_type`` is
-  ``CS+``, ``CS-`` or ``diff``; ``group`` empty when the data have none);
+- ``curves_by_block.csv``: ``group, phase, block, cs_type, n, mean, sem, sem_within``
+  (``cs_type`` is ``CS+``, ``CS-`` or ``diff``; ``group`` empty when the data have none;
+  ``sem_within`` the Cousineau–Morey within-subject SEM the figures draw);
 - ``participants_by_block.csv``: ``participant, group, phase, block, cs_type, mean``;
 - ``curves_by_trial.csv``, ``participants_by_trial.csv``: the same by trial;
 - ``*_after_exclusions.csv``: the group curves without excluded participants;
@@ -12,8 +13,15 @@ Writes into ``--out``:
 - ``summaries.csv``: multiverse phase summaries;
 - ``exclusions.csv``: flag counts;
 - ``anova.csv``: CS × block rm-ANOVA per phase (``sample`` = all / after_exclusions);
-- ``mixed_model.csv``, ``group_comparison.csv`` (when groups exist);
-- ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``;
+- ``index_tests.csv``: paired tests of extinction and return of fear (d_z, 95 % CI), and
+  ``group_index_tests.csv`` between groups (Welch, Hedges' g) when groups exist;
+- by CS role, when the data have more roles than CS types (CS+R/CS+NR ...):
+  ``role_curves_by_{block,trial}.csv``, ``participant_role_curves_by_*.csv``,
+  ``anova_roles.csv``, ``role_indices.csv``, ``role_contrasts.csv``, ``curves_by_role.png``;
+- ``mixed_model.csv`` (with ``--mixed-model``/``--mixed-across``, :mod:`pavlov.analysis.mixed`),
+  ``group_comparison.csv`` (when groups exist);
+- ``model_fits.csv``: ``participant, model, parameters..., loglik, bic, at_bound``; fitted to
+  unreinforced trials' SCR and to every trial's rating unless ``--fit-trials`` says otherwise;
 - ``regressors/sub-<id>/ses-<s>/…_desc-<model>_regressors.tsv`` + ``.json``: each fitted
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
   (:mod:`pavlov.analysis.fmri`; ``--regressors best`` for the lowest summed BIC only);
@@ -47,7 +55,9 @@ def register(subparsers) -> None:
         description=(
             "Analyse pavlov session logs (an events file, a participant or data folder) or "
             "another tool's trial table (CSV/TSV: participant, phase, trial, cs_type, us, "
-            "response[, session, group, block])."
+            "response[, session, group, block, cs]). The optional cs column names the CS "
+            "role (CS+R, CS+NR, CS+1 ..., starting with its cs_type); with more roles than "
+            "CS types, curves, indices, rm-ANOVA and contrasts are also given per role."
         ),
     )
     parser.add_argument("data", metavar="DATA_OR_TABLE", help="events file, folder or trial table")
