@@ -769,7 +769,20 @@ def _roles(trials, response, args, select, keep, save):
     save(roles, "role_indices.csv")
     contrasts = inference.role_contrasts(roles[roles["participant"].isin(keep)])
     save(contrasts, "role_contrasts.csv")
+    kept_roles = roles[roles["participant"].isin(keep)]
+    summary = (
+        kept_roles.groupby(["test_phase", "cs"], sort=False)[
+            ["d_acquisition_last", "d_extinction_last", "d_test_first", "rof_index"]
+        ]
+        .agg(["count", "mean"])
+        .reset_index()
+    )
+    summary.columns = [" ".join(c).strip() for c in summary.columns]
     return [
+        (
+            "Indices by CS+ role (each role minus CS−; participants after exclusions)",
+            summary,
+        ),
         ("rm-ANOVA, CS role × block, per phase (Greenhouse–Geisser)", _no_small_p(anova, [])),
         (
             "CS+ roles compared (paired t-tests on each role's CS+ − CS− difference, "

@@ -140,6 +140,8 @@ def plot_curves(
         _decorate(top, spans, "", f"{response} (mean ± within-subject SEM)")
         _decorate(bottom, spans, f"{x} within phase", f"CS+ − CS− {response}")
         top.legend(frameon=False, fontsize=8)
+        if level == "cs":
+            bottom.legend(frameon=False, fontsize=8)
     return fig
 
 
