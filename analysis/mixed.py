@@ -186,7 +186,7 @@ def _hessian(f, x: np.ndarray, step: np.ndarray) -> np.ndarray:
     return h
 
 
-def fit_lmm(y, x, z, groups) -> LMMFit:
+def fit_lmm(y, x, z, groups, *, max_iter: int = 2000) -> LMMFit:
     """Fit a linear mixed model by REML; Satterthwaite df for every fixed effect.
 
     Parameters
@@ -199,6 +199,8 @@ def fit_lmm(y, x, z, groups) -> LMMFit:
         Random-effect design; one correlated set of effects per group.
     groups : array (n,)
         Group (participant) labels.
+    max_iter : int
+        Iterations of the optimiser (a fit that runs out of them is not converged).
 
     Returns
     -------
@@ -219,7 +221,7 @@ def fit_lmm(y, x, z, groups) -> LMMFit:
             x0,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000, "maxls": 50},
+            options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": max_iter, "maxls": 50},
         )
         if best is None or result.fun < best.fun:
             best = result
