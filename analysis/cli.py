@@ -317,13 +317,13 @@ def run_analyze(args: argparse.Namespace) -> int:
     )
     index = index.merge(flags.drop(columns="group"), on="participant", how="left")
     save(index, "indices.csv")
-    role_tables, role_figure = _roles(trials, response, args, select, keep, save)
-    inference_tables = _inference(index, save)
     save(curves.summarise_phases(trials, response, **select), "summaries.csv")
     save(flags, "exclusion_flags.csv")
     save(counts, "exclusions.csv")
 
     notes = list(protocol_notes)
+    role_tables, role_figure = _roles(trials, response, args, select, keep, save, notes)
+    inference_tables = _inference(index, save)
     anova = pd.concat(
         [
             stats.anova_by_phase(trials, response, "block", args.block_size, **select).assign(
@@ -441,9 +441,9 @@ def run_analyze(args: argparse.Namespace) -> int:
         ("Exclusion counts", counts),
     ]
     if mixed is not None:
-        result_tables.insert(1, (MIXED_TITLE, mixed))
+        result_tables.insert(1, (MIXED_TITLE, _no_small_mixed_p(mixed, notes)))
     if len(groups):
-        result_tables.append(("Group × CS per phase", groups))
+        result_tables.append(("Group × CS per phase", _no_small_group_p(groups, trials, notes)))
     if fits is not None:
         result_tables += fit_tables(fits, notes)
     html = report.render_report(
@@ -735,7 +735,41 @@ def _no_small_p(table: pd.DataFrame, notes: list) -> pd.DataFrame:
     return shown
 
 
-def _roles(trials, response, args, select, keep, save):
+def _no_small_mixed_p(table: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """The report's copy of the mixed models: no p where fewer than 10 participants."""
+    from pavlov.analysis.inference import MIN_N
+
+    small = table["n_participants"] < MIN_N
+    if not small.any():
+        return table
+    shown = table.copy()
+    shown.loc[small, "p"] = np.nan
+    phases = ", ".join(dict.fromkeys(shown.loc[small, "phase"].astype(str)))
+    notes.append(
+        f"Warning: fewer than {MIN_N} participants in the mixed model for {phases}: "
+        "no p-values shown."
+    )
+    return shown
+
+
+def _no_small_group_p(table: pd.DataFrame, trials: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """The report's copy of the group × CS tables: no p when a group has < 10 people."""
+    from pavlov.analysis.inference import MIN_N
+
+    sizes = trials[trials["group"] != ""].groupby("group")["participant"].nunique()
+    if sizes.min() >= MIN_N:
+        return table
+    shown = table.copy()
+    shown[["F", "p_unc", "p_GG_corr"]] = np.nan
+    notes.append(
+        f"Warning: fewer than {MIN_N} participants in a group ("
+        + ", ".join(f"{g}: {n}" for g, n in sizes.items())
+        + "): no F or p shown for the group comparisons."
+    )
+    return shown
+
+
+def _roles(trials, response, args, select, keep, save, notes):
     """Curves, rm-ANOVA, indices and contrasts by CS role, when there are more roles
     than CS types; returns the report tables and the role curves for the figure."""
     from pavlov.analysis import curves, indices, inference, stats
@@ -783,7 +817,7 @@ def _roles(trials, response, args, select, keep, save):
             "Indices by CS+ role (each role minus CS−; participants after exclusions)",
             summary,
         ),
-        ("rm-ANOVA, CS role × block, per phase (Greenhouse–Geisser)", _no_small_p(anova, [])),
+        ("rm-ANOVA, CS role × block, per phase (Greenhouse–Geisser)", _no_small_p(anova, notes)),
         (
             "CS+ roles compared (paired t-tests on each role's CS+ − CS− difference, "
             "participants after exclusions; d_z, 95 % CI)",

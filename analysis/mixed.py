@@ -262,7 +262,10 @@ def fit_lmm(y, x, z, groups, *, max_iter: int = 2000) -> LMMFit:
 def _stationary(problem: _REML, theta: np.ndarray, diag: np.ndarray) -> bool:
     """lme4's convergence check: the Newton step ``H⁻¹ g`` of the profiled criterion is
     below 0.002 in every free parameter (variances held at 0 are left out)."""
-    grad = optimize.approx_fprime(theta, problem.profiled, 1e-7)
+    with np.errstate(invalid="ignore"):  # an infinite criterion beside the optimum → NaN
+        grad = optimize.approx_fprime(theta, problem.profiled, 1e-7)
+    if not np.all(np.isfinite(grad)):
+        return False
     held = diag & (theta <= 1e-6)
     free = ~held
     if not free.any():
