@@ -192,6 +192,14 @@ def register(subparsers) -> None:
         "return of fear), or 'all'; implies --mixed-model",
     )
     stats_group.add_argument(
+        "--mixed-ends",
+        type=positive_int,
+        metavar="K",
+        help="with --mixed-across: only the last K trials per CS of each phase but the last "
+        "and the first K of the last phase (return of fear: end of extinction vs start of "
+        "the test); default: whole phases",
+    )
+    stats_group.add_argument(
         "--fit-trials",
         choices=("auto", "all", "unreinforced"),
         default="auto",
@@ -345,7 +353,7 @@ def run_analyze(args: argparse.Namespace) -> int:
             )
     mixed = None
     if args.mixed_model or args.mixed_across:
-        mixed = _mixed_models(trials, response, select, args.mixed_across, notes)
+        mixed = _mixed_models(trials, response, select, args.mixed_across, args.mixed_ends, notes)
         save(mixed, "mixed_model.csv")
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
@@ -511,6 +519,8 @@ def check_stats_options(args: argparse.Namespace, trials: pd.DataFrame) -> None:
                 f"--rating-scale {low:g} {high:g}: expected every rating inside it, got "
                 f"{values.min():g}-{values.max():g}"
             )
+    if args.mixed_ends is not None and not args.mixed_across:
+        raise AnalysisError("--mixed-ends: only used with --mixed-across PHASE PHASE ...")
     if args.mixed_across:
         known = list(pd.unique(trials["phase"]))
         if "all" in args.mixed_across and len(args.mixed_across) > 1:
@@ -891,13 +901,13 @@ MIXED_TITLE = (
 
 
 def _mixed_models(
-    trials: pd.DataFrame, response: str, select: dict, across, notes: list
+    trials: pd.DataFrame, response: str, select: dict, across, ends, notes: list
 ) -> pd.DataFrame:
     from pavlov.analysis.curves import select_trials
     from pavlov.analysis.mixed import mixed_models
 
     data = select_trials(trials, **select)
-    frame = mixed_models(data, response, across=across, notes=notes)
+    frame = mixed_models(data, response, across=across, ends=ends, notes=notes)
     for _, row in frame.drop_duplicates("phase").iterrows():
         if not row["converged"]:
             notes.append(

@@ -373,13 +373,28 @@ def phase_model(trials: pd.DataFrame, response: str, phase: str) -> pd.DataFrame
     return _rows(fit, names, phase, structure, note)
 
 
-def across_model(trials: pd.DataFrame, response: str, phases: Sequence[str]) -> pd.DataFrame:
+def across_model(
+    trials: pd.DataFrame, response: str, phases: Sequence[str], ends: int | None = None
+) -> pd.DataFrame:
     """``y ~ cs * phase + (1 + cs * phase | participant)`` over ``phases`` (reduced when
     singular), the first phase in time as reference: ``cs:phase[P]`` tests the change in
     CS+ − CS− from the reference phase to P (return of fear: extinction → test).
+
+    With ``ends`` = K, only the last K trials of each CS role of every phase but the last,
+    and the first K of the last phase, enter (return of fear: the end of extinction
+    against the start of the test).
     """
-    data = _frame(trials, response)
-    data = data[data["phase"].isin(set(phases))]
+    chosen = trials[trials["phase"].isin(set(phases)) & trials[response].notna()]
+    if ends is not None:
+        if int(ends) != ends or ends < 1:
+            raise AnalysisError(f"ends: expected a whole number >= 1, got {ends!r}")
+        last_phase = chosen.sort_values("phase_order")["phase"].iloc[-1] if len(chosen) else ""
+        keys = ["participant", "phase", "cs"]
+        from_start = chosen.groupby(keys, sort=False).cumcount()
+        from_end = chosen.groupby(keys, sort=False).cumcount(ascending=False)
+        position = np.where(chosen["phase"] == last_phase, from_start, from_end)
+        chosen = chosen[position < ends]
+    data = _frame(chosen, response)
     ordered = list(data.sort_values("phase_order")["phase"].drop_duplicates())
     missing = [p for p in phases if p not in ordered]
     if missing:
@@ -452,6 +467,7 @@ def mixed_models(
     response: str,
     *,
     across: Sequence[str] | None = None,
+    ends: int | None = None,
     notes: list | None = None,
 ) -> pd.DataFrame:
     """Every phase's model (phases with CS+ and CS− data), then the across-phase model.
@@ -464,6 +480,8 @@ def mixed_models(
         Response column.
     across : sequence of str, optional
         Phases for one CS × phase model (``["all"]`` for every phase with data).
+    ends : int, optional
+        For the across-phase model: see :func:`across_model`.
     notes : list, optional
         Receives one sentence per phase that could not be modelled.
 
@@ -495,7 +513,7 @@ def mixed_models(
                 == 2
             ]
         try:
-            parts.append(across_model(trials, response, chosen))
+            parts.append(across_model(trials, response, chosen, ends=ends))
         except AnalysisError as error:
             notes.append(f"Mixed model across phases not fitted: {error}")
     if not parts:

@@ -68,6 +68,7 @@ def test_bad_option_values_are_usage_errors(option, message, tmp_path, capsys):
         (["--mixed-across", "recall"], "--mixed-across: expected 2 or more different phases"),
         (["--scr-method", "baseline", "--scr-window", "sir"], "--scr-window sir: baseline"),
         (["--scr-transform", "us"], "--scr-transform: expected SCR values to transform"),
+        (["--mixed-ends", "2"], "--mixed-ends: only used with --mixed-across"),
     ],
 )
 def test_option_values_the_data_refuse_are_one_line(option, message, bids_data, tmp_path, capsys):

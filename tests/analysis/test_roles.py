@@ -103,3 +103,18 @@ def test_analyze_writes_role_results(reminder_logs, tmp_path):
     assert (out / "curves_by_role.png").stat().st_size > 0
     html = (out / "report.html").read_text()
     assert "CS+ roles compared" in html and "curves_by_role.png" in html
+
+
+def test_return_of_fear_mixed_model_on_the_trial_ends(reminder_logs, tmp_path):
+    """--mixed-across extinction recall --mixed-ends 1: one CS × phase model on the last
+    extinction and first test trial of each role; the CS+ − CS− difference grows (return of
+    fear of CS+NR), with Satterthwaite df."""
+    out = tmp_path / "out"
+    args = ["--models", "--mixed-across", "extinction", "recall", "--mixed-ends", "1"]
+    assert analyze(reminder_logs, "--out", out, *args) == 0
+    table = pd.read_csv(out / "mixed_model.csv")
+    across = table[table["phase"] == "extinction+recall"].set_index("term")
+    assert across["n_obs"].iloc[0] == 12 * 6
+    assert across["n_participants"].iloc[0] == 12
+    row = across.loc["cs:phase[recall]"]
+    assert row["estimate"] > 1 and row["p"] < 0.05 and 5 < row["df"] < 72
