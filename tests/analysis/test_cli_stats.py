@@ -119,3 +119,15 @@ def test_small_samples_get_no_p_and_a_warning(bids_data, tmp_path):
     assert tests["note"].str.contains("< 10").all()
     html = (out / "report.html").read_text()
     assert "fewer than 10 participants" in html
+
+
+def test_help_documents_the_cs_role_column_and_the_new_options(capsys):
+    """`pavlov analyze --help` names the table's optional cs (role) column and the options."""
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "The optional cs column names the CS role" in text
+    for option in ("--mixed-model", "--mixed-across", "--fit-trials", "--rating-scale"):
+        assert option in text
+    for option in ("--scr-method", "--scr-window", "--scr-transform"):
+        assert option in text
