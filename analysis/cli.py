@@ -38,6 +38,7 @@ scored from each run's ``*_recording-scr_physio.tsv.gz``, or for one run from ``
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,7 @@ def register(subparsers) -> None:
     physio.add_argument(
         "--physio",
         metavar="FILE",
-        help="skin-conductance recording: a CSV (with --sampling-rate) or a BIDS _physio.tsv.gz",
+        help="skin-conductance recording: a recorder's .acq/.vhdr/.xdf (aligned by its markers), a CSV (with --sampling-rate) or a BIDS _physio.tsv.gz",
     )
     physio.add_argument(
         "--sampling-rate", type=positive_float, metavar="HZ", help="CSV samples per second"
@@ -635,6 +636,19 @@ def read_physio_option(args: argparse.Namespace):
                 raise AnalysisError(f"{flag}: only used with --physio FILE, got no --physio")
         return None
     name = Path(args.physio).name
+    if name.lower().endswith((".acq", ".vhdr", ".xdf", ".xdfz")):
+        # A recorder's own file: aligned to the log by pavlov's markers (pavlov physio import).
+        from pavlov.analysis.physio_import import import_physio
+
+        if args.sampling_rate is not None or args.physio_start != 0.0:
+            raise AnalysisError(
+                f"--physio {args.physio}: a recorder's file states its rate and is aligned by "
+                "its markers; drop --sampling-rate and --physio-start"
+            )
+        channels = None if args.scr_column == "scr" else [f"{args.scr_column}=scr"]
+        result = import_physio(args.physio, args.data, channels=channels)
+        print(f"{args.physio}: {result.alignment.summary(result.speed)}", file=sys.stderr)
+        return result.recordings["scr"]
     if name.endswith((".tsv.gz", ".tsv")):
         if args.sampling_rate is not None or args.physio_start != 0.0:
             raise AnalysisError(

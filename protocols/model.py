@@ -410,6 +410,10 @@ class Protocol:
         Required when any US is a shock.
     calibration : CalibrationSpec or None
         The shock work-up; a default one is used when a shock protocol gives none.
+    authors : tuple of str
+        Authors of the study (``Authors`` of the BIDS dataset), optional.
+    license : str or None
+        Licence of the data (``License`` of the BIDS dataset), optional.
     """
 
     path: str
@@ -429,6 +433,8 @@ class Protocol:
     scanner: ScannerSpec | None
     safety: SafetyCaps | None
     calibration: CalibrationSpec | None = None
+    authors: tuple[str, ...] = ()
+    license: str | None = None
 
     def session(self, name: str | None = None) -> SessionSpec:
         """Return the session called ``name`` (the first session when None).

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "pavlov.task.devices.cli",
     "pavlov.analysis.cli",
     "pavlov.analysis.models_cli",
+    "pavlov.analysis.physio_cli",
 )
 
 

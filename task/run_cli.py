@@ -59,6 +59,13 @@ def register(subparsers) -> None:
     parser.add_argument("--markers", help="marker output spec (default: simulated)")
     parser.add_argument("--lab", help="lab file naming the devices")
     parser.add_argument(
+        "--record",
+        action="append",
+        metavar="lsl:STREAM",
+        help="record an LSL stream (e.g. an amplifier's) during the session, as BIDS physio "
+        "beside the log (repeatable; default: the lab file's record: list)",
+    )
+    parser.add_argument(
         "--intensity", type=nonnegative_float, help="shock intensity set on the stimulator, mA"
     )
     parser.set_defaults(func=run_command)
@@ -130,6 +137,25 @@ def _intensity(args, participant: str, simulated_shock: bool) -> tuple[float | N
         "--intensity: expected the shock intensity in mA (no calibration record for "
         f"sub-{participant} and no terminal to ask)"
     )
+
+
+def _recorders(args, lab, paths, clock) -> list:
+    """Connect to every ``--record`` stream, or the lab file's ``record:`` ones when the
+    command line names none (a missing stream stops here, before any file)."""
+    specs = args.record or (list(lab.record) if lab is not None else [])
+    if not specs:
+        return []
+    from pavlov.task.recorder import LSLRecorder, parse_record_spec
+
+    stem = paths.events.name[: -len("_events.tsv")]
+    recorders = []
+    for spec in specs:
+        recorder = LSLRecorder(
+            parse_record_spec(spec), paths.directory, stem, clock.now, args.speed
+        )
+        recorder.connect()
+        recorders.append(recorder)
+    return recorders
 
 
 def _session_data(protocol, schedule, args, run, display, devices, intensity, source) -> dict:
@@ -267,6 +293,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         SessionRecord,
         add_participant,
         now_iso,
+        package_versions,
         write_dataset_description,
     )
     from pavlov.task.simulated_participant import SimulatedParticipant
@@ -316,6 +343,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
     )
     display = None
     try:
+        recorders = _recorders(args, lab, paths, clock)  # before the window: fails fast
         display = PsychopyDisplay(keyboard, fullscr=not args.windowed, sound_factory=sound_factory)
         if not display.vsync:
             console.message(
@@ -344,12 +372,19 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             console.message(f"resuming at event {start_index + 1} of {len(schedule.events)}")
         else:
             log = EventLog.create(paths.events)
-            write_events_json(paths.events_json)
+            from pavlov.task import bids
+
+            write_events_json(
+                paths.events_json,
+                bids.events_json_extra(package_versions(), 1.0 / display.frame_period),
+            )
             data = _session_data(
                 protocol, schedule, args, args.run, display, devices, intensity, source
             )
             record = SessionRecord.create(paths.session_json, data)
             write_dataset_description(paths.root, protocol.study)
+            for label in bids.prepare_dataset(paths.root, protocol, stimuli):
+                console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
             add_participant(paths.root, participant)
         if hasattr(devices.shock, "use_ledger"):
             from pavlov.task.devices.safety import ShockLedger
@@ -369,6 +404,8 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             responder.replay([*earlier, *schedule.events[:start_index]])
         else:
             responder = ParticipantResponder(display)
+        for recorder in recorders:
+            recorder.start()
         try:
             with _signals_end_session():
                 result = run_session(
@@ -390,9 +427,17 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                     marker_codes=devices.marker_codes,
                     stimuli=stimuli,
                     completed_before=completed_before,
+                    on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
                 )
         finally:
             log.close()
+            for recorder in recorders:
+                written = recorder.stop()
+                console.message(
+                    recorder.error
+                    or f"LSL {recorder.stream}: {recorder.samples} samples, "
+                    + (f"written to {written}" if written else "none in the session")
+                )
     finally:
         devices.close()
         if display is not None:

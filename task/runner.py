@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -321,6 +321,7 @@ class _Session:
         self.completed_before = completed_before
         self.period = float(display.frame_period)
         self.zero = 0.0
+        self.on_zero: Callable[[float, float], None] | None = None
         self.slip = 0.0
         self.last_flip: float | None = None
         self.keys: list[tuple[str, float]] = []
@@ -548,6 +549,8 @@ class _Session:
         else:
             self.zero = self.wait_for_scanner()
         self.mark("session_start", "session start", on_flip=False)
+        if self.on_zero is not None:  # e.g. an LSL recorder, to place its samples in log time
+            self.on_zero(self.zero, self.time_base)
         self.display.record_frame_intervals(True)
         self.dropped_at_start = self.display.dropped_frames()
         if self.start_index > 0:
@@ -1087,6 +1090,7 @@ def run_session(
     marker_codes: Mapping[str, int] = DEFAULT_MARKER_CODES,
     stimuli: SessionStimuli | None = None,
     completed_before: int = 0,
+    on_zero: Callable[[float, float], None] | None = None,
 ) -> RunResult:
     """Play a session's schedule; return how it ended.
 
@@ -1132,6 +1136,8 @@ def run_session(
         and script events play nothing.
     completed_before : int
         Events already logged by earlier runs (resume).
+    on_zero : callable, optional
+        Called with (clock time of session zero, its log time) once zero is known.
 
     Returns
     -------
@@ -1168,6 +1174,7 @@ def run_session(
         stimuli=stimuli,
         completed_before=completed_before,
     )
+    session.on_zero = on_zero
     reason = "error: unknown"
     try:
         if events:

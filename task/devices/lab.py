@@ -14,6 +14,7 @@ Example::
       codes:                               # override any of DEFAULT_MARKER_CODES; 0 = no marker
         CSpr: 10
         USp: 20
+    record: [lsl:BioSemi]                # LSL streams recorded during sessions (BIDS physio)
 
 Every section is optional; an absent device is simulated. Mistakes are reported like
 protocol mistakes: ``lab.yaml:4: shock.device: expected ..., got .... Did you mean ...?``
@@ -60,6 +61,8 @@ class LabConfig:
         Seconds each marker code is held.
     marker_codes : Mapping[str, int]
         Code per marker event, defaults overridden by the file; 0 = no marker.
+    record : tuple of str
+        LSL streams (``lsl:STREAM``) recorded during every session (``pavlov run --record``).
     """
 
     path: str
@@ -70,6 +73,7 @@ class LabConfig:
     shock_code: int = DEFAULT_SHOCK_CODE
     marker_width: float = DEFAULT_MARKER_WIDTH
     marker_codes: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MARKER_CODES)
+    record: tuple[str, ...] = ()
 
 
 def load_lab(path: str | os.PathLike[str]) -> LabConfig:
@@ -91,8 +95,15 @@ def load_lab(path: str | os.PathLike[str]) -> LabConfig:
     """
     shown = str(path)
     _, root = read_yaml(path, "a lab file")
-    top = Section(shown, root, "", ("lab", "shock", "trigger", "markers"))
+    top = Section(shown, root, "", ("lab", "shock", "trigger", "markers", "record"))
     name = top.text("lab", None)
+    record_nodes = top.sequence("record", None, what="a list of lsl:STREAM") or []
+    record = tuple(
+        top.check_text(
+            node, f"record[{i}]", "lsl:STREAM (an LSL stream's name)", pattern=r"lsl:\S.*"
+        )
+        for i, node in enumerate(record_nodes)
+    )
 
     shock_section = top.section("shock", ("device", "code"), None)
     shock = _device(shock_section, "shock")
@@ -126,6 +137,7 @@ def load_lab(path: str | os.PathLike[str]) -> LabConfig:
         shock_code=shock_code,
         marker_width=width,
         marker_codes=MappingProxyType(codes),
+        record=record,
     )
 
 
