@@ -24,8 +24,14 @@ Writes into ``--out``:
   unreinforced trials' SCR and to every trial's rating unless ``--fit-trials`` says otherwise;
 - ``regressors/sub-<id>/ses-<s>/…_desc-<model>_regressors.tsv`` + ``.json``: each fitted
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
-  (:mod:`pavlov.analysis.fmri`; ``--regressors best`` for the lowest summed BIC only);
-- ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``.
+  (:mod:`pavlov.analysis.fmri`), by default for the runs logged in the scanner (``func/``)
+  only; ``--regressors all`` for every run, ``best`` for the lowest summed BIC only;
+- ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``;
+- ``figures/sub-<id>_curves.png`` per participant, with ``--participant-figures``.
+
+With ``--workers N`` or ``--scheduler ADDRESS`` each run is loaded (and its SCR scored) on
+Dask workers, which write ``derivatives/runs/<run>_trials.parquet`` (and ``_ratings``); the
+outputs are those of the serial command (:mod:`pavlov.analysis.distributed`).
 
 Phases keep the order in which they occurred. Every file is written atomically.
 
@@ -142,9 +148,11 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fit starts (0)")
     parser.add_argument(
         "--regressors",
-        choices=("all", "best", "none"),
-        default="all",
-        help="fMRI regressors of every fitted model, of the lowest summed BIC only, or none (all)",
+        choices=("auto", "all", "best", "none"),
+        default="auto",
+        help="fMRI regressors of every fitted model for every run (all), of the lowest summed "
+        "BIC only (best), or none; auto (default): all, for the runs logged in the scanner "
+        "(func/) only",
     )
     parser.add_argument(
         "--protocol",
@@ -250,12 +258,50 @@ def register(subparsers) -> None:
         "default for scored SCR: sqrt,us when every participant has US responses, else "
         "sqrt (Lonsdorf et al. 2017; Boucsein et al. 2012); tables: none unless given",
     )
+    scale = parser.add_argument_group(
+        "scale-out (Dask)",
+        "load and score each run, and fit each model, on Dask workers; per-run derivatives "
+        "go to DIR/derivatives/runs/ (Parquet). Results are those of the serial command.",
+    )
+    scale.add_argument(
+        "--workers", type=positive_int, metavar="N", help="a local cluster of N processes"
+    )
+    scale.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="an existing Dask scheduler (e.g. tcp://host:8786, started by dask-jobqueue)",
+    )
     parser.add_argument("--no-figures", action="store_true", help="skip figures")
+    parser.add_argument(
+        "--participant-figures",
+        action="store_true",
+        help="also one figure per participant: figures/sub-<id>_curves.png",
+    )
     parser.set_defaults(func=run_analyze)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``pavlov analyze`` with parsed arguments; return the exit status."""
+    _python_strings()
+    if args.workers is None and args.scheduler is None:
+        return _analyze(args, None)
+    if args.workers is not None and args.scheduler is not None:
+        raise AnalysisError("--workers: a local cluster, or --scheduler: an existing one; not both")
+    from pavlov.analysis.distributed import cluster
+
+    with cluster(args.workers, args.scheduler) as client:
+        return _analyze(args, client)
+
+
+def _python_strings() -> None:
+    # pandas 3 keeps text columns in Arrow when pyarrow is installed (the dask extra brings
+    # it); on the thousands of short columns of a study's logs, Arrow's per-call overhead
+    # makes loading 1.6x slower than Python strings (measured), and the values are the same.
+    if "string_storage" in dir(pd.options.mode):
+        pd.set_option("mode.string_storage", "python")
+
+
+def _analyze(args: argparse.Namespace, client) -> int:
     from pavlov.analysis import curves, exclusions, indices, load, provenance, report, stats
 
     out = Path(args.out)
@@ -263,15 +309,22 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
     physio = read_physio_option(args)
     scoring = scr_scoring(args)
-    trials = load.load_trials(
-        args.data, response_name=args.response_name, physio=physio, scoring=scoring
-    )
+    # one pass over the logs: each events file is read once for trials and ratings
+    if client is not None and physio is None:
+        from pavlov.analysis import distributed
+
+        trials, ratings = distributed.load_study(
+            args.data, out, client, args.response_name, scoring=scoring
+        )
+    else:
+        trials, ratings = load.load_study(
+            args.data, response_name=args.response_name, physio=physio, scoring=scoring
+        )
     trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     check_stats_options(args, trials)
     sessions = load.load_sessions(args.data)
-    ratings = load.load_ratings(args.data)
     protocol = _load_protocol(args.protocol)
     protocol_sections, protocol_notes = provenance.protocol_sections(
         provenance.recorded_protocols(sessions),
@@ -359,7 +412,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
         save(groups, "group_comparison.csv")
-    fits = _fit(trials, response, args, notes)
+    fits = _fit(trials, response, args, notes, client)
     extra_sections = []
     if fits is not None:
         save(fits, "model_fits.csv")
@@ -396,6 +449,10 @@ def run_analyze(args: argparse.Namespace) -> int:
                 out / "curves_after_exclusions",
             )
             figures.append(("The same after exclusions", "curves_after_exclusions.png"))
+        if args.participant_figures:
+            from pavlov.analysis.figures import save_participant_figures
+
+            written += save_participant_figures(per, response, out / "figures")
 
     options = {
         "data": args.data,
@@ -687,7 +744,15 @@ def _write_regressors(
     if which == "best":
         best = fmri.lowest_bic_model(fits)
         models = [best] if best is not None else []
+    if which == "auto":
+        # A behavioural study has no use for fMRI regressors (a thousand runs would make
+        # thousands of files): by default they are written for scanner runs (func/) only.
+        scanned = {f for f in sessions.get("events_file", []) if Path(f).parent.name == "func"}
+        if not scanned:
+            return []
     files, notes = fmri.regressor_files(trials, fits, sessions, models=models, version=_version())
+    if which == "auto":
+        files = [f for f in files if set(f.sidecar.get("Sources", [])) & scanned]
     written += fmri.write_regressor_files(out, files)
     return fmri.describe_regressors(files, fits, notes)
 
@@ -940,7 +1005,7 @@ def fit_selection(response: str, args: argparse.Namespace) -> str:
     return "all"
 
 
-def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list):
+def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list, client=None):
     if not args.models:
         return None
     if response not in ("rating", "scr"):
@@ -959,12 +1024,20 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
     ).index
     masked = trials.copy()
     masked.loc[~masked.index.isin(kept), response] = np.nan
+    scale = tuple(args.rating_scale) if args.rating_scale else None
+    if client is not None:
+        from pavlov.analysis import distributed
+
+        return distributed.fit_models(
+            client, masked, models=args.models, response=response, n_starts=args.n_starts,
+            seed=args.seed, rating_scale=scale, rating_model=args.rating_model,
+        )  # fmt: skip
     return fit_models(
         masked,
         models=tuple(args.models),
         response=response,
         n_starts=args.n_starts,
         seed=args.seed,
-        rating_scale=tuple(args.rating_scale) if args.rating_scale else None,
+        rating_scale=scale,
         rating_model=args.rating_model,
     )

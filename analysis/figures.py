@@ -130,9 +130,23 @@ def plot_curves(
             mine = participants[
                 (participants["group"] == name) & (participants["cs_type"] == "diff")
             ]
-            for (_, phase), lines in mine.groupby(["participant", "phase"], sort=False):
-                xs = [positions.get((phase, int(v)), np.nan) for v in lines[x]]
-                bottom.plot(xs, lines["value"], color="0.6", linewidth=0.4, alpha=0.5, zorder=0)
+            # One artist for every participant's lines (NaN breaks them between participants
+            # and phases): a thousand participants draw in milliseconds, not seconds.
+            xs = np.array(
+                [positions.get((p, int(v)), np.nan) for p, v in zip(mine["phase"], mine[x])]
+            )
+            ys = mine["value"].to_numpy(dtype=float)
+            keys = list(zip(mine["participant"], mine["phase"]))
+            breaks = np.flatnonzero([a != b for a, b in zip(keys[1:], keys[:-1])]) + 1
+            if len(xs):
+                bottom.plot(
+                    np.insert(xs, breaks, np.nan),
+                    np.insert(ys, breaks, np.nan),
+                    color="0.6",
+                    linewidth=0.4,
+                    alpha=0.5,
+                    zorder=0,
+                )
         bottom.axhline(0, color="0.3", linewidth=0.6)
         title = name if name else "all participants"
         n = int(rows["n"].max()) if len(rows) else 0
@@ -175,3 +189,46 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
 def _metadata(suffix: str) -> dict:
     # SVG embeds a date by default; leave it out so the same data give the same file.
     return {"Date": None} if suffix == ".svg" else {}
+
+
+def plot_participant(participant: pd.DataFrame, response: str, label: str) -> Figure:
+    """One participant's curves (CS+/CS- and their difference), from the rows of
+    :func:`~pavlov.analysis.curves.participant_curves` for that participant."""
+    rows = participant.rename(columns={"value": "mean"}).assign(sem=0.0, n=1, group=label)
+    return plot_curves(rows, response)
+
+
+def save_participant_figures(
+    per: pd.DataFrame, response: str, folder: str | Path, workers: int | None = None
+) -> list[Path]:
+    """Write ``folder/sub-<id>_curves.png`` for every participant (PNG only: a thousand
+    SVGs would be large); in forked processes, one share per CPU, when there are many."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = list(pd.unique(per["participant"]))
+    if workers is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        workers = cpus if len(ids) >= 20 else 1
+    jobs = [(per[per["participant"] == p], response, p, str(folder)) for p in ids]
+    if workers <= 1:
+        return [_participant_figure(job) for job in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(_participant_figure, jobs, chunksize=8))
+
+
+def _participant_figure(job: tuple) -> Path:
+    rows, response, participant, folder = job
+    fig = plot_participant(rows, response, f"sub-{participant}")
+    target = Path(folder) / f"sub-{participant}_curves.png"
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".png")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            fig.savefig(stream, format="png", dpi=100)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return target

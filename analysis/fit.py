@@ -51,7 +51,10 @@ as ten (one rate, screened on 16 candidates first); the hybrid surface has sever
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -61,7 +64,7 @@ from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.models import MODELS, ModelError, check_model, run_model
 from pavlov.protocols.errors import suggest
 
-__all__ = ["RESPONSES", "FitError", "fit_models", "regressors"]
+__all__ = ["RESPONSES", "FitError", "combine_fits", "fit_models", "regressors"]
 
 #: Responses a model can be fitted to.
 RESPONSES = ("rating", "scr")
@@ -107,6 +110,7 @@ def fit_models(
     rating_scale: tuple[float, float] | None = None,
     rating_model: str = "linear",
     max_iter: int = 100,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Fit learning models to every participant by maximum likelihood.
 
@@ -126,7 +130,8 @@ def fit_models(
     n_starts : int
         Starting points per participant and model (≥ 1).
     seed : int
-        Seeds the random starting points.
+        Seeds the random starting points. Each model draws its own from ``(seed, model)``,
+        so a model's fit does not depend on which other models are fitted with it.
     v0 : float
         Initial value of every CS.
     rating_scale : (float, float), optional
@@ -139,6 +144,10 @@ def fit_models(
         uses; ``identity`` fits the rescaled rating as ``V``.
     max_iter : int
         Levenberg–Marquardt iterations per start.
+    workers : int, optional
+        Processes that fit models side by side (same results as one). None: one per
+        available CPU when there are several models and a large batch (≥ 2,000
+        participant × start pairs), else 1.
 
     Returns
     -------
@@ -169,16 +178,31 @@ def fit_models(
         )
     linear = response == "scr" or rating_model == "linear"
     data = _prepare(trials, response, rating_scale)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for model in models:
-        result = _fit_batch(
-            model, data, response, n_starts, rng, v0=v0, max_iter=max_iter, linear=linear
-        )
-        rows.append(result)
-    frame = pd.concat(rows, ignore_index=True)
-    params = [p for m in models for p in MODELS[m]]
-    params = list(dict.fromkeys(params))
+    jobs = [(model, data, response, n_starts, seed, v0, max_iter, linear) for model in models]
+    rows = _run_jobs(jobs, len(data["participants"]) * n_starts, workers)
+    frame = _columns(pd.concat(rows, ignore_index=True), models, response, linear)
+    frame.attrs.update(
+        response=response,
+        n_starts=n_starts,
+        seed=seed,
+        v0=v0,
+        rating_scale=data["scale"],
+        rating_model=rating_model if response == "rating" else None,
+        observation=(
+            "rating: rescaled rating ~ N(V, sigma^2)"
+            if not linear
+            else "rating ~ N(beta0 + beta_v*V, sigma^2), beta by OLS"
+            if response == "rating"
+            else "scr ~ N(beta0 + beta_v*V [+ beta_alpha*alpha for hybrid], sigma^2), beta by OLS"
+        ),
+    )
+    return frame
+
+
+def _columns(
+    frame: pd.DataFrame, models: Sequence[str], response: str, linear: bool = True
+) -> pd.DataFrame:
+    params = list(dict.fromkeys(p for m in models for p in MODELS[m]))
     extra = ["sigma"]
     if linear:
         extra += ["beta0", "beta_v"]
@@ -195,22 +219,16 @@ def fit_models(
         "at_bound",
         "at_bound_params",
     ]
-    frame = frame.reindex(columns=columns)
-    frame.attrs.update(
-        response=response,
-        n_starts=n_starts,
-        seed=seed,
-        v0=v0,
-        rating_scale=data["scale"],
-        rating_model=rating_model if response == "rating" else None,
-        observation=(
-            "rating: rescaled rating ~ N(V, sigma^2)"
-            if not linear
-            else "rating ~ N(beta0 + beta_v*V, sigma^2), beta by OLS"
-            if response == "rating"
-            else "scr ~ N(beta0 + beta_v*V [+ beta_alpha*alpha for hybrid], sigma^2), beta by OLS"
-        ),
-    )
+    return frame.reindex(columns=columns)
+
+
+def combine_fits(parts: Sequence[pd.DataFrame], models: Sequence[str]) -> pd.DataFrame:
+    """Join :func:`fit_models` results of one model each (fitted apart, e.g. on a cluster's
+    workers) into the frame that fitting ``models`` together gives."""
+    attrs = parts[0].attrs
+    linear = attrs["response"] == "scr" or attrs.get("rating_model") != "identity"
+    frame = _columns(pd.concat(parts, ignore_index=True), models, attrs["response"], linear)
+    frame.attrs.update(parts[0].attrs)
     return frame
 
 
@@ -408,6 +426,35 @@ def _rescale(
     return (values - low) / (high - low), (low, high)
 
 
+# --- running the models (side by side on several CPUs) ----------------------------------
+
+#: Participant × start pairs from which fitting models in parallel processes pays off
+#: (below it, starting a process costs more than it saves).
+PARALLEL_BATCH = 2000
+
+
+def _fit_job(job: tuple) -> pd.DataFrame:
+    model, data, response, n_starts, seed, v0, max_iter, linear = job
+    rng = np.random.default_rng([seed, list(MODELS).index(model)])
+    return _fit_batch(model, data, response, n_starts, rng, v0=v0, max_iter=max_iter, linear=linear)
+
+
+def _run_jobs(jobs: list[tuple], batch: int, workers: int | None) -> list[pd.DataFrame]:
+    """Fit each model (a job); in forked processes when it pays, else here, in order."""
+    if workers is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        workers = cpus if batch >= PARALLEL_BATCH else 1
+    workers = min(workers, len(jobs))
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        return [_fit_job(job) for job in jobs]
+    # Largest models first, so the longest job starts at once; fork shares the loaded
+    # modules, so a worker starts in milliseconds. Results come back in the jobs' order.
+    order = sorted(range(len(jobs)), key=lambda i: -len(MODELS[jobs[i][0]]))
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        futures = {i: pool.submit(_fit_job, jobs[i]) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
+
+
 # --- the batched Levenberg–Marquardt search -------------------------------------------
 
 
@@ -477,7 +524,16 @@ def _starting_points(
     candidates = _logit(0.02 + 0.96 * design)
     candidates[0] = _logit(np.full(k, 0.3))
     part = np.repeat(np.arange(n_part), n_screen)
-    rss = problem.coefficients(np.tile(candidates, (n_part, 1)), part)[1].reshape(n_part, -1)
+    theta = np.tile(candidates, (n_part, 1))
+    # screened in chunks: one pass over 64 candidates × 1,000 participants would hold
+    # several 60-MB trial arrays at once (same values, a fraction of the memory)
+    chunk = 8192
+    rss = np.concatenate(
+        [
+            problem.coefficients(theta[i : i + chunk], part[i : i + chunk])[1]
+            for i in range(0, len(part), chunk)
+        ]
+    ).reshape(n_part, -1)
     rss = np.where(np.isfinite(rss), rss, np.inf)
     order = np.argsort(rss, axis=1, kind="stable")
     n_best = (n_starts + 1) // 2

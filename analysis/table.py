@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -176,13 +177,31 @@ def require_columns(frame: pd.DataFrame, path: str, columns: tuple[str, ...]) ->
             raise TableError(path, 0, column, "a column with that name", got)
 
 
+#: Every spelling of a :data:`MISSING` word in any letter case ("N/A", "NaN", "NULL", ...).
+_MISSING_FORMS = frozenset(
+    "".join(chars)
+    for word in MISSING
+    for chars in itertools.product(*({c.lower(), c.upper()} for c in word))
+)
+
+
 def missing_mask(values: pd.Series) -> np.ndarray:
     """True where a string cell means 'missing' (see :data:`MISSING`)."""
     # A plain loop: for the short columns of one log it is several times faster than the
-    # pandas string accessors, which dominate loading a thousand logs otherwise.
+    # pandas string accessors, which dominate loading a thousand logs otherwise. Most cells
+    # are stripped strings, found (or not) in one set lookup; others are normalised first.
     cells = values.to_numpy(dtype=object)
+    forms = _MISSING_FORMS
     return np.fromiter(
-        (str(cell).strip().lower() in MISSING for cell in cells), dtype=bool, count=len(cells)
+        (
+            True
+            if cell in forms
+            else (type(cell) is not str or cell[:1].isspace() or cell[-1:].isspace())
+            and str(cell).strip().lower() in MISSING
+            for cell in cells
+        ),
+        dtype=bool,
+        count=len(cells),
     )
 
 

@@ -1,17 +1,26 @@
-"""Benchmark: 1,000 sessions × 120 trials → learning curves + Rescorla–Wagner fits.
+"""Benchmark: ``pavlov analyze`` as the user types it, on 1,000 sessions × 120 trials.
 
-Goal: ≤ 10 s wall on 2 cores and ≤ 1 GiB peak memory for curves (by trial and by block,
-participant and group level) plus RW fits to every participant's ratings. Also timed,
-outside the goal: indices and loading the same data from 1,000 BIDS events logs.
+Goal (issue 10): every default output (curves, indices, exclusions, rm-ANOVA, default model
+fits, figures, report) in ≤ 10 s wall and ≤ 1 GiB peak memory on 2 cores, for a trial table
+and for the same data as 1,000 BIDS session logs (stretch: ≤ 3 s for the table).
 
-Run: ``python benchmarks/analysis.py [--participants N] [--starts S] [--no-load]``.
-Prints each stage's wall time and the process's peak resident memory.
+The data are 1,000 simulated Rescorla–Wagner learners (α ~ U(0.05, 0.6), ratings 0–10 with
+noise, two groups), 3 phases × 2 CSs × 20 trials. Each command runs in its own subprocess
+(``pavlov analyze DATA --out DIR``, exactly as typed), timed from spawn to exit; peak memory
+is the child's maximum resident set size from ``os.wait4``.
+
+Run: ``.venv/bin/python benchmarks/analysis.py [--participants N] [--repeats R]
+[-- EXTRA ANALYZE OPTIONS]``. Prints one line per command: wall seconds (each repeat, and
+the best) and peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,11 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from pavlov.analysis.curves import group_curves, participant_curves
-from pavlov.analysis.fit import fit_models
-from pavlov.analysis.indices import compute_indices
-from pavlov.analysis.load import finish_trials, load_trials
 
 PHASES = (
     ("acquisition", "acquisition", True),
@@ -34,7 +38,7 @@ TRIALS_PER_CS = 20  # 3 phases × 2 CSs × 20 = 120 trials
 
 
 def simulate(n: int, seed: int = 0) -> pd.DataFrame:
-    """Tidy trials of ``n`` simulated RW learners (α ~ U(0.05, 0.6), ratings 0–10 + noise)."""
+    """Trials of ``n`` simulated RW learners (α ~ U(0.05, 0.6), ratings 0–10 + noise)."""
     rng = np.random.default_rng(seed)
     per_phase = 2 * TRIALS_PER_CS
     order = np.array([rng.permutation(np.repeat([0, 1], TRIALS_PER_CS)) for _ in range(n * 3)])
@@ -53,25 +57,27 @@ def simulate(n: int, seed: int = 0) -> pd.DataFrame:
         values[rows, cs] = v + alpha * (reinforced[:, t] - v)
     rating = np.clip(np.round(10 * rating + rng.normal(0, 1.0, rating.shape)), 0, 10)
     phase = np.tile(np.repeat([p[0] for p in PHASES], per_phase), n)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "participant": np.repeat([f"{i + 1:04d}" for i in range(n)], order.shape[1]),
             "group": np.repeat(np.where(np.arange(n) % 2, "placebo", "drug"), order.shape[1]),
             "session": "1",
             "phase": phase,
-            "phase_type": phase,
             "trial": np.tile(np.tile(np.arange(1, per_phase + 1), 3), n),
             "cs_type": np.where(order.ravel() == 0, "CS+", "CS-"),
-            "reinforced": reinforced.ravel(),
-            "rating": rating.ravel(),
-            "_position": np.tile(np.arange(order.shape[1]), n).astype(float),
+            "us": reinforced.ravel().astype(int),
+            "response": rating.ravel(),
         }
     )
-    return finish_trials(frame)
+
+
+def write_table(trials: pd.DataFrame, path: Path) -> None:
+    """The trials as another tool's trial table (CSV)."""
+    trials.to_csv(path, index=False)
 
 
 def write_logs(trials: pd.DataFrame, root: Path) -> None:
-    """Write the trials as BIDS events logs (cs rows only), one per participant."""
+    """The trials as pavlov BIDS logs: one events.tsv per participant, participants.tsv."""
     columns = [
         "onset",
         "duration",
@@ -88,85 +94,97 @@ def write_logs(trials: pd.DataFrame, root: Path) -> None:
         "rating_rt",
         "iti",
     ]
+    root.mkdir(parents=True)
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "bench", "BIDSVersion": "1.10.0"})
+    )
+    groups = trials.groupby("participant", sort=False)["group"].first()
+    pd.DataFrame({"participant_id": "sub-" + groups.index, "group": groups.to_numpy()}).to_csv(
+        root / "participants.tsv", sep="\t", index=False
+    )
     for participant, rows in trials.groupby("participant", sort=False):
         folder = root / f"sub-{participant}" / "ses-1" / "beh"
         folder.mkdir(parents=True)
+        plus = rows["cs_type"].to_numpy() == "CS+"
         log = pd.DataFrame(
             {
                 "onset": np.arange(len(rows)) * 16.0,
                 "duration": 6.0,
                 "trial_type": "cs",
-                "event_type": np.where(
-                    rows["cs_type"] == "CS-", "CSm", np.where(rows["reinforced"], "CSpr", "CSpu")
-                ),
-                "phase": rows["phase"],
-                "phase_type": rows["phase_type"],
-                "trial": rows["trial"],
-                "cs": rows["cs"],
-                "cs_type": rows["cs_type"],
-                "stimulus": "n/a",
-                "reinforced": rows["reinforced"].astype(int),
-                "rating": rows["rating"],
+                "event_type": np.where(~plus, "CSm", np.where(rows["us"] == 1, "CSpr", "CSpu")),
+                "phase": rows["phase"].to_numpy(),
+                "phase_type": rows["phase"].to_numpy(),
+                "trial": rows["trial"].to_numpy(),
+                "cs": rows["cs_type"].to_numpy(),
+                "cs_type": rows["cs_type"].to_numpy(),
+                "stimulus": np.where(plus, "faceA", "faceB"),
+                "reinforced": rows["us"].to_numpy(),
+                "rating": rows["response"].to_numpy(),
                 "rating_rt": 1.0,
                 "iti": 10.0,
             }
         )[columns]
         log.to_csv(
-            folder / f"sub-{participant}_ses-1_task-bench_events.tsv",
+            folder / f"sub-{participant}_ses-1_task-bench_run-1_events.tsv",
             sep="\t",
             index=False,
             na_rep="n/a",
         )
 
 
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process, MiB (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)
+def run_timed(command: list[str]) -> tuple[float, float]:
+    """Run ``command`` in a subprocess; return (wall seconds, peak RSS MiB) of that child
+    (its own and its reaped children's largest; :data:`LAST_CPU` gets their CPU seconds)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    error = child.stderr.read().decode()
+    child.stderr.close()
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({child.returncode}): {error.strip()}")
+    peak = usage.ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
+    return wall, peak
+
+
+#: CPU seconds (user + system) of the last :func:`run_timed` command and its children.
+LAST_CPU = [0.0]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=1000)
-    parser.add_argument("--starts", type=int, default=10, help="fit starts per participant")
-    parser.add_argument("--no-load", action="store_true", help="skip the BIDS loading stage")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each command (3)")
+    parser.add_argument("extra", nargs="*", help="further analyze options (after --)")
     args = parser.parse_args(argv)
-
-    trials = simulate(args.participants)
-    print(
-        f"data: {trials['participant'].nunique()} sessions x "
-        f"{len(trials) // trials['participant'].nunique()} trials = {len(trials)} rows"
-    )
-    timings = {}
-    start = time.perf_counter()
-    for by in ("trial", "block"):
-        per = participant_curves(trials, "rating", by=by, block_size=2)
-        group_curves(per)
-    timings["curves (trial + block, participant + group)"] = time.perf_counter() - start
-    mark = time.perf_counter()
-    fits = fit_models(trials, models=("rw",), response="rating", n_starts=args.starts, seed=0)
-    timings[f"RW fits ({args.starts} starts)"] = time.perf_counter() - mark
-    goal = time.perf_counter() - start
-    mark = time.perf_counter()
-    compute_indices(trials, "rating", k=2)
-    timings["indices (not in goal)"] = time.perf_counter() - mark
-    if not args.no_load:
-        with tempfile.TemporaryDirectory() as folder:
-            write_logs(trials, Path(folder))
-            mark = time.perf_counter()
-            loaded = load_trials(folder)
-            timings[f"load {args.participants} BIDS logs (not in goal)"] = (
-                time.perf_counter() - mark
+    pavlov = str(Path(sys.executable).with_name("pavlov"))
+    with tempfile.TemporaryDirectory(prefix="pavlov-bench-") as folder:
+        folder = Path(folder)
+        trials = simulate(args.participants)
+        table = folder / "trials.csv"
+        write_table(trials, table)
+        write_logs(trials, folder / "data")
+        n = trials["participant"].nunique()
+        print(f"data: {n} sessions x {len(trials) // n} trials = {len(trials)} rows")
+        for label, data in (("trial table", table), ("BIDS logs", folder / "data")):
+            walls, peaks, cpus = [], [], []
+            for _ in range(args.repeats):
+                out = folder / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                wall, peak = run_timed(
+                    [pavlov, "analyze", str(data), "--out", str(out), *args.extra]
+                )
+                walls.append(wall)
+                peaks.append(peak)
+                cpus.append(LAST_CPU[0])
+            shown = " ".join(f"{w:.2f}" for w in walls)
+            print(
+                f"pavlov analyze {label:12s} wall {min(walls):6.2f} s best (runs: {shown}); "
+                f"peak RSS {max(peaks):5.0f} MiB; CPU {min(cpus):.2f} s   (goal <= 10 s, "
+                "<= 1024 MiB)"
             )
-            assert len(loaded) == len(trials)
-    for name, seconds in timings.items():
-        print(f"{name:48s} {seconds:7.2f} s")
-    print(f"{'curves + RW fits (goal <= 10 s)':48s} {goal:7.2f} s")
-    print(f"{'peak RSS (goal <= 1024 MiB)':48s} {peak_rss_mib():7.0f} MiB")
-    print(
-        f"fitted {fits['alpha'].notna().sum()} participants; median alpha "
-        f"{fits['alpha'].median():.3f}"
-    )
     return 0
 
 

@@ -21,6 +21,7 @@ from pavlov.protocols.errors import PavlovError
 COMMAND_MODULES = (
     "pavlov.protocols.cli",
     "pavlov.task.run_cli",
+    "pavlov.task.simulate",
     "pavlov.task.devices.cli",
     "pavlov.analysis.cli",
     "pavlov.analysis.models_cli",

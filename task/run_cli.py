@@ -442,5 +442,11 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         devices.close()
         if display is not None:
             display.close()
+    if args.simulate and result.end_reason == "completed":
+        # A rehearsal records simulated skin conductance too, so the whole pipeline
+        # (analyze scores SCR by itself) runs end to end.
+        from pavlov.task.simulated_physio import simulate_run_physio
+
+        simulate_run_physio(paths, protocol, schedule)
     print(f"{paths.events}", file=sys.stdout)
     return 0 if result.end_reason == "completed" else 1

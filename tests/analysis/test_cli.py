@@ -133,3 +133,26 @@ def test_nan_threshold_is_a_usage_error(capsys, tmp_path):
         "pavlov analyze: error: argument --us-threshold: expected a number >= 0, got 'nan'"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_mixed_model_is_opt_in(bids_data, tmp_path):
+    """The trial-level mixed model is written only with --mixed-model, and then per phase."""
+    plain, mixed = tmp_path / "plain", tmp_path / "mixed"
+    assert analyze(bids_data, "--out", plain, "--models", "--no-figures") == 0
+    assert not (plain / "mixed_model.csv").exists()
+    assert "Linear mixed model" not in (plain / "report.html").read_text()
+    assert analyze(bids_data, "--out", mixed, "--models", "--no-figures", "--mixed-model") == 0
+    table = pd.read_csv(mixed / "mixed_model.csv")
+    assert set(table["phase"]) == {"acquisition", "extinction", "recall"}
+    assert "Linear mixed model" in (mixed / "report.html").read_text()
+
+
+def test_participant_figures_only_when_asked(bids_data, tmp_path):
+    """By default no per-participant figures; --participant-figures writes one PNG each."""
+    plain, each = tmp_path / "plain", tmp_path / "each"
+    assert analyze(bids_data, "--out", plain, "--models") == 0
+    assert not (plain / "figures").exists()
+    assert analyze(bids_data, "--out", each, "--models", "--participant-figures") == 0
+    names = sorted(p.name for p in (each / "figures").iterdir())
+    assert names == sorted(f"sub-{p}_curves.png" for p in ("1", "2", "10"))
+    assert all((each / "figures" / n).read_bytes()[:4] == b"\x89PNG" for n in names)

@@ -249,3 +249,15 @@ def test_at_bound_flags_rates_at_the_edge():
     assert fits.loc["p0", "alpha"] < 1e-3
     assert fits.loc["p0", "at_bound"] and fits.loc["p0", "at_bound_params"] == "alpha"
     assert not fits.loc[["p1", "p2"], "at_bound"].any()
+
+
+def test_models_fitted_in_processes_give_the_serial_result():
+    """Two worker processes give exactly the serial fits, and a model's fit does not depend
+    on which other models are fitted with it (each draws its starts from seed and model)."""
+    frame, _ = make_trials(6, "hybrid", "rating", seed=11, n_trials=30)
+    serial = fit_models(frame, models=("rw", "hybrid"), n_starts=2, workers=1)
+    parallel = fit_models(frame, models=("rw", "hybrid"), n_starts=2, workers=2)
+    pd.testing.assert_frame_equal(serial, parallel)
+    alone = fit_models(frame, models=("hybrid",), n_starts=2, workers=1)
+    together = serial[serial["model"] == "hybrid"][alone.columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, together)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pavlov.analysis.errors import AnalysisError, TableError
@@ -161,3 +162,35 @@ def test_bad_log_name_is_reported(bids_data):
 def test_guess_phase_type(name, kind):
     """Phase types are guessed from common names, first pattern first."""
     assert guess_phase_type(name) == kind
+
+
+def test_fast_log_reader_gives_the_strict_readers_frame(bids_data, tmp_path):
+    """pandas' C reader, used for plain logs, gives read_delimited's frame (stripped cells,
+    1-based row index); a file that is not plain (blank row, quotes, short row) is left to
+    the strict reader (None)."""
+    from pavlov.analysis.load import _read_plain_log
+    from pavlov.analysis.table import read_delimited
+
+    files = sorted(bids_data.rglob("*_events.tsv"))
+    for file in files:
+        pd.testing.assert_frame_equal(_read_plain_log(file), read_delimited(file, sep="\t"))
+    text = files[0].read_text()
+    lines = text.splitlines()
+    for bad in (
+        "\n".join([lines[0], "", *lines[1:]]) + "\n",
+        text.replace("acquisition", '"acquisition"', 1),
+        text + "200.0\t6.0\tcs\n",
+    ):
+        (tmp_path / "x_events.tsv").write_text(bad)
+        assert _read_plain_log(tmp_path / "x_events.tsv") is None
+
+
+def test_runs_loaded_in_processes_give_the_serial_frames(bids_data, monkeypatch):
+    """A study loaded by forked processes (as large ones are) gives the serial frames."""
+    from pavlov.analysis import load
+
+    serial = load.load_study(bids_data)
+    monkeypatch.setattr(load, "PARALLEL_RUNS", 1)
+    parallel = load.load_study(bids_data)
+    for a, b in zip(serial, parallel):
+        pd.testing.assert_frame_equal(a, b)

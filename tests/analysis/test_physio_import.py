@@ -48,9 +48,15 @@ def pavlov(*args):
 
 @pytest.fixture
 def day1(simulated_datasets, tmp_path):
-    """A copy of the simulated retrieval-extinction dataset; the day-1 run's events file."""
+    """A copy of the simulated retrieval-extinction dataset, without the simulated skin
+    conductance that `run --simulate` writes (these tests import a recorder's); the day-1
+    run's events file."""
     data = tmp_path / "data"
-    shutil.copytree(simulated_datasets["retrieval_extinction"], data)
+    shutil.copytree(
+        simulated_datasets["retrieval_extinction"],
+        data,
+        ignore=shutil.ignore_patterns("*_physio.tsv.gz", "*_physio.json"),
+    )
     (events,) = data.glob("sub-demo/ses-day1/beh/*_events.tsv")
     return events
 

@@ -4,6 +4,7 @@ scanner sessions played by the runner (onset 0 = first stored volume)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -177,10 +178,10 @@ def test_sessions_get_their_own_files_and_learning_carries_over(tmp_path, simula
 
 
 def test_trial_tables_get_a_note_not_files(abend_table, tmp_path):
-    """A trial table has no onsets or task: no regressor files, and the report says why."""
+    """Regressors asked of a trial table (no onsets or task): no files, the report says why."""
     out = tmp_path / "out"
     assert analyze(abend_table, "--out", out, "--response-name", "scr", "--models", "rw",
-                   "--n-starts", "1", "--no-figures") == 0  # fmt: skip
+                   "--n-starts", "1", "--no-figures", "--regressors", "all") == 0  # fmt: skip
     assert not (out / "regressors").exists()
     assert (
         "fMRI regressors not written: they need session logs" in (out / "report.html").read_text()
@@ -199,3 +200,22 @@ def test_summed_bic_compares_models_on_the_same_participants():
     assert summed_bic(fits) == {"rw": 10.0, "hybrid": 8.0}
     assert lowest_bic_model(fits) == "hybrid"
     assert lowest_bic_model(fits.assign(bic=np.nan)) is None
+
+
+def test_default_writes_regressors_for_scanner_runs_only(bids_data, scans, tmp_path):
+    """By default a behavioural study (beh/ logs) gets no regressor files and a scanner
+    study (func/) gets them; --regressors all writes them for behavioural runs too."""
+    assert not list(Path(bids_data).rglob("func")) and list(Path(scans).rglob("func"))
+    out = tmp_path / "beh"
+    assert (
+        analyze(bids_data, "--out", out, "--models", "rw", "--n-starts", "1", "--no-figures") == 0
+    )
+    assert not (out / "regressors").exists()
+    out = tmp_path / "scan"
+    assert analyze(scans, "--out", out, "--models", "rw", "--n-starts", "1", "--no-figures") == 0
+    assert list((out / "regressors").rglob("*_regressors.tsv"))
+    out = tmp_path / "all"
+    assert analyze(bids_data, "--out", out, "--models", "rw", "--n-starts", "1",
+                   "--no-figures", "--regressors", "all") == 0  # fmt: skip
+    written = list((out / "regressors").rglob("*_regressors.tsv"))
+    assert len(written) == len(list(Path(bids_data).rglob("*_events.tsv")))

@@ -46,7 +46,11 @@ def test_dataset_with_imported_physio_passes(simulated_datasets, tmp_path):
     from pavlov.analysis.physio_import import import_physio, write_imported
 
     root = tmp_path / "data"
-    shutil.copytree(simulated_datasets["retrieval_extinction"], root)
+    shutil.copytree(  # without run --simulate's own simulated recordings
+        simulated_datasets["retrieval_extinction"],
+        root,
+        ignore=shutil.ignore_patterns("*_physio.tsv.gz", "*_physio.json"),
+    )
     (events,) = root.glob("sub-demo/ses-day1/beh/*_events.tsv")
     syn = synthesize(read_log(events), rate=100.0)
     write_imported(import_physio(write_csv(syn, tmp_path / "r.csv"), events, sampling_rate=100.0))

@@ -95,6 +95,16 @@ def test_simulated_session_log_matches_schedule(xvfb, tmp_path, name, session, s
     assert log.onset.is_monotonic_increasing
     assert (data / "dataset_description.json").exists()
     assert "sub-demo" in (data / "participants.tsv").read_text()
+    # simulated skin conductance beside the log, which analyze finds and scores by itself
+    (physio,) = data.glob("sub-*/ses-*/*/*_recording-scr_physio.tsv.gz")
+    assert json.loads(physio.with_name(physio.name[:-7] + ".json").read_text())["Columns"]
+    if name == "retrieval_extinction":  # day 1 has no online ratings: SCR is the response
+        out = tmp_path / "out"
+        done = pavlov(xvfb, "analyze", str(data), "--out", str(out), "--models", "--no-figures")
+        assert done.returncode == 0, done.stderr
+        assert "response scr" in done.stdout
+        curves = pd.read_csv(out / "curves_by_block.csv")
+        assert curves["mean"].notna().any()
 
 
 def day1_args(data: Path) -> list[str]:

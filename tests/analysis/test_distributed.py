@@ -1,0 +1,80 @@
+"""Tests of pavlov.analysis.distributed: `pavlov analyze` on a real local Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
+
+from pavlov.analysis.cli import register
+
+PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
+
+
+def analyze(*argv):
+    parser = argparse.ArgumentParser(prog="pavlov")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["analyze", *map(str, argv)])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Eight simulated participants of retrieval-extinction day 1, two groups, with 1-kHz
+    skin conductance (so the workers score SCR)."""
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.task.simulate import write_session
+
+    root = tmp_path_factory.mktemp("study") / "data"
+    protocol = load_protocol(PROTOCOLS / "retrieval_extinction.yaml")
+    for i in range(1, 9):
+        schedule = build_schedule(protocol, f"{i:02d}", "day1")
+        write_session(root, protocol, schedule, effect=0.5 * (i % 2))
+    return root
+
+
+OPTIONS = ("--models", "rw", "hybrid", "--n-starts", "2", "--no-figures")
+
+
+@pytest.fixture(scope="module")
+def serial(study, tmp_path_factory):
+    """The serial command's output folder."""
+    out = tmp_path_factory.mktemp("serial") / "out"
+    assert analyze(study, "--out", out, *OPTIONS) == 0
+    return out
+
+
+def outputs(folder: Path) -> dict[str, pd.DataFrame]:
+    return {p.name: pd.read_csv(p, keep_default_na=False) for p in sorted(folder.glob("*.csv"))}
+
+
+def test_local_cluster_gives_the_serial_results(study, serial, tmp_path):
+    """--workers 2 (a local cluster of two worker processes) writes per-run Parquet
+    derivatives and exactly the serial command's tables (SCR scored on the workers)."""
+    parallel = tmp_path / "parallel"
+    assert analyze(study, "--out", parallel, "--workers", "2", *OPTIONS) == 0
+    runs = sorted((parallel / "derivatives" / "runs").glob("*_trials.parquet"))
+    assert len(runs) == 8
+    assert pd.read_parquet(runs[0])["scr"].notna().any()
+    a, b = outputs(serial), outputs(parallel)
+    assert list(a) == list(b) and "model_fits.csv" in a
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+
+
+def test_existing_scheduler_is_used(study, serial, tmp_path):
+    """--scheduler ADDRESS sends the work to a running scheduler (here one with two worker
+    processes, as dask-jobqueue would start) and gives the serial results."""
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:  # fmt: skip
+        out = tmp_path / "remote"
+        address = cluster.scheduler_address
+        assert analyze(study, "--out", out, "--scheduler", address, *OPTIONS) == 0
+    for name, frame in outputs(serial).items():
+        pd.testing.assert_frame_equal(frame, outputs(out)[name], obj=name)
