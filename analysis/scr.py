@@ -66,6 +66,10 @@ EZYSCR_WINDOWS: Mapping[str, tuple[float, float]] = {
 #: Minimum trough-to-peak rise counted as a response (µS).
 MIN_RESPONSE = 0.02
 
+#: Longest rise time of a response, onset to peak (s): SCR rise times are 1-3 s
+#: (Boucsein 2012); a longer climb is tonic drift.
+MAX_RISE = 4.0
+
 #: Peaks at or above this are artefacts (µS), scored NaN (EzySCR writes -99).
 MAX_PEAK = 25.0
 
@@ -333,6 +337,7 @@ def score_epoch(
     min_response: float = MIN_RESPONSE,
     max_peak: float = MAX_PEAK,
     peak_limit: float | None = None,
+    max_rise: float | None = MAX_RISE,
     bad: np.ndarray | None = None,
     detail: bool = False,
 ) -> float | dict:
@@ -352,6 +357,9 @@ def score_epoch(
         Peaks at or above this level (µS) make the score NaN (artefact).
     peak_limit : float, optional
         Latest time (s after CS onset) a peak may have; the end of the epoch when None.
+    max_rise : float, optional
+        Longest rise from a response's onset to its peak (s); slower climbs are tonic
+        drift, not a response (None: no limit).
     bad : array of bool, optional
         Bad samples (:func:`quality_flags`); a window touching one scores NaN.
     detail : bool
@@ -402,6 +410,10 @@ def score_epoch(
             if onset >= inside and k:
                 break
             stop = onsets[k + 1] if k + 1 < len(onsets) else p
+            if max_rise is not None:  # a response peaks within max_rise s of its onset
+                begin = _rise_start(t[first:end], segment, onset, stop)
+                latest = int(np.searchsorted(t[first:end], t[first + begin] + max_rise, "right"))
+                stop = min(stop, max(latest - 1, onset))
             top = onset + int(np.argmax(segment[onset : stop + 1]))
             rise = segment[top] - segment[onset]
             if rise > best[0]:
@@ -418,6 +430,19 @@ def score_epoch(
     if p >= 0:
         result.update(trough=float(segment[q]), peak=float(segment[p]))
     return result
+
+
+def _rise_start(t: np.ndarray, sc: np.ndarray, start: int, stop: int) -> int:
+    """Where the climb from ``start`` to ``stop`` really begins: the first sample whose
+    slope reaches a tenth of the climb's steepest (a drifting baseline before it is not
+    part of the response)."""
+    if stop - start < 3:
+        return start
+    slope = np.gradient(sc[start : stop + 1], t[start : stop + 1])
+    steep = slope.max()
+    if not steep > 0:
+        return start
+    return start + int(np.argmax(slope >= 0.1 * steep))
 
 
 def _response_onsets(
