@@ -26,7 +26,8 @@ Writes into ``--out``:
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
   (:mod:`pavlov.analysis.fmri`), by default for the runs logged in the scanner (``func/``)
   only; ``--regressors all`` for every run, ``best`` for the lowest summed BIC only;
-- ``curves.png``/``.svg`` (and ``curves_after_exclusions``), and ``report.html``;
+- ``curves.png`` (at ``--dpi``), ``.svg`` and ``.pdf`` (and ``curves_after_exclusions``), and
+  ``report.html``;
 - ``figures/sub-<id>_curves.png`` per participant, with ``--participant-figures``.
 
 With ``--workers N`` or ``--scheduler ADDRESS`` each run is loaded (and its SCR scored) on
@@ -51,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int
+from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int, seed
 
 
 def register(subparsers) -> None:
@@ -145,7 +146,7 @@ def register(subparsers) -> None:
         help="learning models to fit: rw, rw2, hybrid (none with no names)",
     )
     parser.add_argument("--n-starts", type=positive_int, default=10, help="fit starts (10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fit starts (0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the fit starts (0)")
     parser.add_argument(
         "--regressors",
         choices=("auto", "all", "best", "none"),
@@ -277,7 +278,43 @@ def register(subparsers) -> None:
         action="store_true",
         help="also one figure per participant: figures/sub-<id>_curves.png",
     )
+    parser.add_argument(
+        "--dpi",
+        type=positive_int,
+        default=150,
+        help="resolution of the PNG figures (default 150; 300 for print); SVG and PDF "
+        "copies are vector",
+    )
+    parser.add_argument(
+        "--columns",
+        type=_column_map,
+        metavar="THEIRS=OURS,...",
+        help="trial tables: read your column names as pavlov's, e.g. subject=participant,stim=cs",
+    )
     parser.set_defaults(func=run_analyze)
+
+
+def _check_phases(option: str, names, trials: pd.DataFrame) -> None:
+    """Every phase an option names must be in the data (a typo used to select nothing)."""
+    from pavlov.protocols.errors import suggest
+
+    known = sorted({str(p) for p in trials["phase"]})
+    for name in names:
+        if name not in known:
+            hint = suggest(name, known)
+            more = f". Did you mean '{hint}'?" if hint and hint != name else ""
+            raise AnalysisError(
+                f"{option}: expected a phase of the data ({', '.join(known)}), got {name!r}{more}"
+            )
+
+
+def _column_map(text: str) -> dict[str, str]:
+    from pavlov.analysis.table import parse_column_map
+
+    try:
+        return parse_column_map(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -310,7 +347,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     physio = read_physio_option(args)
     scoring = scr_scoring(args)
     # one pass over the logs: each events file is read once for trials and ratings
-    if client is not None and physio is None:
+    if client is not None and physio is None and not args.columns:
         from pavlov.analysis import distributed
 
         trials, ratings = distributed.load_study(
@@ -318,7 +355,11 @@ def _analyze(args: argparse.Namespace, client) -> int:
         )
     else:
         trials, ratings = load.load_study(
-            args.data, response_name=args.response_name, physio=physio, scoring=scoring
+            args.data,
+            response_name=args.response_name,
+            physio=physio,
+            scoring=scoring,
+            columns=args.columns,
         )
     trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
     response = args.response or curves.choose_response(trials)
@@ -326,13 +367,16 @@ def _analyze(args: argparse.Namespace, client) -> int:
     check_stats_options(args, trials)
     sessions = load.load_sessions(args.data)
     protocol = _load_protocol(args.protocol)
+    recorded = provenance.recorded_protocols(sessions)
     protocol_sections, protocol_notes = provenance.protocol_sections(
-        provenance.recorded_protocols(sessions),
+        recorded,
         sessions,
         override=protocol,
         override_path=args.protocol or "",
     )
     drop_first = True if args.drop_first == [] else (args.drop_first or False)
+    if drop_first and drop_first is not True:
+        _check_phases("--drop-first", drop_first, trials)
     select = {"exclude_reinforced": args.exclude_reinforced, "drop_first": drop_first}
 
     flags = exclusions.flag_participants(
@@ -347,7 +391,12 @@ def _analyze(args: argparse.Namespace, client) -> int:
     )
     keep = exclusions.included(flags)
     counts = exclusions.exclusion_counts(flags)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AnalysisError(
+            f"--out: cannot create the folder {out}: {error.strerror or error}"
+        ) from None
     written = []
 
     def save(frame: pd.DataFrame, name: str) -> None:
@@ -426,7 +475,12 @@ def _analyze(args: argparse.Namespace, client) -> int:
         from pavlov.analysis.figures import plot_curves, save_figure
 
         per, group, kept = tables["block"]
-        written += save_figure(plot_curves(group, response, per), out / "curves")
+        from pavlov.analysis.figures import phase_marks
+
+        marks = phase_marks(trials, [r.protocol for r in recorded], protocol)
+        written += save_figure(
+            plot_curves(group, response, per, marks=marks), out / "curves", dpi=args.dpi
+        )
         figures.append(
             (
                 f"{response} by block: group mean ± within-subject SEM (Cousineau–Morey) for "
@@ -435,7 +489,11 @@ def _analyze(args: argparse.Namespace, client) -> int:
             )
         )
         if role_figure is not None:
-            written += save_figure(plot_curves(role_figure, response), out / "curves_by_role")
+            written += save_figure(
+                plot_curves(role_figure, response, marks=marks),
+                out / "curves_by_role",
+                dpi=args.dpi,
+            )
             figures.append(
                 (
                     f"{response} by block and CS role: group mean ± within-subject SEM "
@@ -445,8 +503,9 @@ def _analyze(args: argparse.Namespace, client) -> int:
             )
         if len(keep) < trials["participant"].nunique() and len(kept):
             written += save_figure(
-                plot_curves(kept, response, per[per["participant"].isin(keep)]),
+                plot_curves(kept, response, per[per["participant"].isin(keep)], marks=marks),
                 out / "curves_after_exclusions",
+                dpi=args.dpi,
             )
             figures.append(("The same after exclusions", "curves_after_exclusions.png"))
         if args.participant_figures:
@@ -513,7 +572,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     if fits is not None:
         result_tables += fit_tables(fits, notes)
     html = report.render_report(
-        f"pavlov analysis: {Path(args.data).name}",
+        report.report_title(sessions, protocol, args.data),
         methods,
         figures=figures,
         tables=result_tables,

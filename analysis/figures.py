@@ -2,13 +2,19 @@
 
 Built on :class:`matplotlib.figure.Figure` directly (no pyplot state), so they can be made
 in any thread or process without a display. Phases are laid side by side on one x axis in
-the order they occurred, with a dashed divider and the phase name above each.
+the order they occurred, with a dashed divider and the phase name above each (staggered
+or slanted when neighbours would overlap). A solid divider marks a new session (day),
+named at the top; :func:`phase_marks` adds what happened between the curves' trials
+(unsignalled reinstatement USs, reminder trials). :func:`save_figure` writes PNG (at a
+chosen dpi) and vector SVG and PDF.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +50,65 @@ def _layout(curves: pd.DataFrame, x: str) -> tuple[dict[tuple[str, int], float],
     return positions, spans
 
 
-def _decorate(ax, spans, x_label: str, y_label: str) -> None:
-    for i, (phase, start, end) in enumerate(spans):
-        if i:
-            ax.axvline(start - (1 + PHASE_GAP) / 2, color="0.5", linestyle="--", linewidth=0.8)
+#: Colour of the marks between phases (reinstatement USs, reminders, session dividers).
+MARK_COLOUR = "#CC79A7"
+
+
+def phase_marks(trials: pd.DataFrame, protocols: Sequence = (), protocol=None) -> list[tuple]:
+    """What to mark on the curves besides the trials themselves.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        The tidy trial frame (``phase``, ``phase_type``, ``session``, ``phase_order``).
+    protocols : sequence of Protocol or None
+        The protocols the runs recorded (None entries are skipped).
+    protocol : Protocol, optional
+        A protocol given on the command line (used first).
+
+    Returns
+    -------
+    list of (kind, phase, label)
+        ``session``: a new session (day) starts with ``phase``; ``us``: unsignalled USs
+        (reinstatement) were given just before ``phase``; ``reminder``: ``phase`` is a
+        reminder (reactivation) of the CS.
+    """
+    order = trials.drop_duplicates("phase").sort_values("phase_order")
+    phases = order["phase"].tolist()
+    marks: list[tuple] = []
+    if "session" in order.columns:
+        previous = None
+        for phase, session in zip(order["phase"], order["session"].astype(str), strict=True):
+            if previous is not None and session != previous and session:
+                marks.append(("session", phase, session))
+            previous = session
+        if marks:
+            marks.insert(0, ("first_session", phases[0], str(order["session"].iloc[0])))
+    if "phase_type" in order.columns:
+        for phase, kind in zip(order["phase"], order["phase_type"], strict=True):
+            if kind == "reactivation":
+                marks.append(("reminder", phase, "reminder"))
+    seen: set[str] = set()
+    for source in [protocol, *protocols]:
+        if source is None:
+            continue
+        for session in source.sessions:
+            names = list(session.phases)
+            for i, name in enumerate(names):
+                spec = source.phases.get(name)
+                if spec is None or spec.type != "reinstatement" or name in seen:
+                    continue
+                after = next((n for n in names[i + 1 :] if n in phases), None)
+                if after is not None:
+                    seen.add(name)
+                    n = spec.us_count or 0
+                    marks.append(("us", after, f"{n} US" if n else "US"))
+    return marks
+
+
+def _label_phases(ax, spans) -> list:
+    """Phase names above the axis; staggered, then slanted, if neighbours would overlap."""
+    labels = [
         ax.annotate(
             phase,
             xy=((start + end) / 2, 1.0),
@@ -58,6 +119,121 @@ def _decorate(ax, spans, x_label: str, y_label: str) -> None:
             va="bottom",
             fontsize=8,
         )
+        for phase, start, end in spans
+    ]
+    ax._pavlov_phase_labels = labels  # laid out by _untangle once the figure has its size
+    return labels
+
+
+def _untangle(fig: Figure) -> None:
+    """Stagger, then slant, phase names that overlap once the layout is known."""
+    fig.draw_without_rendering()  # constrained layout sets the axes' final widths
+    for ax in fig.axes:
+        labels = getattr(ax, "_pavlov_phase_labels", [])
+        if not _overlapping(ax, labels):
+            continue
+        for i, label in enumerate(labels):
+            label.set_position((0, 3 + 11 * (i % 2)))
+        if _overlapping(ax, labels):
+            for label in labels:
+                label.set_position((0, 3))
+                label.set_rotation(30)
+                label.set_ha("left")
+                label.set_rotation_mode("anchor")
+        if ax.get_title():
+            ax.set_title(ax.get_title(), pad=30)
+
+
+def _overlapping(ax, labels) -> bool:
+    renderer = ax.figure.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    return any(a.x1 > b.x0 - 2 and a.overlaps(b) for a, b in itertools.pairwise(boxes))
+
+
+def _draw_marks(ax, spans, marks, top: bool) -> None:
+    starts = {phase: start for phase, start, _ in spans}
+    first = [m for m in marks if m[0] == "first_session"]
+    if first and spans and top:  # name the first session too once there are several
+        ax.annotate(
+            f" {first[0][2]}",
+            xy=(spans[0][1] - (1 + PHASE_GAP) / 2, 0.98),
+            xycoords=("data", "axes fraction"),
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="0.15",
+            fontweight="bold",
+        )
+    for kind, phase, label in marks:
+        if phase not in starts:
+            continue
+        x = starts[phase] - (1 + PHASE_GAP) / 2
+        if kind == "session":
+            ax.axvline(x, color="0.15", linewidth=1.4)
+            if top:
+                ax.annotate(
+                    f" {label}",
+                    xy=(x, 0.98),
+                    xycoords=("data", "axes fraction"),
+                    ha="left",
+                    va="top",
+                    fontsize=7,
+                    color="0.15",
+                    fontweight="bold",
+                )
+        elif kind == "us":
+            ax.plot(
+                [x],
+                [0.99],
+                marker="v",
+                markersize=7,
+                color=MARK_COLOUR,
+                clip_on=False,
+                transform=ax.get_xaxis_transform(),
+                zorder=5,
+            )
+            if top:
+                ax.annotate(
+                    f"{label} (reinstatement)",
+                    xy=(x, 0.92),
+                    xycoords=("data", "axes fraction"),
+                    ha="center",
+                    va="top",
+                    fontsize=6,
+                    color=MARK_COLOUR,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+                )
+        elif kind == "reminder":
+            middle = starts[phase]
+            ax.plot(
+                [middle],
+                [0.9],
+                marker="*",
+                markersize=9,
+                color=MARK_COLOUR,
+                transform=ax.get_xaxis_transform(),
+                zorder=5,
+            )
+            if top:
+                ax.annotate(
+                    label,
+                    xy=(middle, 0.9),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=6,
+                    color=MARK_COLOUR,
+                )
+
+
+def _decorate(ax, spans, x_label: str, y_label: str, marks: Sequence = (), top=True) -> None:
+    """Dividers, phase names and marks."""
+    for i, (_, start, _) in enumerate(spans):
+        if i:
+            ax.axvline(start - (1 + PHASE_GAP) / 2, color="0.5", linestyle="--", linewidth=0.8)
+    _label_phases(ax, spans)
+    _draw_marks(ax, spans, marks, top)
     ticks = [p for _, s, e in spans for p in np.arange(s, e + 1)]
     labels = [str(int(t - s + 1)) for _, s, e in spans for t in np.arange(s, e + 1)]
     if len(ticks) > 40:  # keep labels legible on long sessions
@@ -71,7 +247,10 @@ def _decorate(ax, spans, x_label: str, y_label: str) -> None:
 
 
 def plot_curves(
-    group: pd.DataFrame, response: str, participants: pd.DataFrame | None = None
+    group: pd.DataFrame,
+    response: str,
+    participants: pd.DataFrame | None = None,
+    marks: Sequence = (),
 ) -> Figure:
     """Group learning curves: one column per group; CS+/CS- (top) and CS+ − CS- (bottom).
 
@@ -86,6 +265,8 @@ def plot_curves(
     participants : pandas.DataFrame, optional
         From :func:`~pavlov.analysis.curves.participant_curves`: individual differential
         curves drawn thinly behind the group mean.
+    marks : sequence of (kind, phase, label)
+        Session dividers, reinstatement USs and reminders (:func:`phase_marks`).
 
     Returns
     -------
@@ -107,7 +288,11 @@ def plot_curves(
     spread = "sem_within" if "sem_within" in group.columns else "sem"
     positions, spans = _layout(group, x)
     groups = list(pd.unique(group["group"]))
-    width = max(4.0, 0.18 * (spans[-1][2] + 2) if spans else 4.0)
+    # Room for the points and for each phase's name (8-pt text: ~0.075 inch a character).
+    width = max(
+        4.0,
+        sum(max(0.18 * (e - s + 1 + PHASE_GAP), 0.08 * len(p) + 0.2) for p, s, e in spans),
+    )
     fig = Figure(figsize=(min(width, 14) * len(groups), 6.0), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, len(groups), squeeze=False, sharex=True, sharey="row")
@@ -151,31 +336,38 @@ def plot_curves(
         title = name if name else "all participants"
         n = int(rows["n"].max()) if len(rows) else 0
         top.set_title(f"{title} (n = {n})", pad=16)
-        _decorate(top, spans, "", f"{response} (mean ± within-subject SEM)")
-        _decorate(bottom, spans, f"{x} within phase", f"CS+ − CS− {response}")
+        _decorate(top, spans, "", f"{response} (mean ± within-subject SEM)", marks)
+        _decorate(bottom, spans, f"{x} within phase", f"CS+ − CS− {response}", marks, top=False)
         top.legend(frameon=False, fontsize=8)
         if level == "cs":
             bottom.legend(frameon=False, fontsize=8)
+    _untangle(fig)
     return fig
 
 
-def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
-    """Write ``fig`` as ``<stem>.png`` and ``<stem>.svg`` atomically (temp file + rename).
+def save_figure(
+    fig: Figure, stem: str | Path, dpi: int = 150, formats: Sequence[str] = ("png", "svg", "pdf")
+) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` (at ``dpi``) and vector ``.svg`` and ``.pdf``,
+    each atomically (temp file + rename) and readable as the umask allows.
 
     Returns
     -------
     list of Path
         The written files.
     """
+    from pavlov.analysis.report import umask_mode
+
     stem = Path(stem)
     written = []
-    for suffix in (".png", ".svg"):
+    for suffix in (f".{f}" for f in formats):
         target = stem.with_suffix(suffix)
         handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
         try:
+            os.fchmod(handle, umask_mode())
             # A fixed hash salt makes SVG element ids, and so the file, reproducible.
             with os.fdopen(handle, "wb") as stream, rc_context({"svg.hashsalt": "pavlov"}):
-                fig.savefig(stream, format=suffix[1:], dpi=150, metadata=_metadata(suffix))
+                fig.savefig(stream, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temp, target)
@@ -188,7 +380,11 @@ def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
 
 def _metadata(suffix: str) -> dict:
     # SVG embeds a date by default; leave it out so the same data give the same file.
-    return {"Date": None} if suffix == ".svg" else {}
+    if suffix == ".svg":
+        return {"Date": None}
+    if suffix == ".pdf":
+        return {"CreationDate": None, "ModDate": None}
+    return {}
 
 
 def plot_participant(participant: pd.DataFrame, response: str, label: str) -> Figure:
@@ -225,6 +421,9 @@ def _participant_figure(job: tuple) -> Path:
     target = Path(folder) / f"sub-{participant}_curves.png"
     handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".png")
     try:
+        from pavlov.analysis.report import umask_mode
+
+        os.fchmod(handle, umask_mode())  # readable by colleagues, as the umask allows
         with os.fdopen(handle, "wb") as stream:
             fig.savefig(stream, format="png", dpi=100)
         os.replace(temp, target)

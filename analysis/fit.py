@@ -415,6 +415,12 @@ def _rescale(
             scale = (0.0, 1.0)
         else:
             scale = (float(finite.min()), float(finite.max()))
+            if not scale[1] > scale[0]:
+                # The scale is read from the data; constant ratings give none.
+                raise FitError(
+                    f"rating: expected ratings that vary (the scale's ends are taken from the "
+                    f"data), got every rating {scale[0]:g}; a learning model cannot be fitted"
+                )
     low, high = (float(s) for s in scale)
     if not high > low:
         raise FitError(f"rating_scale: expected low < high, got {scale!r}")

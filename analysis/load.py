@@ -305,6 +305,7 @@ def load_trials(
     *,
     physio: Physio | None = None,
     scoring: dict | None = None,
+    columns: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Load session logs or a trial table into the tidy trial frame.
 
@@ -322,6 +323,9 @@ def load_trials(
     scoring : dict, optional
         Keyword arguments for :func:`pavlov.analysis.scr.score_events` when CS responses
         are scored (``method``, ``window``); its defaults when None.
+    columns : dict, optional
+        For trial tables: their column names → pavlov's (see
+        :func:`pavlov.analysis.table.parse_column_map`).
 
     Returns
     -------
@@ -335,6 +339,8 @@ def load_trials(
     AnalysisError
         Nothing to load at ``path``.
     """
+    if columns and not is_trial_table(path):
+        raise AnalysisError(f"--columns: maps the columns of a trial table; {path} is not one")
     if is_trial_table(path):
         if physio is not None:
             raise AnalysisError(
@@ -343,7 +349,7 @@ def load_trials(
             )
         from pavlov.analysis.table import read_table
 
-        return read_table(path, response_name=response_name)
+        return read_table(path, response_name=response_name, columns=columns)
     return load_study(path, response_name, physio=physio, scoring=scoring)[0]
 
 
@@ -353,6 +359,7 @@ def load_study(
     *,
     physio: Physio | None = None,
     scoring: dict | None = None,
+    columns: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trials (:func:`load_trials`) and post-phase ratings (:func:`load_ratings`) in one
     pass: each run's events file is read once.
@@ -362,8 +369,8 @@ def load_study(
     (pandas.DataFrame, pandas.DataFrame)
         The tidy trial frame and the ratings frame.
     """
-    if is_trial_table(path):
-        return load_trials(path, response_name, physio=physio), _no_ratings()
+    if is_trial_table(path) or columns:
+        return load_trials(path, response_name, physio=physio, columns=columns), _no_ratings()
     logs = find_logs(path)
     if physio is not None and len(logs) != 1:
         raise AnalysisError(
@@ -737,6 +744,30 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
             us_onset = dict(zip(zip(us["phase"], us["trial"]), us["onset"]))
             keys = zip(cs["phase"], cs["trial"])
             out["us_onset"] = np.array([us_onset.get(k, np.nan) for k in keys]) - onset
+        if len(us) and "phase" in us.columns and "trial" in us.columns and "value" in us.columns:
+            # A US the safety guard refused (or a display stall skipped) was scheduled but
+            # never given (task/LOG.md): fits and regressors use the delivered USs.
+            notes = us["value"].astype(str)
+            undelivered = us[
+                (us["event_type"].to_numpy() == "USp")
+                & (notes.str.startswith("refused") | notes.str.startswith("not delivered"))
+            ]
+            if len(undelivered):
+                missed = set(zip(undelivered["phase"], undelivered["trial"]))
+                given = [k not in missed for k in zip(cs["phase"], cs["trial"])]
+                out["reinforced"] = np.asarray(out["reinforced"], dtype=bool) & np.array(given)
+    seen: dict[tuple, int] = {}
+    for position, key in zip(cs.index, zip(cs["phase"], out["trial"])):
+        if key in seen:
+            raise TableError(
+                name,
+                int(position),
+                "trial",
+                f"each trial of a phase once (trial {key[1]} of phase {key[0]} is at row "
+                f"{seen[key]})",
+                f"trial {key[1]} again",
+            )
+        seen[key] = position
     out["_position"] = np.arange(len(cs), dtype=float)
     return pd.DataFrame(out)
 

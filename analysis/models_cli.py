@@ -149,6 +149,9 @@ def _write_csv(path: Path, frame) -> None:
     """Write ``frame`` to ``path`` through a temporary file, so a failure leaves nothing."""
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        from pavlov.analysis.report import umask_mode
+
+        os.fchmod(handle, umask_mode())  # mkstemp's 0600 would hide it from colleagues
         with os.fdopen(handle, "w", newline="") as out:
             frame.to_csv(out, index=False, float_format="%.6g")
         os.replace(temp, path)

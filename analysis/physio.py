@@ -434,6 +434,9 @@ def _atomic_write(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        from pavlov.analysis.report import umask_mode
+
+        os.fchmod(handle, umask_mode())  # mkstemp's 0600 would hide it from colleagues
         with os.fdopen(handle, "wb") as out:
             out.write(payload)
             out.flush()

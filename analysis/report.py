@@ -22,11 +22,31 @@ import pandas as pd
 Section = tuple[str, list[str]]
 
 
+def umask_mode() -> int:
+    """File mode a plain ``open()`` would give: 0o666 less the process umask.
+
+    Atomic writes go through ``tempfile.mkstemp``, which makes files 0600; outputs are
+    set to this mode so colleagues can read ``report.html`` as they read anything else.
+    """
+    try:  # read, not set-and-restore, where Linux allows (threads may be writing files)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, fsync, rename)."""
+    """Write ``text`` to ``path`` atomically (temporary file in the same folder, fsync,
+    rename), readable as the umask allows (:func:`umask_mode`)."""
     path = Path(path)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, umask_mode())
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
             stream.flush()
@@ -109,8 +129,54 @@ def _unique(sessions: pd.DataFrame, key: str) -> list[str]:
     return values
 
 
-def describe_provenance(sessions: pd.DataFrame) -> list[str]:
-    """Protocol files, versions, devices, timing quality and how sessions ended."""
+def _setting(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_setting(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(_setting, value)) or "none"
+    return str(value)
+
+
+def _settings_table(sessions: pd.DataFrame, key: str) -> pd.DataFrame | None:
+    """Dict-valued sidecar entries (``devices``, ``versions``) as one row per setting and
+    one column per distinct record (with how many runs had it); None if not dicts."""
+    if key not in sessions.columns:
+        return None
+    records = [v for v in sessions[key] if isinstance(v, dict)]
+    if not records:
+        return None
+    distinct: list[dict] = []
+    runs: list[int] = []
+    for record in records:
+        if record in distinct:
+            runs[distinct.index(record)] += 1
+        else:
+            distinct.append(record)
+            runs.append(1)
+    names = list(dict.fromkeys(k for record in distinct for k in record))
+    table = pd.DataFrame({"setting": [n.replace("_", " ") for n in names]})
+    for i, (record, n) in enumerate(zip(distinct, runs, strict=True)):
+        column = "value" if len(distinct) == 1 else f"record {i + 1} ({n} run{'s' * (n > 1)})"
+        table[column] = [_setting(record[k]) if k in record else "" for k in names]
+    return table
+
+
+def report_title(sessions: pd.DataFrame, protocol=None, data: str | Path = "") -> str:
+    """The report's title: the study's name (protocol or sidecars), else the data's name."""
+    studies = [protocol.study] if protocol is not None else _unique(sessions, "study")
+    if studies:
+        return "pavlov analysis: " + "; ".join(studies)
+    return f"pavlov analysis: {Path(data).name}"
+
+
+def describe_provenance(sessions: pd.DataFrame) -> list[str | pd.DataFrame]:
+    """Protocol files, versions, devices, timing quality and how sessions ended.
+
+    Lines of text; the ``versions`` and ``devices`` records come as tables (DataFrames)
+    after their label line, for :func:`render_report` to lay out.
+    """
     if sessions.empty:
         return ["Imported trial table: no session logs, so no provenance or device records."]
     lines = [
@@ -125,6 +191,10 @@ def describe_provenance(sessions: pd.DataFrame) -> list[str]:
         ("devices", "Devices"),
         ("refresh_rate", "Display refresh rate (Hz)"),
     ):
+        table = _settings_table(sessions, key)
+        if table is not None:  # a record of settings: a table a reader can scan
+            lines.extend([f"{label}:", table])
+            continue
         values = _unique(sessions, key)
         if values:
             lines.append(f"{label}: {'; '.join(values)}.")
@@ -271,6 +341,7 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}
 th,td{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
 th{background:#f4f4f4} img{max-width:100%} h2{border-bottom:2px solid #333}
+.settings{margin-left:2.5em} .settings td,.settings th{text-align:left}
 """
 
 
@@ -307,7 +378,11 @@ def render_report(
     ]
     for heading, lines in methods:
         out.append(f"<h3>{esc(heading)}</h3><ul>")
-        out.extend(f"<li>{esc(line)}</li>" for line in lines)
+        for line in lines:
+            if isinstance(line, pd.DataFrame):  # a settings table inside the list
+                out.append(f'</ul><div class="settings">{_table(line)}</div><ul>')
+            else:
+                out.append(f"<li>{esc(line)}</li>")
         out.append("</ul>")
     out.append("<h2>Results</h2>")
     for caption, name in figures:

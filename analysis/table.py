@@ -12,11 +12,15 @@ A trial table is a CSV or TSV (optionally ``.gz``) with one row per CS trial and
 ====================  =====================================================================
 
 and optionally ``session``, ``group``, ``block`` (positive integer), and these pavlov
-extensions: ``cs`` (the CS role, e.g. ``CS+R``; defaults to ``cs_type``), ``stimulus`` (the
+extensions: ``cs`` (the CS role, e.g. ``CS+R`` or ``CS+1``; defaults to ``cs_type``, and
+gives ``cs_type`` when that column is absent), ``stimulus`` (the
 CS identity, e.g. ``faceA``, which reversal designs need), ``phase_type``
 (guessed from the phase name when absent), and the numeric columns ``onset``, ``rating``,
 ``rating_rt``, ``scr`` and ``us_scr``. ``response`` becomes the tidy column named by
 ``response_name`` (``rating`` by default) and ``us`` becomes ``reinforced``.
+
+A table with other column names is read as it is with a mapping (their name → ours,
+``pavlov analyze --columns subject=participant,stim=cs``, see :func:`parse_column_map`).
 
 Anything malformed raises :class:`~pavlov.analysis.errors.TableError` naming the file, the
 row and the column.
@@ -61,6 +65,10 @@ MISSING = frozenset({"", "n/a", "na", "nan", "none", "null"})
 CS_TYPES = ("CS+", "CS-")
 
 
+#: Largest table (after gzip) pavlov reads: 1 GiB, far above a study's trial table.
+MAX_TABLE_BYTES = 1 << 30
+
+
 def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
     """Read a delimited UTF-8 text file into a frame of stripped strings.
 
@@ -83,19 +91,34 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
         If the path is a directory, unreadable, empty, binary, has duplicate or empty
         header names, or a row with the wrong number of fields.
     """
+    from pavlov.protocols.files import FileProblem, read_regular
+
     path = Path(path)
     name = str(path)
-    if path.is_dir():
-        raise TableError(name, 0, "", "a CSV or TSV file", "a directory")
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise TableError(name, 0, "", "a readable file", error.strerror or str(error)) from None
+        # The kind and size are checked before reading: /dev/zero or a FIFO never end.
+        data = read_regular(path, MAX_TABLE_BYTES)
+    except FileNotFoundError:
+        raise TableError(name, 0, "", "a readable file", "no such file") from None
+    except FileProblem as problem:
+        got = str(problem)
+        if got == "a directory":
+            raise TableError(name, 0, "", "a CSV or TSV file", got) from None
+        if got.endswith(" bytes"):
+            raise TableError(
+                name, 0, "", f"a table of at most {MAX_TABLE_BYTES:,} bytes", got
+            ) from None
+        raise TableError(name, 0, "", "a readable file", got) from None
     if path.suffix == ".gz":
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = unzipped.read(MAX_TABLE_BYTES + 1)
         except (OSError, EOFError) as error:
             raise TableError(name, 0, "", "gzip-compressed text", f"{error}") from None
+        if len(data) > MAX_TABLE_BYTES:
+            raise TableError(
+                name, 0, "", f"a table of at most {MAX_TABLE_BYTES:,} bytes", "more, once unzipped"
+            )
     if b"\x00" in data:  # anywhere: the csv module fails on a NUL byte with a traceback
         raise TableError(name, 0, "", "a UTF-8 text table", "binary data (NUL bytes)")
     try:
@@ -135,7 +158,8 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
             )
         rows.append([f.strip() for f in fields])
         numbers.append(row)
-    assert header is not None
+    if header is None:  # e.g. a lone quote: text, but not one field of a header
+        raise TableError(name, 0, "", "a header line and rows", "no header line")
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame.index = pd.Index(numbers, name="row")
     return frame
@@ -276,6 +300,22 @@ def parse_choice(
     return values
 
 
+def _check_cs_types(raw: pd.DataFrame, name: str) -> None:
+    """A CS role (``CS+1``, ``CS+R``) in ``cs_type`` belongs in the ``cs`` column: say so,
+    rather than suggest the nearest type."""
+    values = raw["cs_type"].astype(str).to_numpy()
+    for at, cell in enumerate(values):
+        if cell not in CS_TYPES and cell[:3] in CS_TYPES and len(cell) > 3:
+            raise TableError(
+                name,
+                int(raw.index[at]),
+                "cs_type",
+                "'CS+' or 'CS-'",
+                f"{cell!r}, a CS role: it belongs in the 'cs' column (e.g. --columns "
+                "<your column>=cs), from which cs_type is then taken",
+            )
+
+
 def parse_labels(frame: pd.DataFrame, column: str, path: str) -> np.ndarray:
     """Check that no cell of a label column (participant, phase) is missing; return them."""
     values = frame[column].astype(str)
@@ -287,7 +327,34 @@ def parse_labels(frame: pd.DataFrame, column: str, path: str) -> np.ndarray:
     return values.to_numpy(dtype=object)
 
 
-def read_table(path: str | Path, response_name: str = "rating") -> pd.DataFrame:
+def parse_column_map(text: str) -> dict[str, str]:
+    """Parse ``--columns THEIRS=OURS[,THEIRS=OURS...]`` into a dict (their name → ours).
+
+    Raises
+    ------
+    ValueError
+        One line naming the malformed entry, an unknown target (with a suggestion) or a
+        name given twice.
+    """
+    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+    mapping: dict[str, str] = {}
+    for entry in text.split(","):
+        theirs, sep, ours = (part.strip() for part in entry.partition("="))
+        if not sep or not theirs or not ours:
+            raise ValueError(f"expected THEIRS=OURS (e.g. subject=participant), got {entry!r}")
+        if ours not in known:
+            close = suggest(ours, known)
+            hint = f". Did you mean '{close}'?" if close else f" (one of {', '.join(known)})"
+            raise ValueError(f"{entry!r}: expected a trial table column, got {ours!r}{hint}")
+        if theirs in mapping or ours in mapping.values():
+            raise ValueError(f"{entry!r}: each column may be mapped once")
+        mapping[theirs] = ours
+    return mapping
+
+
+def read_table(
+    path: str | Path, response_name: str = "rating", columns: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Import another tool's trial table as pavlov's tidy trial frame.
 
     Parameters
@@ -297,6 +364,9 @@ def read_table(path: str | Path, response_name: str = "rating") -> pd.DataFrame:
     response_name : str
         Tidy column that receives the ``response`` values: ``rating``, ``scr`` or a
         name of your own.
+    columns : dict, optional
+        The table's own column names → pavlov's (``{"subject": "participant"}``), so a
+        table is read as it is (``pavlov analyze --columns subject=participant``).
 
     Returns
     -------
@@ -313,6 +383,22 @@ def read_table(path: str | Path, response_name: str = "rating") -> pd.DataFrame:
 
     name = str(path)
     raw = read_delimited(path)
+    if columns:
+        for theirs, ours in columns.items():
+            if theirs not in raw.columns:
+                close = suggest(theirs, raw.columns)
+                got = "columns " + ", ".join(map(str, raw.columns))
+                if close:
+                    got += f" (did you mean '{close}'?)"
+                raise TableError(name, 0, theirs, f"a column to read as '{ours}'", got)
+            if ours in raw.columns and ours not in columns:
+                raise TableError(
+                    name, 0, ours, f"one column '{ours}' (--columns maps '{theirs}' to it)", "two"
+                )
+        raw = raw.rename(columns=columns)
+    if "cs_type" not in raw.columns and "cs" in raw.columns:
+        # Roles like CS+1, CS+2, CS- say their type: the table need not repeat it.
+        raw["cs_type"] = raw["cs"].astype(str).str[:3]
     require_columns(raw, name, REQUIRED_COLUMNS)
     if response_name in raw.columns and response_name != "response":
         raise TableError(
@@ -326,6 +412,7 @@ def read_table(path: str | Path, response_name: str = "rating") -> pd.DataFrame:
     out["participant"] = parse_labels(raw, "participant", name)
     out["phase"] = parse_labels(raw, "phase", name)
     out["trial"] = parse_numeric(raw, "trial", name, missing_ok=False, integer=True, positive=True)
+    _check_cs_types(raw, name)
     out["cs_type"] = parse_choice(raw, "cs_type", name, CS_TYPES)
     us = parse_choice(raw, "us", name, ("0", "1"))
     out["reinforced"] = us == "1"

@@ -18,7 +18,9 @@ from pavlov.protocols.model import (
     PHASE_TYPES,
     RATING_INPUTS,
     REINFORCED_PHASE_TYPES,
+    RESERVED_KEYS,
     SHAPES,
+    SYNC_RESERVED_KEYS,
     TRIAL_PHASE_TYPES,
     US_KINDS,
     CalibrationSpec,
@@ -44,8 +46,10 @@ from pavlov.protocols.yamlio import Node, read_yaml
 from pavlov.stimuli.resolve import (
     IMAGE_SUFFIXES,
     SOUND_SUFFIXES,
+    article,
     image_problem,
     near_name,
+    not_regular,
     resolve,
     sound_problem,
 )
@@ -204,6 +208,7 @@ class _ProtocolReader:
         sessions = self.read_sessions(top)
         for session in sessions:
             self.check_caps(top, session)
+        self.check_sync_key(sessions)
         return Protocol(
             path=str(self.path),
             sha256=hashlib.sha256(self.text.encode("utf-8")).hexdigest(),
@@ -225,6 +230,30 @@ class _ProtocolReader:
             authors=authors,
             license=license_,
         )
+
+    def check_sync_key(self, sessions) -> None:
+        """A keyboard scanner pulse key must not be a rating or event key of a scanner
+        session: its presses become pulses, so that answer could never be given."""
+        if self.scanner is None or not self.scanner.sync.startswith("key:"):
+            return
+        key = self.scanner.sync[4:]
+        for session in sessions:
+            if not session.scanner:
+                continue
+            for name in session.phases:
+                phase = self.phases.get(name)
+                if phase is None:
+                    continue
+                rating = phase.rating
+                used = list(rating.keys) if rating is not None else []
+                used += list(getattr(phase, "event_keys", None) or {})
+                if key in used:
+                    self.scanner_section.fail(
+                        "sync",
+                        f"a pulse key that no rating or event key of a scanner session uses "
+                        f"(phase {name} uses '{key}'; its presses would be scanner pulses)",
+                        f"'{self.scanner.sync}'",
+                    )
 
     def read_roles(self, section: Section, pattern: str, what: str) -> tuple[str, ...]:
         nodes = section.sequence("roles", what="a list of roles")
@@ -263,19 +292,24 @@ class _ProtocolReader:
         it is kept as written and checked for each participant before a session
         (:func:`pavlov.stimuli.check.prepare_stimuli`).
         """
-        written = section.text(name, what=f"the path of an {kind} file")
+        written = section.text(name, what=f"the path of {article(kind)} file")
         if "{" in written or "}" in written:
             placeholders = written.count("{participant}")
             if not template:
-                section.fail(name, f"the path of an {kind} file (no placeholders)", f"'{written}'")
+                section.fail(
+                    name, f"the path of {article(kind)} file (no placeholders)", f"'{written}'"
+                )
             if written.count("{") != placeholders or written.count("}") != placeholders:
                 section.fail(name, "a path whose only placeholder is {participant}", f"'{written}'")
             suffixes = SOUND_SUFFIXES if kind == "sound" else IMAGE_SUFFIXES
             if Path(written).suffix.lower() not in suffixes:
-                section.fail(name, f"an {kind} file ({', '.join(suffixes)})", f"'{written}'")
+                section.fail(name, f"{article(kind)} file ({', '.join(suffixes)})", f"'{written}'")
             return written
         path = resolve(written, self.folder)
         if path is None:
+            special = not_regular(written, self.folder)
+            if special is not None:
+                section.fail(name, f"{article(kind)} file", f"'{written}', {special}")
             section.fail(
                 name,
                 f"an existing {kind} file (looked beside the protocol and in pavlov's stimuli)",
@@ -284,7 +318,7 @@ class _ProtocolReader:
             )
         problem = image_problem(path) if kind == "image" else sound_problem(path)
         if problem is not None:
-            section.fail(name, f"an {kind} file", problem)
+            section.fail(name, f"{article(kind)} file", problem)
         return str(path)
 
     def read_cs(self, section: Section, name: str) -> StimulusSpec:
@@ -304,7 +338,7 @@ class _ProtocolReader:
         if kind in ("image", "sound"):
             if section.has("color"):
                 section.fail(
-                    "color", f"no colour for an {kind} CS", describe(section.node("color"))
+                    "color", f"no colour for {article(kind)} CS", describe(section.node("color"))
                 )
             return StimulusSpec(
                 name,
@@ -403,18 +437,33 @@ class _ProtocolReader:
 
     def read_scanner(self, top: Section) -> ScannerSpec | None:
         section = top.section("scanner", ("tr", "dummy_volumes", "sync", "timeout"), None)
+        self.scanner_section = section
         if section is None:
             return None
-        return ScannerSpec(
-            tr=section.number("tr", gt=0, le=10, what="seconds"),
-            dummy_volumes=section.integer("dummy_volumes", 0, ge=0, le=100),
-            sync=section.text(
+        sync = section.text(
+            "sync", "key:5", pattern=r"(key|serial|simulated)(:.*)?", what="a trigger such as key:5"
+        )
+        kind, _, key = sync.partition(":")
+        if kind == "key" and (not key or key.lower() in SYNC_RESERVED_KEYS):
+            # Escape is the emergency stop: a pulse key must never swallow it (or space,
+            # F12, y, n, which the run loop also needs).
+            section.fail(
                 "sync",
-                "key:5",
-                pattern=r"(key|serial|simulated)(:.*)?",
-                what="a trigger such as key:5",
-            ),
-            timeout=section.number("timeout", 30.0, gt=0, what="seconds"),
+                f"a trigger key other than {', '.join(SYNC_RESERVED_KEYS)} (reserved by the "
+                "run loop)",
+                f"'{sync}'",
+            )
+        tr = section.number("tr", gt=0, le=10, what="seconds")
+        dummy_volumes = section.integer("dummy_volumes", 0, ge=0, le=100)
+        # The timeout is for the first pulse; a running scanner sends one within a TR.
+        timeout = section.number(
+            "timeout", max(30.0, tr), ge=tr, le=3600, what="seconds for the first pulse (>= tr)"
+        )
+        return ScannerSpec(
+            tr=tr,
+            dummy_volumes=dummy_volumes,
+            sync=sync,
+            timeout=timeout,
             source=self.source(section.line),
         )
 
@@ -510,9 +559,11 @@ class _ProtocolReader:
                         "a single key name",
                         pattern=r"[a-z0-9]|f[0-9]{1,2}|[a-z]+",
                     )
-                    if k in ("escape", "space"):
+                    if k in RESERVED_KEYS:
                         keys.fail(
-                            k, "a key other than escape and space (they are reserved)", f"'{k}'"
+                            k,
+                            f"a key other than {', '.join(RESERVED_KEYS)} (they are reserved)",
+                            f"'{k}'",
                         )
                     event_keys[k] = keys.text(
                         k, pattern=r"[A-Za-z0-9_]+", what="an event label (letters, digits, _)"
@@ -623,6 +674,14 @@ class _ProtocolReader:
             us_onset = section.number(
                 "us_onset", cs_duration - us_spec.duration, ge=0, what="seconds after CS onset"
             )
+            if us_onset < 0:
+                # The default onset (co-terminating) of a US longer than the CS would come
+                # before the CS and outlast it.
+                section.fail(
+                    "cs_duration",
+                    f"a CS at least as long as its US ('{us}' lasts {us_spec.duration:g} s)",
+                    f"{cs_duration:g} s",
+                )
             if us_onset + us_spec.duration > cs_duration + 1e-9:
                 section.fail(
                     "us_onset" if section.has("us_onset") else "cs_duration",
@@ -962,9 +1021,11 @@ class _ProtocolReader:
                     section.fail(
                         "keys", f"one key per scale point ({n_points})", f"{len(keys)} keys"
                     )
-                if len(set(keys)) != len(keys) or "escape" in keys:
+                if len(set(keys)) != len(keys) or set(keys) & {"escape", "space", "f12"}:
                     section.fail(
-                        "keys", "distinct keys other than escape", describe(section.node("keys"))
+                        "keys",
+                        "distinct keys other than escape, space and f12 (reserved)",
+                        describe(section.node("keys")),
                     )
         elif section.has("keys"):
             section.fail("keys", "no keys with input: slider", describe(section.node("keys")))

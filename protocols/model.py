@@ -39,6 +39,14 @@ ITI_KINDS = ("fixed", "uniform", "choice", "sequence", "trs")
 RATING_INPUTS = ("keys", "slider")
 
 
+#: Keys the run loop reserves: Escape asks to quit (the emergency stop), space continues,
+#: F12 ends a wait early. No scanner pulse, rating or event key may be one.
+RESERVED_KEYS = ("escape", "space", "f12")
+#: The quit prompt's answers: a scanner pulse key (whose presses never reach the prompt)
+#: may not be one either.
+SYNC_RESERVED_KEYS = (*RESERVED_KEYS, "y", "n")
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a value came from: the protocol file and the 1-based line."""
@@ -207,6 +215,8 @@ class Phase:
         One of :data:`PHASE_TYPES`.
     instructions : str or None
         Text shown before the phase starts (any type); ``instructions`` phases show only this.
+        ``wait`` and ``rest`` phases show their ``text:`` here for their whole duration (a
+        wait without one shows "Please wait."; a rest without one, a fixation cross).
     duration : float or None
         ``wait``, ``rest``, ``instructions`` (minimum display time) and script reactivation.
     trials : Mapping[str, int]

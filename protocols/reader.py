@@ -15,6 +15,11 @@ from typing import Any, NoReturn
 from pavlov.protocols.errors import ProtocolError, suggest
 from pavlov.protocols.yamlio import Node
 
+#: Longest duration any protocol field may have, in seconds (a day).
+MAX_SECONDS = 86400.0
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
 
 class _Missing:
     def __repr__(self) -> str:
@@ -133,7 +138,13 @@ class Section:
         le: float | None = None,
         what: str = "a number",
     ) -> float:
-        """Read a real number within bounds (``gt``/``ge`` below, ``le`` above)."""
+        """Read a real number within bounds (``gt``/``ge`` below, ``le`` above).
+
+        A duration (``what`` starting with ``seconds``) is at most :data:`MAX_SECONDS`
+        unless a tighter ``le`` is given: 1e300 s would make every later onset equal.
+        """
+        if le is None and what.startswith("seconds"):
+            le = MAX_SECONDS
         expected = _bounded(what, gt, ge, le)
         node, fallback = self._get(name, default, expected)
         if node is None:
@@ -145,6 +156,19 @@ class Section:
     ) -> float:
         """Check one node holds a number within bounds; return it as float."""
         value = node.value
+        if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+            # YAML 1.1 (PyYAML) reads 1e9, 1.0e9 and 2e-3 as text: a number needs a dot and
+            # a signed exponent (1.0e+9, 2.0e-3).
+            mantissa, _, exponent = value.strip().lower().partition("e")
+            mantissa = mantissa if "." in mantissa else mantissa + ".0"
+            exponent = exponent if exponent[:1] in "+-" else "+" + exponent
+            fixed = f"{mantissa}e{exponent}"
+            self._fail_at(
+                node.line,
+                key,
+                expected,
+                f"{describe(node)}, which YAML reads as text: write {fixed}",
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             self._fail_at(node.line, key, expected, describe(node))
         if value in (float("inf"), float("-inf")):
@@ -201,6 +225,16 @@ class Section:
         value = node.value
         if not isinstance(value, str) or not value.strip():
             self._fail_at(node.line, key, what, describe(node))
+        bad = _CONTROL.search(value)
+        if bad is not None:
+            # A NUL or other control character (a YAML "\0" escape) would end up in the
+            # log and make it unreadable.
+            self._fail_at(
+                node.line,
+                key,
+                f"{what} without control characters",
+                f"{describe(node)} (character U+{ord(bad.group()):04X})",
+            )
         if pattern is not None and re.fullmatch(pattern, value) is None:
             self._fail_at(node.line, key, what, describe(node))
         return value

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from pavlov.protocols.errors import ProtocolError
+from pavlov.protocols.files import FileProblem, read_regular
 
 #: Largest file pavlov reads as a protocol or lab file; anything bigger is not one.
 MAX_BYTES = 2_000_000
@@ -78,17 +78,17 @@ def read_text(path: str | os.PathLike[str], what: str = "a protocol file") -> st
         For a missing path, a directory, an unreadable, oversized or binary file.
     """
     shown = str(path)
-    p = Path(path)
-    if p.is_dir():
-        raise ProtocolError(shown, 1, "", what, "a directory")
     try:
-        data = p.read_bytes()
+        data = read_regular(path, MAX_BYTES)
     except FileNotFoundError:
         raise ProtocolError(shown, 1, "", what, "no such file") from None
-    except OSError as error:
-        raise ProtocolError(shown, 1, "", f"{what} pavlov can read", error.strerror) from None
-    if len(data) > MAX_BYTES:
-        raise ProtocolError(shown, 1, "", f"{what} under 2 MB", f"{len(data):,} bytes")
+    except FileProblem as problem:
+        size = str(problem)
+        if size.endswith(" bytes"):  # too large; checked before reading
+            raise ProtocolError(shown, 1, "", f"{what} under 2 MB", size) from None
+        if size in ("a directory",) or "regular file" in size:
+            raise ProtocolError(shown, 1, "", what, size) from None
+        raise ProtocolError(shown, 1, "", f"{what} pavlov can read", size) from None
     if b"\0" in data:
         raise ProtocolError(shown, 1, "", f"{what} (UTF-8 text)", "binary data")
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pavlov.protocols.errors import StimulusError
 from pavlov.stimuli.resolve import (
     STIMULI_ROOT,
+    article,
     image_problem,
     near_name,
     resolve,
@@ -136,6 +137,6 @@ def _checked(written: str, kind: str, participant: str, folder: Path, protocol, 
     problem = sound_problem(path) if kind == "sound" else image_problem(path)
     if problem is not None:
         raise StimulusError(
-            f"{protocol.path}: {key}: expected an {kind} file, got {path}: {problem}"
+            f"{protocol.path}: {key}: expected {article(kind)} file, got {path}: {problem}"
         )
     return path

@@ -4,13 +4,16 @@ A protocol names stimulus files by relative path. A path is looked up first besi
 protocol file (a lab's own stimuli), then in pavlov's bundled stimuli folder (so a bundled
 protocol copied elsewhere still runs). Files are checked by content, not by name: an image
 must start like a PNG, JPEG, GIF, BMP or TIFF; a sound must be a readable WAV, or start
-like FLAC, Ogg or MP3. Only the standard library is used: nothing here draws or plays.
+like FLAC, Ogg or MP3. Every image is also decoded in full (Pillow), so a truncated PNG
+or a 12000 x 12000 picture is refused before a session starts, not in the middle of it.
+Only regular files of bounded size are read.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import stat
 import wave
 from pathlib import Path
 
@@ -30,6 +33,48 @@ _IMAGE_MAGIC = (
     b"MM\x00*",
 )
 _SOUND_MAGIC = (b"fLaC", b"OggS", b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")
+
+#: Most pixels a stimulus image may have: 40 million (a 4K screen has 8.3 million; a
+#: 12000 x 12000 PNG took 3.3 GB to load).
+MAX_IMAGE_PIXELS = 40_000_000
+#: Largest stimulus file, bytes (a 10-minute uncompressed stereo WAV is about 100 MB).
+MAX_FILE_BYTES = 1 << 30
+
+
+def article(word: str) -> str:
+    """``an image``, ``a sound``: the word with its indefinite article."""
+    return f"an {word}" if word[:1].lower() in "aeiou" else f"a {word}"
+
+
+def file_problem(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> str | None:
+    """Say why ``path`` is not a regular file of at most ``limit`` bytes, or return None.
+
+    Checked before any read: ``/dev/zero``, ``/dev/urandom``, a FIFO or a 10-GB sparse file
+    would otherwise be read for ever (or until memory runs out).
+    """
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        return f"an unreadable file ({error.strerror})"
+    if stat.S_ISDIR(info.st_mode):
+        return "a folder, not a file"
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or special file"
+        return f"{kind}, not a regular file"
+    if info.st_size > limit:
+        return f"a file of {info.st_size / 2**20:,.0f} MiB (at most {limit / 2**20:,.0f} MiB)"
+    return None
+
+
+def not_regular(name: str, protocol_dir: str | os.PathLike[str]) -> str | None:
+    """If ``name`` names something that exists but is not a regular file, say what it is."""
+    candidate = Path(name).expanduser()
+    roots = [Path("/")] if candidate.is_absolute() else list(search_roots(protocol_dir))
+    for root in roots:
+        path = root / candidate
+        if os.path.lexists(path) and not path.is_file():
+            return file_problem(path) or "not a regular file"
+    return None
 
 
 def search_roots(protocol_dir: str | os.PathLike[str]) -> tuple[Path, ...]:
@@ -68,23 +113,80 @@ def near_name(name: str, protocol_dir: str | os.PathLike[str]) -> str | None:
             folder = root / candidate.parent
             if folder.is_dir():
                 pool += [str(p.relative_to(root)) for p in folder.iterdir() if p.is_file()]
+    pool = [p for p in pool if p != name]  # never "Did you mean" the name itself
     matches = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
 def image_problem(path: str | os.PathLike[str]) -> str | None:
-    """Say why a file is not a usable image, or return None if it is one."""
-    return _magic_problem(path, _IMAGE_MAGIC, "image (PNG, JPEG, GIF, BMP or TIFF)")
+    """Say why a file is not a usable image, or return None if it is one.
+
+    The file must be a regular file, start like an image, have at most
+    :data:`MAX_IMAGE_PIXELS` pixels, and decode in full.
+    """
+    problem = file_problem(path) or _magic_problem(
+        path, _IMAGE_MAGIC, "image (PNG, JPEG, GIF, BMP or TIFF)"
+    )
+    if problem is not None:
+        return problem
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            # The pixel count is checked below, in our words, before anything is decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _decode_problem(path)
+    except Image.DecompressionBombError:
+        return f"an image of more than {MAX_IMAGE_PIXELS / 1e6:g} million pixels"
+
+
+def _decode_problem(path: str | os.PathLike[str]) -> str | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                return (
+                    f"an image of {width} x {height} pixels (at most "
+                    f"{MAX_IMAGE_PIXELS / 1e6:g} million; scale it to the screen)"
+                )
+            image.verify()
+        with Image.open(path) as image:
+            image.load()  # verify() does not decode the pixels; a truncated file fails here
+    except Image.DecompressionBombError:
+        raise
+    except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, ...
+        text = " ".join(str(error).split()) or type(error).__name__
+        return f"a broken or truncated image ({text})"
+    return None
 
 
 def sound_problem(path: str | os.PathLike[str]) -> str | None:
     """Say why a file is not a usable sound, or return None if it is one."""
     path = Path(path)
+    problem = file_problem(path)
+    if problem is not None:
+        return problem
     if path.suffix.lower() == ".wav":
         try:
             with wave.open(str(path), "rb") as reader:
                 if reader.getnframes() == 0:
                     return "a WAV file with no samples"
+                # Read every frame: a WAV cut short (a copy interrupted) declares more
+                # samples than it holds, and would play short or fail in the session.
+                frame = reader.getsampwidth() * reader.getnchannels()
+                wanted = reader.getnframes()
+                got = 0
+                while got < wanted:
+                    chunk = reader.readframes(min(wanted - got, 1 << 16))
+                    if not chunk:
+                        break
+                    got += len(chunk) // max(frame, 1)
+                if got < wanted:
+                    return f"a truncated WAV file ({got:,} of {wanted:,} samples)"
         except (wave.Error, EOFError) as error:
             return f"a broken WAV file ({error})"
         except OSError as error:
@@ -110,7 +212,7 @@ def _magic_problem(path, magics, what) -> str | None:
     if not head:
         return "an empty file"
     if not any(head.startswith(m) for m in magics):
-        return f"a file that is not an {what}" if what[0] in "aeiou" else f"not a {what}"
+        return f"a file that is not {article(what)}"
     return None
 
 

@@ -43,12 +43,55 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+#: Largest whole number an option takes (run numbers, block sizes, starts): larger ones
+#: overflowed numpy's C integers into an internal error.
+MAX_INT = 1_000_000_000
+
+
 def positive_int(text: str) -> int:
-    """A whole number >= 1."""
+    """A whole number from 1 to :data:`MAX_INT`."""
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 20 else 0
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    if not 1 <= value <= MAX_INT:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 1 and <= {MAX_INT:,}, got {_shown(text)}"
+        )
     return value
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1 (what numpy accepts)."""
+    try:
+        value = int(text) if len(text) <= 20 else -1
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 0 and < 2**32, got {_shown(text)}"
+        )
+    return value
+
+
+def speed(text: str) -> float:
+    """A session speed-up: a number from 0.1 to 100,000 (1e-9 made a session last for ever;
+    a day-long protocol rehearses in seconds at the top)."""
+    try:
+        value = finite_float(text)
+    except argparse.ArgumentTypeError:
+        value = -1.0
+    if not 0.1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0.1 and <= 100000, got {text!r}")
+    return value
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:40] + "...")
+
+
+def folder_name(text: str) -> str:
+    """A non-empty path (an empty ``--data ''`` wrote into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder, got {text!r}")
+    return text

@@ -13,7 +13,15 @@ import time
 import typing
 from dataclasses import dataclass, field
 
-__all__ = ["Console", "PlainConsole", "RecordingConsole", "RichConsole", "Status", "make_console"]
+__all__ = [
+    "Console",
+    "PlainConsole",
+    "RecordingConsole",
+    "RichConsole",
+    "Status",
+    "make_console",
+    "status_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,8 @@ class Status:
     events : int
         Events in the session.
     trial : int
-        Trials (CS or unsignalled US) done, including those of earlier runs when resumed.
+        Number of the trial (CS or unsignalled US) playing, or of the last one played,
+        counting those of earlier runs when resumed (``trial 1/48`` while trial 1 plays).
     trials : int
         Trials in the session.
     pulses : int
@@ -42,6 +51,17 @@ class Status:
         Planned seconds left (protocol seconds).
     note : str
         Free text (e.g. a countdown or a warning).
+    scanner : bool
+        Whether the session uses a scanner (the pulse count is shown only then).
+    last_rating : str
+        The participant's last rating, e.g. ``62 (CS+, acquisition 4)``; empty before one.
+    missed_ratings : int
+        Rating windows that ended without an answer.
+    ratings : int
+        Rating windows so far (answered or missed).
+    next_us : str
+        The next scheduled US, e.g. ``shock (acquisition trial 5) in 00:12``; the
+        experimenter sees a shock coming.
     """
 
     phase: str = ""
@@ -54,6 +74,11 @@ class Status:
     shocks: int = 0
     time_left: float = 0.0
     note: str = ""
+    scanner: bool = False
+    last_rating: str = ""
+    missed_ratings: int = 0
+    ratings: int = 0
+    next_us: str = ""
 
 
 def format_clock(seconds: float) -> str:
@@ -170,10 +195,13 @@ class RichConsole:
         self._drawn_at = time.monotonic()
 
     def update(self, status: Status) -> None:
-        """Show a new status (redrawn at most once a second)."""
-        self._status = status
+        """Show a new status (redrawn at once when the event changes, else once a second)."""
+        previous, self._status = self._status, status
         now = time.monotonic()
-        if self._live is not None and now - self._drawn_at >= 1.0:
+        # A new event (or phase) is news the experimenter must see now: the panel showed
+        # "phase -" through a whole instruction screen when its first status was throttled.
+        news = (status.phase, status.event) != (previous.phase, previous.event)
+        if self._live is not None and (news or now - self._drawn_at >= 1.0):
             self._drawn_at = now
             self._live.update(self._render(), refresh=True)
 
@@ -194,23 +222,37 @@ class RichConsole:
 
         # Plain text in a panel, not a rich Table: a redraw costs ~0.35 ms instead of
         # ~1.7 ms of the frame loop's interpreter time.
-        s = self._status
-        rows = [
-            ("phase", s.phase or "-"),
-            ("now", s.what or "-"),
-            ("event", f"{s.event}/{s.events}"),
-            ("trial", f"{s.trial}/{s.trials}"),
-            ("pulses", str(s.pulses)),
-            ("USs", str(s.shocks)),
-            ("time left", format_clock(s.time_left)),
-        ]
-        if s.note:
-            rows.append(("note", s.note))
         text = Text()
+        rows = status_rows(self._status)
         for i, (label, value) in enumerate(rows):
             text.append(f"{label:<10}", style="bold")
-            text.append(value + ("\n" if i < len(rows) - 1 else ""))
+            style = "bold red" if label == "next US" and value.startswith("shock") else None
+            text.append(value, style=style)
+            text.append("\n" if i < len(rows) - 1 else "")
         return Panel(text, title=self._title or "pavlov", expand=False)
+
+
+def status_rows(s: Status) -> list[tuple[str, str]]:
+    """The console panel's (label, value) lines for a status."""
+    rows = [
+        ("phase", s.phase or "-"),
+        ("now", s.what or "-"),
+        ("event", f"{s.event}/{s.events}"),
+        ("trial", f"{s.trial}/{s.trials}"),
+    ]
+    if s.scanner:
+        rows.append(("pulses", str(s.pulses)))
+    rows.append(("USs", str(s.shocks)))
+    if s.next_us:
+        rows.append(("next US", s.next_us))
+    if s.ratings:
+        rows.append(
+            ("rating", f"last {s.last_rating or '-'}; missed {s.missed_ratings}/{s.ratings}")
+        )
+    rows.append(("time left", format_clock(s.time_left)))
+    if s.note:
+        rows.append(("note", s.note))
+    return rows
 
 
 def make_console(stream: typing.TextIO | None = None, quiet: bool = False) -> Console:

@@ -40,11 +40,14 @@ class RatingView:
         Where the marker is (scale units), None before the participant moves it.
     answered : bool
         True once the answer is given (the display may highlight it).
+    placed : bool
+        True when the marker was placed by a click but not yet confirmed.
     """
 
     spec: RatingSpec
     marker: float | None = None
     answered: bool = False
+    placed: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,13 @@ class Display(typing.Protocol):
         """Keys pressed since the last poll, as (name, clock time), oldest first."""
         ...
 
-    def mouse(self) -> tuple[float, bool]:
-        """Horizontal mouse position (-1 left to 1 right) and whether a button is down."""
+    def pointer(self) -> tuple[float, list[float]]:
+        """Horizontal mouse position (-1 left to 1 right of the scale) and the clock times
+        of left-button presses since the last call (presses between frames included)."""
+        ...
+
+    def centre_pointer(self) -> None:
+        """Move the mouse pointer to the centre of the scale."""
         ...
 
     def play(self, sound: str) -> None:
@@ -176,6 +184,10 @@ class RecordingDisplay:
         Keys pressed at clock times (delivered at the first poll after that time).
     slow_frames : dict of int to int
         Flip number → extra frames that flip takes (a dropped frame).
+    mouse_at : list of (float, float, bool)
+        Scripted mouse: from clock time ``t`` the pointer is at ``x`` (-1..1); ``True``
+        adds a left click at ``t``. :meth:`centre_pointer` puts it at 0 until the next
+        scripted move.
 
     Attributes
     ----------
@@ -190,6 +202,7 @@ class RecordingDisplay:
     keys: dict[int, list[str]] = field(default_factory=dict)
     keys_at: list[tuple[float, str]] = field(default_factory=list)
     slow_frames: dict[int, int] = field(default_factory=dict)
+    mouse_at: list[tuple[float, float, bool]] = field(default_factory=list)
     frames: list[tuple[float, Scene]] = field(default_factory=list)
     played: list[tuple[float, str]] = field(default_factory=list)
     stopped: list[tuple[float, str]] = field(default_factory=list)
@@ -200,6 +213,8 @@ class RecordingDisplay:
     _on_flip: list[tuple[Callable[..., object], tuple]] = field(default_factory=list)
     _dropped: int = 0
     _last_flip: float | None = None
+    _pointer_x: float = 0.0
+    _pointer_polled: float = float("-inf")
 
     def load(self, protocol: Protocol, schedule: Schedule, stimuli: SessionStimuli | None) -> None:
         """Remember that stimuli were prepared."""
@@ -241,9 +256,21 @@ class RecordingDisplay:
         out.extend((k, t) for t, k in due)
         return out
 
-    def mouse(self) -> tuple[float, bool]:
-        """The fake mouse rests in the middle, unpressed."""
-        return 0.0, False
+    def pointer(self) -> tuple[float, list[float]]:
+        """The scripted pointer position now, and scripted clicks since the last call."""
+        now = self.clock.now()
+        clicks = []
+        for t, x, click in self.mouse_at:
+            if self._pointer_polled < t <= now:
+                self._pointer_x = x
+                if click:
+                    clicks.append(t)
+        self._pointer_polled = now
+        return self._pointer_x, clicks
+
+    def centre_pointer(self) -> None:
+        """Put the fake pointer in the middle."""
+        self._pointer_x = 0.0
 
     def play(self, sound: str) -> None:
         """Record a sound start."""

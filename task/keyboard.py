@@ -12,6 +12,7 @@ times on ``psychopy.logging.defaultClock`` — the base of ``win.flip()`` (psych
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 
 from pavlov.task.devices.base import DeviceError
@@ -149,8 +150,11 @@ class KeyTrigger:
         self._started = False
 
 
-def check_keyboard(display, keyboard: KeyboardInput, timeout: float = 60.0) -> float:
+def check_keyboard(display, keyboard: KeyboardInput, timeout: float = 60.0, say=None) -> float:
     """Self-test: ask the experimenter to press space, and wait for it (P4).
+
+    The request is the experimenter's business: it goes to ``say`` (the console), while
+    the participant's screen shows only a fixation cross.
 
     Parameters
     ----------
@@ -160,6 +164,8 @@ def check_keyboard(display, keyboard: KeyboardInput, timeout: float = 60.0) -> f
         The keyboard under test.
     timeout : float
         Seconds to wait.
+    say : callable, optional
+        Shows one line to the experimenter (the console's ``message``); default: stderr.
 
     Returns
     -------
@@ -173,7 +179,13 @@ def check_keyboard(display, keyboard: KeyboardInput, timeout: float = 60.0) -> f
     """
     from pavlov.task.display import Scene
 
-    scene = Scene(text="Experimenter: press space to check the keyboard")
+    if say is None:
+
+        def say(text: str) -> None:
+            print(f"pavlov: {text}", file=sys.stderr, flush=True)
+
+    say(f"keyboard check: press space (within {timeout:g} s) to start")
+    scene = Scene(fixation=True)
     keyboard.clear()
     display.draw(scene)
     start = display.flip()

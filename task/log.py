@@ -52,6 +52,8 @@ COLUMNS = (
     "context",
     "rating",
     "rating_rt",
+    "rating_move",
+    "rating_confirm",
     "planned_onset",
     "onset_error",
     "iti",
@@ -113,7 +115,22 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
         "Description": "Online expectancy rating (cs rows) or post-phase rating (rating "
         "rows); n/a if the participant did not answer within the window."
     },
-    "rating_rt": {"Description": "Seconds from scale onset to the answer.", "Units": "s"},
+    "rating_rt": {
+        "Description": "Seconds from scale onset to the answer: the key press, or the last "
+        "click that placed a slider's marker.",
+        "Units": "s",
+    },
+    "rating_move": {
+        "Description": "Slider ratings: seconds from scale onset to the first mouse move "
+        "(the marker is hidden until then).",
+        "Units": "s",
+    },
+    "rating_confirm": {
+        "Description": "Seconds from scale onset to the confirmation (space or return for a "
+        "slider; the key itself for key ratings); n/a for a slider placed but not confirmed "
+        "before the window ended (its last placed value is the rating).",
+        "Units": "s",
+    },
     "planned_onset": {
         "Description": "Onset the runner aimed for: the schedule's onset plus any delay "
         "accumulated by self-paced screens (instructions, experimenter-ended waits) before it.",
@@ -132,6 +149,8 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
 }
 
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
+#: Longest participant, session or task label (file names must stay under 255 bytes).
+MAX_LABEL = 64
 
 
 class LogError(PavlovError, OSError):
@@ -159,6 +178,9 @@ class RunPaths:
     shocks : Path
         ``..._shocks.tsv``: the shock ledger (every train let through, see
         :class:`~pavlov.task.devices.safety.ShockLedger`).
+    lock : Path or None
+        ``sub-<id>/ses-<s>/.pavlov.lock``: the participant's session lock (see
+        :class:`~pavlov.task.devices.safety.SessionLock`), one for every run of the session.
     """
 
     root: Path
@@ -167,6 +189,16 @@ class RunPaths:
     events_json: Path
     session_json: Path
     shocks: Path
+    lock: Path | None = None
+
+    def session_ledgers(self) -> list[Path]:
+        """The shock ledgers of every run (and task) of this participant's session."""
+        session = self.directory.parent
+        sub, ses = session.parent.name, session.name
+        found = []
+        for folder in ("beh", "func"):
+            found.extend(sorted((session / folder).glob(f"{sub}_{ses}_task-*_run-*_shocks.tsv")))
+        return found
 
 
 def bids_label(value: str, what: str) -> str:
@@ -181,6 +213,12 @@ def bids_label(value: str, what: str) -> str:
     for prefix in ("sub-", "ses-", "run-"):
         if text.startswith(prefix):
             text = text[len(prefix) :]
+    if len(text) > MAX_LABEL:
+        # A 300-character ID failed as a file name (ENAMETOOLONG), 5,000 digits in int().
+        raise LogError(
+            f"{what}: expected a BIDS label of at most {MAX_LABEL} letters and digits, got "
+            f"{len(text):,} characters"
+        )
     if not _LABEL.match(text):
         raise LogError(f"{what}: expected letters and digits only (a BIDS label), got {value!r}")
     return text
@@ -222,6 +260,7 @@ def run_paths(
         events_json=directory / f"{stem}_events.json",
         session_json=directory / f"{stem}_session.json",
         shocks=directory / f"{stem}_shocks.tsv",
+        lock=directory.parent / ".pavlov.lock",
     )
 
 
@@ -347,8 +386,35 @@ class EventLog:
             raise LogError(f"{path}: nothing to resume (no log for this run)") from None
         except OSError as error:
             raise LogError(f"{path}: cannot read the session log: {error.strerror}") from None
+        nul = raw.find(b"\0")
+        if nul >= 0:
+            start = raw.rfind(b"\n", 0, nul) + 1
+            if raw[nul:].strip(b"\0\n"):
+                line = raw.count(b"\n", 0, start) + 1
+                raise LogError(
+                    f"{path}:{line}: expected a tab-separated row, got NUL bytes in the middle "
+                    "of the log; it was damaged after it was written: restore it from a backup "
+                    "or start a new run with --run N"
+                )
+            # A tail of NUL bytes is what a power cut leaves of an unfinished write on some
+            # file systems: the same as a torn last line.
+            raw = raw[:start] + b"\0"  # a torn (incomplete) line, cut below
         end = raw.rfind(b"\n") + 1
-        lines = raw[:end].decode("utf-8").splitlines()
+        try:
+            lines = raw[:end].decode("utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            line = raw.count(b"\n", 0, error.start) + 1
+            raise LogError(
+                f"{path}:{line}: expected UTF-8 text, got byte {raw[error.start]:#04x}"
+            ) from None
+        for number, text in enumerate(lines[1:], start=2):
+            fields = text.split("\t")
+            if len(fields) != len(COLUMNS) and tuple(lines[0].split("\t")) == COLUMNS:
+                raise LogError(
+                    f"{path}:{number}: expected a row of {len(COLUMNS)} tab-separated fields, "
+                    f"got {len(fields)}; the log was changed after it was written: restore it "
+                    "or start a new run with --run N"
+                )
         header = tuple(lines[0].split("\t")) if lines else ()
         if header != COLUMNS:
             if not lines and raw:  # died while writing the header itself

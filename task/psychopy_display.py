@@ -37,6 +37,8 @@ __all__ = ["BACKGROUND", "PsychopyDisplay", "SilentSound", "psychopy_sound"]
 BACKGROUND = (0.0, 0.0, 0.0)
 #: Half-width of a rating scale line, in height units.
 SCALE_HALF = 0.4
+#: Height of the rating scale line, in height units.
+SCALE_Y = -0.3
 #: Flip intervals shorter than this mean there is no vsync.
 NO_VSYNC_BELOW = 0.004
 
@@ -98,6 +100,9 @@ class PsychopyDisplay:
     ----------
     frame_period : float
         Seconds per frame.
+    shown_texts : list of str
+        The scene texts (instructions, wait and rest text, messages) on screen since the
+        last flip; countdowns and rating scales are not included.
     vsync : bool
         Whether the flips are locked to a real refresh.
     measured_rate : float
@@ -162,6 +167,10 @@ class PsychopyDisplay:
             self.win, vertices="cross", size=0.05, fillColor="white", lineColor=None
         )
         self._last_flip: float | None = None
+        #: Texts drawn into the back buffer since the last flip, and those the last flip
+        #: showed: what the participant reads (the run's tests check it, under Xvfb).
+        self.drawn_texts: list[str] = []
+        self.shown_texts: list[str] = []
         self._recording = False
         self._dropped = 0
         self._threshold = 1.2 * self.frame_period
@@ -217,8 +226,7 @@ class PsychopyDisplay:
                 self._scale(phase.rating)
             if phase.instructions:
                 self._text(phase.instructions)
-                self._text(f"{phase.instructions}\n\n(press space to continue)")
-        for text in ("Please wait", "Waiting for the scanner...", "00:00"):
+        for text in ("Waiting for the scanner...", "00:00"):
             self._text(text)
         self._warm_up()
 
@@ -275,7 +283,7 @@ class PsychopyDisplay:
         if parts is not None:
             return parts
         visual = self._visual
-        y = -0.3
+        y = SCALE_Y
         parts = {
             "question": visual.TextStim(
                 self.win, text=spec.question, height=0.035, pos=(0, y + 0.08), wrapWidth=1.2
@@ -319,6 +327,7 @@ class PsychopyDisplay:
             self._fixation.draw()
         if scene.text is not None:
             self._text(scene.text).draw()
+            self.drawn_texts.append(scene.text)
         if scene.countdown is not None:
             if scene.countdown != self._countdown_text:
                 self._countdown.text = scene.countdown
@@ -349,10 +358,15 @@ class PsychopyDisplay:
             marker = parts["marker"]
             # PsychoPy's setters are slow (fillColor parses the colour: ~70 us a frame);
             # set them only when the marker moved or was answered.
-            if parts.get("shown") != (x, view.answered):
-                parts["shown"] = (x, view.answered)
+            if parts.get("shown") != (x, view.answered, view.placed):
+                parts["shown"] = (x, view.answered, view.placed)
                 marker.pos = (x, parts["y"])
-                marker.fillColor = "lime" if view.answered else "orange"
+                colour = "orange"  # following the mouse
+                if view.placed:
+                    colour = "yellow"  # placed by a click, still adjustable
+                if view.answered:
+                    colour = "lime"  # confirmed
+                marker.fillColor = colour
             marker.draw()
 
     def flip(self) -> float:
@@ -362,6 +376,7 @@ class PsychopyDisplay:
             if wait > 0:
                 time.sleep(wait)
         t = self.win.flip()
+        self.shown_texts, self.drawn_texts = self.drawn_texts, []
         last, self._last_flip = self._last_flip, t
         if self._recording and last is not None and t - last > self._threshold:
             self._dropped += max(1, round((t - last) / self.frame_period) - 1)
@@ -378,10 +393,31 @@ class PsychopyDisplay:
         """Keys (not scanner pulses) since the last poll."""
         return self.keyboard.poll_keys() if self.keyboard is not None else []
 
-    def mouse(self) -> tuple[float, bool]:
-        """Mouse x relative to the scale ends (-1..1) and whether the left button is down."""
+    def pointer(self) -> tuple[float, list[float]]:
+        """Mouse x relative to the scale ends (-1..1), and left-button presses since the
+        last call as clock times.
+
+        Presses come from the window's button-press events (PsychoPy stamps each with its
+        time since the last ``clickReset``), not from the button state at each frame: a
+        click released before the next frame is still seen, at the time it was made.
+        """
+        from psychopy import event
+
+        _, times = self._mouse.getPressed(getTime=True)
         x, _ = self._mouse.getPos()
-        return float(x) / SCALE_HALF, bool(self._mouse.getPressed()[0])
+        clicks = []
+        if times[0] > 0:
+            # times[0]: seconds from the last clickReset to the press; the button's clock
+            # says how long ago that reset was, so the press was (elapsed - times[0]) ago.
+            ago = event.mouseClick[0].getTime() - times[0]
+            clicks.append(self._now() - max(0.0, ago))
+        self._mouse.clickReset(buttons=(0,))
+        return float(x) / SCALE_HALF, clicks
+
+    def centre_pointer(self) -> None:
+        """Put the mouse pointer on the middle of the scale line."""
+        with contextlib.suppress(Exception):  # some window managers refuse warps
+            self._mouse.setPos((0.0, SCALE_Y))
 
     def play(self, sound: str) -> None:
         """Start a loaded sound."""

@@ -8,6 +8,9 @@ handlers, runs, and closes everything whatever happens.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import math
 import os
 import signal
 import sys
@@ -15,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pavlov.protocols.errors import PavlovError
-from pavlov.task.argtypes import nonnegative_float, positive_float, positive_int
+from pavlov.task.argtypes import folder_name, positive_float, positive_int, speed
 
 __all__ = ["register", "run_command"]
 
@@ -37,7 +40,9 @@ def register(subparsers) -> None:
     parser.add_argument("--participant", "-p", help="participant ID (letters and digits)")
     parser.add_argument("--session", "-s", help="session name (default: the protocol's first)")
     parser.add_argument("--run", type=positive_int, default=1, help="run number (default 1)")
-    parser.add_argument("--data", default="data", help="dataset folder (default ./data)")
+    parser.add_argument(
+        "--data", type=folder_name, default="data", help="dataset folder (default ./data)"
+    )
     parser.add_argument(
         "--simulate",
         action="store_true",
@@ -46,9 +51,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--speed",
-        type=positive_float,
+        type=speed,
         default=1.0,
-        help="divide every duration by X (rehearse a 40-minute session in a minute)",
+        help="divide every duration by X, 0.1-100000 (rehearse a 40-minute session in a minute)",
     )
     parser.add_argument("--windowed", action="store_true", help="a window, not full screen")
     parser.add_argument(
@@ -66,23 +71,75 @@ def register(subparsers) -> None:
         "beside the log (repeatable; default: the lab file's record: list)",
     )
     parser.add_argument(
-        "--intensity", type=nonnegative_float, help="shock intensity set on the stimulator, mA"
+        "--intensity",
+        type=positive_float,
+        help="shock intensity set on the stimulator, mA (at most the protocol's ceiling_ma)",
     )
     parser.set_defaults(func=run_command)
 
 
+#: Signals that end a session cleanly (line low, data saved, ``end_reason`` set) instead of
+#: killing the process: every catchable one whose default action terminates it. SIGINT
+#: keeps Python's KeyboardInterrupt; SIGPIPE and SIGXFSZ are ignored by Python already.
+#: Deaths no handler sees (SIGKILL, a C ``exit()`` after an X IO error, a segfault) are the
+#: watchdog's (:mod:`pavlov.task.devices.watchdog`).
+END_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in (
+        "SIGTERM",
+        "SIGHUP",
+        "SIGQUIT",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGALRM",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSTKFLT",
+        "SIGXCPU",
+        "SIGSYS",
+    )
+    if hasattr(signal, name)
+) + tuple(range(signal.SIGRTMIN, signal.SIGRTMAX + 1) if hasattr(signal, "SIGRTMIN") else ())
+
+
 @contextmanager
 def _signals_end_session() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the session cleanly (SessionAbort), not by killing it (P11)."""
+    """Every terminating signal ends the session cleanly (SessionAbort), not by killing it.
+
+    The first signal raises; later ones are ignored while the session ends (a second
+    Ctrl-\\ must not interrupt the clean-up that sets the line low and saves the data).
+    """
     from pavlov.task.runner import SessionAbort
 
+    seen: list[int] = []
+
     def handler(number, frame):
-        name = signal.Signals(number).name
+        if seen:
+            return
+        seen.append(number)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
         raise SessionAbort(f"aborted: {name}", 128 + number)
 
     previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        previous[sig] = signal.signal(sig, handler)
+    for name in ("SIGTSTP", "SIGTTIN", "SIGTTOU"):
+        # Ctrl-Z (or a background read/write) would freeze the process mid-pulse with the
+        # line high and the watchdog still waiting: a session cannot be paused this way.
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            with contextlib.suppress(OSError, ValueError):
+                previous[sig] = signal.signal(sig, signal.SIG_IGN)
+    for sig in END_SIGNALS:
+        try:
+            if signal.getsignal(sig) != signal.SIG_DFL:
+                continue  # ignored on purpose (nohup) or handled by someone else
+            previous[sig] = signal.signal(sig, handler)
+        except (OSError, ValueError):
+            continue
     try:
         yield
     finally:
@@ -130,13 +187,28 @@ def _intensity(args, participant: str, simulated_shock: bool) -> tuple[float | N
             value = float(text)
         except ValueError:
             raise RunError(f"shock intensity: expected a number in mA, got {text!r}") from None
-        if not value >= 0:
-            raise RunError(f"shock intensity: expected a number >= 0 mA, got {text!r}")
+        if not value > 0 or not math.isfinite(value):
+            raise RunError(f"shock intensity: expected a number > 0 mA, got {text!r}")
         return value, "typed by the experimenter"
     raise RunError(
         "--intensity: expected the shock intensity in mA (no calibration record for "
         f"sub-{participant} and no terminal to ask)"
     )
+
+
+def _check_intensity(protocol, intensity: float | None, source: str) -> None:
+    """Refuse an intensity that is not > 0 or is above the protocol's ``ceiling_ma``."""
+    if intensity is None:
+        return
+    from pavlov.task.devices.calibrate import DEFAULT_CALIBRATION
+
+    spec = protocol.calibration or DEFAULT_CALIBRATION
+    what = "--intensity" if source == "--intensity" else f"shock intensity ({source})"
+    if not (math.isfinite(intensity) and 0 < intensity <= spec.ceiling_ma):
+        raise RunError(
+            f"{what}: expected 0 < mA <= the protocol's calibration ceiling_ma "
+            f"{spec.ceiling_ma:g}, got {intensity:g}"
+        )
 
 
 def _recorders(args, lab, paths, clock) -> list:
@@ -225,8 +297,7 @@ def run_command(args) -> int:
     """Run ``pavlov run``; return the exit status (0 completed, 1 aborted with Escape)."""
     from pavlov.protocols import build_schedule, load_protocol
     from pavlov.stimuli.check import prepare_stimuli
-    from pavlov.task.log import LogError, bids_label, run_paths
-    from pavlov.task.sidecar import SessionRecord
+    from pavlov.task.log import bids_label, run_paths
 
     protocol = load_protocol(args.protocol)
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -241,23 +312,7 @@ def run_command(args) -> int:
     paths = run_paths(
         args.data, participant, schedule.session, protocol.task, args.run, scanner is not None
     )
-    if not args.resume:
-        for path in (paths.events, paths.session_json, paths.shocks):
-            if path.exists():
-                raise LogError(
-                    f"{path}: this run already has data; use --resume to continue it or "
-                    "--run N for a new run (existing data is never overwritten)"
-                )
-    else:
-        record = SessionRecord.open(paths.session_json)
-        if record.data.get("end_reason") == "completed":
-            raise LogError(f"{paths.session_json}: this run is already complete; nothing to resume")
-        if record.data.get("protocol_sha256") != protocol.sha256:
-            raise LogError(
-                f"{paths.session_json}: the protocol file changed since this run started "
-                f"(sha256 {str(record.data.get('protocol_sha256'))[:12]}... vs "
-                f"{protocol.sha256[:12]}...); resume with the original file"
-            )
+    _check_run_files(args, protocol, paths)  # read-only: nothing is created on an error
     if not has_display:
         raise RunError(
             "no display: pavlov run needs a screen ($DISPLAY); on a machine without one use "
@@ -278,24 +333,72 @@ def run_command(args) -> int:
             f"--speed {args.speed:g}: rehearsals at a speed other than 1 use simulated devices "
             f"only, got {', '.join(named) or '--lab ' + args.lab}"
         )
-    return _run(args, protocol, schedule, scanner, stimuli, paths, participant)
+    from pavlov.task.devices.safety import SessionLock
+
+    # One process per participant's session, before anything is opened: a second
+    # `pavlov run` (a frozen window, a second terminal, another --run) would also deliver.
+    lock = SessionLock(paths.lock).acquire()
+    try:
+        _check_run_files(args, protocol, paths)  # again, now that no one else can change them
+        return _run(args, protocol, schedule, scanner, stimuli, paths, participant)
+    finally:
+        lock.release()
+
+
+def _check_run_files(args, protocol, paths) -> None:
+    """A new run must not exist yet; a resumed run must be this protocol, mode and speed."""
+    from pavlov.task.log import LogError
+    from pavlov.task.sidecar import SessionRecord
+
+    if not args.resume:
+        for path in (paths.events, paths.session_json, paths.shocks):
+            if path.exists():
+                raise LogError(
+                    f"{path}: this run already has data; use --resume to continue it or "
+                    "--run N for a new run (existing data is never overwritten; max_shocks "
+                    "counts the shocks of every run of the session)"
+                )
+        return
+    record = SessionRecord.open(paths.session_json)
+    if record.data.get("end_reason") == "completed":
+        raise LogError(f"{paths.session_json}: this run is already complete; nothing to resume")
+    if record.data.get("protocol_sha256") != protocol.sha256:
+        raise LogError(
+            f"{paths.session_json}: the protocol file changed since this run started "
+            f"(sha256 {str(record.data.get('protocol_sha256'))[:12]}... vs "
+            f"{protocol.sha256[:12]}...); resume with the original file"
+        )
+    # A real participant's log must not get simulated rows (or another time scale).
+    was_simulated = bool(record.data.get("simulate", False))
+    if was_simulated != bool(args.simulate):
+        started = "with --simulate" if was_simulated else "without --simulate"
+        raise RunError(
+            f"--resume: this run was started {started}; resume it the same way "
+            f"({'add' if was_simulated else 'drop'} --simulate)"
+        )
+    speed = record.data.get("speed", 1.0)
+    try:
+        same_speed = float(speed) == float(args.speed)
+    except (TypeError, ValueError):
+        same_speed = False
+    if not same_speed:
+        raise RunError(
+            f"--resume: this run was started at --speed {speed}; resume it at the same "
+            f"speed, got --speed {args.speed:g}"
+        )
 
 
 def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
     from pavlov.task.console import make_console
+    from pavlov.task.devices.safety import ShockLedger
     from pavlov.task.devices.spec import build_devices
+    from pavlov.task.devices.watchdog import start_watchdog
     from pavlov.task.keyboard import KeyboardInput, KeyTrigger, PsychopyClock, check_keyboard
     from pavlov.task.log import EventLog, write_events_json
     from pavlov.task.psychopy_display import PsychopyDisplay, SilentSound, psychopy_sound
     from pavlov.task.responder import ParticipantResponder
     from pavlov.task.runner import resume_point, run_session
-    from pavlov.task.sidecar import (
-        SessionRecord,
-        add_participant,
-        now_iso,
-        package_versions,
-        write_dataset_description,
-    )
+    from pavlov.task.sidecar import SessionRecord, now_iso, package_versions
     from pavlov.task.simulated_participant import SimulatedParticipant
 
     console = make_console()
@@ -336,15 +439,26 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         speed=args.speed,
         safety=protocol.safety,
     )
-    simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
-    has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
-    intensity, source = (
-        _intensity(args, participant, simulated_shock) if has_shock_us else (None, "n/a (no shock)")
-    )
     display = None
+    watchdog = None
+    clean = False
     try:
+        # Before the line can go high: if this process dies where no Python code runs
+        # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
+        watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
+        _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
+        simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
+        has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
+        intensity, source = (
+            _intensity(args, participant, simulated_shock)
+            if has_shock_us
+            else (None, "n/a (no shock)")
+        )
+        _check_intensity(protocol, intensity, source)
         recorders = _recorders(args, lab, paths, clock)  # before the window: fails fast
         display = PsychopyDisplay(keyboard, fullscr=not args.windowed, sound_factory=sound_factory)
+        held: dict = {}  # what the X IO error handler finishes (and the handler itself)
+        held["x_handler"] = _on_x_connection_lost(lambda: _x_lost(devices, held))
         if not display.vsync:
             console.message(
                 f"the display has no vsync (flips at {display.measured_rate:.0f} Hz): frames "
@@ -352,7 +466,7 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                 "valid for data"
             )
         if not args.simulate:
-            check_keyboard(display, keyboard)
+            check_keyboard(display, keyboard, say=console.message)
         start_index, time_base, completed_before = 0, None, 0
         if args.resume:
             record = SessionRecord.open(paths.session_json)
@@ -366,32 +480,53 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                 end_reason="running",
                 resumes=[
                     *record.data.get("resumes", []),
-                    {"time": now_iso(), "from_event": start_index},
+                    {
+                        "time": now_iso(),
+                        "from_event": start_index,
+                        "simulate": bool(args.simulate),
+                        "speed": args.speed,
+                        "devices": devices.describe(),
+                        "shock_intensity_ma": intensity,
+                        "shock_intensity_source": source,
+                    },
                 ],
             )
             console.message(f"resuming at event {start_index + 1} of {len(schedule.events)}")
         else:
             log = EventLog.create(paths.events)
-            from pavlov.task import bids
-
-            write_events_json(
-                paths.events_json,
-                bids.events_json_extra(package_versions(), 1.0 / display.frame_period),
-            )
             data = _session_data(
                 protocol, schedule, args, args.run, display, devices, intensity, source
             )
             record = SessionRecord.create(paths.session_json, data)
-            write_dataset_description(paths.root, protocol.study)
-            for label in bids.prepare_dataset(paths.root, protocol, stimuli):
-                console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
-            add_participant(paths.root, participant)
-        if hasattr(devices.shock, "use_ledger"):
-            from pavlov.task.devices.safety import ShockLedger
+        held["record"] = record
+        # Written (again) on every run and resume: a resume repairs metadata that a full
+        # disk or a deleted folder cost an earlier process. Each is idempotent.
+        from pavlov.task import bids
 
+        uncopied = _write_metadata(
+            paths,
+            protocol,
+            participant,
+            write_events_json,
+            bids.events_json_extra(package_versions(), 1.0 / display.frame_period),
+            lambda: bids.prepare_dataset(paths.root, protocol, stimuli),
+        )
+        for label in uncopied:
+            console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
+        if hasattr(devices.shock, "use_ledger"):
             # Opened with the log (new run) or after it (resume): USs that an earlier,
-            # killed process delivered count against max_shocks and are never given again.
-            devices.shock.use_ledger(ShockLedger(paths.shocks))
+            # killed process delivered count against max_shocks and are never given again,
+            # and max_shocks counts every run of the participant's session.
+            ledger = ShockLedger(paths.shocks, paths.session_ledgers)
+            if args.resume:
+                _check_ledger_against_log(ledger, rows)
+            devices.shock.use_ledger(ledger)
+            before = devices.shock.session_shocks
+            if before and protocol.safety is not None:
+                console.message(
+                    f"sub-{participant} ses-{schedule.session} already had {before} of "
+                    f"max_shocks {protocol.safety.max_shocks} shocks (shock ledgers)"
+                )
         if args.simulate:
             responder = SimulatedParticipant(schedule.seed, args.speed)
             earlier = []
@@ -438,10 +573,18 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
                     or f"LSL {recorder.stream}: {recorder.samples} samples, "
                     + (f"written to {written}" if written else "none in the session")
                 )
+        clean = True
     finally:
         devices.close()
         if display is not None:
             display.close()
+        if watchdog is not None:
+            # Only a clean end tells the watchdog to stand down; otherwise it drives the
+            # line low once more as this process goes (closing the pipe).
+            if clean:
+                watchdog.disarm()
+            else:
+                watchdog.close()
     if args.simulate and result.end_reason == "completed":
         # A rehearsal records simulated skin conductance too, so the whole pipeline
         # (analyze scores SCR by itself) runs end to end.
@@ -450,3 +593,103 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         simulate_run_physio(paths, protocol, schedule)
     print(f"{paths.events}", file=sys.stdout)
     return 0 if result.end_reason == "completed" else 1
+
+
+def _on_x_connection_lost(cleanup):
+    """Run ``cleanup`` when Xlib reports the X server gone, before it calls C ``exit()``.
+
+    Without this, a dead X server ends the process from C: no ``finally`` runs, the line
+    is left to the watchdog and the record says ``running``. Returns the handler (keep a
+    reference), or None where PsychoPy's window is not on X11.
+    """
+    try:
+        from pyglet.libs.x11 import xlib
+    except Exception:  # not X11 (Windows, macOS, Wayland without XWayland)
+        return None
+
+    def handler(_display):
+        with contextlib.suppress(BaseException):
+            cleanup()
+        return 0  # Xlib then exits the process
+
+    callback = xlib.XIOErrorHandler(handler)
+    xlib.XSetIOErrorHandler(callback)
+    return callback
+
+
+def _x_lost(devices, held) -> None:
+    """The X server is gone: line low at once, then the record says why."""
+    with contextlib.suppress(BaseException):
+        devices.shock.set_low()
+    record = held.get("record")
+    if record is not None:
+        record.finish(
+            end_reason="error: the X server connection was lost (the display closed); "
+            "continue with --resume"
+        )
+
+
+def _check_ledger_against_log(ledger, rows) -> None:
+    """Every US the log shows delivered must be in the shock ledger (else it was deleted or
+    changed, and the caps and the no-repeat rule could not be trusted on this resume)."""
+    from pavlov.task.log import LogError
+
+    given = set(ledger.labels())
+    missing = []
+    for row in rows:
+        if row.get("trial_type") != "us" or row.get("event_type") != "USp":
+            continue
+        first = (row.get("value") or "").split(";", 1)[0]
+        try:
+            float(first)  # rising-edge times: a train was delivered
+        except ValueError:
+            continue
+        label = f"{row.get('phase')}/{row.get('trial')}"
+        if label not in given:
+            missing.append(label)
+    if missing:
+        raise LogError(
+            f"{ledger.path}: the shock ledger lacks {len(missing)} US(s) the log shows delivered "
+            f"({', '.join(missing[:3])}); it was deleted or changed, so max_shocks cannot be "
+            "checked: restore it before resuming"
+        )
+
+
+def _check_trigger_key(protocol, schedule, trigger: str | None) -> None:
+    """A keyboard pulse key must not be a rating or event key of this session."""
+    if not trigger or not trigger.startswith("key:"):
+        return
+    key = trigger[4:]
+    for name in protocol.session(schedule.session).phases:
+        phase = protocol.phases[name]
+        used = list(phase.rating.keys) if phase.rating is not None else []
+        used += list(getattr(phase, "event_keys", None) or {})
+        if key in used:
+            raise RunError(
+                f"--trigger {trigger}: phase {name} uses the key '{key}' (its presses would be "
+                "scanner pulses, so that answer could never be given); use another pulse key"
+            )
+
+
+def _write_metadata(
+    paths, protocol, participant, write_events_json, extra=None, prepare=None
+) -> list:
+    """Write the run's ``events.json`` (with ``extra`` entries), the dataset's description
+    and participants, then ``prepare()`` (the BIDS dataset files); return what it returns."""
+    from pavlov.task.log import LogError
+    from pavlov.task.sidecar import add_participant, write_dataset_description
+
+    try:
+        write_events_json(paths.events_json, extra)
+        write_dataset_description(paths.root, protocol.study)
+        add_participant(paths.root, participant)
+        return list(prepare()) if prepare is not None else []
+    except OSError as error:
+        if isinstance(error, LogError):
+            raise
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise LogError(
+            f"{error.filename or paths.root}: cannot write the dataset metadata: "
+            f"{'disk full' if full else error.strerror or error}; free space or fix the "
+            "folder, then continue with --resume (it writes them again)"
+        ) from None

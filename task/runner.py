@@ -31,6 +31,7 @@ Log times are in protocol seconds (clock seconds × speed), so a log recorded at
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,7 @@ from pavlov.protocols.errors import PavlovError
 from pavlov.task.console import Console, Status, format_clock
 from pavlov.task.devices.base import DeviceError, SafetyError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
+from pavlov.task.devices.safety import LedgerError
 from pavlov.task.display import RatingView, Scene, script_sound
 
 if typing.TYPE_CHECKING:
@@ -338,10 +340,20 @@ class _Session:
             1 for e in schedule.events[:start_index] if e.kind in ("trial", "us")
         )
         self.refusals: list[str] = []
+        self.fatal: BaseException | None = None  # an on-flip error that stops the session
         self.current: Event | None = None
         self.current_number = 0  # 1-based position of ``current`` in the schedule
         self.dropped_at_start = 0
         self._status_at = -1.0
+        # For the console: the last rating, missed ones, and where the next USs are.
+        self.last_rating = ""
+        self.ratings_missed = 0
+        self.ratings_seen = 0
+        self.us_positions = [
+            i
+            for i, e in enumerate(schedule.events)
+            if e.kind == "us" or (e.kind == "trial" and e.reinforced and e.us)
+        ]
 
     # -- time -------------------------------------------------------------------------
 
@@ -414,21 +426,67 @@ class _Session:
     def status(self, note: str = "") -> None:
         event = self.current
         index = self.current_number if event is not None else 0
-        left = self.schedule.duration - (self.to_log(self.last_flip or self.zero) - self.slip)
+        now = self.to_log(self.last_flip or self.zero)
+        left = self.schedule.duration - (now - self.slip)
+        playing = event is not None and event.kind in ("trial", "us")
         self.console.update(
             Status(
                 phase=event.phase if event else "",
                 what=_describe(event) if event else "",
                 event=index,
                 events=len(self.schedule.events),
-                trial=self.trials_done,
+                trial=self.trials_done + (1 if playing else 0),
                 trials=self.trials_total,
                 pulses=self.pulses,
                 shocks=getattr(self.shock, "shocks_delivered", 0),
                 time_left=max(0.0, left),
                 note=note,
+                scanner=self.scanner is not None,
+                last_rating=self.last_rating,
+                missed_ratings=self.ratings_missed,
+                ratings=self.ratings_seen,
+                next_us=self.next_us(index - 1, now),
             )
         )
+
+    def next_us(self, position: int, now: float) -> str:
+        """The next US from schedule position ``position`` on, for the console."""
+        at = bisect.bisect_left(self.us_positions, max(position, 0))
+        if at == len(self.us_positions):
+            return ""
+        event = self.schedule.events[self.us_positions[at]]
+        spec = self.protocol.us.get(event.us or "")
+        kind = spec.kind if spec is not None else "US"
+        where = f"{event.phase} trial {event.index}"
+        onset = event.onset + (event.us_onset or 0.0) + self.slip
+        if event.kind == "us":
+            where = f"{event.phase} unsignalled US {event.index}"
+        if onset <= now:
+            return f"{kind} ({where}) now"
+        return f"{kind} ({where}) in {format_clock(onset - now)}"
+
+    def rating_columns(self, answer, onset: float) -> dict:
+        """``rating`` and its times (protocol seconds from scale onset) for the log."""
+
+        def since(t: float | None) -> float | None:
+            return (t - onset) * self.speed if t is not None else None
+
+        if answer is None:
+            return {"rating": None, "rating_rt": None}
+        return {
+            "rating": answer.value,
+            "rating_rt": since(answer.time),
+            "rating_move": since(answer.first_move),
+            "rating_confirm": since(answer.confirmed),
+        }
+
+    def rated(self, event: Event, value: float | None) -> None:
+        """Count a rating window for the console (answered with ``value``, or missed)."""
+        self.ratings_seen += 1
+        if value is None:
+            self.ratings_missed += 1
+        else:
+            self.last_rating = f"{value:g} ({event.cs or event.stimulus}, {event.phase})"
 
     # -- devices ----------------------------------------------------------------------
 
@@ -454,6 +512,10 @@ class _Session:
             self.refusals.append(str(error))
             self.trains[label] = f"refused: {error}"
             self.console.message(str(error))
+            if isinstance(error, LedgerError):
+                # A US that cannot be recorded could be repeated after a crash: stop the
+                # session as a full log does, once this trial is logged with the refusal.
+                self.fatal = error
 
     def start_us(self, event: Event, label: str) -> str | None:
         """Start the US of ``event`` on the next flip; return the train label if a shock."""
@@ -486,10 +548,15 @@ class _Session:
             record = self.trains.pop(pending.train, None)
             if isinstance(record, str):
                 pending.us_row["value"] = record
+                pending.us_row["duration"] = 0.0  # refused: no US was given
             elif record is not None and getattr(record, "pulses", None):
                 edges = [self.to_log(rise) for rise, _ in record.pulses]
                 pending.us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
-                pending.us_row["duration"] = record.pulses[-1][1] - record.pulses[0][0]
+                # Protocol seconds, like every duration: a simulated train at --speed X
+                # ran in 1/X of the time; a real one (speed 1) is its physical length.
+                pending.us_row["duration"] = (
+                    record.pulses[-1][1] - record.pulses[0][0]
+                ) * self.speed
             elif record is None:
                 pending.us_row["value"] = "train not reported"
             else:
@@ -522,6 +589,10 @@ class _Session:
                 self.settle_pending(force=False)
             self.settle_pending(force=True)
         self.writer.wait()
+        if self.fatal is not None:
+            # Raised once the event with the refused US is logged (its row says so), not
+            # inside the flip callback that refused it.
+            raise self.fatal
         if self.shock is not None:
             # A train cut by a device error is reported (and logged) before the error itself;
             # busy() raises the stored error, so a dead device ends the session here instead
@@ -571,7 +642,11 @@ class _Session:
             f"({spec.dummy_volumes} dummy volumes, timeout {spec.timeout:g} s)"
         )
         while self.pulses < needed:
-            if self.clock.now() - started > spec.timeout:
+            if self.pulses and not self.scanner_started:
+                # The timeout is for the first pulse (protocols/README.md); from then on the
+                # scanner runs, and a silence of 3 TRs during the dummy volumes stops it.
+                self.scanner_started = True
+            if not self.pulses and self.clock.now() - started > spec.timeout:
                 raise ScannerTimeout(
                     f"no scanner pulse on {self.trigger.name} within {spec.timeout:g} s "
                     f"({self.pulses} of {needed} received, sync {spec.sync}): check that the "
@@ -736,7 +811,12 @@ class _Session:
                 scene = Scene(context=event.context, cs=scene.cs, us_image=image_us)
             rating_open = rating is not None and k_r <= f < k_r + n_r and answer is None
             if rating is not None and (rating_open or (answer is not None and f < n_cs)):
-                view = RatingView(rating, state.marker if state else None, answer is not None)
+                view = RatingView(
+                    rating,
+                    state.marker if state else None,
+                    answer is not None,
+                    placed=state is not None and state.pending is not None,
+                )
                 scene = Scene(scene.context, scene.cs, scene.fixation, scene.us_image, rating=view)
                 if rating_on is None:
                     self.mark("rating", label)
@@ -759,6 +839,8 @@ class _Session:
                     answer = state.answer
                     self.mark("response", label)
             f = i + 1
+            if rating is not None and answer is None and f >= k_r + n_r and state is not None:
+                answer = state.pending  # placed, not confirmed: the window's end takes it
             rating_done = rating is None or answer is not None or f >= k_r + n_r
             if i >= n_end and rating_done:
                 break
@@ -766,8 +848,8 @@ class _Session:
         row = self.cs_row(event)
         row["duration"] = (cs_off - t0) * self.speed
         if rating is not None:
-            row["rating"] = answer.value if answer else None
-            row["rating_rt"] = (answer.time - rating_on) * self.speed if answer else None
+            self.rated(event, answer.value if answer else None)
+            row.update(self.rating_columns(answer, rating_on))
         rows = [(t0, row)]
         us_row = None
         if k_us is not None:
@@ -827,18 +909,25 @@ class _Session:
 
     def play_instructions(self, event: Event, planned: float):
         """Text for at least ``duration``, then until the participant continues."""
-        text = self.protocol.phases[event.phase].instructions or ""
+        phase = self.protocol.phases[event.phase]
+        text = phase.instructions or ""
         n_min = self.frames(event.duration)
+        # Only the protocol's wording reaches the participant: how to continue is the
+        # protocol's to say (e.g. "Press space to begin."), not a line added under it.
         scene = Scene(context=None, text=text)
-        ready_scene = Scene(text=f"{text}\n\n(press space to continue)")
         self.mark("instructions", event.phase)
         times = [self.frame(scene)]
-        for _ in range(n_min - 1):
+        t0 = times[0]
+        while self.refresh_index(times[-1], t0, len(times) - 1) < n_min - 1:
             times.append(self.frame(scene))
+            self.tick()
         shown = times[-1]
-        while True:
-            t = self.frame(ready_scene)
+        # ``advance: time`` screens end after their duration; the others wait for the key.
+        timed = phase.type == "instructions" and phase.advance == "time"
+        while not timed:
+            t = self.frame(scene)
             times.append(t)
+            self.tick("instructions: waiting for the participant's key")
             if self.responder.ready(t, self.keys, shown):
                 break
         end = self.frame(Scene(fixation=True))
@@ -861,11 +950,15 @@ class _Session:
         answer = None
         times = []
         onset = None
-        for f in range(n_window):
-            view = RatingView(spec, state.marker if state else None) if spec else None
+        f = 0
+        while f < n_window:
+            view = None
+            if spec:
+                marker = state.marker if state else None
+                view = RatingView(spec, marker, placed=bool(state and state.pending))
             t = self.frame(Scene(context=event.context, cs=visual, fixation=sound, rating=view))
             times.append(t)
-            if f == 0:
+            if onset is None:
                 onset = t
                 self.responder.start_rating(event, spec, t)
             state = self.responder.poll_rating(t, self.keys)
@@ -873,17 +966,20 @@ class _Session:
                 answer = state.answer
                 self.mark("response", label)
                 break
+            f = self.refresh_index(t, onset, len(times) - 1) + 1
+        if answer is None and state is not None:
+            answer = state.pending  # placed, not confirmed: the window's end takes it
         if sound:
             self.display.call_on_flip(self.display.stop, f"cs:{event.stimulus}")
         end = self.frame(Scene(context=event.context, fixation=True))
+        self.rated(event, answer.value if answer else None)
         row = self.base_row(event, "rating")
         row.update(
             cs=event.cs,
             cs_type=event.cs_type,
             stimulus=event.stimulus,
-            rating=answer.value if answer else None,
-            rating_rt=(answer.time - onset) * self.speed if answer else None,
             duration=(end - times[0]) * self.speed,
+            **self.rating_columns(answer, onset),
             stim_file=self.stim_file("cs", event.stimulus),
         )
         return [(times[0], row)], None, None, None
@@ -892,19 +988,25 @@ class _Session:
         """A timed wait with a countdown; experimenter keys are logged, F12 ends it early."""
         phase = self.protocol.phases[event.phase]
         n = self.frames(event.duration, minimum=1)
+        # The protocol's ``text:`` (the loader's documented default is "Please wait.").
+        words = phase.instructions or None
         self.mark("wait", event.phase)
         times = []
         ended_early = False
         label = None
         scene = None
-        for f in range(n):
-            left = event.duration - f * self.period * self.speed
+        i = 0
+        while i < n:
+            # Time left from the refresh actually shown: a dropped frame does not stretch
+            # the wait (counting flips made a 600-s wait last 667 s on a busy machine).
+            left = event.duration - i * self.period * self.speed
             text = format_clock(left) if phase.countdown else None
             if text != label or scene is None:
                 label = text
-                scene = Scene(text="Please wait", countdown=text)
+                scene = Scene(text=words, countdown=text)
             t = self.frame(scene)
             times.append(t)
+            i = self.refresh_index(t, times[0], len(times) - 1) + 1
             for key, time in self.keys:
                 if key in phase.event_keys:
                     self.extra.append(
@@ -930,7 +1032,9 @@ class _Session:
     def play_rest(self, event: Event, planned: float):
         """A rest block (fixation), started by the next scanner pulse when the phase asks."""
         phase = self.protocol.phases[event.phase]
-        scene = Scene(context=event.context, fixation=True)
+        # A rest shows the protocol's ``text:`` when it gives one, else a fixation cross.
+        words = phase.instructions or None
+        scene = Scene(context=event.context, fixation=words is None, text=words)
         self.mark("rest", event.phase)
         first = self.frame(scene)
         paced = False
@@ -941,7 +1045,8 @@ class _Session:
             paced = True
         times = [first]
         ended_early = False
-        for _ in range(self.frames(event.duration, minimum=1)):
+        n = self.frames(event.duration, minimum=1)
+        while self.refresh_index(times[-1], first, len(times) - 1) < n:
             times.append(self.frame(scene))
             if any(k == END_WAIT_KEY for k, _ in self.keys):
                 ended_early = True
@@ -1027,7 +1132,11 @@ class _Session:
                 completed_trials=self.trials_done,
                 dropped_frames=previous + dropped,
                 scanner_pulses=int(self.record.data.get("scanner_pulses") or 0) + self.pulses,
-                shocks_delivered=int(self.record.data.get("shocks_delivered") or 0) + result.shocks,
+                # With a ledger the guard counts every process of this run already; adding
+                # the earlier record's count too would count resumed runs' shocks twice.
+                shocks_delivered=result.shocks
+                if getattr(self.shock, "has_ledger", False)
+                else int(self.record.data.get("shocks_delivered") or 0) + result.shocks,
                 shock_refusals=list(self.record.data.get("shock_refusals") or []) + self.refusals,
             )
         self.console.message(

@@ -52,11 +52,16 @@ class TrainRecord:
         Clock time the train was asked for.
     pulses : tuple of (float, float)
         (rising edge, falling edge) clock times of every pulse, as written to the device.
+    planned : tuple of float
+        Clock times the backend aimed each rising edge at (its own schedule: the first
+        edge plus k intervals); empty for devices that do not schedule edges themselves.
+        Written edges are never before them; by how much they are after is jitter.
     """
 
     label: str
     requested: float
     pulses: tuple[tuple[float, float], ...] = field(default_factory=tuple)
+    planned: tuple[float, ...] = field(default_factory=tuple)
 
     @property
     def onset(self) -> float | None:

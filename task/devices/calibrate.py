@@ -36,6 +36,7 @@ __all__ = [
     "CalibrationError",
     "CalibrationStep",
     "Workup",
+    "WorkupInterrupted",
     "calibration_path",
     "load_calibration",
     "run_workup",
@@ -63,6 +64,21 @@ class CalibrationError(PavlovError, ValueError):
     exit_status = 2
 
 
+class WorkupInterrupted(CalibrationError):
+    """The work-up was cut short after test shocks were given.
+
+    Attributes
+    ----------
+    workup : Workup
+        What was done, marked incomplete (``complete`` False, no final intensity): the
+        caller saves it, because those shocks were given.
+    """
+
+    def __init__(self, message: str, workup: Workup) -> None:
+        super().__init__(message)
+        self.workup = workup
+
+
 @dataclass(frozen=True)
 class CalibrationStep:
     """One test shock: the dial value typed, the participant's rating, and when."""
@@ -88,14 +104,17 @@ class Workup:
     final_ma : float or None
         The dial value the experimenter confirmed for the study; None if abandoned.
     stopped : str
-        ``target reached``, ``ceiling reached``, ``max steps reached`` or
-        ``stopped by experimenter``.
+        ``target reached``, ``target overshot``, ``ceiling reached``, ``max steps
+        reached``, ``stopped by experimenter`` or ``interrupted: <why>``.
     target, target_text, scale
         The protocol's target rating, its wording and the rating scale.
     protocol : str
         Protocol file the work-up used (for the record).
     device : str
         The shock device spec.
+    complete : bool
+        False for a work-up cut short (input ended, Ctrl-C): its steps are kept because
+        the shocks were given, but it has no final intensity.
     """
 
     participant: str
@@ -109,6 +128,7 @@ class Workup:
     scale: tuple[int, int]
     protocol: str = ""
     device: str = ""
+    complete: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """Return the work-up as a JSON-ready dict."""
@@ -200,8 +220,42 @@ def run_workup(
         f"Shock work-up for sub-{participant}: target rating {spec.target} on {low}-{high} "
         f"({spec.target_text}); ceiling {spec.ceiling_ma:g} mA, at most {spec.max_steps} steps."
     )
+    record = {
+        "participant": participant,
+        "started": started,
+        "target": spec.target,
+        "target_text": spec.target_text,
+        "scale": (low, high),
+        "protocol": protocol,
+        "device": device,
+    }
+    try:
+        return _series(
+            spec, train, shock, steps, record, ask=ask, say=say, wait=wait, clock=clock, arm=arm
+        )
+    except (CalibrationError, KeyboardInterrupt, EOFError) as error:
+        if not steps:
+            raise
+        why = str(error) or type(error).__name__
+        if isinstance(error, KeyboardInterrupt):
+            why = "interrupted (Ctrl-C)"
+        workup = Workup(
+            **record,
+            ended=_now(),
+            steps=tuple(steps),
+            final_ma=None,
+            stopped=f"interrupted: {why}",
+            complete=False,
+        )
+        raise WorkupInterrupted(why, workup) from None
+
+
+def _series(spec, train, shock, steps, record, *, ask, say, wait, clock, arm) -> Workup:
+    """The ascending series proper (see :func:`run_workup`); appends to ``steps``."""
+    low, high = spec.scale
     suggested = spec.start_ma
     stopped = "max steps reached"
+    overshoot: float | None = None
     for number in range(1, spec.max_steps + 1):
         ma = _ask_number(
             ask,
@@ -221,19 +275,40 @@ def run_workup(
         wait(train.duration)
         while shock.busy():
             wait(0.005)
-        pulses = sum(len(record.pulses) for record in shock.delivered())
+        pulses = sum(len(train_record.pulses) for train_record in shock.delivered())
+        say(f"Step {number}: shock delivered ({ma:g} mA, {pulses} pulse(s)).")
+        # On record before its rating is asked: an interruption now still keeps the shock.
+        steps.append(CalibrationStep(number, ma, None, _now(), pulses))
         rating = _ask_rating(
             ask,
             f"Participant's rating {low}-{high} (target {spec.target}: {spec.target_text}): ",
             low,
             high,
         )
-        steps.append(CalibrationStep(number, ma, rating, _now(), pulses))
+        steps[-1] = CalibrationStep(number, ma, rating, steps[-1].time, pulses)
         if rating is None:
             stopped = "stopped by experimenter"
             break
         say(f"Step {number}: {ma:g} mA rated {rating}.")
-        if rating >= spec.target:
+        if rating > spec.target:
+            # Over the target is not "reached": the intensity to use is the last one
+            # rated below it (or one step down from the first).
+            below = [
+                s.intensity_ma for s in steps if s.rating is not None and s.rating < spec.target
+            ]
+            overshoot = below[-1] if below else max(ma - spec.step_ma, spec.step_ma)
+            stopped = "target overshot"
+            say(
+                f"Rating {rating} is above the target {spec.target} ({spec.target_text}): "
+                f"{ma:g} mA overshot; use {overshoot:g} mA"
+                + (
+                    " (the last intensity rated below the target)."
+                    if below
+                    else " (one step down)."
+                )
+            )
+            break
+        if rating == spec.target:
             stopped = "target reached"
             break
         if ma >= spec.ceiling_ma:
@@ -242,7 +317,7 @@ def run_workup(
         suggested = min(ma + spec.step_ma, spec.ceiling_ma)
     final: float | None = None
     if steps:
-        last = steps[-1].intensity_ma
+        last = overshoot if overshoot is not None else steps[-1].intensity_ma
         final = _ask_number(
             ask,
             f"Stopped ({stopped}). Type the final dial value for the study in mA "
@@ -251,19 +326,7 @@ def run_workup(
             spec.ceiling_ma,
         )
     say(f"Final intensity: {final:g} mA." if final is not None else "No final intensity recorded.")
-    return Workup(
-        participant=participant,
-        started=started,
-        ended=_now(),
-        steps=tuple(steps),
-        final_ma=final,
-        stopped=stopped,
-        target=spec.target,
-        target_text=spec.target_text,
-        scale=(low, high),
-        protocol=protocol,
-        device=device,
-    )
+    return Workup(**record, ended=_now(), steps=tuple(steps), final_ma=final, stopped=stopped)
 
 
 def check_participant(participant: str) -> str:
@@ -272,6 +335,10 @@ def check_participant(participant: str) -> str:
         raise CalibrationError(
             "participant must be a BIDS label (letters and digits only, no 'sub-'), "
             f"got {participant!r}"
+        )
+    if len(participant) > 64:  # as pavlov run's labels (file names stay short)
+        raise CalibrationError(
+            f"participant must be a BIDS label of at most 64 characters, got {len(participant):,}"
         )
     return participant
 
@@ -331,6 +398,8 @@ def save_workup(data: str | os.PathLike[str], workup: Workup) -> Path:
         return path
     fd, temp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; the record is as readable as any other file here.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -341,6 +410,17 @@ def save_workup(data: str | os.PathLike[str], workup: Workup) -> Path:
             os.unlink(temp)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask (read from /proc where it can be; setting it back elsewhere)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_calibration(data: str | os.PathLike[str], participant: str) -> dict[str, Any] | None:

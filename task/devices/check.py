@@ -45,8 +45,12 @@ def run_checks(
     say: Callable[[str], None],
     wait: Callable[[float], None],
     tr: float | None = None,
+    broken: dict[str, str] | None = None,
 ) -> list[CheckResult]:
     """Check markers, trigger and shock line in turn; return one result per device.
+
+    Every device is checked and reported, also after one has failed, so one visit to the
+    room finds every fault.
 
     Parameters
     ----------
@@ -64,11 +68,19 @@ def run_checks(
         ``seconds -> None``.
     tr : float, optional
         Expected TR, to compare with the measured pulse interval.
+    broken : dict, optional
+        Role (``markers``, ``trigger``, ``shock``) → ``(name, why)`` of devices that could
+        not even be opened; they are reported as failed and not exercised.
     """
+    broken = broken or {}
+    checks = {
+        "markers": lambda: _check_markers(devices, say),
+        "trigger": lambda: _check_trigger(devices, clock, listen, say, wait, tr),
+        "shock": lambda: _check_shock(devices, confirm, say, wait),
+    }
     results = [
-        _check_markers(devices, say),
-        _check_trigger(devices, clock, listen, say, wait, tr),
-        _check_shock(devices, confirm, say, wait),
+        CheckResult(broken[role][0], False, broken[role][1]) if role in broken else check()
+        for role, check in checks.items()
     ]
     for result in results:
         say(("ok    " if result.ok else "FAIL  ") + f"{result.device}: {result.message}")

@@ -132,21 +132,29 @@ def calibrate_command(args: argparse.Namespace) -> int:
     max_steps = (spec or DEFAULT_CALIBRATION).max_steps
     max_train = protocol.safety.max_train_duration if protocol.safety else train.duration
     guard = ShockGuard(devices.shock, max_steps, max_train, clock)
+    from pavlov.task.devices.watchdog import watching
+    from pavlov.task.run_cli import _signals_end_session
+
     try:
-        guard.open()
-        workup = run_workup(
-            args.participant,
-            spec,
-            train,
-            guard,
-            ask=_experimenter_input,
-            say=print,
-            wait=time.sleep,
-            clock=clock,
-            protocol=protocol.path,
-            device=devices.specs["shock"],
-            arm=guard.arm,
-        )
+        # Test shocks are real shocks: the same exit-path protection as a session (the
+        # line low on every signal, a watchdog for deaths no Python code sees).
+        with watching(devices.specs["shock"], devices.shock_code), _signals_end_session():
+            guard.open()
+            workup = _workup_or_save_incomplete(
+                args.data,
+                run_workup,
+                args.participant,
+                spec,
+                train,
+                guard,
+                ask=_experimenter_input,
+                say=print,
+                wait=time.sleep,
+                clock=clock,
+                protocol=protocol.path,
+                device=devices.specs["shock"],
+                arm=guard.arm,
+            )
     finally:
         with contextlib.suppress(Exception):
             devices.close()
@@ -155,30 +163,61 @@ def calibrate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _workup_or_save_incomplete(data, run_workup, *args, **kwargs):
+    """Run the work-up; if it is cut short after shocks were given, save it marked
+    incomplete and say so in one line (the shocks happened: the record must show them)."""
+    from pavlov.task.devices.calibrate import CalibrationError, WorkupInterrupted, save_workup
+
+    try:
+        return run_workup(*args, **kwargs)
+    except WorkupInterrupted as stop:
+        path = save_workup(data, stop.workup)
+        n = len(stop.workup.steps)
+        raise CalibrationError(
+            f"{stop}; the {n} test shock(s) given are saved in {path}, marked "
+            "incomplete (no final intensity): run calibrate again to finish"
+        ) from None
+
+
 def check_command(args: argparse.Namespace) -> int:
     """Run ``pavlov devices check``; return 0 if every check passed, else 3."""
+    from pavlov.task.devices.base import DeviceError
     from pavlov.task.devices.check import run_checks
     from pavlov.task.devices.spec import build_devices
 
     clock = MonotonicClock()
-    devices = build_devices(
-        shock=args.shock,
-        trigger=args.trigger,
-        markers=args.markers,
-        lab=_lab(args),
-        clock=clock,
-        tr=args.tr,
-    )
+    lab = _lab(args)
+    given = {"shock": args.shock, "trigger": args.trigger, "markers": args.markers}
+    broken: dict[str, tuple[str, str]] = {}
     try:
-        results = run_checks(
-            devices,
-            clock=clock,
-            listen=args.listen,
-            confirm=(lambda q: True) if args.yes else _confirmed,
-            say=print,
-            wait=time.sleep,
-            tr=args.tr,
-        )
+        devices = build_devices(**given, lab=lab, clock=clock, tr=args.tr)
+    except DeviceError:
+        # One device cannot be opened: find which (each alone, the others simulated), report
+        # it as failed and still check the others.
+        for role in given:
+            alone = {other: "simulated" for other in given if other != role}
+            try:
+                build_devices(**{role: given[role]}, **alone, lab=lab, clock=clock).close()
+            except DeviceError as error:
+                spec = given[role] or getattr(lab, role, None) or "simulated"
+                broken[role] = (f"{role} {spec}", str(error))
+        stand_in = {role: "simulated" if role in broken else spec for role, spec in given.items()}
+        devices = build_devices(**stand_in, lab=lab, clock=clock, tr=args.tr)
+    from pavlov.task.devices.watchdog import watching
+    from pavlov.task.run_cli import _signals_end_session
+
+    try:
+        with watching(devices.specs["shock"], devices.shock_code), _signals_end_session():
+            results = run_checks(
+                devices,
+                clock=clock,
+                listen=args.listen,
+                confirm=(lambda q: True) if args.yes else _confirmed,
+                say=print,
+                wait=time.sleep,
+                tr=args.tr,
+                broken=broken,
+            )
     finally:
         devices.close()
     return 0 if all(result.ok for result in results) else 3
@@ -193,8 +232,8 @@ def _experimenter_input(prompt: str) -> str:
     except EOFError:
         print()
         raise CalibrationError(
-            "calibrate: the terminal's input ended before the work-up finished; nothing was "
-            "saved (run it at an interactive terminal)"
+            "calibrate: the terminal's input ended before the work-up finished (run it at an "
+            "interactive terminal)"
         ) from None
 
 

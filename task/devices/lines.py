@@ -314,7 +314,11 @@ class PulseTrainShock:
 
     def _run(self, width: float, interval: float, count: int, label: str, requested: float) -> None:
         pulses: list[tuple[float, float]] = []
+        # The schedule of rising edges on the session clock: clock read first, so the
+        # offset can only err early and a written edge is never before its planned time.
+        offset = self.clock.now() - time.perf_counter()
         start = time.perf_counter()
+        planned = tuple(start + offset + k * interval for k in range(count))
         try:
             for k in range(count):
                 if not wait_until(start + k * interval, self._stop):
@@ -344,7 +348,7 @@ class PulseTrainShock:
                 self._error = DeviceError(message)
         finally:
             with self._lock:
-                self._done.append(TrainRecord(label, requested, tuple(pulses)))
+                self._done.append(TrainRecord(label, requested, tuple(pulses), planned))
 
 
 class LineMarkers:

@@ -11,15 +11,106 @@ Every refusal raises :class:`~pavlov.task.devices.base.SafetyError` and is kept 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pavlov.protocols.errors import PavlovError
 from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecord
 from pavlov.task.devices.simulated import check_train
 
-__all__ = ["Refusal", "ShockGuard", "ShockLedger"]
+__all__ = ["LedgerError", "Refusal", "SessionBusy", "SessionLock", "ShockGuard", "ShockLedger"]
+
+
+class LedgerError(SafetyError):
+    """The shock ledger cannot be written or read: the train is refused and the session
+    must stop (a US that cannot be recorded could be repeated after a crash)."""
+
+
+class SessionBusy(PavlovError, RuntimeError):
+    """Another process holds the session's lock (it is running this participant's session)."""
+
+    exit_status = 2
+
+
+def _lock_exclusive(fd: int) -> None:
+    """Take an exclusive, non-blocking lock on ``fd`` (flock; msvcrt on Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: lock the first byte instead
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+class SessionLock:
+    """An exclusive ``fcntl.flock`` on one participant's session, held for a whole run.
+
+    Two ``pavlov run`` processes for the same participant and session (a frozen window and
+    a second terminal, two runs at once) would each read the shock ledgers once and both
+    deliver. The lock is taken before any device opens and released when the process ends
+    (the kernel drops it on any death, SIGKILL included), so at most one process at a time
+    can give this participant's shocks of this session.
+
+    Parameters
+    ----------
+    path : path-like
+        The lock file (created, with its folder, if missing; never deleted: deleting a
+        lock file another process is waiting on would let two processes in).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> SessionLock:
+        """Take the lock, or raise :class:`SessionBusy` naming the holder's PID."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise SessionBusy(
+                f"{self.path}: cannot create the session lock: {error.strerror or error}"
+            ) from None
+        try:
+            _lock_exclusive(fd)
+        except OSError as error:
+            holder = ""
+            with contextlib.suppress(OSError, ValueError):
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").split()[0]
+            os.close(fd)
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                who = f"process {holder}" if holder.isdigit() else "another process"
+                raise SessionBusy(
+                    f"{self.path}: this session is already running in {who} (pavlov run); "
+                    "end it first: two processes would both give shocks"
+                ) from None
+            raise SessionBusy(
+                f"{self.path}: cannot lock the session: {error.strerror or error}"
+            ) from None
+        with contextlib.suppress(OSError):  # the PID is informative only
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Release the lock. Safe to call more than once."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)  # closing the descriptor drops the flock
 
 
 @dataclass(frozen=True)
@@ -41,31 +132,161 @@ class ShockLedger:
     events log. Only a power cut can lose it; the fsynced events log still holds every
     logged US then.
 
+    The per-session cap counts the trains of every ledger of the participant's session
+    (``siblings``: the ledgers of the session's other runs), re-read before each train.
+
     Parameters
     ----------
     path : path-like
         The ledger file; created if missing, appended to if it exists.
+    siblings : callable, optional
+        Returns the ledger files of the same participant and session (any run; this one
+        may be among them). Default: this ledger only.
+
+    Raises
+    ------
+    LedgerError
+        If the ledger cannot be opened (e.g. its path is a folder).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        siblings: Callable[[], Iterable[Path]] | None = None,
+    ) -> None:
         self.path = Path(path)
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.siblings = siblings
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(
+                self.path,
+                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK,
+                0o644,
+            )
+            try:
+                self._content = bytearray(self._read(self._fd))
+            except OSError:
+                os.close(self._fd)
+                raise
+        except OSError as error:
+            raise LedgerError(
+                f"{self.path}: cannot open the shock ledger: {error.strerror or error}"
+            ) from None
+
+    @staticmethod
+    def _read(fd: int) -> bytes:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            # /dev/zero or a FIFO would be read forever.
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.pread(fd, info.st_size, 0) if info.st_size else b""
+
+    @classmethod
+    def _read_path(cls, path: Path) -> bytes:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            return cls._read(fd)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _parse(data: bytes) -> list[str]:
+        text = data.decode("utf-8", errors="replace")
+        return [line.split("\t", 1)[0] for line in text.splitlines() if line.strip()]
 
     def labels(self) -> list[str]:
         """Labels of the trains recorded so far, oldest first (a torn last line counts)."""
-        text = self.path.read_bytes().decode("utf-8", errors="replace")
-        return [line.split("\t", 1)[0] for line in text.splitlines() if line.strip()]
+        return self._parse(self._read_path(self.path))
+
+    def session_count(self) -> int:
+        """Trains recorded in every ledger of this participant's session (this one included).
+
+        Raises OSError if a ledger cannot be read.
+        """
+        paths = {os.path.realpath(self.path): self.path}
+        if self.siblings is not None:
+            for other in self.siblings():
+                paths.setdefault(os.path.realpath(other), Path(other))
+        total = 0
+        for real, path in paths.items():
+            if real == os.path.realpath(self.path):
+                total += len(self.labels())
+            else:
+                try:
+                    total += len(self._parse(self._read_path(Path(path))))
+                except FileNotFoundError:
+                    continue  # listed, then removed: it holds no train of this session
+        return total
 
     def record(self, label: str, time: float) -> None:
-        """Append one train; raises OSError if the line cannot be written."""
+        """Append one train; raises OSError if the line cannot be written.
+
+        If the ledger's path no longer names the open file (the data folder was deleted
+        or moved during the session), the whole ledger is written again at its path, so a
+        resumed run still knows every train, and OSError is raised: the session stops.
+        """
         if self._fd is None:
             raise OSError(f"{self.path}: the shock ledger is closed")
         line = f"{label}\t{time:.6f}\n".encode()
         if os.write(self._fd, line) != len(line):
             raise OSError(f"{self.path}: short write to the shock ledger")
+        self._content += line
+        try:
+            there = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except OSError:
+            there = False
+        if not there:
+            # This train is refused (the session stops): the rewritten ledger omits it.
+            del self._content[len(self._content) - len(line) :]
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            raise OSError(
+                f"{self.path}: the data folder vanished and the shock ledger cannot be "
+                f"written again ({error.strerror or error})"
+            ) from None
+        try:
+            known = self._read(fd)
+            # Keep anything already there; add what it lacks.
+            missing = self._content[len(known) :] if self._content.startswith(known) else b""
+            if not self._content.startswith(known):
+                missing = self._content
+            os.write(fd, bytes(missing))
+            os.fsync(fd)
+        except OSError as error:
+            os.close(fd)
+            raise OSError(
+                f"{self.path}: the data folder vanished and the shock ledger cannot be "
+                f"written again ({error.strerror or error})"
+            ) from None
+        old, self._fd = self._fd, fd
+        with contextlib.suppress(OSError):
+            os.close(old)
+        raise OSError(
+            f"{self.path}: the data folder vanished during the session; the shock ledger "
+            "was written again here"
+        )
 
     def close(self) -> None:
-        """Close the file. Safe to call more than once."""
+        """Close the file. Safe to call more than once.
+
+        If the path no longer names the open file (the data folder was deleted during the
+        session and the session stopped for another reason first), the ledger is written
+        again at its path before closing, so a resumed run knows every train.
+        """
+        if self._fd is None:
+            return
+        try:
+            there = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except OSError:
+            there = False
+        if not there:
+            with contextlib.suppress(OSError):
+                self._rewrite()
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
@@ -101,15 +322,17 @@ class ShockGuard:
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[float, float]] = {}
         self._refusals: list[Refusal] = []
-        self._count = 0
+        self._count = 0  # trains of this run (ledger included)
+        self._session = 0  # trains of the participant's session, every run (ledgers)
         self._ledger: ShockLedger | None = None
+        self._has_ledger = False
         # Labels already delivered: re-arming one (an event replayed after Escape, n) must
         # not give the same scheduled US twice.
         self._used: set[str] = set()
 
     @property
     def shocks_delivered(self) -> int:
-        """Trains accepted so far this session."""
+        """Trains accepted so far in this run (with a ledger: by every process of the run)."""
         return self._count
 
     def arm(self, label: str, start: float, end: float) -> None:
@@ -124,14 +347,41 @@ class ShockGuard:
     def use_ledger(self, ledger: ShockLedger) -> None:
         """Count the trains ``ledger`` already holds, and record every new one there.
 
-        On ``--resume`` this makes ``max_shocks`` cumulative over the run's processes and
-        refuses a US that an earlier, killed process already delivered.
+        On ``--resume`` (and for another run of the same session) this makes ``max_shocks``
+        cumulative over the participant's session — every run and every process — and
+        refuses a US that an earlier, killed process of this run already delivered. The
+        ledgers are read again before each train.
+
+        Raises
+        ------
+        LedgerError
+            If a ledger cannot be read.
         """
         with self._lock:
-            for label in ledger.labels():
+            try:
+                labels = ledger.labels()
+                session = ledger.session_count()
+            except OSError as error:
+                raise LedgerError(
+                    f"{ledger.path}: cannot read the shock ledger: {error.strerror or error}"
+                ) from None
+            for label in labels:
                 self._used.add(label)
-                self._count += 1
+            self._count = len(labels)
+            self._session = session
             self._ledger = ledger
+            self._has_ledger = True
+
+    @property
+    def has_ledger(self) -> bool:
+        """True when trains are counted from (and recorded in) a shock ledger (also after
+        :meth:`close`)."""
+        return self._has_ledger
+
+    @property
+    def session_shocks(self) -> int:
+        """Trains of the participant's session so far (every run, per the ledgers)."""
+        return max(self._session, self._count)
 
     def disarm(self, label: str) -> None:
         """Close the window for ``label`` (no error if none is open)."""
@@ -144,9 +394,28 @@ class ShockGuard:
             return list(self._refusals)
 
     def deliver(self, width: float, interval: float, count: int, label: str) -> None:
-        """Deliver the train if it is scheduled now and within the caps; else refuse."""
+        """Deliver the train if it is scheduled now and within the caps; else refuse.
+
+        Raises
+        ------
+        SafetyError
+            The train was refused (the session may go on).
+        LedgerError
+            The ledger could not be read or written: refused, and the session must stop.
+        """
         now = self.clock.now()
         with self._lock:
+            ledger = self._ledger
+            if ledger is not None:
+                # Read again before each train: whatever else wrote to this participant's
+                # ledgers (no other process can while the session lock is held) counts.
+                try:
+                    self._used.update(ledger.labels())
+                    self._session = ledger.session_count()
+                except OSError as error:
+                    reason = f"the shock ledger could not be read ({error})"
+                    self._refusals.append(Refusal(now, label, reason))
+                    raise LedgerError(f"refused shock {label!r} on {self.name}: {reason}") from None
             reason = self._check(width, interval, count, label, now)
             if reason is not None:
                 self._refusals.append(Refusal(now, label, reason))
@@ -154,14 +423,15 @@ class ShockGuard:
             # The window is used up before the device is touched: a failing device
             # must not get a second try at the same US.
             del self._windows[label]
-            if self._ledger is not None:
+            if ledger is not None:
                 try:
-                    self._ledger.record(label, now)
+                    ledger.record(label, now)
                 except OSError as error:
                     # A train that cannot be recorded could be repeated after a crash.
                     reason = f"it could not be recorded in the shock ledger ({error})"
                     self._refusals.append(Refusal(now, label, reason))
-                    raise SafetyError(f"refused shock {label!r} on {self.name}: {reason}") from None
+                    raise LedgerError(f"refused shock {label!r} on {self.name}: {reason}") from None
+                self._session += 1
             self._used.add(label)
             self._count += 1
         self.device.deliver(width, interval, count, label)
@@ -181,6 +451,11 @@ class ShockGuard:
             )
         if self._count >= self.max_shocks:
             return f"the session already had max_shocks {self.max_shocks} shocks"
+        if self._ledger is not None and self._session >= self.max_shocks:
+            return (
+                f"the participant's session already had max_shocks {self.max_shocks} shocks "
+                f"over all its runs ({self._session} in the shock ledgers)"
+            )
         window = self._windows.get(label)
         if window is None:
             return "no scheduled US is armed with this label"

@@ -15,6 +15,7 @@ opening to avoid it, but a board that resets anyway ignores bytes for about 2 s.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,13 @@ _CHECK = (
 
 
 def open_serial(
-    path: str, baud: int, *, what: str, timeout: float | None, write_timeout: float | None
+    path: str,
+    baud: int,
+    *,
+    what: str,
+    timeout: float | None,
+    write_timeout: float | None,
+    exclusive: bool = False,
 ) -> Any:
     """Open ``path`` with pyserial, raw 8N1, DTR low; raise DeviceError on failure.
 
@@ -47,6 +54,10 @@ def open_serial(
         What the port is, for messages (``TTL box``, ``scanner trigger``).
     timeout, write_timeout : float or None
         pyserial read and write timeouts, seconds.
+    exclusive : bool
+        Lock the port (``flock``) so that no other process can open it while this one
+        holds it: a second pavlov session (another data folder, ``devices check``) must
+        not drive the same stimulator.
     """
     import serial  # only this backend imports pyserial
 
@@ -59,6 +70,8 @@ def open_serial(
         port.timeout = timeout
         port.write_timeout = write_timeout
         port.dtr = False  # no Arduino auto-reset where the driver honours it
+        if exclusive and os.name == "posix":  # Windows ports are exclusive already
+            port.exclusive = True
         port.open()
     except (serial.SerialException, OSError, ValueError) as error:
         raise DeviceError(
@@ -98,7 +111,7 @@ class SerialLines:
         self.name = name or f"serial:{path}"
         if port_factory is None:
             self._port = open_serial(
-                path, baud, what="TTL box", timeout=0, write_timeout=write_timeout
+                path, baud, what="TTL box", timeout=0, write_timeout=write_timeout, exclusive=True
             )
         else:
             self._port = port_factory(path, baud)

@@ -151,16 +151,25 @@ class SimulatedShock:
         Any object with ``now()`` in seconds.
     name : str
         Name used in logs and messages.
+    speed : float
+        The session's speed-up: a rehearsal at ``--speed 40`` runs the simulated train on
+        the session's clock, in 1/40 of its real duration, like every other duration of
+        the session (a real stimulator only ever runs at speed 1). The train is still
+        asked for, and checked by the guard, with its physical width and interval.
 
     Attributes
     ----------
     trains : list of TrainRecord
-        Every train delivered or cut so far (completed ones), oldest first.
+        Every train delivered or cut so far (completed ones), oldest first; edge times
+        are clock times.
     """
 
-    def __init__(self, clock: Clock, name: str = "simulated") -> None:
+    def __init__(self, clock: Clock, name: str = "simulated", speed: float = 1.0) -> None:
+        if not (isinstance(speed, int | float) and math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be > 0, got {speed!r}")
         self.clock = clock
         self.name = name
+        self.speed = float(speed)
         self.trains: list[TrainRecord] = []
         self._lock = threading.Lock()
         self._open = False
@@ -190,7 +199,7 @@ class SimulatedShock:
             self._running = TrainRecord(
                 label=label,
                 requested=now,
-                pulses=tuple(train_edges(now, width, interval, count)),
+                pulses=tuple(train_edges(now, width / self.speed, interval / self.speed, count)),
             )
 
     def busy(self) -> bool:

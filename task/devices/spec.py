@@ -18,6 +18,8 @@ raise a shock line is refused here, before anything is opened.
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -108,10 +110,37 @@ class DeviceSpec:
         return self.kind != "simulated"
 
     def same_port(self, other: DeviceSpec) -> bool:
-        """True if both specs open the same physical port (or the same LabJack)."""
+        """True if both specs open the same physical port (or the same LabJack).
+
+        Ports are compared by identity, not by name: ``/dev/serial/by-id/...`` and the
+        ``/dev/ttyACM0`` it links to, or ``/dev/parport0`` and ``/dev/parport0/``, are one
+        port (the device number of the node, else the resolved path).
+        """
         if self.kind != other.kind or self.kind in ("simulated", "key", "lsl"):
             return False
-        return self.kind == "labjack" or self.target == other.target
+        return self.kind == "labjack" or port_identity(self.target) == port_identity(other.target)
+
+
+def port_identity(target: str) -> object:
+    """What identifies the port ``target`` names: its device number, else its real path.
+
+    A character device's ``st_rdev`` is the same under every name (symlinks, hard links,
+    ``udev`` aliases); other files use ``(st_dev, st_ino)``; a path that does not exist
+    (yet) its resolved, normalised form; a Windows address its number.
+    """
+    text = str(target).strip()
+    if "://" in text:  # a pyserial URL (loop://, socket://host:port)
+        return ("url", text)
+    with contextlib.suppress(ValueError):
+        return ("address", int(text, 0))
+    real = os.path.realpath(text)
+    try:
+        info = os.stat(real)
+    except (OSError, ValueError):
+        return ("path", os.path.normpath(real))
+    if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+        return ("device", info.st_rdev)
+    return ("file", info.st_dev, info.st_ino)
 
 
 def _fail(role: str, text: str, detail: str = "") -> SpecError:
@@ -164,6 +193,11 @@ def parse_spec(role: str, text: str | DeviceSpec) -> DeviceSpec:
     if not body:
         raise _fail(role, raw, f"{kind} needs a value after ':'")
     if kind == "key":
+        from pavlov.protocols.model import SYNC_RESERVED_KEYS
+
+        if body.strip().lower() in SYNC_RESERVED_KEYS:
+            # Escape is the emergency stop: a pulse key must never swallow it.
+            raise _fail(role, raw, f"{', '.join(SYNC_RESERVED_KEYS)} are reserved by the run loop")
         return DeviceSpec("key", body)
     if kind == "parallel":
         from pavlov.task.devices.parallel_backend import port_address
@@ -193,7 +227,9 @@ def parse_spec(role: str, text: str | DeviceSpec) -> DeviceSpec:
     path, sep, baud_text = body.rpartition("@")
     baud = None
     if sep:
-        if not baud_text.isdigit() or int(baud_text) <= 0 or not path:
+        if not path.strip():
+            raise _fail(role, raw, "the serial port's path comes before '@'")
+        if not baud_text.isdigit() or not 0 < int(baud_text) <= 10_000_000:
             raise _fail(role, raw, f"baud must be a positive whole number, got {baud_text!r}")
         baud = int(baud_text)
     else:
@@ -278,7 +314,8 @@ def build_devices(
         ``key -> ScannerTrigger`` for ``key:KEY`` triggers (the runner's keyboard).
     speed : float
         Session speed-up, recorded in :meth:`DeviceSet.describe`. Pulse widths stay
-        physical (real seconds) at any speed.
+        physical (real seconds) at any speed for real devices; a simulated shock plays
+        its train on the session's clock (1/speed of its length).
     safety : SafetyCaps, optional
         The protocol's caps; when given the shock is wrapped in a ShockGuard.
 
@@ -323,7 +360,7 @@ def build_devices(
         if trigger_device is not None:
             opened.append(trigger_device)
         shock_device, marker_device = _build_outputs(
-            specs["shock"], specs["markers"], shared, shock_code, width, clock, opened
+            specs["shock"], specs["markers"], shared, shock_code, width, clock, opened, speed
         )
     except BaseException:
         for device in reversed(opened):
@@ -438,6 +475,7 @@ def _build_outputs(
     width: float,
     clock: Clock,
     opened: list[Any],
+    speed: float = 1.0,
 ) -> tuple[ShockDevice, MarkerOutput]:
     from pavlov.task.devices.lines import LineMarkers, PulseTrainShock, SharedLines
 
@@ -457,7 +495,8 @@ def _build_outputs(
             marker_lines = _open_lines(marker_spec, labjack)
             opened.append(marker_lines)
     if shock_lines is None:
-        shock: ShockDevice = SimulatedShock(clock)
+        # A simulated train runs on the session's clock (1/speed of its real length).
+        shock: ShockDevice = SimulatedShock(clock, speed=speed)
     else:
         shock = PulseTrainShock(shock_lines, shock_code, clock, str(shock_spec))
     if marker_spec.kind == "simulated":

@@ -135,6 +135,26 @@ def test_nan_threshold_is_a_usage_error(capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_unknown_drop_first_phase_and_unwritable_out_are_one_line(bids_data, tmp_path):
+    """`--drop-first nope` (silently selected nothing) and `--out /proc/x` (an internal
+    error) are one-line AnalysisErrors naming the option."""
+    from pavlov.analysis.errors import AnalysisError
+
+    with pytest.raises(
+        AnalysisError,
+        match=r"--drop-first: expected a phase of the data \(.*acquisition.*\), got 'nope'",
+    ):
+        analyze(bids_data, "--out", tmp_path / "o", "--drop-first", "nope", "--no-figures")
+    with pytest.raises(
+        AnalysisError, match=r"--drop-first: .*got 'extincton'\. Did you mean 'extinction'\?"
+    ):
+        analyze(bids_data, "--out", tmp_path / "o", "--drop-first", "extincton", "--no-figures")
+    with pytest.raises(AnalysisError, match=r"^--out: cannot create the folder /proc/x/y: "):
+        analyze(
+            bids_data, "--out", "/proc/x/y", "--models", "rw", "--n-starts", "1", "--no-figures"
+        )
+
+
 def test_mixed_model_is_opt_in(bids_data, tmp_path):
     """The trial-level mixed model is written only with --mixed-model, and then per phase."""
     plain, mixed = tmp_path / "plain", tmp_path / "mixed"

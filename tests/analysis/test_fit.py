@@ -251,6 +251,17 @@ def test_at_bound_flags_rates_at_the_edge():
     assert not fits.loc[["p1", "p2"], "at_bound"].any()
 
 
+def test_constant_ratings_say_why_no_model_is_fitted():
+    """Every rating 5 (the scale comes from the data): the message says the ratings do not
+    vary, not `rating_scale: expected low < high, got (5.0, 5.0)`."""
+    frame, _ = make_trials(1, n_trials=20)
+    frame["rating"] = 5.0
+    with pytest.raises(
+        FitError, match=r"^rating: expected ratings that vary .* got every rating 5;"
+    ):
+        fit_models(frame, ("rw",), "rating", n_starts=1)
+
+
 def test_models_fitted_in_processes_give_the_serial_result():
     """Two worker processes give exactly the serial fits, and a model's fit does not depend
     on which other models are fitted with it (each draws its starts from seed and model)."""

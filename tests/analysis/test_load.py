@@ -164,6 +164,25 @@ def test_guess_phase_type(name, kind):
     assert guess_phase_type(name) == kind
 
 
+def test_duplicate_trials_in_an_events_log_are_rejected(tmp_path):
+    """An events log with the same trial twice is one line naming both rows (it was
+    silently analysed twice; trial tables already refused it)."""
+    from pavlov.analysis.load import events_to_trials, read_events
+
+    header = "\t".join(COLUMNS)
+    row = {c: "n/a" for c in COLUMNS}
+    row.update(onset="1.0", duration="4.0", trial_type="cs", phase="acq", trial="3", cs_type="CS+")
+    row.update(reinforced="0")
+    line = "\t".join(row[c] for c in COLUMNS)
+    path = tmp_path / "sub-01_task-x_events.tsv"
+    path.write_text(f"{header}\n{line}\n{line.replace('1.0', '9.0', 1)}\n")
+    with pytest.raises(
+        TableError,
+        match=r"row 2, column 'trial': expected each trial of a phase once \(trial 3 of phase acq is at row 1\)",
+    ):
+        events_to_trials(read_events(path), str(path))
+
+
 def test_fast_log_reader_gives_the_strict_readers_frame(bids_data, tmp_path):
     """pandas' C reader, used for plain logs, gives read_delimited's frame (stripped cells,
     1-based row index); a file that is not plain (blank row, quotes, short row) is left to

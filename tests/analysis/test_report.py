@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from pavlov.analysis.load import load_ratings, load_sessions, load_trials
 from pavlov.analysis.report import describe_design, describe_methods, render_report, write_text
+
+
+@pytest.fixture(scope="module")
+def two_days_sessions(simulate, tmp_path_factory):
+    """Sidecars of one simulated participant's two fear_extinction_recall days."""
+    root = tmp_path_factory.mktemp("report") / "data"
+    for session in ("day1", "day2"):
+        simulate.run(root, "fear_extinction_recall", "01", session, speed=40.0)
+    return load_sessions(root)
 
 
 def test_design_lines_give_counts_reinforcement_and_timing(bids_data):
@@ -36,9 +46,11 @@ def test_methods_sections_cover_the_checklist(bids_data):
     assert sections["Sample"][0] == "3 participants, 60 CS trials."
     assert sections["Sample"][1] == "Groups: drug 1, placebo 2."
     assert any("missed" in line for line in sections["Sample"])
-    provenance = " ".join(sections["Provenance, devices and timing"])
+    lines = sections["Provenance, devices and timing"]
+    provenance = " ".join(line for line in lines if isinstance(line, str))
     assert "4 run log(s) from 3 participant(s)" in provenance
-    assert '{"shock": "simulated"}' in provenance
+    devices = lines[lines.index("Devices:") + 1]
+    assert devices.to_dict("records") == [{"setting": "shock", "value": "simulated"}]
     assert "completed 4" in provenance
     assert sections["Exclusions"] == ["us_nonresponder: 0 of 3 flagged (3 could not be assessed)"]
     assert sections["Analysis options"] == ["response: rating"]
@@ -60,3 +72,44 @@ def test_render_escapes_and_embeds(tmp_path):
     path = write_text(tmp_path / "r.html", html)
     assert path.read_text() == html
     assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+
+
+def test_provenance_records_are_tables_not_json(two_days_sessions):
+    """Devices and software versions are shown as setting/value tables, not JSON dicts."""
+    from pavlov.analysis.report import describe_provenance
+
+    lines = describe_provenance(two_days_sessions)
+    devices = lines[lines.index("Devices:") + 1]
+    assert isinstance(devices, pd.DataFrame)
+    assert list(devices.columns) == ["setting", "value"]
+    assert {"shock", "markers"} <= set(devices["setting"])
+    html = render_report("t", [("Provenance", lines)])
+    assert "{&quot;" not in html and '{"' not in html
+    assert "<td>simulated</td>" in html
+
+
+def test_distinct_records_get_a_column_each():
+    """Runs with different device records: one column per record, with its run count."""
+    from pavlov.analysis.report import describe_provenance
+
+    sessions = pd.DataFrame(
+        {
+            "participant": ["01", "02", "03"],
+            "session": ["1", "1", "1"],
+            "devices": [{"shock": "serial:/dev/x"}, {"shock": "serial:/dev/x"}, {"shock": "sim"}],
+        }
+    )
+    lines = describe_provenance(sessions)
+    table = lines[lines.index("Devices:") + 1]
+    assert list(table.columns) == ["setting", "record 1 (2 runs)", "record 2 (1 run)"]
+
+
+def test_report_title_is_the_study(two_days_sessions):
+    """The report is titled with the study's name, not the data folder's."""
+    from pavlov.analysis.report import report_title
+
+    title = report_title(two_days_sessions, None, "/somewhere/data")
+    assert title == (
+        "pavlov analysis: Fear acquisition, extinction and next-day recall with renewal and "
+        "reinstatement"
+    )

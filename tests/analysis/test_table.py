@@ -166,3 +166,74 @@ def test_error_is_a_value_error(tmp_path):
     with pytest.raises(ValueError) as info:
         read_table(path)
     assert info.value.exit_status == 2
+
+
+THEIRS = (
+    "subject,stage,n,stim,shock,scr_uS\n"
+    "p1,acq,1,CS+1,1,0.5\n"
+    "p1,acq,2,CS+2,0,0.4\n"
+    "p1,acq,3,CS-,0,0.1\n"
+)
+
+
+def test_column_map_reads_their_names(tmp_path):
+    """A mapping THEIRS=OURS reads a table as it is; CS+1/CS+2 roles give cs and cs_type."""
+    from pavlov.analysis.table import parse_column_map
+
+    mapping = parse_column_map(
+        "subject=participant,stage=phase,n=trial,stim=cs,shock=us,scr_uS=response"
+    )
+    trials = read_table(write(tmp_path, THEIRS), response_name="scr", columns=mapping)
+    assert trials["participant"].tolist() == ["p1"] * 3
+    assert trials["cs"].tolist() == ["CS+1", "CS+2", "CS-"]
+    assert trials["cs_type"].tolist() == ["CS+", "CS+", "CS-"]
+    assert trials["scr"].tolist() == [0.5, 0.4, 0.1]
+
+
+def test_column_map_errors_are_one_line(tmp_path):
+    """A malformed mapping, an unknown target and a missing source column each say what."""
+    from pavlov.analysis.table import parse_column_map
+
+    with pytest.raises(ValueError, match=r"expected THEIRS=OURS"):
+        parse_column_map("subject")
+    with pytest.raises(ValueError, match=r"Did you mean 'participant'\?"):
+        parse_column_map("subject=participnt")
+    with pytest.raises(TableError, match=r"'subjekt': expected a column to read as 'participant'"):
+        read_table(write(tmp_path, THEIRS), columns={"subjekt": "participant"})
+
+
+def test_cs_role_in_cs_type_points_to_the_cs_column(tmp_path):
+    """A cs_type of CS+1 is a role: the error says it belongs in `cs`, not "did you mean CS+"."""
+    text = "participant,phase,trial,cs_type,us,response\np1,acq,1,CS+1,1,3\n"
+    with pytest.raises(TableError) as caught:
+        read_table(write(tmp_path, text))
+    message = str(caught.value)
+    assert "'CS+1', a CS role: it belongs in the 'cs' column" in message
+    assert "did you mean" not in message
+
+
+def test_analyze_columns_option(tmp_path, capsys):
+    """`pavlov analyze TABLE --columns ...` runs on a table with its own names; a bad
+    mapping is one line with exit 2."""
+    from pavlov.task.cli import main
+
+    rows = ["subject,stage,n,stim,shock,rating_0_10"]
+    for p in ("p1", "p2", "p3"):
+        for phase in ("acq", "ext"):
+            for t in range(1, 7):
+                stim = ("CS+1", "CS+2", "CS-")[t % 3]
+                rows.append(f"{p},{phase},{t},{stim},{int(phase == 'acq' and t % 3 == 1)},{t}")
+    table = write(tmp_path, "\n".join(rows) + "\n")
+    mapping = "subject=participant,stage=phase,n=trial,stim=cs,shock=us,rating_0_10=response"
+    out = tmp_path / "out"
+    status = main(["analyze", str(table), "--out", str(out), "--columns", mapping, "--no-figures"])
+    assert status == 0, capsys.readouterr().err
+    assert (out / "report.html").exists()
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze", str(table), "--out", str(out), "--columns", "subject"])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 2
+    assert last == (
+        "pavlov analyze: error: argument --columns: expected THEIRS=OURS (e.g. "
+        "subject=participant), got 'subject'"
+    )

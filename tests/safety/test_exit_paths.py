@@ -321,3 +321,24 @@ def test_full_disk_stops_the_session_with_data_and_sidecar_saved(fast, small_dis
     assert not list(folder.glob(".*.tmp"))  # no temporary sidecar left behind
     status, lines = cli_lines(capsys, run.error)
     assert status == 5 and len(lines) == 1 and "disk full" in lines[0]
+
+
+def test_every_terminating_signal_ends_the_session_and_ctrl_z_cannot_pause_it():
+    """Inside a session every catchable terminating signal (SIGQUIT, SIGUSR1, SIGALRM, the
+    real-time ones...) raises SessionAbort naming it, and Ctrl-Z (SIGTSTP), SIGTTIN and
+    SIGTTOU are ignored: a stopped process would hold the line high. Before, only SIGTERM
+    and SIGHUP were handled."""
+    from pavlov.task.run_cli import END_SIGNALS
+
+    assert {signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM} <= set(END_SIGNALS)
+    assert signal.SIGRTMIN in END_SIGNALS and signal.SIGKILL not in END_SIGNALS
+    for sig in (signal.SIGQUIT, signal.SIGUSR2, signal.SIGRTMIN + 3):
+        with _signals_end_session():
+            for stop in (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+                assert signal.getsignal(stop) == signal.SIG_IGN
+            with pytest.raises(SessionAbort) as caught:
+                os.kill(os.getpid(), sig)
+            assert caught.value.code == 128 + sig
+            os.kill(os.getpid(), sig)  # a second signal does not interrupt the clean-up
+    for sig in (signal.SIGTSTP, signal.SIGQUIT):
+        assert signal.getsignal(sig) == signal.SIG_DFL

@@ -114,3 +114,16 @@ def test_huge_field_and_late_nul_are_one_line_errors():
 def test_valid_table_imports():
     """The unmutated table imports (the fuzzers start from a valid file)."""
     assert check_table(VALID.encode()) == "ok"
+
+
+def test_a_lone_quote_is_a_one_line_error(tmp_path):
+    """A table holding only `"` (text, but no header field) was an AssertionError."""
+    import pytest
+
+    from pavlov.analysis.errors import TableError
+    from pavlov.analysis.table import read_delimited
+
+    path = tmp_path / "quote.csv"
+    path.write_bytes(b'"')
+    with pytest.raises(TableError, match="expected a header line and rows, got no header line"):
+        read_delimited(path)

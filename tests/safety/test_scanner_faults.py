@@ -136,3 +136,20 @@ def test_pulses_too_fast_are_ignored_logged_and_do_not_start_early(fast):
     dummies = protocol.scanner.dummy_volumes
     assert abs(onsets[dummies]) < 1e-6  # zero is the first stored (real) volume
     assert any("pulse ignored" in m for m in run.console.messages)
+
+
+def test_timeout_covers_the_first_pulse_not_the_dummy_volumes(fast):
+    """`timeout` shorter than the dummy volumes (but longer than a TR) waits for the first
+    pulse only, as documented: a working scanner starts the session (it used to time out
+    and leave a partial run)."""
+    protocol = load_protocol(PROTOCOL)
+    tr, dummies = protocol.scanner.tr, protocol.scanner.dummy_volumes
+    timeout = 1.5 * tr / SPEED  # clock seconds: the first pulse comes within a TR
+    assert timeout < dummies * tr / SPEED
+    protocol = dataclasses.replace(
+        protocol, scanner=dataclasses.replace(protocol.scanner, timeout=timeout)
+    )
+    run = fast(protocol, "scan", speed=SPEED)
+    assert run.error is None, run.error
+    assert run.result.end_reason == "completed"
+    assert run.result.pulses > dummies

@@ -26,8 +26,8 @@ def test_valid_words_convert(convert, text, value):
 @pytest.mark.parametrize(
     ("convert", "text", "message"),
     [
-        (positive_int, "0", "expected a whole number >= 1, got '0'"),
-        (positive_int, "two", "expected a whole number >= 1, got 'two'"),
+        (positive_int, "0", "expected a whole number >= 1 and <= 1,000,000,000, got '0'"),
+        (positive_int, "two", "expected a whole number >= 1 and <= 1,000,000,000, got 'two'"),
         (positive_float, "0", "expected a number > 0, got '0'"),
         (positive_float, "inf", "expected a number > 0, got 'inf'"),
         (positive_float, "nan", "expected a number > 0, got 'nan'"),
@@ -40,3 +40,27 @@ def test_invalid_words_say_what_was_expected(convert, text, message):
     """Out-of-range or non-numeric words give argparse's error with the expectation."""
     with pytest.raises(argparse.ArgumentTypeError, match=f"^{message}$"):
         convert(text)
+
+
+def test_hostile_numbers_and_names_are_one_line_usage_errors():
+    """Numbers that overflowed (block size 1e23 as digits), a negative seed, a speed of
+    1e-9, an empty --data: argparse usage errors, not internal errors (issue 15)."""
+    import argparse
+
+    import pytest
+
+    from pavlov.task.argtypes import folder_name, positive_int, seed, speed
+
+    for text in ("100000000000000000000000", "1" * 5000, "0", "1e23"):
+        with pytest.raises(argparse.ArgumentTypeError, match="whole number >= 1"):
+            positive_int(text)
+    assert positive_int("1000000000") == 10**9
+    for text in ("-1", str(2**32), "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"< 2\*\*32"):
+            seed(text)
+    assert seed("0") == 0 and seed(str(2**32 - 1)) == 2**32 - 1
+    for text in ("1e-9", "0", "1e9", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r">= 0\.1 and <= 100000"):
+            speed(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a folder"):
+        folder_name("")

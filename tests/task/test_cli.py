@@ -80,3 +80,11 @@ def test_console_script_starts_quickly_and_reports_version():
     )
     assert result.returncode == 0
     assert result.stdout.startswith("pavlov ")
+
+
+def test_task_package_docstring_describes_the_room():
+    """``pavlov.task``'s docstring describes the room (it said "placeholder")."""
+    import pavlov.task
+
+    doc = pavlov.task.__doc__
+    assert "placeholder" not in doc.lower() and "run loop" in doc

@@ -99,3 +99,75 @@ def test_events_json_describes_every_column(tmp_path):
     data = json.loads(path.read_text())
     assert set(COLUMNS) <= set(data)
     assert all("Description" in data[c] for c in COLUMNS)
+
+
+def test_reopen_refuses_a_damaged_log_and_cuts_a_nul_tail(tmp_path):
+    """A malformed row or NUL bytes inside the log stop --resume with one line naming the
+    line (it used to continue and report "completed", which analyze then rejected); a tail
+    of NUL bytes (a power cut mid-write) is cut like a torn line."""
+    import pytest
+
+    from pavlov.task.log import COLUMNS, EventLog, LogError
+
+    path = tmp_path / "events.tsv"
+    log = EventLog.create(path)
+    log.append([{"onset": 1.0, "trial_type": "cs"}])
+    log.append([{"onset": 2.0, "trial_type": "cs"}])
+    log.close()
+    good = path.read_bytes()
+    path.write_bytes(good + b"\0" * 300)
+    log, rows = EventLog.reopen(path)
+    log.close()
+    assert len(rows) == 2 and path.read_bytes() == good
+    lines = good.split(b"\n")
+    for damaged, line in (
+        (b"\n".join([lines[0], b"1.0\tcs", *lines[2:]]), 2),
+        (b"\n".join([lines[0], lines[1].replace(b"cs", b"c\0"), *lines[2:]]), 2),
+    ):
+        path.write_bytes(damaged)
+        with pytest.raises(LogError, match=rf"events.tsv:{line}: expected ") as caught:
+            EventLog.reopen(path)
+        assert "\n" not in str(caught.value)
+    assert len(COLUMNS) > 2
+
+
+def test_overlong_labels_are_one_line(tmp_path):
+    """A participant ID of 300 characters (Errno 36) or 5,000 digits (int limit) is a
+    one-line LogError."""
+    import pytest
+
+    from pavlov.task.log import LogError, bids_label
+
+    for text in ("a" * 300, "1" * 5000):
+        with pytest.raises(LogError, match=r"at most 64 letters and digits, got [\d,]+ characters"):
+            bids_label(text, "--participant")
+    assert bids_label("a" * 64, "--participant") == "a" * 64
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_session_files_respect_the_umask(tmp_path, umask, mode):
+    """The log, its JSON sidecar, the session record and the dataset files are as
+    readable as the umask allows (0644 under 022): colleagues can read the data."""
+    import os
+
+    from pavlov.task.log import EventLog, write_events_json
+    from pavlov.task.sidecar import SessionRecord, add_participant, write_dataset_description
+
+    old = os.umask(umask)
+    try:
+        log = EventLog.create(tmp_path / "events.tsv")
+        log.close()
+        write_events_json(tmp_path / "events.json")
+        SessionRecord.create(tmp_path / "session.json", {"end_reason": "running"}).update(
+            end_reason="completed"
+        )
+        files = [
+            tmp_path / "events.tsv",
+            tmp_path / "events.json",
+            tmp_path / "session.json",
+            write_dataset_description(tmp_path, "Study"),
+            add_participant(tmp_path, "01"),
+        ]
+    finally:
+        os.umask(old)
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: mode for f in files}

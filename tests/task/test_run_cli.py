@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "retrieval_extinction.yaml"
 
 
@@ -45,7 +47,7 @@ def test_missing_participant_without_display(tmp_path):
 def test_bad_speed_and_unknown_session(tmp_path):
     """--speed 0 is refused by the parser; an unknown session names the valid ones."""
     proc = pavlov(str(PROTOCOL), "--participant", "01", "--speed", "0", tmp_path=tmp_path)
-    assert proc.returncode == 2 and "expected a number > 0" in proc.stderr
+    assert proc.returncode == 2 and "expected a number >= 0.1 and <= 100000" in proc.stderr
     proc = pavlov(str(PROTOCOL), "--participant", "01", "--session", "day9", tmp_path=tmp_path)
     assert proc.returncode == 2 and "day1" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -54,3 +56,53 @@ def test_resume_without_data(tmp_path):
     """--resume of a run that never started is a one-line error."""
     proc = pavlov(str(PROTOCOL), "--participant", "01", "--resume", tmp_path=tmp_path)
     assert proc.returncode == 5 and "nothing to resume" in proc.stderr
+
+
+def test_metadata_is_written_again_and_faults_are_one_line(tmp_path):
+    """Every run and resume writes events.json, dataset_description.json and
+    participants.tsv again if missing (after `rm -rf` they were never recreated), and a
+    metadata write that fails is a one-line LogError, not an internal error."""
+    from pavlov.protocols import load_protocol
+    from pavlov.task.log import LogError, run_paths, write_events_json
+    from pavlov.task.run_cli import _write_metadata
+
+    protocol = load_protocol(PROTOCOL)
+    paths = run_paths(tmp_path / "data", "01", "day1", protocol.task, 1, False)
+    paths.directory.mkdir(parents=True)
+    _write_metadata(paths, protocol, "01", write_events_json)
+    for path in (paths.events_json, paths.root / "dataset_description.json"):
+        path.unlink()
+    (paths.root / "participants.tsv").write_text("participant_id\nsub-02\n")
+    _write_metadata(paths, protocol, "01", write_events_json)
+    assert paths.events_json.exists() and (paths.root / "dataset_description.json").exists()
+    assert (paths.root / "participants.tsv").read_text().splitlines() == [
+        "participant_id",
+        "sub-02",
+        "sub-01",
+    ]
+    (paths.root / "participants.tsv").unlink()
+    (paths.root / "participants.tsv").mkdir()  # an unwritable participants.tsv
+    with pytest.raises(LogError, match="cannot write the dataset metadata") as caught:
+        _write_metadata(paths, protocol, "01", write_events_json)
+    assert "\n" not in str(caught.value)
+
+
+def test_intensity_is_checked_against_the_ceiling_from_every_source():
+    """An intensity from the option, a calibration record or the prompt must be
+    0 < mA <= calibration.ceiling_ma (the default work-up's 10 mA without a block)."""
+    from pavlov.protocols import load_protocol
+    from pavlov.task.run_cli import RunError, _check_intensity
+
+    protocol = load_protocol(PROTOCOL)
+    ceiling = protocol.calibration.ceiling_ma if protocol.calibration else 10.0
+    _check_intensity(protocol, ceiling, "--intensity")
+    _check_intensity(protocol, None, "n/a (no shock)")
+    for value, source in (
+        (ceiling + 0.01, "--intensity"),
+        (1e9, "calibration"),
+        (0.0, "typed by the experimenter"),
+    ):
+        with pytest.raises(
+            RunError, match=rf"expected 0 < mA <= the protocol's calibration ceiling_ma {ceiling:g}"
+        ):
+            _check_intensity(protocol, value, source)

@@ -76,7 +76,7 @@ def play(
         if scanner
         else None
     )
-    shock = SimulatedShock(clock) if protocol.safety else None
+    shock = SimulatedShock(clock, speed=speed) if protocol.safety else None
     markers = SimulatedMarkers(clock)
     console = RecordingConsole()
     path = tmp_path / "events.tsv"
@@ -374,3 +374,193 @@ def test_guard_requires_caps():
     protocol = dataclasses.replace(protocol, safety=None)
     with pytest.raises(Exception, match="no safety block"):
         guard_shock(SimulatedShock(FrameClock()), protocol, FrameClock())
+
+
+def long_train_protocol(tmp_path):
+    """retrieval_extinction with a 1-s shock train (50 pulses at 50 Hz), longer than a
+    rehearsal's ITI at --speed 40."""
+    text = (PROTOCOLS / "retrieval_extinction.yaml").read_text()
+    text = text.replace("interval: 0.02, count: 10}", "interval: 0.02, count: 50}")
+    text = text.replace("    duration: 0.2\n", "    duration: 1.0\n", 1)
+    text = text.replace("max_train_duration: 0.5", "max_train_duration: 1.5")
+    path = tmp_path / "long_train.yaml"
+    path.write_text(text)
+    return load_protocol(path)
+
+
+def test_rehearsal_shock_runs_on_the_session_clock(tmp_path):
+    """At --speed 40 a simulated 1-s train takes 1/40 s, so no trial after a shock starts
+    late, and the USp row still says the real train's length and edges."""
+    protocol = long_train_protocol(tmp_path)
+    run = play(tmp_path, None, "day1", speed=40.0, protocol=protocol)
+    assert run.result.end_reason == "completed"
+    main = main_rows(run.log)
+    frame = 40.0 / 60  # one refresh, in protocol seconds
+    assert main.onset_error.abs().max() <= frame / 2 + 1e-6
+    shocks = run.log[(run.log.trial_type == "us") & (run.log.event_type == "USp")]
+    assert len(shocks) == 6
+    assert shocks.duration.to_numpy() == pytest.approx(0.02 * 49 + 0.002)
+    edges = [float(t) for t in shocks.iloc[0].value.split(";")]
+    assert len(edges) == 50
+    assert edges[1] - edges[0] == pytest.approx(0.02)
+    assert edges[0] == pytest.approx(shocks.iloc[0].onset)
+
+
+def test_wait_lasts_its_duration_despite_dropped_frames(tmp_path):
+    """A 600-s wait with dropped frames still lasts 600 s (refreshes, not flips, are counted)."""
+    clock = FrameClock()
+    protocol = load_protocol(PROTOCOLS / "retrieval_extinction.yaml")
+    schedule = build_schedule(protocol, "demo", "day2")
+    wait = next(e for e in schedule.events if e.kind == "wait")
+    speed = 40.0
+    first = int(wait.onset / speed * 60) + 30
+    display = RecordingDisplay(clock, slow_frames={first + 10 * k: 5 for k in range(40)})
+    run = play(tmp_path, "retrieval_extinction", "day2", speed=speed, display=display)
+    row = run.log[run.log.trial_type == "wait"].iloc[0]
+    frame = speed / 60
+    assert abs(row.duration - 600.0) <= 2 * frame
+    assert main_rows(run.log).onset_error.abs().max() <= frame / 2 + 1e-6
+
+
+def texts_during(run, kind):
+    """Texts on screen while the events of ``kind`` were shown (from the display's scenes)."""
+    rows = run.log[run.log.trial_type == kind]
+    texts = set()
+    for onset, duration in zip(rows.onset, rows.duration, strict=True):
+        for t, scene in run.display.frames:
+            log_t = (t - run.result.zero) * 40.0
+            if onset <= log_t < onset + duration and scene.text:
+                texts.add(scene.text)
+    return texts
+
+
+def test_wait_shows_the_protocols_text(tmp_path):
+    """retrieval_extinction's wait shows its own text (not a hard-coded "Please wait")."""
+    run = play(tmp_path, "retrieval_extinction", "day2", speed=40.0)
+    wait = [s for _, s in run.display.frames if s.countdown is not None]
+    assert wait and {s.text for s in wait} == {
+        "Please rest quietly. The next part starts in a few minutes."
+    }
+    ket = play(tmp_path / "k", "ketamine_reconsolidation", "infusion", speed=40.0)
+    wait = [s for _, s in ket.display.frames if s.countdown is not None]
+    assert {s.text for s in wait} == {"Please rest quietly during the infusion."}
+
+
+def test_instructions_show_only_the_protocols_words(tmp_path):
+    """An instruction screen shows the protocol's text and nothing added under it."""
+    run = play(tmp_path, "retrieval_extinction", "day1", speed=40.0)
+    texts = {s.text for _, s in run.display.frames if s.text}
+    instructions = {p.instructions for p in run.protocol.phases.values() if p.instructions}
+    assert texts and texts <= instructions
+
+
+def test_rest_shows_its_text_or_a_cross(tmp_path):
+    """The fMRI protocol's baseline rest shows its "+" text; its end rest (no text) a cross."""
+    run = play(tmp_path, "aversive_pavlovian_fmri", "scan", speed=10.0)
+    rest = run.log[run.log.trial_type == "rest"]
+    zero = run.result.zero
+    for (_, row), expect in zip(rest.iterrows(), ["+", None], strict=True):
+        scenes = [
+            s
+            for t, s in run.display.frames
+            if row.onset <= (t - zero) * 10.0 < row.onset + row.duration - 1
+        ]
+        assert scenes and {s.text for s in scenes} == {expect}
+        assert all(s.fixation == (expect is None) for s in scenes)
+
+
+def test_instructions_advance_time_ends_without_a_key(tmp_path):
+    """An ``advance: time`` instruction screen ends after its duration with no key."""
+    text = (PROTOCOLS / "aversive_pavlovian_fmri.yaml").read_text()
+    text = text.replace("    duration: 3\n", "    duration: 3\n    advance: time\n", 1)
+    path = tmp_path / "timed.yaml"
+    path.write_text(text)
+    run = play(tmp_path, None, "scan", speed=10.0, protocol=load_protocol(path), responder=Never())
+    row = run.log[run.log.trial_type == "instructions"].iloc[0]
+    assert row.duration == pytest.approx(3.0, abs=0.5)
+
+
+class Never(Silent):
+    """A participant who never presses the continue key."""
+
+    def ready(self, now, keys, shown):
+        return False
+
+
+def test_console_shows_the_current_trial_ratings_and_next_shock(tmp_path):
+    """The console counts the trial playing (1/N during trial 1), names the phase of an
+    instruction screen, shows ratings and missed ratings, the next shock, and no pulse
+    count without a scanner."""
+    run = play(tmp_path, "fear_extinction_recall", "day1", speed=10.0)
+    statuses = run.console.statuses
+    first = next(s for s in statuses if s.what.startswith("trial 1:"))
+    assert first.trial == 1 and first.phase
+    assert all(s.trial >= 1 for s in statuses if s.what.startswith("trial"))
+    instructions = [s for s in statuses if s.what.startswith("instructions")]
+    assert instructions and all(s.phase for s in instructions)
+    assert not any(s.scanner for s in statuses)
+    assert any(s.next_us.startswith("shock (") for s in statuses)
+    rated = run.log[(run.log.trial_type == "cs") & run.log.rating.notna()]
+    last = statuses[-1]
+    assert last.ratings > 0
+    assert last.missed_ratings == last.ratings - len(rated)
+    assert last.last_rating
+    from pavlov.task.console import status_rows
+
+    labels = [label for label, _ in status_rows(last)]
+    assert "pulses" not in labels and "rating" in labels
+    scan = play(tmp_path / "s", "aversive_pavlovian_fmri", "scan", speed=10.0)
+    assert "pulses" in [label for label, _ in status_rows(scan.console.statuses[-1])]
+
+
+class Clicker(RecordingDisplay):
+    """A mouse that moves right at the 3rd poll of each scale and clicks at the 6th;
+    space at the 9th when ``confirm``."""
+
+    def __init__(self, clock, confirm):
+        super().__init__(clock)
+        self.confirm = confirm
+        self.polls = 0
+
+    def centre_pointer(self):
+        super().centre_pointer()
+        self.polls = -1
+
+    def pointer(self):
+        self.polls += 1
+        now = self.clock.now()
+        if self.polls < 3:
+            return 0.0, []
+        return 0.5, [now - 0.001] if self.polls == 6 else []
+
+    def poll_keys(self):
+        keys = super().poll_keys()
+        if self.frames and self.frames[-1][1].text:
+            keys.append(("space", self.clock.now()))  # past the instruction screens
+        if self.confirm and self.polls == 8:
+            keys.append(("space", self.clock.now()))
+        return keys
+
+
+@pytest.mark.parametrize("confirm", [False, True])
+def test_slider_times_are_logged(tmp_path, confirm):
+    """Logged slider ratings carry the first move, the placement and the confirmation (n/a
+    when the window ended first: the placed value is the rating)."""
+    from pavlov.task.responder import ParticipantResponder
+
+    display = Clicker(FrameClock(), confirm)
+    run = play(
+        tmp_path,
+        "fear_extinction_recall",
+        "day1",
+        speed=10.0,
+        display=display,
+        responder=ParticipantResponder(display),
+    )
+    rated = run.log[run.log.trial_type == "cs"]
+    assert len(rated) > 0 and list(rated.rating) == pytest.approx([7.5] * len(rated))
+    assert (rated.rating_move > 0).all() and (rated.rating_move < rated.rating_rt).all()
+    if confirm:
+        assert (rated.rating_confirm > rated.rating_rt).all()
+    else:
+        assert rated.rating_confirm.isna().all()

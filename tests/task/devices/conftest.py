@@ -39,6 +39,7 @@ class PtyPeer:
         self.path = os.ttyname(self.slave)
         self.received: list[tuple[float, int]] = []
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # a read and its bookkeeping happen together
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -48,17 +49,30 @@ class PtyPeer:
                 ready, _, _ = select.select([self.master], [], [], 0.02)
                 if not ready:
                     continue
-                data = os.read(self.master, 1024)
+                with self._lock:
+                    data = os.read(self.master, 1024)
+                    now = time.perf_counter()
+                    self.received.extend((now, byte) for byte in data)
             except OSError:
                 return
-            now = time.perf_counter()
-            self.received.extend((now, byte) for byte in data)
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
 
     def values(self, settle: float = 0.05) -> list[int]:
+        """Every byte received, once nothing written so far is left unread: on a busy
+        machine the reader thread may run late, and a fixed wait lost the last pulse."""
         time.sleep(settle)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self._lock:
+                try:
+                    pending, _, _ = select.select([self.master], [], [], 0)
+                except (OSError, ValueError):
+                    break
+                if not pending:
+                    break
+            time.sleep(0.005)
         return [value for _, value in self.received]
 
     def vanish(self) -> None:

@@ -59,6 +59,18 @@ def test_stops_at_target(fake_clock):
     assert any("Final intensity: 1.1 mA" in line for line in said)
 
 
+def test_overshoot_is_not_target_reached(fake_clock):
+    """A rating above the target says it overshot and offers the last intensity rated
+    below the target; each step says its shock was delivered."""
+    workup, _, said = _run(["", "3", "", "8", ""], fake_clock)
+    assert workup.stopped == "target overshot"
+    assert workup.final_ma == 0.5  # Enter took the suggested intensity, not the overshoot
+    assert "Step 1: shock delivered (0.5 mA, 5 pulse(s))." in said
+    assert "Step 2: shock delivered (1 mA, 5 pulse(s))." in said
+    assert any("above the target 7" in line and "use 0.5 mA" in line for line in said)
+    assert not any("target reached" in line for line in said)
+
+
 def test_ceiling_stops(fake_clock):
     """The ceiling stops the series below target; entries over the ceiling are asked again."""
     answers = ["", "2", "5", "2", "3", ""]
@@ -114,3 +126,17 @@ def test_participant_label(fake_clock):
     """Participant IDs must be BIDS labels."""
     with pytest.raises(CalibrationError, match="BIDS label"):
         _run([], fake_clock, participant="sub-01")
+
+
+def test_record_respects_the_umask(fake_clock, tmp_path):
+    """A later work-up's record (rewritten through a temporary file) is 0644 under umask 022."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        for answers in (["", "7", ""], ["", "7", ""]):
+            workup, _, _ = _run(answers, fake_clock)
+            path = save_workup(tmp_path, workup)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -55,16 +55,35 @@ def test_calibrate_against_a_ttl_box(monkeypatch, capsys, tmp_path, pty_peer):
     assert load_calibration(tmp_path, "07")["n_workups"] == 2
 
 
-def test_calibrate_input_ending_is_one_line_and_saves_nothing(monkeypatch, capsys, tmp_path):
-    """If the terminal's input ends mid work-up, one line, exit 2, and no record is written."""
+def test_calibrate_input_ending_saves_the_shocks_given_marked_incomplete(
+    monkeypatch, capsys, tmp_path
+):
+    """If the terminal's input ends after a test shock, one line, exit 2, and the work-up is
+    saved marked incomplete (the shock was given), with no final intensity."""
+    import json
+
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
     status = main(["calibrate", str(PROTOCOL), "-p", "09", "--data", str(tmp_path)])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
     assert status == 2
-    assert err == (
-        "pavlov: calibrate: the terminal's input ended before the work-up finished; nothing "
-        "was saved (run it at an interactive terminal)\n"
+    path = tmp_path / "sub-09" / "sub-09_calibration.json"
+    assert captured.err == (
+        "pavlov: calibrate: the terminal's input ended before the work-up finished (run it at "
+        f"an interactive terminal); the 1 test shock(s) given are saved in {path}, marked "
+        "incomplete (no final intensity): run calibrate again to finish\n"
     )
+    assert "Step 1: shock delivered (0.5 mA, 10 pulse(s))." in captured.out
+    (workup,) = json.loads(path.read_text())["workups"]
+    assert workup["complete"] is False and workup["final_ma"] is None
+    assert [s["intensity_ma"] for s in workup["steps"]] == [0.5]
+    assert workup["stopped"].startswith("interrupted: calibrate: the terminal's input ended")
+
+
+def test_calibrate_input_ending_before_any_shock_saves_nothing(monkeypatch, capsys, tmp_path):
+    """Input ending before the first shock: one line, exit 2, no record."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    status = main(["calibrate", str(PROTOCOL), "-p", "09", "--data", str(tmp_path)])
+    assert status == 2 and capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "sub-09").exists()
 
 
@@ -87,3 +106,24 @@ def test_devices_check_rejects_a_zero_tr(capsys):
     assert capsys.readouterr().err.splitlines()[-1] == (
         "pavlov devices check: error: argument --tr: expected a number > 0, got '0'"
     )
+
+
+def test_devices_check_reports_every_device_of_a_lab(capsys, tmp_path, pty_peer):
+    """A lab file whose shock port is missing: the shock is reported FAIL, the marker line
+    (a real serial port) and the trigger are still checked and reported, and the exit
+    status is non-zero."""
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(
+        "lab: test room\n"
+        "shock:\n  device: serial:/dev/pavlov-no-such-port\n"
+        f"markers:\n  device: serial:{pty_peer.path}\n"
+    )
+    status = main(["devices", "check", "--lab", str(lab), "--yes", "--listen", "0.05"])
+    out = capsys.readouterr().out
+    assert status == 3
+    lines = [line for line in out.splitlines() if line.startswith(("ok    ", "FAIL  "))]
+    assert len(lines) == 3
+    assert lines[0].startswith(f"ok    markers serial:{pty_peer.path}")
+    assert lines[1].startswith("ok    trigger")
+    assert lines[2].startswith("FAIL  shock serial:/dev/pavlov-no-such-port")
+    assert 60 in pty_peer.values()  # the test marker code reached the port

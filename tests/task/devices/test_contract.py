@@ -250,3 +250,30 @@ def test_lsl_push_failure_is_device_error(fake_pylsl, real_clock):
     fake_pylsl.StreamOutlet.instances[0].fail = True
     with pytest.raises(DeviceError, match="lsl:lab-markers"):
         markers.send(10, "x")
+
+
+@pytest.mark.parametrize("name", ["serial", "parallel", "labjack"])
+def test_train_schedule_on_the_backends_clock(request, real_clock, name):
+    """A line backend aims its rising edges at first edge + k intervals on the session
+    clock (exactly), writes each pulse high then low, and never before its planned time;
+    how late it is depends on the CPU and is left to the benchmark."""
+    shock, markers, wire = SHOCK_BACKENDS[name](request, real_clock)
+    try:
+        shock.open()
+        shock.deliver(0.002, 0.02, 5, "schedule")
+        _wait(shock)
+        (record,) = shock.delivered()
+    finally:
+        shock.close()
+        markers.close()
+    assert len(record.planned) == 5 and len(record.pulses) == 5
+    steps = [b - a for a, b in itertools.pairwise(record.planned)]
+    assert steps == pytest.approx([0.02] * 4, abs=1e-9)
+    assert all(rise >= planned for (rise, _), planned in zip(record.pulses, record.planned))
+    assert all(rise < fall for rise, fall in record.pulses)
+    values, deadline = wire(), time.monotonic() + 5
+    while values.count(1) < 5 and time.monotonic() < deadline:
+        values = wire()  # a pty peer reads in its own thread: give it the time it needs
+    assert values.count(1) == 5  # no marker was sent: every 1 is a shock pulse
+    highs = [i for i, v in enumerate(values) if v == 1]
+    assert all(values[i + 1] == 0 for i in highs)  # each pulse high, then low

@@ -114,3 +114,14 @@ def test_missing_lab_file(tmp_path):
     """A missing file is one line naming it."""
     with pytest.raises(ProtocolError, match="no such file"):
         load_lab(tmp_path / "nope.yaml")
+
+
+def test_reserved_key_trigger_in_a_lab_file_is_rejected(tmp_path):
+    """A lab file's `trigger.device: key:escape` is one line naming the key as reserved."""
+    from pavlov.protocols.errors import ProtocolError
+    from pavlov.task.devices.lab import load_lab
+
+    path = tmp_path / "lab.yaml"
+    path.write_text("trigger:\n  device: key:escape\n")
+    with pytest.raises(ProtocolError, match=r"lab.yaml:2: trigger.device: .*reserved"):
+        load_lab(path)

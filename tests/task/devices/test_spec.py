@@ -118,3 +118,62 @@ def test_failed_open_closes_what_was_opened(pty_peer, fake_clock):
         build_devices(
             shock=f"serial:{pty_peer.path}", markers="serial:/dev/nonexistent-x", clock=fake_clock
         )
+
+
+def test_one_port_under_two_names_is_one_port(pty_peer, fake_clock, tmp_path):
+    """A symlink to the shock's serial port (a /dev/serial/by-id name), or a parallel port
+    with a trailing slash, is the same port: marker codes with the shock bit are refused
+    (the default codes 11, 13, 15 used to reach the box at every CS onset)."""
+    from pavlov.task.devices.spec import parse_spec
+
+    alias = tmp_path / "usb-Arduino_by-id"
+    alias.symlink_to(pty_peer.path)
+    from pavlov.task.devices.lab import LabConfig
+    from pavlov.task.devices.lines import MaskedLines
+
+    lab = LabConfig(path="lab.yaml", marker_codes={"CSpr": 11})
+    with pytest.raises(SpecError, match="would raise the shock line"):
+        build_devices(
+            shock=f"serial:{pty_peer.path}", markers=f"serial:{alias}", lab=lab, clock=fake_clock
+        )
+    # Default codes: one port opened once and shared, so a marker never lowers a pulse.
+    devices = build_devices(
+        shock=f"serial:{pty_peer.path}", markers=f"serial:{alias}", clock=fake_clock
+    )
+    try:
+        assert isinstance(devices.markers.lines, MaskedLines)
+        assert devices.markers.lines.shared is devices.shock.lines.shared
+    finally:
+        devices.close()
+    with pytest.raises(SpecError, match="separate ports"):
+        build_devices(
+            trigger=f"serial:{alias}:5", shock=f"serial:{pty_peer.path}", clock=fake_clock
+        )
+    assert parse_spec("shock", "parallel:/dev/parport0").same_port(
+        parse_spec("markers", "parallel:/dev/parport0/")
+    )
+    assert parse_spec("shock", "parallel:/dev/./parport0").same_port(
+        parse_spec("markers", "parallel:/dev/parport0")
+    )
+    assert not parse_spec("shock", "serial:/dev/ttyUSB0").same_port(
+        parse_spec("markers", "serial:/dev/ttyUSB1")
+    )
+
+
+@pytest.mark.parametrize("key", ["escape", "space", "f12", "Escape", "y", "n"])
+def test_reserved_keys_are_not_trigger_keys(key):
+    """--trigger key:escape would turn the emergency stop into scanner pulses: refused."""
+    from pavlov.task.devices.spec import parse_spec
+
+    with pytest.raises(SpecError, match="reserved"):
+        parse_spec("trigger", f"key:{key}")
+
+
+def test_serial_spec_without_a_path_blames_the_path():
+    """`serial:@9600` names the missing path, not the (valid) baud."""
+    from pavlov.task.devices.spec import parse_spec
+
+    with pytest.raises(
+        SpecError, match=r"serial:@9600' \(the serial port's path comes before '@'\)"
+    ):
+        parse_spec("shock", "serial:@9600")

@@ -1,0 +1,357 @@
+"""Shock safety of ``pavlov run`` as a whole, attacked from outside (SAFETY.md H1).
+
+Every test runs the real command in a subprocess under Xvfb, with a real serial TTL box:
+the slave end of an ``os.openpty()`` whose master end the test reads, recording every
+byte (the wire). The protocol (written by the test) has long single pulses, so a signal or
+a kill sent when the test sees the line go high lands inside the pulse.
+
+- two processes on one session: the second exits 2 naming the first's PID, and the wire
+  carries exactly the scheduled trains;
+- a catchable signal mid-pulse (SIGQUIT, SIGUSR1, SIGALRM): the line goes low, the record
+  says which signal ended the session;
+- SIGKILL mid-pulse, and the X server killed mid-pulse (Xlib's fatal IO error ends the
+  process from C): no Python code runs, the watchdog process drives the line low long
+  before the pulse would have ended on its own;
+- three ``--run N`` of one session with a cap of 4: only 4 trains, the rest refused and
+  logged;
+- ``--intensity`` above the protocol's ceiling, and a resume in another mode: one line,
+  exit 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.display
+
+#: The pulse: long enough that a kill sent when the line rises lands inside it.
+WIDTH = 1.0
+PROTOCOL = f"""\
+pavlov: 1
+study: Attack
+task: attack
+seed: 3
+cs:
+  roles: [CS+, CS-]
+  stimuli:
+    blue: {{image: cs/blue_square.png}}
+    yellow: {{image: cs/yellow_square.png}}
+us:
+  shock:
+    type: shock
+    train: {{pulse_width: {WIDTH}, interval: 1.1, count: 1}}
+    duration: {WIDTH}
+safety:
+  max_shocks: 4
+  max_train_duration: 2
+calibration:
+  target: 7
+  start_ma: 0.5
+  step_ma: 0.5
+  ceiling_ma: 8
+phases:
+  acquisition:
+    type: acquisition
+    trials: {{CS+: 2, CS-: 1}}
+    reinforced: {{CS+: 2}}
+    cs_duration: 2
+    iti: 0.3
+sessions:
+  - name: s1
+    phases: [acquisition]
+"""
+
+
+class Wire:
+    """The TTL box: the master end of a pty; every byte with its ``perf_counter`` time.
+
+    The slave end stays open here too, so the pty lives on when the session process dies
+    (as a real box stays powered) and a byte written by any later opener is seen.
+    """
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
+        self.received: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.master], [], [], 0.005)
+            if not ready:
+                continue
+            try:
+                data = os.read(self.master, 1024)
+            except OSError:
+                time.sleep(0.005)
+                continue
+            now = time.perf_counter()
+            self.received.extend((now, byte) for byte in data)
+
+    def wait_for(
+        self, value: int, after: int = 0, timeout: float = 60.0, proc=None
+    ) -> tuple[int, float]:
+        """Index and time of the first byte ``value`` at or after index ``after``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"the session ended first: {proc.stderr.read()}")
+            for i in range(after, len(self.received)):
+                if self.received[i][1] == value:
+                    return i, self.received[i][0]
+            time.sleep(0.002)
+        raise AssertionError(f"no byte {value} on the wire after #{after}: {self.received}")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@pytest.fixture
+def wire():
+    peer = Wire()
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def protocol(tmp_path) -> Path:
+    path = tmp_path / "attack.yaml"
+    path.write_text(PROTOCOL)
+    return path
+
+
+def command(protocol: Path, data: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pavlov.task.cli",
+        "run",
+        str(protocol),
+        "--participant",
+        "01",
+        "--simulate",
+        "--windowed",
+        "--data",
+        str(data),
+        *extra,
+    ]
+
+
+def start(env, protocol, data, *extra) -> subprocess.Popen:
+    return subprocess.Popen(
+        command(protocol, data, *extra),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def record(data: Path, run: int = 1) -> dict:
+    (path,) = data.glob(f"sub-01/ses-s1/beh/*_run-{run}_session.json")
+    return json.loads(path.read_text())
+
+
+def rises(received: list[tuple[float, int]]) -> int:
+    level, count = 0, 0
+    for _, byte in received:
+        if byte & 1 and not level:
+            count += 1
+        level = byte & 1
+    return count
+
+
+def test_second_process_on_the_session_exits_naming_the_first(xvfb, tmp_path, protocol, wire):
+    """A second `pavlov run` of the session while the first runs: exit 2, one line with the
+    first's PID; the wire carries exactly the 2 scheduled trains (was 3 and a doubled log)."""
+    data = tmp_path / "data"
+    first = start(xvfb, protocol, data, "--shock", f"serial:{wire.path}", "--intensity", "1")
+    try:
+        wire.wait_for(1, proc=first)  # the first US: the session is surely running
+        for extra in (["--resume"], ["--run", "2"]):
+            second = subprocess.run(
+                command(protocol, data, "--intensity", "1", *extra),
+                env=xvfb,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert second.returncode == 2, second.stderr
+            assert second.stderr.count("\n") == 1
+            assert f"process {first.pid}" in second.stderr and "already running" in second.stderr
+        assert first.wait(timeout=60) == 0, first.stderr.read()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            first.kill()
+    time.sleep(0.1)
+    assert rises(wire.received) == 2
+    assert wire.received[-1][1] == 0
+    log = pd.read_csv(
+        next(data.glob("sub-01/ses-s1/beh/*_events.tsv")), sep="\t", keep_default_na=False
+    )
+    assert (log.trial_type == "cs").sum() == 3
+    assert record(data)["shocks_delivered"] == 2
+    assert not list(data.glob("sub-01/ses-s1/beh/*_run-2_*"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGUSR1, signal.SIGALRM])
+def test_signal_during_a_pulse_lowers_the_line_and_records_it(xvfb, tmp_path, protocol, wire, sig):
+    """SIGQUIT, SIGUSR1, SIGALRM inside a pulse: the session ends cleanly, the last byte on
+    the wire is 0 and the record names the signal (was: line left high, `running`)."""
+    data = tmp_path / "data"
+    proc = start(xvfb, protocol, data, "--shock", f"serial:{wire.path}", "--intensity", "1")
+    high, _ = wire.wait_for(1, proc=proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    wire.wait_for(0, after=high + 1, timeout=10)
+    assert wire.received[-1][1] == 0
+    assert rises(wire.received) == 1
+    assert record(data)["end_reason"] == f"aborted: {signal.Signals(sig).name}"
+
+
+def _kill_during_pulse(wire: Wire, proc: subprocess.Popen, kill) -> None:
+    """Kill (``kill()``) when the line rises; check the watchdog lowered it, not the train."""
+    high, rose = wire.wait_for(1, proc=proc)
+    kill()
+    proc.wait(timeout=60)
+    _, fell = wire.wait_for(0, after=high + 1, timeout=10)
+    assert wire.received[-1][1] == 0
+    # The dead process cannot have ended its own pulse: the 0 came from the watchdog, well
+    # before the pulse's end (WIDTH after the rise), so the line was not left high.
+    assert fell - rose < WIDTH
+    assert rises(wire.received) == 1
+
+
+def test_sigkill_during_a_pulse_the_watchdog_lowers_the_line(xvfb, tmp_path, protocol, wire):
+    """SIGKILL inside a pulse (no Python code runs): the watchdog drives the line low."""
+    data = tmp_path / "data"
+    proc = start(xvfb, protocol, data, "--shock", f"serial:{wire.path}", "--intensity", "1")
+    _kill_during_pulse(wire, proc, lambda: os.kill(proc.pid, signal.SIGKILL))
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_x_server_killed_during_a_pulse_the_line_goes_low(tmp_path, protocol, wire):
+    """The X server dies inside a pulse (Xlib's fatal IO error exits from C): the line
+    still goes low at once and the record says why (was: last byte 1, `running`)."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed (apt-get install xvfb); the display tests need it")
+    number = next(
+        n
+        for n in range(300, 400)
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists()
+    )
+    server = subprocess.Popen(
+        ["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            assert server.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
+            time.sleep(0.05)
+        env = dict(os.environ, DISPLAY=f":{number}", HOME=str(tmp_path), PAVLOV_DEBUG="")
+        data = tmp_path / "data"
+        proc = start(env, protocol, data, "--shock", f"serial:{wire.path}", "--intensity", "1")
+        _kill_during_pulse(wire, proc, server.kill)
+        assert proc.returncode != 0
+        # Xlib's IO error handler ran pavlov's clean-up before exiting: the record says why.
+        assert record(data)["end_reason"].startswith("error: the X server connection was lost")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            server.kill()
+        server.wait(timeout=10)
+
+
+def test_max_shocks_counts_every_run_of_the_session(xvfb, tmp_path, protocol):
+    """Three --run N of one session (2 USs each, cap 4): 4 trains in all; the third run's
+    USs are refused and logged (was: 6 trains, no warning)."""
+    data = tmp_path / "data"
+    # Short pulses: at --speed 20 two USs may come closer than a 1-s pulse.
+    protocol.write_text(
+        PROTOCOL.replace(
+            f"pulse_width: {WIDTH}, interval: 1.1", "pulse_width: 0.005, interval: 0.01"
+        ).replace(f"duration: {WIDTH}", "duration: 0.1")
+    )
+    for run in (1, 2, 3):
+        proc = subprocess.run(
+            command(protocol, data, "--run", str(run), "--speed", "20"),
+            env=xvfb,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert proc.returncode == 0, proc.stderr
+    ledgers = sorted(data.glob("sub-01/ses-s1/beh/*_shocks.tsv"))
+    assert [len(p.read_text().splitlines()) for p in ledgers] == [2, 2, 0]
+    third = record(data, 3)
+    assert third["shocks_delivered"] == 0
+    assert len(third["shock_refusals"]) == 2
+    assert all("max_shocks 4" in r for r in third["shock_refusals"])
+    log = pd.read_csv(
+        next(data.glob("sub-01/ses-s1/beh/*_run-3_events.tsv")), sep="\t", keep_default_na=False
+    )
+    usp = log[(log.trial_type == "us") & (log.event_type == "USp")]
+    assert len(usp) == 2 and all(v.startswith("refused") for v in usp.value)
+    assert (usp.duration.astype(float) == 0).all()
+
+
+def test_intensity_over_the_ceiling_and_resume_in_another_mode(xvfb, tmp_path, protocol):
+    """--intensity above calibration.ceiling_ma (or 0) and a resume with another --speed or
+    without --simulate: one line, exit 2, no run files written."""
+    data = tmp_path / "data"
+
+    def run(*extra, simulate=True):
+        args = command(protocol, data, *extra)
+        if not simulate:
+            args.remove("--simulate")
+        return subprocess.run(args, env=xvfb, capture_output=True, text=True, timeout=60)
+
+    for value in ("50", "1e9", "0"):
+        proc = run("--intensity", value)
+        assert proc.returncode == 2, (value, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        last = proc.stderr.splitlines()[-1]
+        if value == "0":  # refused by the parser
+            assert last.startswith("pavlov run: error: argument --intensity: expected a number > 0")
+        else:
+            assert last == (
+                "pavlov: --intensity: expected 0 < mA <= the protocol's calibration ceiling_ma "
+                f"8, got {float(value):g}"
+            )
+    assert not list(data.glob("sub-01/ses-s1/beh/*"))
+    assert run("--speed", "20").returncode == 0
+    (events,) = data.glob("sub-01/ses-s1/beh/*_events.tsv")
+    lines = events.read_text().splitlines()
+    events.write_text("\n".join(lines[:3]) + "\n")  # as if the run had been cut short
+    (sidecar,) = data.glob("sub-01/ses-s1/beh/*_session.json")
+    sidecar.write_text(json.dumps(dict(record(data), end_reason="aborted: SIGTERM")))
+    other_speed = run("--speed", "10", "--resume")
+    assert other_speed.returncode == 2 and "--speed 20" in other_speed.stderr
+    real = run("--resume", "--intensity", "1", simulate=False)
+    assert real.returncode == 2 and "--simulate" in real.stderr
+    assert events.read_text().splitlines() == lines[:3]
+    assert run("--speed", "20", "--resume").returncode == 0
+    resumes = record(data)["resumes"]
+    assert [(r["simulate"], r["speed"]) for r in resumes] == [(True, 20.0)]
