@@ -2,8 +2,9 @@
 
 Writes into ``--out``:
 
-- ``curves_by_block.csv``: ``group, phase, block, cs_type, n, mean, sem`` (``cs_type`` is
-  ``CS+``, ``CS-`` or ``diff``; ``group`` empty when the data have none);
+- ``curves_by_block.csv``: ``group, phase, block, cs_type, n, mean, sem, sem_within``
+  (``cs_type`` is ``CS+``, ``CS-`` or ``diff``; ``group`` empty when the data have none;
+  ``sem_within`` the Cousineau–Morey within-subject SEM the figures draw);
 - ``participants_by_block.csv``: ``participant, group, phase, block, cs_type, mean``;
 - ``curves_by_trial.csv``, ``participants_by_trial.csv``: the same by trial;
 - ``*_after_exclusions.csv``: the group curves without excluded participants;
@@ -12,14 +13,19 @@ Writes into ``--out``:
 - ``summaries.csv``: multiverse phase summaries;
 - ``exclusions.csv``: flag counts;
 - ``anova.csv``: CS × block rm-ANOVA per phase (``sample`` = all / after_exclusions);
-- ``mixed_model.csv`` (with ``--mixed-model``: a trial-level linear mixed model per phase,
-  opt-in because it costs about a minute on a study of 1,000 sessions);
-- ``group_comparison.csv`` (when groups exist);
-- ``model_fits.csv``: ``participant, model, parameters..., loglik, bic``; with ``--fit
-  hierarchical`` also the hierarchical rows (``fit`` column ``ml``/``hierarchical``: posterior
-  means with 94 % HDIs), and ``group_posteriors.csv``, ``model_comparison.csv`` (PSIS-LOO),
-  ``model_diagnostics.csv`` (R-hat, ESS, divergences) and ``posterior_predictive.png``/``.svg``
-  (:mod:`pavlov.analysis.hierarchical`);
+- ``index_tests.csv``: paired tests of extinction and return of fear (d_z, 95 % CI), and
+  ``group_index_tests.csv`` between groups (Welch, Hedges' g) when groups exist;
+- by CS role, when the data have more roles than CS types (CS+R/CS+NR ...):
+  ``role_curves_by_{block,trial}.csv``, ``participant_role_curves_by_*.csv``,
+  ``anova_roles.csv``, ``role_indices.csv``, ``role_contrasts.csv``, ``curves_by_role.png``;
+- ``mixed_model.csv`` (with ``--mixed-model``/``--mixed-across``, :mod:`pavlov.analysis.mixed`),
+  ``group_comparison.csv`` (when groups exist);
+- ``model_fits.csv``: ``participant, model, parameters..., loglik, bic, at_bound``; fitted to
+  unreinforced trials' SCR and to every trial's rating unless ``--fit-trials`` says otherwise;
+  with ``--fit hierarchical`` also the hierarchical rows (``fit`` column ``ml``/``hierarchical``:
+  posterior means with 94 % HDIs), and ``group_posteriors.csv``, ``model_comparison.csv``
+  (PSIS-LOO), ``model_diagnostics.csv`` (R-hat, ESS, divergences) and
+  ``posterior_predictive.png``/``.svg`` (:mod:`pavlov.analysis.hierarchical`);
 - ``regressors/sub-<id>/ses-<s>/…_desc-<model>_regressors.tsv`` + ``.json``: each fitted
   model's trial-wise V, δ (and α) as fMRI parametric regressors in the log's time base
   (:mod:`pavlov.analysis.fmri`), by default for the runs logged in the scanner (``func/``)
@@ -46,6 +52,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
@@ -60,7 +67,9 @@ def register(subparsers) -> None:
         description=(
             "Analyse pavlov session logs (an events file, a participant or data folder) or "
             "another tool's trial table (CSV/TSV: participant, phase, trial, cs_type, us, "
-            "response[, session, group, block])."
+            "response[, session, group, block, cs]). The optional cs column names the CS "
+            "role (CS+R, CS+NR, CS+1 ..., starting with its cs_type); with more roles than "
+            "CS types, curves, indices, rm-ANOVA and contrasts are also given per role."
         ),
     )
     parser.add_argument("data", metavar="DATA_OR_TABLE", help="events file, folder or trial table")
@@ -201,10 +210,77 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="name of the skin-conductance column (default scr)",
     )
-    parser.add_argument(
+    stats_group = parser.add_argument_group("statistics and model fits")
+    stats_group.add_argument(
         "--mixed-model",
         action="store_true",
-        help="also fit the trial-level linear mixed model per phase (slow on large studies)",
+        help="also fit trial-level linear mixed models per phase (y ~ cs * trial, random "
+        "intercept and CS slope per participant, Satterthwaite df; off by default: slower)",
+    )
+    stats_group.add_argument(
+        "--mixed-across",
+        nargs="+",
+        metavar="PHASE",
+        help="one CS × phase mixed model over these phases (e.g. extinction and test, for "
+        "return of fear), or 'all'; implies --mixed-model",
+    )
+    stats_group.add_argument(
+        "--mixed-ends",
+        type=positive_int,
+        metavar="K",
+        help="with --mixed-across: only the last K trials per CS of each phase but the last "
+        "and the first K of the last phase (return of fear: end of extinction vs start of "
+        "the test); default: whole phases",
+    )
+    stats_group.add_argument(
+        "--fit-trials",
+        choices=("auto", "all", "unreinforced"),
+        default="auto",
+        help="trials whose response the learning models fit (the models learn from every "
+        "trial): auto = unreinforced for scr (the US response contaminates it), all for "
+        "ratings (given before the outcome); --exclude-reinforced means unreinforced (auto)",
+    )
+    stats_group.add_argument(
+        "--rating-scale",
+        nargs=2,
+        type=finite_float,
+        metavar=("LOW", "HIGH"),
+        help="ends of the rating scale (default: a pavlov log's own scale; tables: 0 1 when "
+        "ratings lie in 0-1, else the observed min and max)",
+    )
+    stats_group.add_argument(
+        "--rating-model",
+        choices=("linear", "identity"),
+        default="linear",
+        help="ratings' observation model: linear = b0 + b1*V + noise (as for SCR), identity "
+        "= V + noise on the rescaled rating (linear)",
+    )
+    scr_group = parser.add_argument_group(
+        "SCR scoring", "how skin conductance recordings are scored (not used for tables)"
+    )
+    scr_group.add_argument(
+        "--scr-method",
+        choices=("ttp", "baseline"),
+        default="ttp",
+        help="ttp: trough-to-peak with the trough in the window (EzySCR, Boucsein 2012); "
+        "baseline: peak in 0.5-4.5 s minus the 2-s pre-CS mean (LaBar 1998) (ttp)",
+    )
+    scr_group.add_argument(
+        "--scr-window",
+        type=scr_window,
+        default="fir",
+        metavar="fir|sir|tir|START,END",
+        help="latency window of the response onset: first (1-4 s), second (4 s to CS "
+        "offset + 1 s) or third interval, or seconds after CS onset (fir)",
+    )
+    scr_group.add_argument(
+        "--scr-transform",
+        type=scr_transform,
+        default=None,
+        metavar="STEPS",
+        help="none, or steps joined by commas from sqrt, log, range, us (e.g. sqrt,us); "
+        "default for scored SCR: sqrt,us when every participant has US responses, else "
+        "sqrt (Lonsdorf et al. 2017; Boucsein et al. 2012); tables: none unless given",
     )
     scale = parser.add_argument_group(
         "scale-out (Dask)",
@@ -293,17 +369,26 @@ def _analyze(args: argparse.Namespace, client) -> int:
         raise AnalysisError(f"--out: expected a folder, got the file {out}")
     _check_hierarchical(args)
     physio = read_physio_option(args)
+    scoring = scr_scoring(args)
     # one pass over the logs: each events file is read once for trials and ratings
     if client is not None and physio is None and not args.columns:
         from pavlov.analysis import distributed
 
-        trials, ratings = distributed.load_study(args.data, out, client, args.response_name)
+        trials, ratings = distributed.load_study(
+            args.data, out, client, args.response_name, scoring=scoring
+        )
     else:
         trials, ratings = load.load_study(
-            args.data, response_name=args.response_name, physio=physio, columns=args.columns
+            args.data,
+            response_name=args.response_name,
+            physio=physio,
+            scoring=scoring,
+            columns=args.columns,
         )
+    trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
+    check_stats_options(args, trials)
     sessions = load.load_sessions(args.data)
     protocol = _load_protocol(args.protocol)
     recorded = provenance.recorded_protocols(sessions)
@@ -372,6 +457,8 @@ def _analyze(args: argparse.Namespace, client) -> int:
     save(counts, "exclusions.csv")
 
     notes = list(protocol_notes)
+    role_tables, role_figure = _roles(trials, response, args, select, keep, save, notes)
+    inference_tables = _inference(index, save)
     anova = pd.concat(
         [
             stats.anova_by_phase(trials, response, "block", args.block_size, **select).assign(
@@ -392,8 +479,8 @@ def _analyze(args: argparse.Namespace, client) -> int:
                 f"{response} value in every CS × block cell."
             )
     mixed = None
-    if args.mixed_model:
-        mixed = _mixed_models(trials, response, args.exclude_reinforced, notes)
+    if args.mixed_model or args.mixed_across:
+        mixed = _mixed_models(trials, response, select, args.mixed_across, args.mixed_ends, notes)
         save(mixed, "mixed_model.csv")
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
@@ -420,7 +507,26 @@ def _analyze(args: argparse.Namespace, client) -> int:
         written += save_figure(
             plot_curves(group, response, per, marks=marks), out / "curves", dpi=args.dpi
         )
-        figures.append((f"{response} by block: group mean ± SEM, CS+ − CS− below", "curves.png"))
+        figures.append(
+            (
+                f"{response} by block: group mean ± within-subject SEM (Cousineau–Morey) for "
+                "CS+ and CS−; CS+ − CS− below (± SEM of the difference)",
+                "curves.png",
+            )
+        )
+        if role_figure is not None:
+            written += save_figure(
+                plot_curves(role_figure, response, marks=marks),
+                out / "curves_by_role",
+                dpi=args.dpi,
+            )
+            figures.append(
+                (
+                    f"{response} by block and CS role: group mean ± within-subject SEM "
+                    "(Cousineau–Morey); each CS+ role minus CS− below (dashed)",
+                    "curves_by_role.png",
+                )
+            )
         if bayes is not None:
             figures.append(bayes.figure(out, written))
         if len(keep) < trials["participant"].nunique() and len(kept):
@@ -452,7 +558,26 @@ def _analyze(args: argparse.Namespace, client) -> int:
         extra_sections.append(("Hierarchical Bayesian fit", bayes.methods()))
     if trials["scr"].notna().any() and not load.is_trial_table(args.data):
         source = args.physio or "each run's *_recording-scr_physio.tsv.gz"
-        options["SCR"] = f"scored from {source}: {load.SCR_SCORING}"
+        options["SCR"] = f"scored from {source}: {describe_scoring(args, load.SCR_SCORING)}"
+    if scr_chain is not None:
+        options["SCR transform"] = scr_chain
+    fit_rule = fit_selection(response, args)
+    options["model fits use"] = (
+        f"{fit_rule} trials' {response} (the models learn from every trial); "
+        + (
+            "SCR convention: the US response contaminates reinforced trials"
+            if response == "scr" and args.fit_trials == "auto"
+            else "ratings convention: given before the outcome"
+            if args.fit_trials == "auto"
+            else "as chosen with --fit-trials"
+        )
+    )
+    if response == "rating":
+        options["rating observation model"] = (
+            "b0 + b1·V + noise (linear)"
+            if args.rating_model == "linear"
+            else "V + noise on the rating rescaled to 0-1 (identity)"
+        )
     methods = report.describe_methods(
         trials,
         sessions=sessions,
@@ -462,25 +587,20 @@ def _analyze(args: argparse.Namespace, client) -> int:
         protocol_sections=protocol_sections,
         extra=extra_sections,
     )
-    index_summary = (
-        index.groupby("test_phase", sort=False)[["extinction_index", "rof_index", "recovery_ratio"]]
-        .agg(["count", "mean", "std"])
-        .reset_index()
-    )
-    index_summary.columns = [" ".join(c).strip() for c in index_summary.columns]
+    index_summary = index_table(index)
     result_tables = [
-        ("rm-ANOVA, CS × block, per phase (Greenhouse–Geisser)", anova),
-        *([("Linear mixed model per phase", mixed)] if mixed is not None else []),
-        ("Indices (mean, SD over participants)", index_summary),
+        ("rm-ANOVA, CS × block, per phase (Greenhouse–Geisser)", _no_small_p(anova, notes)),
+        (INDEX_TITLE, index_summary),
+        *inference_tables,
+        *role_tables,
         ("Exclusion counts", counts),
     ]
+    if mixed is not None:
+        result_tables.insert(1, (MIXED_TITLE, _no_small_mixed_p(mixed, notes)))
     if len(groups):
-        result_tables.append(("Group × CS per phase", groups))
+        result_tables.append(("Group × CS per phase", _no_small_group_p(groups, trials, notes)))
     if fits is not None:
-        numeric = (
-            fits.drop(columns=["participant"]).groupby("model", sort=False).mean(numeric_only=True)
-        )
-        result_tables.append(("Model fits (means over participants)", numeric.reset_index()))
+        result_tables += fit_tables(fits, notes)
     if bayes is not None:
         result_tables.extend(bayes.tables())
     html = report.render_report(
@@ -497,6 +617,152 @@ def _analyze(args: argparse.Namespace, client) -> int:
         f"wrote {len(written)} files to {out}"
     )
     return 0
+
+
+def scr_window(text: str):
+    """``--scr-window``: ``fir``/``sir``/``tir`` or ``START,END`` seconds (START < END)."""
+    name = text.strip().lower()
+    if name in ("fir", "sir", "tir"):
+        return name
+    parts = text.split(",")
+    try:
+        start, end = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected fir, sir, tir or START,END seconds, got {text!r}"
+        ) from None
+    if not (np.isfinite(start) and np.isfinite(end) and 0 <= start < end):
+        raise argparse.ArgumentTypeError(f"expected 0 <= START < END seconds, got {text!r}")
+    return (start, end)
+
+
+#: ``--scr-transform`` step names and the :func:`pavlov.analysis.scr.transform` steps.
+SCR_TRANSFORM_STEPS = {"sqrt": "sqrt", "log": "log1p", "range": "range", "us": "us"}
+
+
+def scr_transform(text: str) -> tuple[str, ...]:
+    """``--scr-transform``: ``none`` or comma-joined steps from :data:`SCR_TRANSFORM_STEPS`."""
+    if text.strip().lower() == "none":
+        return ()
+    steps = [p.strip().lower() for p in text.split(",")]
+    for step in steps:
+        if step not in SCR_TRANSFORM_STEPS:
+            raise argparse.ArgumentTypeError(
+                f"expected none or steps from {', '.join(SCR_TRANSFORM_STEPS)} joined by "
+                f"commas, got {step!r}"
+            )
+    if len(set(steps)) < len(steps):
+        raise argparse.ArgumentTypeError(f"expected each step once, got {text!r}")
+    return tuple(steps)
+
+
+def check_stats_options(args: argparse.Namespace, trials: pd.DataFrame) -> None:
+    """Refuse option values that only the data can judge, before anything is written."""
+    if args.rating_scale is not None:
+        low, high = args.rating_scale
+        if not low < high:
+            raise AnalysisError(f"--rating-scale: expected LOW < HIGH, got {low:g} {high:g}")
+        values = trials["rating"].dropna() if "rating" in trials.columns else pd.Series()
+        if len(values) and (values.min() < low or values.max() > high):
+            raise AnalysisError(
+                f"--rating-scale {low:g} {high:g}: expected every rating inside it, got "
+                f"{values.min():g}-{values.max():g}"
+            )
+    if args.mixed_ends is not None and not args.mixed_across:
+        raise AnalysisError("--mixed-ends: only used with --mixed-across PHASE PHASE ...")
+    if args.mixed_across:
+        known = list(pd.unique(trials["phase"]))
+        if "all" in args.mixed_across and len(args.mixed_across) > 1:
+            raise AnalysisError("--mixed-across: expected 'all' alone or phase names")
+        for phase in args.mixed_across:
+            if phase != "all" and phase not in known:
+                from pavlov.protocols.errors import suggest
+
+                close = suggest(phase, known)
+                hint = f". Did you mean '{close}'?" if close else ""
+                raise AnalysisError(
+                    f"--mixed-across: expected phases from {', '.join(known)} or all, "
+                    f"got {phase!r}{hint}"
+                )
+        if args.mixed_across != ["all"] and len(set(args.mixed_across)) < 2:
+            raise AnalysisError("--mixed-across: expected 2 or more different phases, or all")
+
+
+def scr_scoring(args: argparse.Namespace) -> dict:
+    """Keyword arguments for :func:`pavlov.analysis.scr.score_events` from the options."""
+    window = args.scr_window
+    if args.scr_method == "baseline":
+        if isinstance(window, str) and window != "fir":
+            raise AnalysisError(
+                f"--scr-window {window}: baseline-to-peak scores a peak in 0.5-4.5 s after CS "
+                "onset; give START,END seconds or use --scr-method ttp"
+            )
+        return {"method": "btp", "window": window if not isinstance(window, str) else "FIR"}
+    return {"method": "ttp", "window": window.upper() if isinstance(window, str) else window}
+
+
+def describe_scoring(args: argparse.Namespace, default: str) -> str:
+    """The SCR scoring in words for the report's methods."""
+    window = args.scr_window
+    if args.scr_method == "ttp" and window == "fir":
+        return default
+    if isinstance(window, str):
+        span = {
+            "fir": "first interval (1–4 s after CS onset)",
+            "sir": "second interval (4 s to CS offset + 1 s)",
+            "tir": "third interval (CS offset + 1 s to + 4 s)",
+        }[window]
+    else:
+        span = f"{window[0]:g}–{window[1]:g} s after CS onset"
+    if args.scr_method == "baseline":
+        if isinstance(window, str):
+            span = "0.5–4.5 s after CS onset"
+        return (
+            f"baseline-to-peak (LaBar 1998 / Schiller 2010): the maximum in {span} minus the "
+            "mean of the 2 s before CS onset, scores < 0.02 µS set to 0, after a 5-Hz "
+            "first-order zero-phase low-pass; PsPM quality control as for trough-to-peak"
+        )
+    return default.replace("the first interval response window (1–4 s after CS onset", span)
+
+
+def transform_scr(trials: pd.DataFrame, args: argparse.Namespace, *, scored: bool):
+    """Apply ``--scr-transform`` (or its default) to the ``scr`` column, per participant.
+
+    Returns the trials and the transform chain in words (None when SCR is untouched).
+    """
+    from pavlov.analysis.scr import SCRError, transform
+
+    has_scr = "scr" in trials.columns and trials["scr"].notna().any()
+    steps = args.scr_transform
+    if steps is None:
+        if not (scored and has_scr):
+            return trials, None if not has_scr else "none (the table's values as given)"
+        # Lonsdorf et al. 2017 / Boucsein et al. 2012: square root against the skew, then
+        # range correction by the participant's mean US response where everyone has one
+        us = trials["us_scr"].where(trials["reinforced"].astype(bool))
+        with_scr = trials.loc[trials["scr"].notna(), "participant"].unique()
+        mean_us = us.groupby(trials["participant"]).mean().reindex(with_scr)
+        steps = ("sqrt", "us") if len(mean_us) and (mean_us > 0).all() else ("sqrt",)
+    if not steps:
+        return trials, "none" if has_scr else None
+    if not has_scr:
+        raise AnalysisError("--scr-transform: expected SCR values to transform, got none")
+    out = trials.copy()
+    try:
+        result = transform(
+            out["scr"],
+            [SCR_TRANSFORM_STEPS[s] for s in steps],
+            groups=out["participant"],
+            us=out["us_scr"].where(out["reinforced"].astype(bool)),
+        )
+    except SCRError as error:
+        raise AnalysisError(f"--scr-transform {','.join(steps)}: {error}") from None
+    out["scr"] = result.values.to_numpy()
+    return out, "; ".join(result.chain) + (
+        " (default: Lonsdorf et al. 2017; Boucsein et al. 2012)"
+        if args.scr_transform is None
+        else ""
+    )
 
 
 def read_physio_option(args: argparse.Namespace):
@@ -599,31 +865,235 @@ def _load_protocol(path: str | None):
     return load_protocol(path)
 
 
-def _mixed_models(
-    trials: pd.DataFrame, response: str, exclude_reinforced: bool, notes: list
-) -> pd.DataFrame:
-    from pavlov.analysis.stats import mixed_model
+#: Report title of the index summary.
+INDEX_TITLE = (
+    "Indices over participants: extinction and return-of-fear index mean and SD; recovery "
+    "ratio median and IQR (a ratio with D(last acquisition) near 0 in its denominator has "
+    "no useful mean)"
+)
 
-    parts = []
-    for phase in trials.sort_values("phase_order")["phase"].drop_duplicates():
-        rows = trials[trials["phase"] == phase]
-        if rows["cs_type"].nunique() < 2 or rows[response].notna().sum() < 5:
-            continue
-        try:
-            fit = mixed_model(trials, response, phase, exclude_reinforced=exclude_reinforced)
-        except AnalysisError as error:
-            notes.append(f"Mixed model for {phase} not fitted: {error}")
-            continue
-        except (ValueError, ArithmeticError) as error:  # singular designs inside statsmodels
-            notes.append(f"Mixed model for {phase} did not fit: {type(error).__name__}: {error}")
-            continue
-        parts.append(fit.assign(phase=phase))
-    if not parts:
-        return pd.DataFrame(
-            columns=["phase", "term", "coef", "se", "z", "p", "converged", "n_obs", "n_groups"]
+
+def index_table(index: pd.DataFrame) -> pd.DataFrame:
+    """Summary of the indices per test phase: n, mean and SD of the extinction and
+    return-of-fear indices, median and IQR of the recovery ratio (all participants)."""
+    rows = []
+    for test, part in index.groupby("test_phase", sort=False):
+        ratio = part["recovery_ratio"].dropna()
+        rows.append(
+            {
+                "test_phase": test,
+                "n": int(part["extinction_index"].notna().sum()),
+                "extinction_index mean": part["extinction_index"].mean(),
+                "extinction_index sd": part["extinction_index"].std(),
+                "rof_index mean": part["rof_index"].mean(),
+                "rof_index sd": part["rof_index"].std(),
+                "recovery_ratio median": ratio.median() if len(ratio) else np.nan,
+                "recovery_ratio IQR": (
+                    ratio.quantile(0.75) - ratio.quantile(0.25) if len(ratio) else np.nan
+                ),
+            }
         )
-    frame = pd.concat(parts, ignore_index=True)
-    return frame[["phase", *[c for c in frame.columns if c != "phase"]]]
+    return pd.DataFrame(rows)
+
+
+def _no_small_p(table: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """The report's copy of an ANOVA table: no p-values where n < 10 (with a warning)."""
+    from pavlov.analysis.inference import MIN_N
+
+    if table.empty or "n" not in table.columns:
+        return table
+    small = table["n"] < MIN_N
+    if not small.any():
+        return table
+    shown = table.copy()
+    shown.loc[small, ["F", "p_unc", "p_GG_corr"]] = np.nan
+    phases = ", ".join(dict.fromkeys(shown.loc[small, "phase"].astype(str)))
+    notes.append(
+        f"Warning: fewer than {MIN_N} participants in a cell of the rm-ANOVA ({phases}): "
+        "no F or p shown for those rows."
+    )
+    return shown
+
+
+def _no_small_mixed_p(table: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """The report's copy of the mixed models: no p where fewer than 10 participants."""
+    from pavlov.analysis.inference import MIN_N
+
+    small = table["n_participants"] < MIN_N
+    if not small.any():
+        return table
+    shown = table.copy()
+    shown.loc[small, "p"] = np.nan
+    phases = ", ".join(dict.fromkeys(shown.loc[small, "phase"].astype(str)))
+    notes.append(
+        f"Warning: fewer than {MIN_N} participants in the mixed model for {phases}: "
+        "no p-values shown."
+    )
+    return shown
+
+
+def _no_small_group_p(table: pd.DataFrame, trials: pd.DataFrame, notes: list) -> pd.DataFrame:
+    """The report's copy of the group × CS tables: no p when a group has < 10 people."""
+    from pavlov.analysis.inference import MIN_N
+
+    sizes = trials[trials["group"] != ""].groupby("group")["participant"].nunique()
+    if sizes.min() >= MIN_N:
+        return table
+    shown = table.copy()
+    shown[["F", "p_unc", "p_GG_corr"]] = np.nan
+    notes.append(
+        f"Warning: fewer than {MIN_N} participants in a group ("
+        + ", ".join(f"{g}: {n}" for g, n in sizes.items())
+        + "): no F or p shown for the group comparisons."
+    )
+    return shown
+
+
+def _roles(trials, response, args, select, keep, save, notes):
+    """Curves, rm-ANOVA, indices and contrasts by CS role, when there are more roles
+    than CS types; returns the report tables and the role curves for the figure."""
+    from pavlov.analysis import curves, indices, inference, stats
+
+    if not curves.has_roles(trials):
+        return [], None
+    figure = None
+    for by in ("block", "trial"):
+        per = curves.participant_curves(
+            trials, response, by=by, block_size=args.block_size, level="cs", **select
+        )
+        group = curves.group_curves(per)
+        save(group.drop(columns="phase_order"), f"role_curves_by_{by}.csv")
+        save(
+            per.drop(columns="phase_order").rename(columns={"value": "mean"}),
+            f"participant_role_curves_by_{by}.csv",
+        )
+        if by == "block":
+            figure = group
+    anova = stats.anova_by_phase(trials, response, "block", args.block_size, level="cs", **select)
+    save(anova, "anova_roles.csv")
+    roles = indices.role_indices(
+        trials,
+        response,
+        k=args.k,
+        acquisition=args.acquisition,
+        extinction=args.extinction,
+        tests=args.test,
+        exclude_reinforced=args.exclude_reinforced,
+    )
+    save(roles, "role_indices.csv")
+    contrasts = inference.role_contrasts(roles[roles["participant"].isin(keep)])
+    save(contrasts, "role_contrasts.csv")
+    kept_roles = roles[roles["participant"].isin(keep)]
+    summary = (
+        kept_roles.groupby(["test_phase", "cs"], sort=False)[
+            ["d_acquisition_last", "d_extinction_last", "d_test_first", "rof_index"]
+        ]
+        .agg(["count", "mean"])
+        .reset_index()
+    )
+    summary.columns = [" ".join(c).strip() for c in summary.columns]
+    return [
+        (
+            "Indices by CS+ role (each role minus CS−; participants after exclusions)",
+            summary,
+        ),
+        ("rm-ANOVA, CS role × block, per phase (Greenhouse–Geisser)", _no_small_p(anova, notes)),
+        (
+            "CS+ roles compared (paired t-tests on each role's CS+ − CS− difference, "
+            "participants after exclusions; d_z, 95 % CI)",
+            contrasts,
+        ),
+    ], figure
+
+
+def _inference(index: pd.DataFrame, save) -> list:
+    """Paired tests of extinction and return of fear, and group comparisons."""
+    from pavlov.analysis import inference
+
+    kept = index[~index["excluded"].astype(bool)] if "excluded" in index else index
+    tests = inference.index_tests(kept)
+    save(tests, "index_tests.csv")
+    out = [
+        (
+            "Extinction and return of fear (paired t-tests on D = CS+ − CS−, participants after "
+            "exclusions; d_z, 95 % CI of the difference)",
+            tests,
+        )
+    ]
+    groups = inference.group_index_tests(kept)
+    if len(groups):
+        save(groups, "group_index_tests.csv")
+        out.append(("Indices between groups (Welch t-tests; Hedges' g, 95 % CI)", groups))
+    return out
+
+
+def fit_tables(fits: pd.DataFrame, notes: list) -> list:
+    """The model comparison (summed BIC), per-participant winners as counts, and
+    estimates at the bounds."""
+    usable = fits.dropna(subset=["bic"])
+    summed = usable.groupby("model", sort=False)["bic"].sum()
+    best = usable.loc[usable.groupby("participant")["bic"].idxmin(), "model"].value_counts()
+    table = pd.DataFrame(
+        {
+            "model": summed.index,
+            "summed BIC": summed.to_numpy(),
+            "Δ summed BIC": (summed - summed.min()).to_numpy(),
+            "participants": usable.groupby("model", sort=False).size().to_numpy(),
+            "lowest BIC in (participants)": [int(best.get(m, 0)) for m in summed.index],
+            "estimates at a bound": [
+                int(usable.loc[usable["model"] == m, "at_bound"].sum()) for m in summed.index
+            ],
+        }
+    )
+    means = fits.drop(columns=["participant"]).groupby("model", sort=False)
+    params = means.mean(numeric_only=True).drop(columns=["at_bound"], errors="ignore")
+    bounded = table["estimates at a bound"].sum()
+    if bounded:
+        notes.append(
+            f"{bounded} participant fits have a learning rate within 1e-3 of 0 or 1 "
+            "(at_bound in model_fits.csv): those estimates are limits, not interior maxima."
+        )
+    return [
+        (
+            "Model comparison: summed BIC over participants (the result; lower is better); "
+            "per-participant lowest BIC as counts only",
+            table,
+        ),
+        ("Model fits (means over participants)", params.reset_index()),
+    ]
+
+
+#: Report title of the mixed-model table.
+MIXED_TITLE = (
+    "Linear mixed models (REML; t-tests with Satterthwaite df as lmerTest; random effects "
+    "per participant as fitted)"
+)
+
+
+def _mixed_models(
+    trials: pd.DataFrame, response: str, select: dict, across, ends, notes: list
+) -> pd.DataFrame:
+    from pavlov.analysis.curves import select_trials
+    from pavlov.analysis.mixed import mixed_models
+
+    data = select_trials(trials, **select)
+    frame = mixed_models(data, response, across=across, ends=ends, notes=notes)
+    for _, row in frame.drop_duplicates("phase").iterrows():
+        if not row["converged"]:
+            notes.append(
+                f"Mixed model for {row['phase']} did not converge: estimates shown without "
+                "p-values."
+            )
+    return frame
+
+
+def fit_selection(response: str, args: argparse.Namespace) -> str:
+    """Which trials' responses the learning models fit: ``all`` or ``unreinforced``."""
+    if args.fit_trials != "auto":
+        return args.fit_trials
+    if args.exclude_reinforced or response == "scr":
+        return "unreinforced"
+    return "all"
 
 
 def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list, client=None):
@@ -632,17 +1102,35 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
     if response not in ("rating", "scr"):
         notes.append(f"Models not fitted: they model 'rating' or 'scr', not '{response}'.")
         return None
+    from pavlov.analysis.curves import select_trials
     from pavlov.analysis.fit import fit_models
 
+    # The models learn from every trial; only the responses of the selected trials
+    # enter the likelihood (the others are set missing, not dropped).
+    drop_first = True if args.drop_first == [] else (args.drop_first or False)
+    kept = select_trials(
+        trials,
+        exclude_reinforced=fit_selection(response, args) == "unreinforced",
+        drop_first=drop_first,
+    ).index
+    masked = trials.copy()
+    masked.loc[~masked.index.isin(kept), response] = np.nan
+    scale = tuple(args.rating_scale) if args.rating_scale else None
     if client is not None:
         from pavlov.analysis import distributed
 
         return distributed.fit_models(
-            client, trials, models=args.models, response=response, n_starts=args.n_starts,
-            seed=args.seed,
+            client, masked, models=args.models, response=response, n_starts=args.n_starts,
+            seed=args.seed, rating_scale=scale, rating_model=args.rating_model,
         )  # fmt: skip
     return fit_models(
-        trials, models=tuple(args.models), response=response, n_starts=args.n_starts, seed=args.seed
+        masked,
+        models=tuple(args.models),
+        response=response,
+        n_starts=args.n_starts,
+        seed=args.seed,
+        rating_scale=scale,
+        rating_model=args.rating_model,
     )
 
 

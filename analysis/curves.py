@@ -121,6 +121,16 @@ def select_trials(
     return trials[keep]
 
 
+def has_roles(trials: pd.DataFrame) -> bool:
+    """True when the CS roles are more than the two CS types (e.g. CS+R, CS+NR and CS-)."""
+    return trials["cs"].nunique() > trials["cs_type"].nunique()
+
+
+def role_label(role: str) -> str:
+    """Label of a role's differential curve: ``diff:CS+R`` is CS+R minus the CS− mean."""
+    return f"diff:{role}"
+
+
 def participant_curves(
     trials: pd.DataFrame,
     response: str,
@@ -129,6 +139,7 @@ def participant_curves(
     *,
     exclude_reinforced: bool = False,
     drop_first: bool | Iterable[str] = False,
+    level: str = "cs_type",
 ) -> pd.DataFrame:
     """Per-participant learning curves: mean response per phase, trial or block, CS type.
 
@@ -144,17 +155,24 @@ def participant_curves(
         See :func:`add_blocks`.
     exclude_reinforced, drop_first
         See :func:`select_trials`.
+    level : {'cs_type', 'cs'}
+        ``cs_type``: CS+ (its roles averaged) and CS-; ``cs``: every CS role, with one
+        differential curve per CS+ role (``diff:CS+R`` = CS+R minus the mean of the CS−
+        roles).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``participant, group, phase, phase_order, <by>, cs_type, value``, where
-        ``cs_type`` is ``CS+``, ``CS-`` or ``diff`` (CS+ minus CS-, when both exist); cells
-        without a value are left out. Sorted by participant order, phase order, ``by``,
-        then :data:`CURVE_TYPES`.
+        Columns ``participant, group, phase, phase_order, <by>, <level>, value``, where
+        ``cs_type`` is ``CS+``, ``CS-`` or ``diff`` (CS+ minus CS-, when both exist) and
+        ``cs`` a role or ``diff:<role>``; cells without a value are left out. Sorted by
+        participant order, phase order, ``by``, then :data:`CURVE_TYPES` (roles: in
+        order of appearance, CS+ roles first, then their differences).
     """
     if by not in CURVE_UNITS:
         raise AnalysisError(f"by: expected one of {', '.join(CURVE_UNITS)}, got {by!r}")
+    if level not in ("cs_type", "cs"):
+        raise AnalysisError(f"level: expected cs_type or cs, got {level!r}")
     check_response(trials, response)
     data = select_trials(trials, exclude_reinforced=exclude_reinforced, drop_first=drop_first)
     if by == "block":
@@ -165,23 +183,76 @@ def participant_curves(
         x = "trial"
     keys = ["participant", "group", "phase", "phase_order", x]
     order = pd.unique(data["participant"])
-    means = (
-        data.groupby([*keys, "cs_type"], sort=False, observed=True)[response]
-        .mean()
-        .unstack("cs_type")
-    )
-    for kind in ("CS+", "CS-"):
-        if kind not in means.columns:
-            means[kind] = np.nan
-    means["diff"] = means["CS+"] - means["CS-"]
-    long = means[list(CURVE_TYPES)].stack(future_stack=True).rename("value").reset_index()
+    means = data.groupby([*keys, level], sort=False, observed=True)[response].mean().unstack(level)
+    if level == "cs_type":
+        for kind in ("CS+", "CS-"):
+            if kind not in means.columns:
+                means[kind] = np.nan
+        means["diff"] = means["CS+"] - means["CS-"]
+        labels = list(CURVE_TYPES)
+    else:
+        roles = list(pd.unique(trials["cs"]))
+        plus = [r for r in roles if str(r).startswith("CS+")]
+        minus = [r for r in roles if not str(r).startswith("CS+")]
+        for role in roles:
+            if role not in means.columns:
+                means[role] = np.nan
+        baseline = means[minus].mean(axis=1) if minus else np.nan
+        for role in plus:
+            means[role_label(role)] = means[role] - baseline
+        labels = [*plus, *minus, *(role_label(r) for r in plus)]
+    long = means[labels].stack(future_stack=True).rename("value").reset_index()
     long = long.dropna(subset=["value"])
-    long["cs_type"] = pd.Categorical(long["cs_type"], CURVE_TYPES, ordered=True)
+    long[level] = pd.Categorical(long[level], labels, ordered=True)
     long["_p"] = long["participant"].map({p: i for i, p in enumerate(order)})
-    long = long.sort_values(["_p", "phase_order", x, "cs_type"], kind="stable")
-    long["cs_type"] = long["cs_type"].astype(str)
+    long = long.sort_values(["_p", "phase_order", x, level], kind="stable")
+    long[level] = long[level].astype(str)
     long[x] = long[x].astype(int)
     return long.drop(columns="_p").reset_index(drop=True)
+
+
+def _is_difference(labels: pd.Series) -> np.ndarray:
+    return labels.astype(str).str.startswith("diff").to_numpy()
+
+
+def within_sem(curves: pd.DataFrame) -> pd.Series:
+    """Cousineau–Morey within-subject SEM of every curve cell.
+
+    Within each group and phase, each participant's values are centred on the
+    participant's mean over the phase's CS × trial (or block) cells and moved to the
+    grand mean (Cousineau 2005); the SD of the normalised values over participants, / √n,
+    is multiplied by √(J / (J − 1)) for the J cells (Morey 2008). Differential curves are
+    within-subject contrasts already: their SEM is the plain SEM.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed like ``curves``.
+    """
+    x = "block" if "block" in curves.columns else "trial"
+    level = "cs_type" if "cs_type" in curves.columns else "cs"
+    diff = _is_difference(curves[level])
+    keys = ["group", "phase"]
+    cells = curves[~diff]
+    person = cells.groupby(["participant", *keys], sort=False)["value"].transform("mean")
+    grand = cells.groupby(keys, sort=False)["value"].transform("mean")
+    normalised = cells["value"] - person + grand
+    n_cells = (
+        cells.groupby(keys, sort=False)[[x, level]]
+        .apply(lambda f: len(f.drop_duplicates()))
+        .rename("J")
+    )
+    j = cells.join(n_cells, on=keys)["J"].astype(float)
+    correction = np.sqrt(j / (j - 1)).where(j > 1, 1.0)
+    spread = normalised.groupby([cells[k] for k in [*keys, x, level]], sort=False).transform("std")
+    count = normalised.groupby([cells[k] for k in [*keys, x, level]], sort=False).transform("count")
+    out = pd.Series(np.nan, index=curves.index)
+    out[~diff] = (spread / np.sqrt(count) * correction).to_numpy()
+    rest = curves[diff]
+    if len(rest):
+        grouped = rest.groupby([rest[k] for k in [*keys, x, level]], sort=False)["value"]
+        out[diff] = (grouped.transform("std") / np.sqrt(grouped.transform("count"))).to_numpy()
+    return out
 
 
 def group_curves(curves: pd.DataFrame) -> pd.DataFrame:
@@ -190,24 +261,30 @@ def group_curves(curves: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``group, phase, phase_order, <by>, cs_type, n, mean, sem``: ``n`` counts
-        participants with a value; ``sem`` is SD (ddof 1) / √n, NaN when n < 2. One set of
-        rows per group (``group`` is ``''`` when the data have none).
+        Columns ``group, phase, phase_order, <by>, <level>, n, mean, sem, sem_within``:
+        ``n`` counts participants with a value; ``sem`` is SD (ddof 1) / √n, NaN when
+        n < 2; ``sem_within`` is the Cousineau–Morey within-subject SEM
+        (:func:`within_sem`), the one the figures draw. One set of rows per group
+        (``group`` is ``''`` when the data have none). ``<level>`` is ``cs_type`` or ``cs``.
     """
     x = "block" if "block" in curves.columns else "trial"
-    keys = ["group", "phase", "phase_order", x, "cs_type"]
-    grouped = curves.groupby(keys, sort=False, observed=True)["value"]
-    out = grouped.agg(n="count", mean="mean", sd="std").reset_index()
+    level = "cs_type" if "cs_type" in curves.columns else "cs"
+    keys = ["group", "phase", "phase_order", x, level]
+    curves = curves.assign(_ws=within_sem(curves))
+    grouped = curves.groupby(keys, sort=False, observed=True)
+    out = grouped["value"].agg(n="count", mean="mean", sd="std").reset_index()
+    out["sem_within"] = grouped["_ws"].first().to_numpy()
     out["sem"] = out["sd"] / np.sqrt(out["n"].where(out["n"] > 0))
-    out.loc[out["n"] < 2, "sem"] = np.nan
+    out.loc[out["n"] < 2, ["sem", "sem_within"]] = np.nan
     from pavlov.analysis.load import natural_key
 
     groups = sorted(pd.unique(out["group"]), key=natural_key)
+    labels = list(CURVE_TYPES) if level == "cs_type" else list(pd.unique(curves[level]))
     out["_g"] = out["group"].map({g: i for i, g in enumerate(groups)})
-    out["_t"] = out["cs_type"].map({t: i for i, t in enumerate(CURVE_TYPES)})
+    out["_t"] = out[level].map({t: i for i, t in enumerate(labels)})
     out = out.sort_values(["_g", "phase_order", x, "_t"], kind="stable")
     out["n"] = out["n"].astype(int)
-    return out[[*keys, "n", "mean", "sem"]].reset_index(drop=True)
+    return out[[*keys, "n", "mean", "sem", "sem_within"]].reset_index(drop=True)
 
 
 def _summary_masks(k: np.ndarray, n: np.ndarray) -> dict[str, np.ndarray]:

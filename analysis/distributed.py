@@ -76,14 +76,14 @@ def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterato
         local.close()
 
 
-def _run_task(log, rank: int, folder: str) -> tuple[str, str | None]:
+def _run_task(log, rank: int, folder: str, scoring=None) -> tuple[str, str | None]:
     """On a worker: load one run, write its trial (and rating) rows as Parquet."""
     from pavlov.analysis.cli import _python_strings
     from pavlov.analysis.load import load_run
 
     _python_strings()  # as the client does (the same values, less overhead)
 
-    trials, ratings = load_run(log, rank)
+    trials, ratings = load_run(log, rank, scoring=scoring)
     base = Path(folder) / log.stem
     trials_path = f"{base}_trials.parquet"
     _write_parquet(trials, trials_path)
@@ -102,7 +102,11 @@ def _write_parquet(frame: pd.DataFrame, path: str) -> None:
 
 
 def load_study(
-    path: str | Path, out: str | Path, client, response_name: str = "rating"
+    path: str | Path,
+    out: str | Path,
+    client,
+    response_name: str = "rating",
+    scoring: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`pavlov.analysis.load.load_study` with each run loaded on a Dask worker.
 
@@ -122,6 +126,7 @@ def load_study(
         logs,
         [ranks[log] for log in logs],
         [str(folder)] * len(logs),
+        [scoring] * len(logs),
         pure=False,
         key=[f"pavlov-run-{log.stem}" for log in logs],
     )

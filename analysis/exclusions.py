@@ -5,13 +5,15 @@ Flags per participant:
 - ``us_nonresponder``: fewer than ``us_min_share`` of the US trials with a US response
   (``us_scr``) of at least ``us_threshold`` µS (Lonsdorf et al. 2019: base non-responding
   on the US). NA when the data have no US responses.
-- ``nonlearner``: D (CS+ − CS−) over the last ``nonlearner_trials`` trials of each CS type
-  of the acquisition phase is ≤ 0 (multifear's ``nonlearner_lastN``). Using it to exclude
+- ``nonlearner``: D (CS+ − CS−) over the last ``nonlearner_trials`` unreinforced trials of
+  each CS type of the acquisition phase is ≤ 0 (reinforced trials carry the US response) (multifear's ``nonlearner_lastN``). Using it to exclude
   people before testing acquisition on the same measure is circular: it is reported, but
   only excludes when asked for.
 - ``missing``: more than ``max_missing`` of the participant's trials lack a response.
+- ``no_response``: not one trial has a response (a recording that failed, a participant who
+  never rated); such participants are always excluded, whatever ``criteria`` say.
 
-``excluded`` is True when any flag named in ``criteria`` is True.
+``excluded`` is True when ``no_response`` or any flag named in ``criteria`` is True.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ FLAG_COLUMNS = (
     "nonlearner",
     "missing_share",
     "missing",
+    "no_response",
     "excluded",
 )
 
@@ -109,7 +112,7 @@ def flag_participants(
     )
 
     roles = phase_roles(trials, acquisition=acquisition, extinction=None, tests=())
-    data = trials[trials[response].notna()]
+    data = trials[trials[response].notna() & ~trials["reinforced"].astype(bool)]
     d = _d_ends(data, response, roles.acquisition, int(nonlearner_trials), last=True)
     people["nonlearner_d"] = people["participant"].map(d).astype(float)
     people["nonlearner"] = pd.array(
@@ -119,7 +122,11 @@ def flag_participants(
     share = trials[response].isna().groupby(trials["participant"]).mean()
     people["missing_share"] = people["participant"].map(share).astype(float)
     people["missing"] = pd.array(people["missing_share"] > max_missing, dtype="boolean")
-    excluded = np.zeros(len(people), dtype=bool)
+    answered = trials[response].notna().groupby(trials["participant"]).any()
+    people["no_response"] = pd.array(
+        ~people["participant"].map(answered).fillna(False).astype(bool), dtype="boolean"
+    )
+    excluded = people["no_response"].to_numpy(dtype=bool).copy()
     for name in criteria:
         excluded |= people[name].fillna(False).to_numpy(dtype=bool)
     people["excluded"] = excluded
@@ -134,14 +141,14 @@ def exclusion_counts(flags: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``flag, group, flagged, unknown, total`` (``group`` is ``''`` for the
         overall rows; per-group rows follow when the data have groups). ``flag`` runs over
-        :data:`FLAGS` and ``excluded``.
+        :data:`FLAGS`, ``no_response`` and ``excluded``.
     """
     rows = []
     groups = [("", flags)]
     named = [g for g in pd.unique(flags["group"]) if g != ""]
     if named:
         groups += [(g, flags[flags["group"] == g]) for g in sorted(named)]
-    for name in (*FLAGS, "excluded"):
+    for name in (*FLAGS, "no_response", "excluded"):
         for group, part in groups:
             values = pd.array(part[name], dtype="boolean")
             rows.append(

@@ -26,6 +26,10 @@ from matplotlib.figure import Figure
 #: Colours of the curves (colour-blind safe: Okabe–Ito vermillion, blue, black).
 COLOURS = {"CS+": "#D55E00", "CS-": "#0072B2", "diff": "#000000"}
 
+#: Colours of CS roles beyond CS+/CS- (Okabe–Ito: vermillion, orange, reddish purple, sky
+#: blue, bluish green, blue), in order of appearance; their differences are drawn dashed.
+ROLE_COLOURS = ("#D55E00", "#E69F00", "#CC79A7", "#56B4E9", "#009E73", "#0072B2")
+
 #: Gap between phases on the shared x axis, in trial/block units.
 PHASE_GAP = 1.0
 
@@ -253,7 +257,9 @@ def plot_curves(
     Parameters
     ----------
     group : pandas.DataFrame
-        From :func:`pavlov.analysis.curves.group_curves`.
+        From :func:`pavlov.analysis.curves.group_curves`, by CS type or by role
+        (``cs`` column: roles on top, each CS+ role's difference from CS− below). Bands
+        are ``sem_within`` (Cousineau–Morey) when present, else ``sem``.
     response : str
         Y-axis label.
     participants : pandas.DataFrame, optional
@@ -267,6 +273,19 @@ def plot_curves(
     matplotlib.figure.Figure
     """
     x = "block" if "block" in group.columns else "trial"
+    # by CS type (CS+, CS-, diff) or by CS role (roles on top, diff:<role> below)
+    level = "cs_type" if "cs_type" in group.columns else "cs"
+    labels = [str(v) for v in pd.unique(group[level])]
+    if level == "cs_type":
+        labels = ["CS+", "CS-", "diff"]
+        colours = dict(COLOURS)
+    else:
+        roles = [v for v in labels if not v.startswith("diff:")]
+        colours = {r: ROLE_COLOURS[i % len(ROLE_COLOURS)] for i, r in enumerate(roles)}
+        colours.update({f"diff:{r}": c for r, c in colours.items()})
+        colours.update({r: COLOURS["CS-"] for r in roles if not r.startswith("CS+")})
+    # the Cousineau–Morey within-subject SEM where the curves carry it
+    spread = "sem_within" if "sem_within" in group.columns else "sem"
     positions, spans = _layout(group, x)
     groups = list(pd.unique(group["group"]))
     # Room for the points and for each phase's name (8-pt text: ~0.075 inch a character).
@@ -280,20 +299,19 @@ def plot_curves(
     for column, name in enumerate(groups):
         rows = group[group["group"] == name]
         top, bottom = axes[0, column], axes[1, column]
-        for kind, ax in (("CS+", top), ("CS-", top), ("diff", bottom)):
-            part = rows[rows["cs_type"] == kind]
+        panels = [(k, bottom if k.startswith("diff") else top) for k in labels]
+        for kind, ax in panels:
+            part = rows[rows[level] == kind]
+            colour = colours[kind]
+            style = "o--" if kind.startswith("diff:") else "o-"
             for phase, lines in part.groupby("phase", sort=False):
                 xs = np.array([positions[(phase, int(v))] for v in lines[x]])
                 mean = lines["mean"].to_numpy(dtype=float)
-                sem = np.nan_to_num(lines["sem"].to_numpy(dtype=float))
+                sem = np.nan_to_num(lines[spread].to_numpy(dtype=float))
                 label = kind if phase == part["phase"].iloc[0] else None
-                ax.plot(
-                    xs, mean, "o-", color=COLOURS[kind], markersize=3, linewidth=1.2, label=label
-                )
-                ax.fill_between(
-                    xs, mean - sem, mean + sem, color=COLOURS[kind], alpha=0.2, linewidth=0
-                )
-        if participants is not None:
+                ax.plot(xs, mean, style, color=colour, markersize=3, linewidth=1.2, label=label)
+                ax.fill_between(xs, mean - sem, mean + sem, color=colour, alpha=0.2, linewidth=0)
+        if participants is not None and level == "cs_type":
             mine = participants[
                 (participants["group"] == name) & (participants["cs_type"] == "diff")
             ]
@@ -318,9 +336,11 @@ def plot_curves(
         title = name if name else "all participants"
         n = int(rows["n"].max()) if len(rows) else 0
         top.set_title(f"{title} (n = {n})", pad=16)
-        _decorate(top, spans, "", f"{response} (mean ± SEM)", marks)
+        _decorate(top, spans, "", f"{response} (mean ± within-subject SEM)", marks)
         _decorate(bottom, spans, f"{x} within phase", f"CS+ − CS− {response}", marks, top=False)
         top.legend(frameon=False, fontsize=8)
+        if level == "cs":
+            bottom.legend(frameon=False, fontsize=8)
     _untangle(fig)
     return fig
 

@@ -237,3 +237,45 @@ def reversal_index(
     people["rev"] = people["participant"].map(contrast(reversal)).astype(float)
     people["revlearn"] = people["acq"] - people["rev"]
     return people
+
+
+def role_indices(
+    trials: pd.DataFrame,
+    response: str,
+    k: int = 1,
+    *,
+    acquisition: str | None = None,
+    extinction: str | None = None,
+    tests: Sequence[str] | None = None,
+    exclude_reinforced: bool = False,
+) -> pd.DataFrame:
+    """:func:`compute_indices` for each CS+ role against the CS− trials.
+
+    In a design with two CS+ roles (CS+R / CS+NR of a reminder study, CS+1 / CS+2), D is
+    computed per role: D_role(x) = mean of that role − mean CS− over the trials x.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cs`` (the CS+ role) then :data:`INDEX_COLUMNS`; one row per participant, test
+        phase and CS+ role. Empty when the data have a single CS+ role.
+    """
+    roles = [r for r in pd.unique(trials["cs"]) if str(r).startswith("CS+")]
+    if len(roles) < 2:
+        return pd.DataFrame(columns=["cs", *INDEX_COLUMNS])
+    roles_of = phase_roles(trials, acquisition, extinction, tests)
+    parts = []
+    for role in roles:
+        subset = trials[(trials["cs"] == role) | (trials["cs_type"] == "CS-")]
+        part = compute_indices(
+            subset,
+            response,
+            k,
+            acquisition=roles_of.acquisition,
+            extinction=roles_of.extinction,
+            tests=roles_of.tests,
+            exclude_reinforced=exclude_reinforced,
+        )
+        parts.append(part.assign(cs=role))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["cs", *INDEX_COLUMNS]]

@@ -126,7 +126,8 @@ US_WINDOW = (1.0, 4.0)
 #: How :func:`score_physio` scores, in words for the report's methods section.
 SCR_SCORING = (
     "trough-to-peak in the first interval response window (1–4 s after CS onset, peak up to "
-    "5 s; EzySCR rules, responses < 0.02 µS scored 0) after a 5-Hz first-order zero-phase "
+    "5 s after the window; EzySCR rules: overlapping responses split at the slope minimum "
+    "between them and the largest taken, responses < 0.02 µS scored 0) after a 5-Hz first-order zero-phase "
     "low-pass, windows touching samples that fail PsPM quality control (0.05–60 µS, "
     "|slope| < 10 µS/s, clipping) scored missing; US responses trough-to-peak 1–4 s after "
     "US onset"
@@ -303,6 +304,7 @@ def load_trials(
     response_name: str = "rating",
     *,
     physio: Physio | None = None,
+    scoring: dict | None = None,
     columns: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Load session logs or a trial table into the tidy trial frame.
@@ -318,6 +320,9 @@ def load_trials(
         A skin-conductance recording of the one run under ``path`` (e.g. a CSV read with
         :func:`pavlov.analysis.physio.read_physio_csv` at a stated rate), scored in place
         of (or where there is no) ``*_recording-scr_physio.tsv.gz`` beside the log.
+    scoring : dict, optional
+        Keyword arguments for :func:`pavlov.analysis.scr.score_events` when CS responses
+        are scored (``method``, ``window``); its defaults when None.
     columns : dict, optional
         For trial tables: their column names → pavlov's (see
         :func:`pavlov.analysis.table.parse_column_map`).
@@ -345,7 +350,7 @@ def load_trials(
         from pavlov.analysis.table import read_table
 
         return read_table(path, response_name=response_name, columns=columns)
-    return load_study(path, response_name, physio=physio)[0]
+    return load_study(path, response_name, physio=physio, scoring=scoring)[0]
 
 
 def load_study(
@@ -353,6 +358,7 @@ def load_study(
     response_name: str = "rating",
     *,
     physio: Physio | None = None,
+    scoring: dict | None = None,
     columns: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trials (:func:`load_trials`) and post-phase ratings (:func:`load_ratings`) in one
@@ -372,7 +378,7 @@ def load_study(
             "here; point at that run's events.tsv or session folder"
         )
     ranks = _session_ranks(logs)
-    runs = _load_runs(logs, ranks, physio)
+    runs = _load_runs(logs, ranks, physio, scoring)
     groups = read_groups(find_participants_tsv(Path(path)))
     return combine_runs(runs, groups, path)
 
@@ -381,30 +387,33 @@ def load_study(
 PARALLEL_RUNS = 200
 
 
-def _load_chunk(chunk: list[tuple[LogFile, int]]) -> list:
-    return [load_run(log, rank) for log, rank in chunk]
+def _load_chunk(chunk: list[tuple[LogFile, int]], scoring: dict | None = None) -> list:
+    return [load_run(log, rank, scoring=scoring) for log, rank in chunk]
 
 
-def _load_runs(logs: list[LogFile], ranks: dict, physio: Physio | None) -> list:
+def _load_runs(
+    logs: list[LogFile], ranks: dict, physio: Physio | None, scoring: dict | None = None
+) -> list:
     """Every run's :func:`load_run` parts, in ``logs`` order; a large study's runs are
     loaded in forked processes, one contiguous share per CPU (the same parts)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     if physio is not None or len(logs) < PARALLEL_RUNS or cpus < 2:
-        return [load_run(log, ranks[log], physio) for log in logs]
+        return [load_run(log, ranks[log], physio, scoring) for log in logs]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     if "fork" not in mp.get_all_start_methods():
-        return [load_run(log, ranks[log], physio) for log in logs]
+        return [load_run(log, ranks[log], physio, scoring) for log in logs]
     items = [(log, ranks[log]) for log in logs]
     size = -(-len(items) // (2 * cpus))  # two shares per CPU: an uneven share waits less
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     with ProcessPoolExecutor(cpus, mp_context=mp.get_context("fork")) as pool:
-        return [run for part in pool.map(_load_chunk, chunks) for run in part]
+        shares = pool.map(_load_chunk, chunks, [scoring] * len(chunks))
+        return [run for part in shares for run in part]
 
 
 def load_run(
-    log: LogFile, rank: int = 0, physio: Physio | None = None
+    log: LogFile, rank: int = 0, physio: Physio | None = None, scoring: dict | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """One run's work: read its events once; its trial rows (SCR scored from ``physio`` or
     the run's own recording) and its post-phase rating rows (None without any).
@@ -417,7 +426,7 @@ def load_run(
     trials = events_to_trials(events, str(log.path))
     recording = physio if physio is not None else find_physio(log)
     if recording is not None and len(trials):
-        trials = score_physio(events, trials, recording)
+        trials = score_physio(events, trials, recording, scoring)
     trials["participant"] = log.participant
     trials["session"] = log.session
     trials["run"] = log.run
@@ -774,7 +783,10 @@ def find_physio(log: LogFile) -> Path | None:
 
 
 def score_physio(
-    events: pd.DataFrame, trials: pd.DataFrame, physio: str | Path | Physio
+    events: pd.DataFrame,
+    trials: pd.DataFrame,
+    physio: str | Path | Physio,
+    scoring: dict | None = None,
 ) -> pd.DataFrame:
     """Fill ``scr`` (CS responses) and ``us_scr`` (responses to delivered USs) from physio.
 
@@ -800,7 +812,8 @@ def score_physio(
     channel = _scr_channel(recording)
     out = trials.copy()
     cs = events[events["trial_type"] == "cs"]
-    out["scr"] = np.asarray(score_events(cs, recording, channel=channel), dtype=float)
+    options = dict(scoring or {})
+    out["scr"] = np.asarray(score_events(cs, recording, channel=channel, **options), dtype=float)
     if "event_type" in events.columns and "trial" in events.columns:
         us = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
         us = us[us["trial"] != ""]

@@ -9,7 +9,8 @@ does model recovery: simulate from each model, fit all of them, count the BIC wi
 
 Simulated responses:
 
-- **ratings**: ``V`` plus Gaussian noise (SD ``noise`` on the 0–1 scale; default 0.15),
+- **ratings**: ``V`` plus Gaussian noise (fitted with the matching ``identity`` observation
+  model) (SD ``noise`` on the 0–1 scale; default 0.15),
   clipped to the scale and rounded to its steps (whole points for key ratings, 1 % of the
   range for sliders), observed on the trials where the protocol asks for an online rating
   (every trial when it asks for none);
@@ -179,7 +180,17 @@ def recover(
     """
     trials, truth = simulate_trials(protocol, model, n_participants, noise, response, seed)
     scale = _rating_scale(trials, protocol) if response == "rating" else None
-    fits = fit_models(trials, (model,), response, n_starts=n_starts, seed=seed, rating_scale=scale)
+    # the simulator draws ratings as V + noise on the whole scale, so they are fitted with
+    # the matching identity observation model
+    fits = fit_models(
+        trials,
+        (model,),
+        response,
+        n_starts=n_starts,
+        seed=seed,
+        rating_scale=scale,
+        rating_model="identity",
+    )
     estimated = fits.set_index("participant")
     rows = []
     for _, row in truth.iterrows():
@@ -282,7 +293,13 @@ def model_confusion(
         n_trials = int(len(trials) / n_participants)
         scale = _rating_scale(trials, protocol) if response == "rating" else None
         fits = fit_models(
-            trials, models, response, n_starts=n_starts, seed=seed + index, rating_scale=scale
+            trials,
+            models,
+            response,
+            n_starts=n_starts,
+            seed=seed + index,
+            rating_scale=scale,
+            rating_model="identity",
         )
         bic = fits.pivot(index="participant", columns="model", values="bic")[models].dropna()
         winners = bic.idxmin(axis=1).value_counts()

@@ -66,6 +66,10 @@ EZYSCR_WINDOWS: Mapping[str, tuple[float, float]] = {
 #: Minimum trough-to-peak rise counted as a response (µS).
 MIN_RESPONSE = 0.02
 
+#: Longest rise time of a response, onset to peak (s): SCR rise times are 1-3 s
+#: (Boucsein 2012); a longer climb is tonic drift.
+MAX_RISE = 4.0
+
 #: Peaks at or above this are artefacts (µS), scored NaN (EzySCR writes -99).
 MAX_PEAK = 25.0
 
@@ -333,6 +337,7 @@ def score_epoch(
     min_response: float = MIN_RESPONSE,
     max_peak: float = MAX_PEAK,
     peak_limit: float | None = None,
+    max_rise: float | None = MAX_RISE,
     bad: np.ndarray | None = None,
     detail: bool = False,
 ) -> float | dict:
@@ -352,6 +357,9 @@ def score_epoch(
         Peaks at or above this level (µS) make the score NaN (artefact).
     peak_limit : float, optional
         Latest time (s after CS onset) a peak may have; the end of the epoch when None.
+    max_rise : float, optional
+        Longest rise from a response's onset to its peak (s); slower climbs are tonic
+        drift, not a response (None: no limit).
     bad : array of bool, optional
         Bad samples (:func:`quality_flags`); a window touching one scores NaN.
     detail : bool
@@ -387,14 +395,29 @@ def score_epoch(
     candidates = np.unique(np.r_[0, troughs[troughs < last - first]])
     later = np.r_[troughs, len(segment)]
     best = (0.0, -1, -1)
+    inside = last - first  # segment samples [0, inside) are in the window
     for i in candidates:
         j = later[later > i][0]  # the rise lasts until the next accepted trough
         p = i + int(np.argmax(segment[i : j + 1 if j < len(segment) else j]))
-        rising = segment[i : min(p, last - first - 1) + 1]
+        rising = segment[i : min(p, inside - 1) + 1]
         q = i + len(rising) - 1 - int(np.argmin(rising[::-1]))  # the last lowest sample
-        rise = segment[p] - segment[q]
-        if rise > best[0]:
-            best = (rise, q, p)
+        # A rise can hold several overlapping responses (the next starts before the last
+        # has fallen 0.02 µS): split it where its slope dips and climbs again, and score
+        # each part that starts inside the window on its own (the largest wins; parts
+        # are never added).
+        onsets = _response_onsets(t[first:end], segment, q, p, min_response)
+        for k, onset in enumerate(onsets):
+            if onset >= inside and k:
+                break
+            stop = onsets[k + 1] if k + 1 < len(onsets) else p
+            if max_rise is not None:  # a response peaks within max_rise s of its onset
+                begin = _rise_start(t[first:end], segment, onset, stop)
+                latest = int(np.searchsorted(t[first:end], t[first + begin] + max_rise, "right"))
+                stop = min(stop, max(latest - 1, onset))
+            top = onset + int(np.argmax(segment[onset : stop + 1]))
+            rise = segment[top] - segment[onset]
+            if rise > best[0]:
+                best = (rise, onset, top)
     rise, q, p = best
     if p >= 0 and segment[p] >= max_peak:
         score = math.nan
@@ -407,6 +430,51 @@ def score_epoch(
     if p >= 0:
         result.update(trough=float(segment[q]), peak=float(segment[p]))
     return result
+
+
+def _rise_start(t: np.ndarray, sc: np.ndarray, start: int, stop: int) -> int:
+    """Where the climb from ``start`` to ``stop`` really begins: the first sample whose
+    slope reaches a tenth of the climb's steepest (a drifting baseline before it is not
+    part of the response)."""
+    if stop - start < 3:
+        return start
+    slope = np.gradient(sc[start : stop + 1], t[start : stop + 1])
+    steep = slope.max()
+    if not steep > 0:
+        return start
+    return start + int(np.argmax(slope >= 0.1 * steep))
+
+
+def _response_onsets(
+    t: np.ndarray, sc: np.ndarray, trough: int, peak: int, min_response: float
+) -> list[int]:
+    """Onsets of the responses within one rise from ``trough`` to ``peak``.
+
+    The first onset is the trough. A later response starts where the slope (smoothed over
+    0.2 s) has a local minimum below half of its maxima before and after it; each part
+    must rise by ``min_response`` µS or more, so noise does not split a response.
+    """
+    if peak - trough < 4:
+        return [trough]
+    x = t[trough : peak + 1]
+    y = sc[trough : peak + 1]
+    slope = np.gradient(y, x)
+    dt = float(np.median(np.diff(x)))
+    width = min(max(1, round(0.2 / dt)), len(slope) // 2)
+    if width > 1:
+        slope = np.convolve(slope, np.ones(width) / width, mode="same")
+    onsets = [0]
+    for m in range(1, len(slope) - 1):
+        if not (slope[m] < slope[m - 1] and slope[m] <= slope[m + 1]):
+            continue
+        before = slope[onsets[-1] : m].max(initial=0.0)
+        after = slope[m + 1 :].max(initial=0.0)
+        if before <= 0 or after <= 0 or slope[m] > 0.5 * min(before, after):
+            continue
+        if y[m] - y[onsets[-1]] < min_response or y[m:].max() - y[m] < min_response:
+            continue
+        onsets.append(m)
+    return [trough + o for o in onsets]
 
 
 def score_baseline_to_peak(
@@ -459,7 +527,7 @@ def score_events(
     lowpass_hz: float | None = 5.0,
     min_response: float = MIN_RESPONSE,
     max_peak: float = MAX_PEAK,
-    peak_after: float = 1.0,
+    peak_after: float = 5.0,
     baseline: tuple[float, float] = (-2.0, 0.0),
     qc: bool = True,
     qc_options: Mapping[str, object] | None = None,

@@ -5,8 +5,9 @@
   pingouin ≥ 0.7: ``p_unc``, ``p_GG_corr``, ``ng2``, ``eps``);
 - :func:`mixed_anova`: one between factor (group) × one within factor (CS);
 - :func:`paired_t`: paired t-test with Cohen's d on the average SD (pingouin's ``cohen_d``);
-- :func:`anova_by_phase`, :func:`group_by_phase`: those per phase of the tidy trial frame;
-- :func:`mixed_model`: trial-level linear mixed model (statsmodels ``mixedlm``).
+- :func:`anova_by_phase`, :func:`group_by_phase`: those per phase of the tidy trial frame.
+
+The trial-level mixed model is in :mod:`pavlov.analysis.mixed`.
 
 Everything is computed with numpy/scipy from orthonormal contrasts: for an effect with
 contrast matrix C, each subject's cell means y give scores z = C y; the effect's sum of
@@ -309,8 +310,12 @@ def anova_by_phase(
     exclude_reinforced: bool = False,
     drop_first=False,
     participants=None,
+    level: str = "cs_type",
 ) -> pd.DataFrame:
     """CS × trial (or block) rm-ANOVA in each phase with CS+ and CS- trials.
+
+    With ``level="cs"`` the CS factor has every CS role present in the phase (CS+R,
+    CS+NR, CS- ...) instead of the two CS types.
 
     Cell values are participant means (:func:`~pavlov.analysis.curves.participant_curves`);
     participants missing a cell of a phase are left out of that phase's test. Phases with
@@ -333,8 +338,10 @@ def anova_by_phase(
         block_size=block_size,
         exclude_reinforced=exclude_reinforced,
         drop_first=drop_first,
+        level=level,
     )
-    curves = curves[curves["cs_type"] != "diff"].rename(columns={"cs_type": "cs"})
+    curves = curves[~curves[level].astype(str).str.startswith("diff")]
+    curves = curves.rename(columns={level: "cs"})
     parts = []
     for (phase, order), rows in curves.groupby(["phase", "phase_order"], sort=False):
         if rows["cs"].nunique() < 2:
@@ -403,100 +410,3 @@ def group_by_phase(
         return pd.DataFrame(columns=columns)
     out = pd.concat(parts, ignore_index=True).sort_values("phase_order", kind="stable")
     return out[columns].reset_index(drop=True)
-
-
-def mixed_model(
-    trials: pd.DataFrame,
-    response: str,
-    phase: str | None = None,
-    *,
-    formula: str | None = None,
-    re_formula: str | None = "~trial",
-    exclude_reinforced: bool = False,
-) -> pd.DataFrame:
-    """Trial-level linear mixed model (statsmodels ``mixedlm``, REML).
-
-    Default model: ``response ~ C(cs, Treatment('CS-')) * trial`` with a random intercept
-    and random trial slope per participant, where ``trial`` is ``cs_trial`` (the count of
-    that CS type in the phase) centred on its mean, so that the CS term is the CS effect at
-    the average trial, and ``cs`` the CS type.
-
-    Parameters
-    ----------
-    trials : pandas.DataFrame
-        Tidy trial frame.
-    response : str
-        Response column (rows where it is missing are dropped).
-    phase : str, optional
-        Fit one phase (by name); all trials when None.
-    formula : str, optional
-        A patsy formula over the columns ``y`` (the response), ``cs``, ``trial``, ``phase``,
-        ``group``; replaces the default.
-    re_formula : str or None
-        Random-effects formula; None for a random intercept only.
-    exclude_reinforced : bool
-        Drop reinforced trials first.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per fixed effect: ``term, coef, se, z, p, converged, n_obs, n_groups``.
-
-    Raises
-    ------
-    AnalysisError
-        statsmodels is missing, the phase does not exist, or too few data.
-    """
-    try:
-        import statsmodels.formula.api as smf
-    except ModuleNotFoundError:
-        raise AnalysisError(
-            "mixed_model: needs statsmodels; install it with pip install 'pavlov[stats]'"
-        ) from None
-    import warnings
-
-    check_response(trials, response)
-    data = trials
-    if exclude_reinforced:
-        data = data[~data["reinforced"]]
-    if phase is not None:
-        if phase not in set(data["phase"]):
-            raise AnalysisError(
-                f"mixed_model: phase: expected one of {', '.join(pd.unique(data['phase']))}, "
-                f"got {phase!r}"
-            )
-        data = data[data["phase"] == phase]
-    frame = pd.DataFrame(
-        {
-            "y": data[response].to_numpy(dtype=float),
-            "cs": data["cs_type"].to_numpy(dtype=object),
-            "trial": data["cs_trial"].to_numpy(dtype=float) - data["cs_trial"].mean(),
-            "phase": data["phase"].to_numpy(dtype=object),
-            "group": data["group"].to_numpy(dtype=object),
-            "participant": data["participant"].to_numpy(dtype=object),
-        }
-    ).dropna(subset=["y"])
-    if frame["participant"].nunique() < 2 or len(frame) < 5:
-        people = frame["participant"].nunique()
-        raise AnalysisError(f"mixed_model: expected 2 or more participants with data, got {people}")
-    formula = formula or "y ~ C(cs, Treatment('CS-')) * trial"
-    model = smf.mixedlm(formula, frame, groups=frame["participant"], re_formula=re_formula)
-    names = list(model.exog_names)
-    with warnings.catch_warnings():
-        # Boundary fits (a variance at zero) are common and still report valid fixed
-        # effects; a singular fit shows as NaN standard errors, not as warnings.
-        warnings.simplefilter("ignore")
-        fit = model.fit(reml=True)
-        out = pd.DataFrame(
-            {
-                "term": names,
-                "coef": fit.fe_params.reindex(names).to_numpy(),
-                "se": fit.bse_fe.reindex(names).to_numpy(),
-                "z": fit.tvalues.reindex(names).to_numpy(),
-                "p": fit.pvalues.reindex(names).to_numpy(),
-            }
-        )
-    out["converged"] = bool(fit.converged)
-    out["n_obs"] = int(fit.nobs)
-    out["n_groups"] = int(frame["participant"].nunique())
-    return out

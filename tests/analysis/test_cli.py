@@ -24,7 +24,16 @@ def test_analyze_logs_writes_every_output(bids_data, tmp_path, capsys):
     assert analyze(bids_data, "--out", out, "--models", "rw", "--n-starts", "2") == 0
     assert "3 participants, 60 trials, response rating" in capsys.readouterr().out
     curves = pd.read_csv(out / "curves_by_block.csv", keep_default_na=False)
-    assert list(curves.columns) == ["group", "phase", "block", "cs_type", "n", "mean", "sem"]
+    assert list(curves.columns) == [
+        "group",
+        "phase",
+        "block",
+        "cs_type",
+        "n",
+        "mean",
+        "sem",
+        "sem_within",
+    ]
     assert list(dict.fromkeys(curves["phase"])) == ["acquisition", "extinction", "recall"]
     assert set(curves["cs_type"]) == {"CS+", "CS-", "diff"}
     per = pd.read_csv(out / "participants_by_block.csv")

@@ -59,7 +59,37 @@ def test_group_curves_mean_and_sem(tmp_path):
         "n",
         "mean",
         "sem",
+        "sem_within",
     ]
+
+
+def test_within_subject_sem_matches_cousineau_morey():
+    """sem_within is the Cousineau–Morey SEM: participant-centred values, SD/√n × √(J/(J−1));
+    a participant offset that the between-subject SEM carries does not enter it."""
+    rows = []
+    for person, offset in (("a", 0.0), ("b", 10.0), ("c", 5.0)):
+        for trial, (plus, minus) in enumerate(((3.0, 1.0), (4.0, 1.5)), start=1):
+            for kind, value in (("CS+", plus), ("CS-", minus)):
+                jitter = {"a": 0.1, "b": -0.2, "c": 0.3}[person] * (kind == "CS+") * trial
+                rows.append(
+                    {
+                        "participant": person,
+                        "group": "",
+                        "phase": "acq",
+                        "phase_order": 1,
+                        "trial": trial,
+                        "cs_type": kind,
+                        "value": offset + value + jitter,
+                    }
+                )
+    per = pd.DataFrame(rows)
+    group = group_curves(per).set_index(["trial", "cs_type"])
+    wide = per.pivot_table(index="participant", columns=["trial", "cs_type"], values="value")
+    normalised = wide.sub(wide.mean(axis=1), axis=0) + wide.to_numpy().mean()
+    expected = normalised.std(ddof=1) / np.sqrt(3) * np.sqrt(4 / 3)
+    for cell, value in expected.items():
+        assert group.loc[cell, "sem_within"] == pytest.approx(value)
+        assert group.loc[cell, "sem"] > 2 * group.loc[cell, "sem_within"]
 
 
 def test_exclude_reinforced_and_drop_first_keep_numbering(tmp_path):

@@ -67,3 +67,45 @@ def test_bad_options_are_one_line(bids_data):
         AnalysisError, match=r"us_min_share: expected a share between 0 and 1, got 25"
     ):
         flag_participants(trials, "rating", us_min_share=25)
+
+
+def _acquisition(values):
+    """One participant's acquisition: (cs_type, reinforced, response) rows."""
+    return pd.DataFrame(
+        {
+            "participant": "1",
+            "group": "",
+            "phase": "acquisition",
+            "phase_type": "acquisition",
+            "phase_order": 1,
+            "cs": [v[0] for v in values],
+            "cs_type": [v[0] for v in values],
+            "cs_trial": [1, 1, 2, 2],
+            "reinforced": [v[1] for v in values],
+            "scr": [v[2] for v in values],
+            "us_scr": [0.5 if v[1] else float("nan") for v in values],
+        }
+    )
+
+
+def test_nonlearner_flag_ignores_reinforced_trials():
+    """The last CS+ trial is reinforced (its SCR holds the US response): the non-learner D
+    uses the last unreinforced CS+ trial, so a participant whose CR is below CS- is flagged."""
+    trials = _acquisition(
+        [("CS+", False, 0.1), ("CS-", False, 0.3), ("CS+", True, 1.5), ("CS-", False, 0.3)]
+    )
+    flags = flag_participants(trials, "scr", nonlearner_trials=1).iloc[0]
+    assert flags["nonlearner_d"] == pytest.approx(0.1 - 0.3)
+    assert bool(flags["nonlearner"]) is True
+
+
+def test_participant_without_any_response_is_flagged_and_excluded(bids_data):
+    """A participant with no response at all is flagged no_response and always excluded."""
+    trials = load_trials(bids_data)
+    trials.loc[trials["participant"] == "10", "rating"] = float("nan")
+    flags = flag_participants(trials, "rating", criteria=()).set_index("participant")
+    assert bool(flags.loc["10", "no_response"]) is True
+    assert bool(flags.loc["10", "excluded"]) is True
+    assert not flags.loc[["1", "2"], "excluded"].any()
+    counts = exclusion_counts(flags.reset_index()).set_index(["flag", "group"])
+    assert counts.loc[("no_response", ""), "flagged"] == 1

@@ -79,7 +79,9 @@ def test_rw_alpha_recovered_from_ratings():
 def test_fit_is_at_least_as_good_as_the_truth(model, response):
     """The maximised log-likelihood is never below the log-likelihood at the true parameters."""
     frame, truth = make_trials(12, model, response, seed=2)
-    fits = fit_models(frame, models=(model,), response=response, n_starts=10)
+    fits = fit_models(
+        frame, models=(model,), response=response, n_starts=10, rating_model="identity"
+    )
     at_truth = _profiled_loglik(model, truth, frame, response)
     at_fit = _profiled_loglik(model, fits.set_index("participant"), frame, response)
     found = fits.set_index("participant")["loglik"]
@@ -202,6 +204,51 @@ def test_regressors_layout():
         regressors(frame.drop(columns="onset"), fits)
     with pytest.raises(FitError, match="expected one of the fitted models"):
         regressors(frame, fits, model="rw2")
+
+
+def _compressed_ratings(n, model, seed):
+    """RW/hybrid learners whose ratings span only part of a 0-10 scale (each participant
+    maps V to [low, high] with low in 0-3 and high in 6-10), rounded to whole points."""
+    rng = np.random.default_rng(seed)
+    frame, truth = make_trials(n, model=model, seed=seed)
+    trace_frame, _ = make_trials(n, model=model, seed=seed, noise=0.0)
+    v = trace_frame["rating"].to_numpy() / 10  # noiseless values, rounded to 0.1
+    low = np.repeat(rng.uniform(0, 0.3, n), len(frame) // n)
+    high = np.repeat(rng.uniform(0.6, 1.0, n), len(frame) // n)
+    noisy = np.clip(low + (high - low) * v + rng.normal(0, 0.1, len(v)), 0, 1)
+    return frame.assign(rating=np.round(noisy * 10)), truth
+
+
+def test_linear_rating_model_recovers_rates_when_the_scale_is_not_used_fully():
+    """Ratings that use only part of the scale: the linear observation model (the default)
+    recovers the learning rate far better than V + noise on the declared scale."""
+    frame, truth = _compressed_ratings(80, "rw", 1)
+    scores = {}
+    for observation in ("linear", "identity"):
+        fits = fit_models(
+            frame, ("rw",), "rating", n_starts=5, rating_scale=(0, 10), rating_model=observation
+        ).set_index("participant")
+        scores[observation] = np.corrcoef(truth["alpha"], fits.loc[truth.index, "alpha"])[0, 1]
+    assert scores["linear"] > 0.85
+    assert scores["linear"] > scores["identity"] + 0.2
+    default = fit_models(frame, ("rw",), "rating", n_starts=5, rating_scale=(0, 10))
+    assert default.attrs["rating_model"] == "linear"
+    assert {"beta0", "beta_v"} <= set(default.columns)
+
+
+def test_at_bound_flags_rates_at_the_edge():
+    """A participant whose ratings stay at the initial value 0.5 is fitted with a learning
+    rate at 0 (V never moves): at_bound says so; learners are not flagged."""
+    frame, _ = make_trials(3, seed=2)
+    still = frame["participant"] == "p0"
+    frame.loc[still, "rating"] = 5.0 + np.tile([0.0, 0.5, -0.5, 0.0], 15)
+    fits = fit_models(
+        frame, ("rw",), "rating", n_starts=3, rating_scale=(0, 10), rating_model="identity"
+    ).set_index("participant")
+    assert fits["at_bound"].dtype == bool
+    assert fits.loc["p0", "alpha"] < 1e-3
+    assert fits.loc["p0", "at_bound"] and fits.loc["p0", "at_bound_params"] == "alpha"
+    assert not fits.loc[["p1", "p2"], "at_bound"].any()
 
 
 def test_constant_ratings_say_why_no_model_is_fitted():

@@ -157,6 +157,7 @@ def test_csv_recording_with_stated_rate(study, tmp_path, capsys):
     exported = pd.DataFrame({"time": start + np.arange(sc.size) / FS, "EDA": sc})
     exported.to_csv(csv, index=False, float_format="%.6f")
     args = ["--sampling-rate", "100", "--physio-start", "-5", "--scr-column", "EDA"]
+    args += ["--scr-transform", "none"]  # compare the scores themselves
     out = tmp_path / "out"
     code = main(["analyze", str(events), "--out", str(out), "--physio", str(csv), *args,
                  "--models", "--no-figures"])  # fmt: skip
@@ -209,3 +210,51 @@ def test_sidecar_json_is_bids(study):
     assert meta["SamplingFrequency"] == FS
     assert meta["StartTime"] == -5.0
     assert meta["Columns"] == ["scr"]
+
+
+def _participant_trials(out):
+    per = pd.read_csv(out / "participants_by_trial.csv", dtype={"participant": str})
+    per = per[per["cs_type"] != "diff"]
+    return per.set_index(["participant", "phase", "cs_type", "trial"])["mean"].sort_index()
+
+
+def test_scr_options_reach_the_scoring(study, tmp_path):
+    """--scr-method, --scr-window and --scr-transform change the scores analyze uses, to
+    what score_events gives with those settings; the report's methods say which."""
+    from pavlov.analysis.scr import score_events
+    from pavlov.task.cli import main
+
+    root, recordings = study
+    base = ["analyze", str(root), "--models", "--no-figures"]
+    outs = {}
+    for name, extra in (
+        ("default", []),
+        ("raw", ["--scr-transform", "none"]),
+        ("btp", ["--scr-method", "baseline", "--scr-transform", "none"]),
+        ("window", ["--scr-window", "0.5,4.5", "--scr-transform", "none"]),
+    ):
+        outs[name] = tmp_path / name
+        assert main([*base, "--out", str(outs[name]), *extra]) == 0
+    raw = _participant_trials(outs["raw"])
+    # sub-4 has no US response, so the default is the square root alone
+    np.testing.assert_allclose(_participant_trials(outs["default"]), np.sqrt(raw), atol=1e-9)
+    html = (outs["default"] / "report.html").read_text()
+    assert "SCR transform" in html and "Lonsdorf et al. 2017" in html
+    assert "baseline-to-peak" in (outs["btp"] / "report.html").read_text()
+    paths, _, _ = recordings["1"]
+    events = read_events(paths.events)
+    cs = events[events["trial_type"] == "cs"]
+    physio_file = paths.directory / (
+        paths.events.name[: -len("_events.tsv")] + "_recording-scr_physio.tsv.gz"
+    )
+    for name, kwargs in (
+        ("btp", {"method": "btp"}),
+        ("window", {"window": (0.5, 4.5)}),
+    ):
+        expected = score_events(cs, physio_file, **kwargs).to_numpy()
+        got = _participant_trials(outs[name]).loc["1"]
+        by_trial = pd.Series(expected, index=pd.MultiIndex.from_arrays(
+            [cs["phase"], cs["cs_type"], cs.groupby(["phase", "cs"]).cumcount() + 1]
+        )).sort_index()  # fmt: skip
+        np.testing.assert_allclose(got.to_numpy(), by_trial.dropna().to_numpy(), atol=1e-9)
+        assert not np.allclose(got.to_numpy(), raw.loc["1"].to_numpy())

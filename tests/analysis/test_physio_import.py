@@ -109,7 +109,9 @@ def test_recording_aligned_within_a_millisecond_and_scored(day1, tmp_path, kind)
     physio = read_physio(written)
     assert physio.columns == ("scr",) and physio.units["scr"] == "uS"
     out = tmp_path / "out"
-    proc = pavlov("analyze", str(day1), "--out", str(out), "--no-figures", "--models")
+    # the scores themselves in µS, without analyze's default square-root (+ US) transform
+    args = ("--no-figures", "--models", "--scr-transform", "none")
+    proc = pavlov("analyze", str(day1), "--out", str(out), *args)
     assert proc.returncode == 0, proc.stderr
     trials = pd.read_csv(out / "participants_by_trial.csv")
     plus = trials[trials.cs_type == "CS+"]["mean"].to_numpy()
@@ -133,8 +135,9 @@ def test_acq_from_the_real_biopac_file_aligned_and_scored(day1, tmp_path):
     assert result.alignment.jitter_max < 0.001
     out = tmp_path / "out"
     proc = pavlov(
-        "analyze", str(day1), "--physio", str(path), "--out", str(out), "--no-figures", "--models"
-    )
+        "analyze", str(day1), "--physio", str(path), "--out", str(out), "--no-figures", "--models",
+        "--scr-transform", "none",  # µS as scored, without the default square root
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "56 of 56 CS/US markers" in proc.stderr or "of the log paired" in proc.stderr
     trials = pd.read_csv(out / "participants_by_trial.csv")

@@ -393,3 +393,50 @@ def test_score_events_bad_input(session):
         score_events(events, path, window="FIRR")
     with pytest.raises(SCRError, match="method: expected one of ttp, btp"):
         score_events(events, path, method="peak")
+
+
+def _kernel(t, latency, rise, decay):
+    """Bi-exponential SCR of peak 1 starting ``latency`` s after CS onset (time constants
+    ``rise`` and ``decay``)."""
+    s = np.clip(t - latency, 0.0, None)
+    shape = np.exp(-s / decay) - np.exp(-s / rise)
+    return shape / shape.max()
+
+
+@pytest.mark.parametrize("rise, decay", [(1.5, 4.0), (2.0, 5.0)])
+def test_late_peak_is_not_cut_off(rise, decay):
+    """A 0.500-µS response starting 3.5 s after CS onset and peaking 2.35-3.05 s later
+    (after 5 s) scores 0.500 with score_events' defaults (it scored 0.41-0.46 before)."""
+    fs = 100.0
+    time = np.arange(-5.0, 40.0, 1 / fs)
+    # a slow tonic drift: a perfectly flat trace would fail the clipping check
+    drift = 5.0 + 0.02 * np.sin(2 * np.pi * time / 600.0)
+    sc = drift + 0.5 * _kernel(time - 10.0, 3.5, rise, decay)
+    peak_time = time[np.argmax(sc)] - 10.0
+    assert 5.5 < peak_time < 7.0
+    events = pd.DataFrame({"onset": [10.0], "duration": [6.0], "trial_type": ["cs"]})
+    recording = Physio(
+        data=pd.DataFrame({"scr": sc}), sampling_frequency=fs, start_time=-5.0, path="synthetic"
+    )
+    score = score_events(events, recording)
+    assert score.iloc[0] == pytest.approx(0.5, abs=0.01)
+
+
+@pytest.mark.parametrize("second", [2.75, 3.0])
+def test_overlapping_responses_are_not_scored_as_one_compound(second):
+    """A 0.30-µS response at 1.5 s and a 0.25-µS one at 2.75-3 s, the second starting before
+    the first has fallen 0.02 µS: the window scores the larger (0.30), not their 0.5-µS
+    compound rise."""
+    t = np.arange(-1.0, 12.0, 0.01)
+    sc = 5.0 + 0.3 * _kernel(t, 1.5, 0.75, 2.0) + 0.25 * _kernel(t, second, 0.75, 2.0)
+    troughs, _ = detect_extrema(sc)
+    assert not np.any((t[troughs] > 2.0) & (t[troughs] < second + 0.5))  # no dip between
+    assert score_epoch(t, sc, (1.0, 4.0)) == pytest.approx(0.30, abs=0.015)
+
+
+def test_response_starting_after_the_window_is_not_added():
+    """A US response starting at 7.5 s on top of a CS response from 2 s is not part of the
+    first-interval score."""
+    t = np.arange(-1.0, 14.0, 0.01)
+    sc = 5.0 + 0.2 * _kernel(t, 2.0, 1.0, 3.0) + 1.0 * _kernel(t, 7.5, 0.75, 2.0)
+    assert score_epoch(t, sc, (1.0, 4.0), peak_limit=9.0) == pytest.approx(0.2, abs=0.01)
