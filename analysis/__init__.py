@@ -19,7 +19,7 @@ and model modules (:mod:`~pavlov.analysis.scr`, :mod:`~pavlov.analysis.fit`,
 import importlib
 
 #: Public name → submodule. Imported on first use, so that ``import pavlov.analysis.fit``
-#: (or the CLI) does not pay for scipy.stats, statsmodels or matplotlib it does not use.
+#: (or the CLI) does not pay for scipy.stats or matplotlib it does not use.
 _EXPORTS = {
     "TRIAL_COLUMNS": "load",
     "AnalysisError": "errors",
