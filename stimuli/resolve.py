@@ -3,9 +3,11 @@
 A protocol names stimulus files by relative path. A path is looked up first beside the
 protocol file (a lab's own stimuli), then in pavlov's bundled stimuli folder (so a bundled
 protocol copied elsewhere still runs). Files are checked by content, not by name: an image
-must start like a PNG, JPEG, GIF, BMP or TIFF; a sound must be a readable WAV, or start
-like FLAC, Ogg or MP3. Every image is also decoded in full (Pillow), so a truncated PNG
-or a 12000 x 12000 picture is refused before a session starts, not in the middle of it.
+must start like a PNG, JPEG, GIF, BMP or TIFF; a sound like a WAV, FLAC, Ogg or MP3 file.
+Every image is decoded in full (Pillow) and every sound to its last sample (the standard
+library for WAV, libsndfile through ``soundfile`` for FLAC, Ogg and MP3), so a truncated PNG,
+a cut-off FLAC or a 12000 x 12000 picture is refused before a session starts, not in the
+middle of it.
 Only regular files of bounded size are read.
 """
 
@@ -192,7 +194,36 @@ def sound_problem(path: str | os.PathLike[str]) -> str | None:
         except OSError as error:
             return f"an unreadable file ({error.strerror})"
         return None
-    return _magic_problem(path, _SOUND_MAGIC, "sound (WAV, FLAC, Ogg or MP3)")
+    problem = _magic_problem(path, _SOUND_MAGIC, "sound (WAV, FLAC, Ogg or MP3)")
+    if problem is not None:
+        return problem
+    return _sound_decode_problem(path)
+
+
+def _sound_decode_problem(path: Path) -> str | None:
+    """Decode a FLAC, Ogg or MP3 file to its last sample (libsndfile): a file cut short or
+    damaged after its header would otherwise pass the magic check and fail in the session."""
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(str(path)) as reader:
+            declared = reader.frames
+            got = 0
+            while True:
+                block = reader.read(1 << 16, dtype="int16", always_2d=True)
+                if not len(block):
+                    break
+                got += len(block)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        text = " ".join(str(error).split()) or type(error).__name__
+        return f"a broken sound file ({text})"
+    except OSError as error:
+        return f"an unreadable file ({error.strerror or error})"
+    if got == 0:
+        return "a sound file with no samples"
+    if declared > 0 and got < declared:
+        return f"a truncated sound file ({got:,} of {declared:,} samples)"
+    return None
 
 
 def sound_duration(path: str | os.PathLike[str]) -> float | None:

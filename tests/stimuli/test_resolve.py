@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import wave
 
+import pytest
+
 from pavlov.stimuli.resolve import (
     STIMULI_ROOT,
     image_problem,
@@ -66,3 +68,26 @@ def test_sound_duration_of_bundled_noise():
 def test_script_template_is_filled():
     """{participant} is replaced by the ID."""
     assert script_file("scripts/{participant}_trauma.wav", "07") == "scripts/07_trauma.wav"
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("FLAC", ".flac"), ("OGG", ".ogg"), ("MP3", ".mp3")])
+def test_compressed_sounds_are_decoded_to_the_last_sample(tmp_path, fmt, suffix):
+    """A FLAC, Ogg or MP3 file cut short or damaged after its header is refused before a
+    session (the magic bytes alone passed it); the intact file passes."""
+    import numpy as np
+    import soundfile
+
+    if fmt not in soundfile.available_formats():
+        pytest.skip(f"this libsndfile ({soundfile.__libsndfile_version__}) cannot write {fmt}")
+    path = tmp_path / f"tone{suffix}"
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+    soundfile.write(str(path), tone, 44100, format=fmt)
+    assert sound_problem(path) is None
+    data = path.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) // 3])
+    junk = tmp_path / f"junk{suffix}"
+    junk.write_bytes(data[:64] + bytes(range(256)) * 40)
+    for damaged in (cut, junk):
+        problem = sound_problem(damaged)
+        assert problem is not None and problem.startswith(("a broken", "a truncated")), problem
