@@ -446,6 +446,10 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         # Before the line can go high: if this process dies where no Python code runs
         # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
         watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
+        if watchdog is not None and hasattr(devices.shock, "require"):
+            # A watchdog killed during the session (kill -9 of its PID): no later train may
+            # start, or a death of this process would leave that train's line high.
+            devices.shock.require(watchdog.problem)
         _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
         has_shock_us = any(us.kind == "shock" for us in protocol.us.values())

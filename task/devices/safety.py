@@ -23,10 +23,29 @@ from pavlov.protocols.errors import PavlovError
 from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecord
 from pavlov.task.devices.simulated import check_train
 
-__all__ = ["LedgerError", "Refusal", "SessionBusy", "SessionLock", "ShockGuard", "ShockLedger"]
+__all__ = [
+    "LedgerError",
+    "Refusal",
+    "SessionBusy",
+    "SessionLock",
+    "SessionStop",
+    "ShockGuard",
+    "ShockLedger",
+    "WatchdogLost",
+]
 
 
-class LedgerError(SafetyError):
+class SessionStop(SafetyError):
+    """A train was refused and the session must stop (the run loop ends it once the trial
+    is logged)."""
+
+
+class WatchdogLost(SessionStop):
+    """The watchdog process that lowers the line if pavlov dies has ended: no train may
+    start without it."""
+
+
+class LedgerError(SessionStop):
     """The shock ledger cannot be written or read: the train is refused and the session
     must stop (a US that cannot be recorded could be repeated after a crash)."""
 
@@ -329,6 +348,12 @@ class ShockGuard:
         # Labels already delivered: re-arming one (an event replayed after Escape, n) must
         # not give the same scheduled US twice.
         self._used: set[str] = set()
+        self._precondition: Callable[[], str | None] | None = None
+
+    def require(self, precondition: Callable[[], str | None]) -> None:
+        """Refuse every train (:class:`WatchdogLost`, the session stops) while
+        ``precondition()`` returns a reason; ``pavlov run`` passes its watchdog's check."""
+        self._precondition = precondition
 
     @property
     def shocks_delivered(self) -> int:
@@ -405,6 +430,11 @@ class ShockGuard:
         """
         now = self.clock.now()
         with self._lock:
+            lost = self._precondition() if self._precondition is not None else None
+            if lost is not None:
+                # A train started now could not be ended by anyone if this process died.
+                self._refusals.append(Refusal(now, label, lost))
+                raise WatchdogLost(f"refused shock {label!r} on {self.name}: {lost}")
             ledger = self._ledger
             if ledger is not None:
                 # Read again before each train: whatever else wrote to this participant's

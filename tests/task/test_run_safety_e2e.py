@@ -15,7 +15,8 @@ a kill sent when the test sees the line go high lands inside the pulse.
 - three ``--run N`` of one session with a cap of 4: only 4 trains, the rest refused and
   logged;
 - ``--intensity`` above the protocol's ceiling, and a resume in another mode: one line,
-  exit 2.
+  exit 2;
+- the watchdog killed during a session: no later train starts without it.
 """
 
 from __future__ import annotations
@@ -355,3 +356,40 @@ def test_intensity_over_the_ceiling_and_resume_in_another_mode(xvfb, tmp_path, p
     assert run("--speed", "20", "--resume").returncode == 0
     resumes = record(data)["resumes"]
     assert [(r["simulate"], r["speed"]) for r in resumes] == [(True, 20.0)]
+
+
+def _watchdog_pid(path: str) -> int:
+    """PID of the watchdog process guarding the shock port ``path``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+            if b"pavlov.task.devices.watchdog" in argv and any(path.encode() in a for a in argv):
+                return int(entry)
+    raise AssertionError(f"no watchdog process for {path}")
+
+
+def test_killed_watchdog_stops_the_session_before_the_next_train(xvfb, tmp_path, protocol, wire):
+    """`kill -9` of the watchdog during the first pulse: the next US is refused and the
+    session stops, so no later train runs unguarded (was: the session went on and a later
+    SIGKILL left the line high)."""
+    data = tmp_path / "data"
+    proc = start(xvfb, protocol, data, "--shock", f"serial:{wire.path}", "--intensity", "1")
+    try:
+        wire.wait_for(1, proc=proc)
+        os.kill(_watchdog_pid(wire.path), signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    assert proc.returncode not in (0, None), err
+    assert "Traceback" not in err
+    assert "watchdog process" in err.splitlines()[-1]
+    assert rises(wire.received) == 1
+    assert wire.received[-1][1] == 0
+    rec = record(data)
+    assert rec["end_reason"].startswith("error: refused shock")
+    assert rec["shocks_delivered"] == 1
+    assert json.dumps(rec["shock_refusals"]).count("watchdog process") == 1
