@@ -119,6 +119,8 @@ def _signals_end_session() -> Iterator[None]:
         if seen:
             return
         seen.append(number)
+        if number == signal.SIGINT:
+            raise KeyboardInterrupt
         try:
             name = signal.Signals(number).name
         except ValueError:
@@ -133,6 +135,10 @@ def _signals_end_session() -> Iterator[None]:
         if sig is not None:
             with contextlib.suppress(OSError, ValueError):
                 previous[sig] = signal.signal(sig, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        # Ctrl-C stays KeyboardInterrupt, but only the first: a second one (or a SIGTERM
+        # after it) would cut the clean-up that saves the record (`end_reason: running`).
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
     for sig in END_SIGNALS:
         try:
             if signal.getsignal(sig) != signal.SIG_DFL:
@@ -340,7 +346,10 @@ def run_command(args) -> int:
     lock = SessionLock(paths.lock).acquire()
     try:
         _check_run_files(args, protocol, paths)  # again, now that no one else can change them
-        return _run(args, protocol, schedule, scanner, stimuli, paths, participant)
+        # Over the whole run, its start-up and its clean-up too: the first signal ends it
+        # cleanly, later ones cannot cut closing the log, recorders, devices, watchdog.
+        with _signals_end_session():
+            return _run(args, protocol, schedule, scanner, stimuli, paths, participant)
     finally:
         lock.release()
 
@@ -546,28 +555,28 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         for recorder in recorders:
             recorder.start()
         try:
-            with _signals_end_session():
-                result = run_session(
-                    schedule,
-                    protocol,
-                    display=display,
-                    clock=clock,
-                    trigger=devices.trigger if scanner is not None else None,
-                    shock=devices.shock if has_shock_us else None,
-                    markers=devices.markers,
-                    responder=responder,
-                    log=log,
-                    console=console,
-                    speed=args.speed,
-                    start_index=start_index,
-                    time_base=time_base,
-                    scanner=scanner,
-                    record=record,
-                    marker_codes=devices.marker_codes,
-                    stimuli=stimuli,
-                    completed_before=completed_before,
-                    on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
-                )
+            # Signals: run_command wraps the whole run in _signals_end_session.
+            result = run_session(
+                schedule,
+                protocol,
+                display=display,
+                clock=clock,
+                trigger=devices.trigger if scanner is not None else None,
+                shock=devices.shock if has_shock_us else None,
+                markers=devices.markers,
+                responder=responder,
+                log=log,
+                console=console,
+                speed=args.speed,
+                start_index=start_index,
+                time_base=time_base,
+                scanner=scanner,
+                record=record,
+                marker_codes=devices.marker_codes,
+                stimuli=stimuli,
+                completed_before=completed_before,
+                on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
+            )
         finally:
             log.close()
             for recorder in recorders:

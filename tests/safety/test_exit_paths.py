@@ -342,3 +342,20 @@ def test_every_terminating_signal_ends_the_session_and_ctrl_z_cannot_pause_it():
             os.kill(os.getpid(), sig)  # a second signal does not interrupt the clean-up
     for sig in (signal.SIGTSTP, signal.SIGQUIT):
         assert signal.getsignal(sig) == signal.SIG_DFL
+
+
+def test_a_second_signal_of_another_kind_cannot_cut_the_clean_up():
+    """SIGTERM then Ctrl-C, or Ctrl-C then SIGTERM, in quick succession: only the first
+    ends the session (SessionAbort or KeyboardInterrupt), the second is ignored while the
+    record is saved (was: Ctrl-C after SIGTERM cut the clean-up, `end_reason: running`)."""
+    with _signals_end_session():
+        with pytest.raises(SessionAbort):
+            os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt inside the clean-up
+    with _signals_end_session():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
