@@ -349,7 +349,7 @@ def run_command(args) -> int:
         # Over the whole run, its start-up and its clean-up too: the first signal ends it
         # cleanly, later ones cannot cut closing the log, recorders, devices, watchdog.
         with _signals_end_session():
-            return _run(args, protocol, schedule, scanner, stimuli, paths, participant)
+            return _run(args, protocol, schedule, scanner, stimuli, paths, participant, lock)
     finally:
         lock.release()
 
@@ -397,7 +397,7 @@ def _check_run_files(args, protocol, paths) -> None:
         )
 
 
-def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
+def _run(args, protocol, schedule, scanner, stimuli, paths, participant, lock=None) -> int:
     from pavlov.task.console import make_console
     from pavlov.task.devices.safety import ShockLedger
     from pavlov.task.devices.spec import build_devices
@@ -455,10 +455,16 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         # Before the line can go high: if this process dies where no Python code runs
         # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
         watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
-        if watchdog is not None and hasattr(devices.shock, "require"):
+        if hasattr(devices.shock, "require"):
             # A watchdog killed during the session (kill -9 of its PID): no later train may
-            # start, or a death of this process would leave that train's line high.
-            devices.shock.require(watchdog.problem)
+            # start, or a death of this process would leave that train's line high. A lock
+            # file deleted or replaced: a second process may be running this session.
+            devices.shock.require(
+                lambda: (
+                    (watchdog.problem() if watchdog is not None else None)
+                    or (lock.problem() if lock is not None else None)
+                )
+            )
         _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
         has_shock_us = any(us.kind == "shock" for us in protocol.us.values())

@@ -31,18 +31,12 @@ __all__ = [
     "SessionStop",
     "ShockGuard",
     "ShockLedger",
-    "WatchdogLost",
 ]
 
 
 class SessionStop(SafetyError):
     """A train was refused and the session must stop (the run loop ends it once the trial
     is logged)."""
-
-
-class WatchdogLost(SessionStop):
-    """The watchdog process that lowers the line if pavlov dies has ended: no train may
-    start without it."""
 
 
 class LedgerError(SessionStop):
@@ -113,11 +107,36 @@ class SessionLock:
             raise SessionBusy(
                 f"{self.path}: cannot lock the session: {error.strerror or error}"
             ) from None
+        if self._names_other(fd):
+            # Deleted or replaced between our open and our flock: that file locks nothing.
+            os.close(fd)
+            return self.acquire()
         with contextlib.suppress(OSError):  # the PID is informative only
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         return self
+
+    def _names_other(self, fd: int) -> bool:
+        """True if the lock's path no longer names the file open at ``fd``."""
+        try:
+            here, there = os.fstat(fd), os.stat(self.path)
+        except OSError:
+            return True
+        return (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino)
+
+    def problem(self) -> str | None:
+        """Why this lock no longer keeps other processes out, else None: its file was
+        deleted or replaced (``rm``, a symlink, the data folder removed), so a second
+        ``pavlov run`` would lock a new file and run this session too."""
+        if self._fd is None:
+            return f"{self.path}: the session lock is not held"
+        if self._names_other(self._fd):
+            return (
+                f"{self.path}: the session lock file was deleted or replaced during the "
+                "session; another pavlov run could give this session's shocks too"
+            )
+        return None
 
     @property
     def held(self) -> bool:
@@ -351,8 +370,9 @@ class ShockGuard:
         self._precondition: Callable[[], str | None] | None = None
 
     def require(self, precondition: Callable[[], str | None]) -> None:
-        """Refuse every train (:class:`WatchdogLost`, the session stops) while
-        ``precondition()`` returns a reason; ``pavlov run`` passes its watchdog's check."""
+        """Refuse every train (:class:`SessionStop`: the session stops) while
+        ``precondition()`` returns a reason; ``pavlov run`` checks that its watchdog lives
+        and that it still holds the session lock."""
         self._precondition = precondition
 
     @property
@@ -432,9 +452,10 @@ class ShockGuard:
         with self._lock:
             lost = self._precondition() if self._precondition is not None else None
             if lost is not None:
-                # A train started now could not be ended by anyone if this process died.
+                # No watchdog: a train started now could not be ended if this process died;
+                # no lock: another process may be giving this session's shocks too.
                 self._refusals.append(Refusal(now, label, lost))
-                raise WatchdogLost(f"refused shock {label!r} on {self.name}: {lost}")
+                raise SessionStop(f"refused shock {label!r} on {self.name}: {lost}")
             ledger = self._ledger
             if ledger is not None:
                 # Read again before each train: whatever else wrote to this participant's

@@ -21,6 +21,7 @@ from pavlov.task.devices.safety import (
     LedgerError,
     SessionBusy,
     SessionLock,
+    SessionStop,
     ShockGuard,
     ShockLedger,
 )
@@ -203,6 +204,33 @@ def test_session_lock_is_exclusive_and_names_the_holder(tmp_path):
     second = SessionLock(path).acquire()
     assert second.held
     second.release()
+
+
+def test_lock_file_deleted_or_replaced_stops_the_next_train(tmp_path):
+    """The session's lock file deleted (`rm`, the data folder removed) or replaced by a
+    symlink during a session: a second process could lock a new file and run the session
+    too, so the holder's guard refuses its next train and the session stops (was: both
+    processes ran the session)."""
+    path = tmp_path / "sub-1" / "ses-1" / ".pavlov.lock"
+    for replace in (Path.unlink, lambda p: os.replace(p.with_name("x"), p)):
+        first = SessionLock(path).acquire()
+        assert first.problem() is None
+        path.with_name("x").symlink_to(tmp_path / "elsewhere")
+        replace(path)
+        assert "deleted or replaced" in first.problem()
+        second = SessionLock(path).acquire()  # the kernel lock is on the old file
+        clock = FrameClock()
+        guard = ShockGuard(SimulatedShock(clock), 2, 0.5, clock)
+        guard.open()
+        guard.require(first.problem)
+        guard.arm("a/1", 0.0, 1.0)
+        with pytest.raises(SessionStop, match="deleted or replaced"):
+            guard.deliver(0.005, 0.01, 1, "a/1")
+        assert guard.shocks_delivered == 0 and len(guard.refusals()) == 1
+        first.release()
+        second.release()
+        path.with_name("x").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
 def test_guard_rereads_the_ledger_before_each_train(tmp_path):
