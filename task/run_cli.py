@@ -14,7 +14,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pavlov.protocols.errors import PavlovError
@@ -105,27 +105,33 @@ END_SIGNALS = tuple(
 
 
 @contextmanager
-def _signals_end_session() -> Iterator[None]:
+def _signals_end_session() -> Iterator[Callable[[], BaseException | None]]:
     """Every terminating signal ends the session cleanly (SessionAbort), not by killing it.
 
     The first signal raises; later ones are ignored while the session ends (a second
     Ctrl-\\ must not interrupt the clean-up that sets the line low and saves the data).
+    Yields ``pending()``: the exception of a signal received so far, else None. Code that
+    swallows exceptions (pyglet's library loading catches everything) can eat the raise;
+    ``pavlov run`` checks ``pending()`` before the session starts and before every train.
     """
     from pavlov.task.runner import SessionAbort
 
     seen: list[int] = []
 
-    def handler(number, frame):
-        if seen:
-            return
-        seen.append(number)
+    def abort(number: int) -> BaseException:
         if number == signal.SIGINT:
-            raise KeyboardInterrupt
+            return KeyboardInterrupt()
         try:
             name = signal.Signals(number).name
         except ValueError:
             name = f"signal {number}"
-        raise SessionAbort(f"aborted: {name}", 128 + number)
+        return SessionAbort(f"aborted: {name}", 128 + number)
+
+    def handler(number, frame):
+        if seen:
+            return
+        seen.append(number)
+        raise abort(number)
 
     previous = {}
     for name in ("SIGTSTP", "SIGTTIN", "SIGTTOU"):
@@ -147,10 +153,18 @@ def _signals_end_session() -> Iterator[None]:
         except (OSError, ValueError):
             continue
     try:
-        yield
+        yield lambda: abort(seen[0]) if seen else None
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _signal_problem(signalled) -> str | None:
+    """Why no train may start: the session received a terminating signal, else None."""
+    error = signalled() if signalled is not None else None
+    if error is None:
+        return None
+    return f"the session is ending ({getattr(error, 'reason', 'aborted: interrupt')})"
 
 
 def _ask_participant(has_display: bool) -> str:
@@ -348,8 +362,10 @@ def run_command(args) -> int:
         _check_run_files(args, protocol, paths)  # again, now that no one else can change them
         # Over the whole run, its start-up and its clean-up too: the first signal ends it
         # cleanly, later ones cannot cut closing the log, recorders, devices, watchdog.
-        with _signals_end_session():
-            return _run(args, protocol, schedule, scanner, stimuli, paths, participant, lock)
+        with _signals_end_session() as signalled:
+            return _run(
+                args, protocol, schedule, scanner, stimuli, paths, participant, lock, signalled
+            )
     finally:
         lock.release()
 
@@ -397,7 +413,9 @@ def _check_run_files(args, protocol, paths) -> None:
         )
 
 
-def _run(args, protocol, schedule, scanner, stimuli, paths, participant, lock=None) -> int:
+def _run(
+    args, protocol, schedule, scanner, stimuli, paths, participant, lock=None, signalled=None
+) -> int:
     from pavlov.task.console import make_console
     from pavlov.task.devices.safety import ShockLedger
     from pavlov.task.devices.spec import build_devices
@@ -459,10 +477,12 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant, lock=No
             # A watchdog killed during the session (kill -9 of its PID): no later train may
             # start, or a death of this process would leave that train's line high. A lock
             # file deleted or replaced: a second process may be running this session.
+            # A signal whose SessionAbort some library swallowed: no train after it.
             devices.shock.require(
                 lambda: (
                     (watchdog.problem() if watchdog is not None else None)
                     or (lock.problem() if lock is not None else None)
+                    or _signal_problem(signalled)
                 )
             )
         _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
@@ -560,6 +580,8 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant, lock=No
             responder = ParticipantResponder(display)
         for recorder in recorders:
             recorder.start()
+        if signalled is not None and signalled() is not None:
+            raise signalled()  # a signal during start-up that a library swallowed
         try:
             # Signals: run_command wraps the whole run in _signals_end_session.
             result = run_session(

@@ -359,3 +359,29 @@ def test_a_second_signal_of_another_kind_cannot_cut_the_clean_up():
         os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_signal_a_library_swallowed_still_ends_the_session_and_stops_every_train():
+    """SIGTERM during start-up landed inside pyglet's library loading, which catches every
+    exception: the session then ran to completion with its shocks. The signal stays
+    pending: `pavlov run` raises it before the session starts and the guard refuses every
+    train after it."""
+    from pavlov.task.devices.safety import SessionStop, ShockGuard
+    from pavlov.task.display import FrameClock
+    from pavlov.task.run_cli import _signal_problem
+
+    with _signals_end_session() as pending:
+        assert pending() is None and _signal_problem(pending) is None
+        try:  # noqa: SIM105 (as pyglet.lib.load_library does around find_library)
+            os.kill(os.getpid(), signal.SIGTERM)
+        except BaseException:
+            pass
+        assert isinstance(pending(), SessionAbort) and pending().code == 128 + signal.SIGTERM
+        clock = FrameClock()
+        guard = ShockGuard(SimulatedShock(clock), 2, 0.5, clock)
+        guard.open()
+        guard.require(lambda: _signal_problem(pending))
+        guard.arm("a/1", 0.0, 1.0)
+        with pytest.raises(SessionStop, match=r"session is ending \(aborted: SIGTERM\)"):
+            guard.deliver(0.005, 0.01, 1, "a/1")
+        assert guard.shocks_delivered == 0
