@@ -360,6 +360,7 @@ def run_command(args) -> int:
     lock = SessionLock(paths.lock).acquire()
     try:
         _check_run_files(args, protocol, paths)  # again, now that no one else can change them
+        _check_session_ledgers(paths)  # before any file of this run is written
         # Over the whole run, its start-up and its clean-up too: the first signal ends it
         # cleanly, later ones cannot cut closing the log, recorders, devices, watchdog.
         with _signals_end_session() as signalled:
@@ -670,6 +671,50 @@ def _x_lost(devices, held) -> None:
         )
 
 
+def _check_session_ledgers(paths) -> None:
+    """Every other run of this participant's session: the USs its log shows delivered must
+    be in its shock ledger. A ledger deleted or cut after run 1 would let ``--run 2`` and
+    ``--run 3`` count too few shocks against ``max_shocks``."""
+    from pavlov.task.log import LogError
+
+    session = paths.directory.parent
+    sub, ses = session.parent.name, session.name
+    for folder in ("beh", "func"):
+        for events in sorted((session / folder).glob(f"{sub}_{ses}_task-*_run-*_events.tsv")):
+            if events == paths.events:
+                continue  # this run's own log: checked on --resume with its rows
+            ledger = events.with_name(events.name.removesuffix("_events.tsv") + "_shocks.tsv")
+            try:
+                lines = events.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError as error:
+                raise LogError(
+                    f"{events}: cannot read this session's log: {error.strerror or error}"
+                ) from None
+            header = lines[0].split("\t") if lines else []
+            rows = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:]]
+            _check_ledger_against_log(_Ledger(ledger), rows)
+
+
+class _Ledger:
+    """A ledger read for checking only: a missing file holds no trains."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def labels(self) -> list[str]:
+        from pavlov.task.devices.safety import ShockLedger
+        from pavlov.task.log import LogError
+
+        if not os.path.lexists(self.path):
+            return []
+        try:
+            return ShockLedger._parse(ShockLedger._read_path(self.path))
+        except OSError as error:
+            raise LogError(
+                f"{self.path}: cannot read the shock ledger: {error.strerror or error}"
+            ) from None
+
+
 def _check_ledger_against_log(ledger, rows) -> None:
     """Every US the log shows delivered must be in the shock ledger (else it was deleted or
     changed, and the caps and the no-repeat rule could not be trusted on this resume)."""
@@ -692,7 +737,7 @@ def _check_ledger_against_log(ledger, rows) -> None:
         raise LogError(
             f"{ledger.path}: the shock ledger lacks {len(missing)} US(s) the log shows delivered "
             f"({', '.join(missing[:3])}); it was deleted or changed, so max_shocks cannot be "
-            "checked: restore it before resuming"
+            "checked: restore it before running this session again"
         )
 
 

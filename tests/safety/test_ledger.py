@@ -248,6 +248,31 @@ def test_guard_rereads_the_ledger_before_each_train(tmp_path):
         guard.deliver(0.005, 0.01, 1, "a/3")
 
 
+def test_another_run_refuses_an_earlier_runs_ledger_that_lost_delivered_uss(tmp_path):
+    """Run 1's ledger deleted, emptied or made a device after run 1: `--run 2` (and 3)
+    counted too few shocks, 6 trains against a cap of 4. Every other run's log is checked
+    against its ledger before a run starts: one line, nothing written."""
+    from pavlov.task.log import LogError
+    from pavlov.task.run_cli import _check_session_ledgers
+
+    _, _, first = session(tmp_path)
+    second = run_paths(tmp_path, "p1", "day1", load_protocol(PROTOCOL).task, 2, False)
+    _check_session_ledgers(second)  # complete: fine
+    kept = first.shocks.read_bytes()
+    for damage in (Path.unlink, lambda p: p.write_text(""), lambda p: p.write_text("x\n")):
+        damage(first.shocks)
+        with pytest.raises(LogError, match=r"run-1_shocks.tsv: the shock ledger lacks \d US"):
+            _check_session_ledgers(second)
+        first.shocks.unlink(missing_ok=True)
+    first.shocks.symlink_to("/dev/null")
+    with pytest.raises(LogError, match="cannot read the shock ledger: not a regular file"):
+        _check_session_ledgers(second)
+    first.shocks.unlink()
+    first.shocks.write_bytes(kept)
+    _check_session_ledgers(second)
+    assert not second.events.exists()
+
+
 def test_resume_refuses_a_ledger_that_lost_delivered_uss(tmp_path):
     """A ledger deleted or cut after a session: the log's delivered USs are missing from
     it, and a resume would count too few shocks; `pavlov run --resume` refuses in one line."""
