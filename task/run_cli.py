@@ -561,6 +561,15 @@ def _run(
             if args.resume:
                 _check_ledger_against_log(ledger, rows)
             devices.shock.use_ledger(ledger)
+            earlier = _session_max_shocks(paths)
+            if earlier is not None and earlier < devices.shock.max_shocks:
+                # The protocol edited between runs to raise the cap: the lowest cap any
+                # run of this participant's session was given still holds.
+                console.message(
+                    f"max_shocks {earlier} of an earlier run of this session applies "
+                    f"(this protocol says {devices.shock.max_shocks})"
+                )
+                devices.shock.max_shocks = earlier
             before = devices.shock.session_shocks
             if before and protocol.safety is not None:
                 console.message(
@@ -693,6 +702,26 @@ def _check_session_ledgers(paths) -> None:
             header = lines[0].split("\t") if lines else []
             rows = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:]]
             _check_ledger_against_log(_Ledger(ledger), rows)
+
+
+def _session_max_shocks(paths) -> int | None:
+    """The lowest ``safety.max_shocks`` of the protocols recorded by this participant's
+    session's runs (their records keep the protocol's text), or None."""
+    import json
+
+    import yaml
+
+    session = paths.directory.parent
+    sub, ses = session.parent.name, session.name
+    caps = []
+    for folder in ("beh", "func"):
+        for record in (session / folder).glob(f"{sub}_{ses}_task-*_run-*_session.json"):
+            with contextlib.suppress(Exception):  # an unreadable record has no cap to add
+                text = json.loads(record.read_text(encoding="utf-8"))["protocol_text"]
+                cap = yaml.safe_load(text)["safety"]["max_shocks"]
+                if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 0:
+                    caps.append(cap)
+    return min(caps, default=None)
 
 
 class _Ledger:

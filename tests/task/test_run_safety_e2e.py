@@ -287,7 +287,8 @@ def test_x_server_killed_during_a_pulse_the_line_goes_low(tmp_path, protocol, wi
 
 def test_max_shocks_counts_every_run_of_the_session(xvfb, tmp_path, protocol):
     """Three --run N of one session (2 USs each, cap 4): 4 trains in all; the third run's
-    USs are refused and logged (was: 6 trains, no warning)."""
+    USs are refused and logged (was: 6 trains, no warning), also when the protocol is
+    edited to max_shocks 100 before the third run (was: 6 trains again)."""
     data = tmp_path / "data"
     # Short pulses: at --speed 20 two USs may come closer than a 1-s pulse.
     protocol.write_text(
@@ -296,6 +297,8 @@ def test_max_shocks_counts_every_run_of_the_session(xvfb, tmp_path, protocol):
         ).replace(f"duration: {WIDTH}", "duration: 0.1")
     )
     for run in (1, 2, 3):
+        if run == 3:  # the protocol edited to raise the cap: the session's lowest still holds
+            protocol.write_text(protocol.read_text().replace("max_shocks: 4", "max_shocks: 100"))
         proc = subprocess.run(
             command(protocol, data, "--run", str(run), "--speed", "20"),
             env=xvfb,
