@@ -396,3 +396,43 @@ def test_killed_watchdog_stops_the_session_before_the_next_train(xvfb, tmp_path,
     assert rec["end_reason"].startswith("error: refused shock")
     assert rec["shocks_delivered"] == 1
     assert json.dumps(rec["shock_refusals"]).count("watchdog process") == 1
+
+
+def test_signal_during_a_calibration_test_shock_lowers_the_line_at_once(tmp_path, protocol, wire):
+    """SIGTERM inside a `pavlov calibrate` test pulse: the 0 comes at once, not when the
+    1-s pulse ends (was: the port stayed held while the watchdog stood down, so the
+    watchdog could not open it and reported the line not driven low)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pavlov.task.cli",
+            "calibrate",
+            str(protocol),
+            "-p",
+            "01",
+            "--data",
+            str(tmp_path / "data"),
+            "--shock",
+            f"serial:{wire.path}",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, HOME=str(tmp_path)),
+    )
+    try:
+        proc.stdin.write("\n\n\n\n")  # start the work-up: the first test shock
+        proc.stdin.flush()
+        high, rose = wire.wait_for(1, proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    _, fell = wire.wait_for(0, after=high + 1, timeout=10)
+    assert fell - rose < WIDTH / 2
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "could not be driven low" not in err and "Traceback" not in err
+    assert wire.received[-1][1] == 0
