@@ -14,7 +14,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pavlov.protocols.errors import PavlovError
@@ -105,25 +105,33 @@ END_SIGNALS = tuple(
 
 
 @contextmanager
-def _signals_end_session() -> Iterator[None]:
+def _signals_end_session() -> Iterator[Callable[[], BaseException | None]]:
     """Every terminating signal ends the session cleanly (SessionAbort), not by killing it.
 
     The first signal raises; later ones are ignored while the session ends (a second
     Ctrl-\\ must not interrupt the clean-up that sets the line low and saves the data).
+    Yields ``pending()``: the exception of a signal received so far, else None. Code that
+    swallows exceptions (pyglet's library loading catches everything) can eat the raise;
+    ``pavlov run`` checks ``pending()`` before the session starts and before every train.
     """
     from pavlov.task.runner import SessionAbort
 
     seen: list[int] = []
 
-    def handler(number, frame):
-        if seen:
-            return
-        seen.append(number)
+    def abort(number: int) -> BaseException:
+        if number == signal.SIGINT:
+            return KeyboardInterrupt()
         try:
             name = signal.Signals(number).name
         except ValueError:
             name = f"signal {number}"
-        raise SessionAbort(f"aborted: {name}", 128 + number)
+        return SessionAbort(f"aborted: {name}", 128 + number)
+
+    def handler(number, frame):
+        if seen:
+            return
+        seen.append(number)
+        raise abort(number)
 
     previous = {}
     for name in ("SIGTSTP", "SIGTTIN", "SIGTTOU"):
@@ -133,6 +141,10 @@ def _signals_end_session() -> Iterator[None]:
         if sig is not None:
             with contextlib.suppress(OSError, ValueError):
                 previous[sig] = signal.signal(sig, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        # Ctrl-C stays KeyboardInterrupt, but only the first: a second one (or a SIGTERM
+        # after it) would cut the clean-up that saves the record (`end_reason: running`).
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
     for sig in END_SIGNALS:
         try:
             if signal.getsignal(sig) != signal.SIG_DFL:
@@ -141,10 +153,18 @@ def _signals_end_session() -> Iterator[None]:
         except (OSError, ValueError):
             continue
     try:
-        yield
+        yield lambda: abort(seen[0]) if seen else None
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _signal_problem(signalled) -> str | None:
+    """Why no train may start: the session received a terminating signal, else None."""
+    error = signalled() if signalled is not None else None
+    if error is None:
+        return None
+    return f"the session is ending ({getattr(error, 'reason', 'aborted: interrupt')})"
 
 
 def _ask_participant(has_display: bool) -> str:
@@ -340,7 +360,13 @@ def run_command(args) -> int:
     lock = SessionLock(paths.lock).acquire()
     try:
         _check_run_files(args, protocol, paths)  # again, now that no one else can change them
-        return _run(args, protocol, schedule, scanner, stimuli, paths, participant)
+        _check_session_ledgers(paths)  # before any file of this run is written
+        # Over the whole run, its start-up and its clean-up too: the first signal ends it
+        # cleanly, later ones cannot cut closing the log, recorders, devices, watchdog.
+        with _signals_end_session() as signalled:
+            return _run(
+                args, protocol, schedule, scanner, stimuli, paths, participant, lock, signalled
+            )
     finally:
         lock.release()
 
@@ -388,7 +414,9 @@ def _check_run_files(args, protocol, paths) -> None:
         )
 
 
-def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
+def _run(
+    args, protocol, schedule, scanner, stimuli, paths, participant, lock=None, signalled=None
+) -> int:
     from pavlov.task.console import make_console
     from pavlov.task.devices.safety import ShockLedger
     from pavlov.task.devices.spec import build_devices
@@ -446,6 +474,18 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
         # Before the line can go high: if this process dies where no Python code runs
         # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
         watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
+        if hasattr(devices.shock, "require"):
+            # A watchdog killed during the session (kill -9 of its PID): no later train may
+            # start, or a death of this process would leave that train's line high. A lock
+            # file deleted or replaced: a second process may be running this session.
+            # A signal whose SessionAbort some library swallowed: no train after it.
+            devices.shock.require(
+                lambda: (
+                    (watchdog.problem() if watchdog is not None else None)
+                    or (lock.problem() if lock is not None else None)
+                    or _signal_problem(signalled)
+                )
+            )
         _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
         has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
@@ -521,6 +561,15 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             if args.resume:
                 _check_ledger_against_log(ledger, rows)
             devices.shock.use_ledger(ledger)
+            earlier = _session_max_shocks(paths)
+            if earlier is not None and earlier < devices.shock.max_shocks:
+                # The protocol edited between runs to raise the cap: the lowest cap any
+                # run of this participant's session was given still holds.
+                console.message(
+                    f"max_shocks {earlier} of an earlier run of this session applies "
+                    f"(this protocol says {devices.shock.max_shocks})"
+                )
+                devices.shock.max_shocks = earlier
             before = devices.shock.session_shocks
             if before and protocol.safety is not None:
                 console.message(
@@ -541,29 +590,31 @@ def _run(args, protocol, schedule, scanner, stimuli, paths, participant) -> int:
             responder = ParticipantResponder(display)
         for recorder in recorders:
             recorder.start()
+        if signalled is not None and signalled() is not None:
+            raise signalled()  # a signal during start-up that a library swallowed
         try:
-            with _signals_end_session():
-                result = run_session(
-                    schedule,
-                    protocol,
-                    display=display,
-                    clock=clock,
-                    trigger=devices.trigger if scanner is not None else None,
-                    shock=devices.shock if has_shock_us else None,
-                    markers=devices.markers,
-                    responder=responder,
-                    log=log,
-                    console=console,
-                    speed=args.speed,
-                    start_index=start_index,
-                    time_base=time_base,
-                    scanner=scanner,
-                    record=record,
-                    marker_codes=devices.marker_codes,
-                    stimuli=stimuli,
-                    completed_before=completed_before,
-                    on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
-                )
+            # Signals: run_command wraps the whole run in _signals_end_session.
+            result = run_session(
+                schedule,
+                protocol,
+                display=display,
+                clock=clock,
+                trigger=devices.trigger if scanner is not None else None,
+                shock=devices.shock if has_shock_us else None,
+                markers=devices.markers,
+                responder=responder,
+                log=log,
+                console=console,
+                speed=args.speed,
+                start_index=start_index,
+                time_base=time_base,
+                scanner=scanner,
+                record=record,
+                marker_codes=devices.marker_codes,
+                stimuli=stimuli,
+                completed_before=completed_before,
+                on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
+            )
         finally:
             log.close()
             for recorder in recorders:
@@ -629,6 +680,70 @@ def _x_lost(devices, held) -> None:
         )
 
 
+def _check_session_ledgers(paths) -> None:
+    """Every other run of this participant's session: the USs its log shows delivered must
+    be in its shock ledger. A ledger deleted or cut after run 1 would let ``--run 2`` and
+    ``--run 3`` count too few shocks against ``max_shocks``."""
+    from pavlov.task.log import LogError
+
+    session = paths.directory.parent
+    sub, ses = session.parent.name, session.name
+    for folder in ("beh", "func"):
+        for events in sorted((session / folder).glob(f"{sub}_{ses}_task-*_run-*_events.tsv")):
+            if events == paths.events:
+                continue  # this run's own log: checked on --resume with its rows
+            ledger = events.with_name(events.name.removesuffix("_events.tsv") + "_shocks.tsv")
+            try:
+                lines = events.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError as error:
+                raise LogError(
+                    f"{events}: cannot read this session's log: {error.strerror or error}"
+                ) from None
+            header = lines[0].split("\t") if lines else []
+            rows = [dict(zip(header, line.split("\t"), strict=False)) for line in lines[1:]]
+            _check_ledger_against_log(_Ledger(ledger), rows)
+
+
+def _session_max_shocks(paths) -> int | None:
+    """The lowest ``safety.max_shocks`` of the protocols recorded by this participant's
+    session's runs (their records keep the protocol's text), or None."""
+    import json
+
+    import yaml
+
+    session = paths.directory.parent
+    sub, ses = session.parent.name, session.name
+    caps = []
+    for folder in ("beh", "func"):
+        for record in (session / folder).glob(f"{sub}_{ses}_task-*_run-*_session.json"):
+            with contextlib.suppress(Exception):  # an unreadable record has no cap to add
+                text = json.loads(record.read_text(encoding="utf-8"))["protocol_text"]
+                cap = yaml.safe_load(text)["safety"]["max_shocks"]
+                if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 0:
+                    caps.append(cap)
+    return min(caps, default=None)
+
+
+class _Ledger:
+    """A ledger read for checking only: a missing file holds no trains."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def labels(self) -> list[str]:
+        from pavlov.task.devices.safety import ShockLedger
+        from pavlov.task.log import LogError
+
+        if not os.path.lexists(self.path):
+            return []
+        try:
+            return ShockLedger._parse(ShockLedger._read_path(self.path))
+        except OSError as error:
+            raise LogError(
+                f"{self.path}: cannot read the shock ledger: {error.strerror or error}"
+            ) from None
+
+
 def _check_ledger_against_log(ledger, rows) -> None:
     """Every US the log shows delivered must be in the shock ledger (else it was deleted or
     changed, and the caps and the no-repeat rule could not be trusted on this resume)."""
@@ -651,7 +766,7 @@ def _check_ledger_against_log(ledger, rows) -> None:
         raise LogError(
             f"{ledger.path}: the shock ledger lacks {len(missing)} US(s) the log shows delivered "
             f"({', '.join(missing[:3])}); it was deleted or changed, so max_shocks cannot be "
-            "checked: restore it before resuming"
+            "checked: restore it before running this session again"
         )
 
 

@@ -42,7 +42,7 @@ from pavlov.protocols.errors import PavlovError
 from pavlov.task.console import Console, Status, format_clock
 from pavlov.task.devices.base import DeviceError, SafetyError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
-from pavlov.task.devices.safety import LedgerError
+from pavlov.task.devices.safety import SessionStop
 from pavlov.task.display import RatingView, Scene, script_sound
 
 if typing.TYPE_CHECKING:
@@ -512,9 +512,10 @@ class _Session:
             self.refusals.append(str(error))
             self.trains[label] = f"refused: {error}"
             self.console.message(str(error))
-            if isinstance(error, LedgerError):
-                # A US that cannot be recorded could be repeated after a crash: stop the
-                # session as a full log does, once this trial is logged with the refusal.
+            if isinstance(error, SessionStop):
+                # A US that cannot be recorded could be repeated after a crash (or one that
+                # no watchdog could end): stop the session as a full log does, once this
+                # trial is logged with the refusal.
                 self.fatal = error
 
     def start_us(self, event: Event, label: str) -> str | None:

@@ -408,7 +408,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     ]
     total = len(participants) * len(sessions)
     options = (str(args.protocol), tuple(sessions), str(root), args.seed, not args.no_physio)
-    workers = args.workers or _default_workers(total)
+    # Never more processes than participants (the tasks): with fork, a pool starts all
+    # its workers at once, and `--workers 100000` forked until the machine gave out.
+    workers = min(args.workers or _default_workers(total), len(jobs))
     with _progress(total, f"simulating {total} sessions") as advance:
         if workers <= 1:
             for job in jobs:

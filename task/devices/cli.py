@@ -138,23 +138,31 @@ def calibrate_command(args: argparse.Namespace) -> int:
     try:
         # Test shocks are real shocks: the same exit-path protection as a session (the
         # line low on every signal, a watchdog for deaths no Python code sees).
-        with watching(devices.specs["shock"], devices.shock_code), _signals_end_session():
-            guard.open()
-            workup = _workup_or_save_incomplete(
-                args.data,
-                run_workup,
-                args.participant,
-                spec,
-                train,
-                guard,
-                ask=_experimenter_input,
-                say=print,
-                wait=time.sleep,
-                clock=clock,
-                protocol=protocol.path,
-                device=devices.specs["shock"],
-                arm=guard.arm,
-            )
+        with watching(devices.specs["shock"], devices.shock_code) as dog, _signals_end_session():
+            if dog is not None:
+                guard.require(dog.problem)  # no test shock once the watchdog is gone
+            try:
+                guard.open()
+                workup = _workup_or_save_incomplete(
+                    args.data,
+                    run_workup,
+                    args.participant,
+                    spec,
+                    train,
+                    guard,
+                    ask=_experimenter_input,
+                    say=print,
+                    wait=time.sleep,
+                    clock=clock,
+                    protocol=protocol.path,
+                    device=devices.specs["shock"],
+                    arm=guard.arm,
+                )
+            finally:
+                # Line low and port closed now, on a signal too: not after the watchdog
+                # stood down (it cannot open a port this process still holds, and the
+                # pulse ran its full width).
+                devices.close()
     finally:
         with contextlib.suppress(Exception):
             devices.close()
@@ -208,16 +216,19 @@ def check_command(args: argparse.Namespace) -> int:
 
     try:
         with watching(devices.specs["shock"], devices.shock_code), _signals_end_session():
-            results = run_checks(
-                devices,
-                clock=clock,
-                listen=args.listen,
-                confirm=(lambda q: True) if args.yes else _confirmed,
-                say=print,
-                wait=time.sleep,
-                tr=args.tr,
-                broken=broken,
-            )
+            try:
+                results = run_checks(
+                    devices,
+                    clock=clock,
+                    listen=args.listen,
+                    confirm=(lambda q: True) if args.yes else _confirmed,
+                    say=print,
+                    wait=time.sleep,
+                    tr=args.tr,
+                    broken=broken,
+                )
+            finally:
+                devices.close()  # line low at once, before the watchdog stands down
     finally:
         devices.close()
     return 0 if all(result.ok for result in results) else 3

@@ -23,10 +23,23 @@ from pavlov.protocols.errors import PavlovError
 from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecord
 from pavlov.task.devices.simulated import check_train
 
-__all__ = ["LedgerError", "Refusal", "SessionBusy", "SessionLock", "ShockGuard", "ShockLedger"]
+__all__ = [
+    "LedgerError",
+    "Refusal",
+    "SessionBusy",
+    "SessionLock",
+    "SessionStop",
+    "ShockGuard",
+    "ShockLedger",
+]
 
 
-class LedgerError(SafetyError):
+class SessionStop(SafetyError):
+    """A train was refused and the session must stop (the run loop ends it once the trial
+    is logged)."""
+
+
+class LedgerError(SessionStop):
     """The shock ledger cannot be written or read: the train is refused and the session
     must stop (a US that cannot be recorded could be repeated after a crash)."""
 
@@ -94,11 +107,36 @@ class SessionLock:
             raise SessionBusy(
                 f"{self.path}: cannot lock the session: {error.strerror or error}"
             ) from None
+        if self._names_other(fd):
+            # Deleted or replaced between our open and our flock: that file locks nothing.
+            os.close(fd)
+            return self.acquire()
         with contextlib.suppress(OSError):  # the PID is informative only
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
         return self
+
+    def _names_other(self, fd: int) -> bool:
+        """True if the lock's path no longer names the file open at ``fd``."""
+        try:
+            here, there = os.fstat(fd), os.stat(self.path)
+        except OSError:
+            return True
+        return (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino)
+
+    def problem(self) -> str | None:
+        """Why this lock no longer keeps other processes out, else None: its file was
+        deleted or replaced (``rm``, a symlink, the data folder removed), so a second
+        ``pavlov run`` would lock a new file and run this session too."""
+        if self._fd is None:
+            return f"{self.path}: the session lock is not held"
+        if self._names_other(self._fd):
+            return (
+                f"{self.path}: the session lock file was deleted or replaced during the "
+                "session; another pavlov run could give this session's shocks too"
+            )
+        return None
 
     @property
     def held(self) -> bool:
@@ -329,6 +367,13 @@ class ShockGuard:
         # Labels already delivered: re-arming one (an event replayed after Escape, n) must
         # not give the same scheduled US twice.
         self._used: set[str] = set()
+        self._precondition: Callable[[], str | None] | None = None
+
+    def require(self, precondition: Callable[[], str | None]) -> None:
+        """Refuse every train (:class:`SessionStop`: the session stops) while
+        ``precondition()`` returns a reason; ``pavlov run`` checks that its watchdog lives
+        and that it still holds the session lock."""
+        self._precondition = precondition
 
     @property
     def shocks_delivered(self) -> int:
@@ -405,6 +450,12 @@ class ShockGuard:
         """
         now = self.clock.now()
         with self._lock:
+            lost = self._precondition() if self._precondition is not None else None
+            if lost is not None:
+                # No watchdog: a train started now could not be ended if this process died;
+                # no lock: another process may be giving this session's shocks too.
+                self._refusals.append(Refusal(now, label, lost))
+                raise SessionStop(f"refused shock {label!r} on {self.name}: {lost}")
             ledger = self._ledger
             if ledger is not None:
                 # Read again before each train: whatever else wrote to this participant's

@@ -76,6 +76,16 @@ class Watchdog:
     def __init__(self, process: subprocess.Popen) -> None:
         self.process = process
 
+    def problem(self) -> str | None:
+        """Why the watchdog cannot lower the line any more (it has ended), else None."""
+        status = self.process.poll()
+        if status is None:
+            return None
+        return (
+            f"the watchdog process {self.process.pid} that lowers the line if pavlov dies "
+            f"has ended (exit status {status}); no shock is given without it"
+        )
+
     def disarm(self) -> None:
         """The session ended cleanly (line low, devices closed): let the watchdog go."""
         if self.process.stdin is None:

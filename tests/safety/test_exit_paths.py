@@ -342,3 +342,46 @@ def test_every_terminating_signal_ends_the_session_and_ctrl_z_cannot_pause_it():
             os.kill(os.getpid(), sig)  # a second signal does not interrupt the clean-up
     for sig in (signal.SIGTSTP, signal.SIGQUIT):
         assert signal.getsignal(sig) == signal.SIG_DFL
+
+
+def test_a_second_signal_of_another_kind_cannot_cut_the_clean_up():
+    """SIGTERM then Ctrl-C, or Ctrl-C then SIGTERM, in quick succession: only the first
+    ends the session (SessionAbort or KeyboardInterrupt), the second is ignored while the
+    record is saved (was: Ctrl-C after SIGTERM cut the clean-up, `end_reason: running`)."""
+    with _signals_end_session():
+        with pytest.raises(SessionAbort):
+            os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt inside the clean-up
+    with _signals_end_session():
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_signal_a_library_swallowed_still_ends_the_session_and_stops_every_train():
+    """SIGTERM during start-up landed inside pyglet's library loading, which catches every
+    exception: the session then ran to completion with its shocks. The signal stays
+    pending: `pavlov run` raises it before the session starts and the guard refuses every
+    train after it."""
+    from pavlov.task.devices.safety import SessionStop, ShockGuard
+    from pavlov.task.display import FrameClock
+    from pavlov.task.run_cli import _signal_problem
+
+    with _signals_end_session() as pending:
+        assert pending() is None and _signal_problem(pending) is None
+        try:  # noqa: SIM105 (as pyglet.lib.load_library does around find_library)
+            os.kill(os.getpid(), signal.SIGTERM)
+        except BaseException:
+            pass
+        assert isinstance(pending(), SessionAbort) and pending().code == 128 + signal.SIGTERM
+        clock = FrameClock()
+        guard = ShockGuard(SimulatedShock(clock), 2, 0.5, clock)
+        guard.open()
+        guard.require(lambda: _signal_problem(pending))
+        guard.arm("a/1", 0.0, 1.0)
+        with pytest.raises(SessionStop, match=r"session is ending \(aborted: SIGTERM\)"):
+            guard.deliver(0.005, 0.01, 1, "a/1")
+        assert guard.shocks_delivered == 0

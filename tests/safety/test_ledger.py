@@ -21,6 +21,7 @@ from pavlov.task.devices.safety import (
     LedgerError,
     SessionBusy,
     SessionLock,
+    SessionStop,
     ShockGuard,
     ShockLedger,
 )
@@ -205,6 +206,33 @@ def test_session_lock_is_exclusive_and_names_the_holder(tmp_path):
     second.release()
 
 
+def test_lock_file_deleted_or_replaced_stops_the_next_train(tmp_path):
+    """The session's lock file deleted (`rm`, the data folder removed) or replaced by a
+    symlink during a session: a second process could lock a new file and run the session
+    too, so the holder's guard refuses its next train and the session stops (was: both
+    processes ran the session)."""
+    path = tmp_path / "sub-1" / "ses-1" / ".pavlov.lock"
+    for replace in (Path.unlink, lambda p: os.replace(p.with_name("x"), p)):
+        first = SessionLock(path).acquire()
+        assert first.problem() is None
+        path.with_name("x").symlink_to(tmp_path / "elsewhere")
+        replace(path)
+        assert "deleted or replaced" in first.problem()
+        second = SessionLock(path).acquire()  # the kernel lock is on the old file
+        clock = FrameClock()
+        guard = ShockGuard(SimulatedShock(clock), 2, 0.5, clock)
+        guard.open()
+        guard.require(first.problem)
+        guard.arm("a/1", 0.0, 1.0)
+        with pytest.raises(SessionStop, match="deleted or replaced"):
+            guard.deliver(0.005, 0.01, 1, "a/1")
+        assert guard.shocks_delivered == 0 and len(guard.refusals()) == 1
+        first.release()
+        second.release()
+        path.with_name("x").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
+
 def test_guard_rereads_the_ledger_before_each_train(tmp_path):
     """A train written to the session's ledgers by anyone else since the guard started
     counts against the cap before the next train."""
@@ -218,6 +246,31 @@ def test_guard_rereads_the_ledger_before_each_train(tmp_path):
     guard.arm("a/3", 0.0, 1.0)
     with pytest.raises(Exception, match="over all its runs"):
         guard.deliver(0.005, 0.01, 1, "a/3")
+
+
+def test_another_run_refuses_an_earlier_runs_ledger_that_lost_delivered_uss(tmp_path):
+    """Run 1's ledger deleted, emptied or made a device after run 1: `--run 2` (and 3)
+    counted too few shocks, 6 trains against a cap of 4. Every other run's log is checked
+    against its ledger before a run starts: one line, nothing written."""
+    from pavlov.task.log import LogError
+    from pavlov.task.run_cli import _check_session_ledgers
+
+    _, _, first = session(tmp_path)
+    second = run_paths(tmp_path, "p1", "day1", load_protocol(PROTOCOL).task, 2, False)
+    _check_session_ledgers(second)  # complete: fine
+    kept = first.shocks.read_bytes()
+    for damage in (Path.unlink, lambda p: p.write_text(""), lambda p: p.write_text("x\n")):
+        damage(first.shocks)
+        with pytest.raises(LogError, match=r"run-1_shocks.tsv: the shock ledger lacks \d US"):
+            _check_session_ledgers(second)
+        first.shocks.unlink(missing_ok=True)
+    first.shocks.symlink_to("/dev/null")
+    with pytest.raises(LogError, match="cannot read the shock ledger: not a regular file"):
+        _check_session_ledgers(second)
+    first.shocks.unlink()
+    first.shocks.write_bytes(kept)
+    _check_session_ledgers(second)
+    assert not second.events.exists()
 
 
 def test_resume_refuses_a_ledger_that_lost_delivered_uss(tmp_path):

@@ -15,7 +15,8 @@ a kill sent when the test sees the line go high lands inside the pulse.
 - three ``--run N`` of one session with a cap of 4: only 4 trains, the rest refused and
   logged;
 - ``--intensity`` above the protocol's ceiling, and a resume in another mode: one line,
-  exit 2.
+  exit 2;
+- the watchdog killed during a session: no later train starts without it.
 """
 
 from __future__ import annotations
@@ -286,7 +287,8 @@ def test_x_server_killed_during_a_pulse_the_line_goes_low(tmp_path, protocol, wi
 
 def test_max_shocks_counts_every_run_of_the_session(xvfb, tmp_path, protocol):
     """Three --run N of one session (2 USs each, cap 4): 4 trains in all; the third run's
-    USs are refused and logged (was: 6 trains, no warning)."""
+    USs are refused and logged (was: 6 trains, no warning), also when the protocol is
+    edited to max_shocks 100 before the third run (was: 6 trains again)."""
     data = tmp_path / "data"
     # Short pulses: at --speed 20 two USs may come closer than a 1-s pulse.
     protocol.write_text(
@@ -295,6 +297,8 @@ def test_max_shocks_counts_every_run_of_the_session(xvfb, tmp_path, protocol):
         ).replace(f"duration: {WIDTH}", "duration: 0.1")
     )
     for run in (1, 2, 3):
+        if run == 3:  # the protocol edited to raise the cap: the session's lowest still holds
+            protocol.write_text(protocol.read_text().replace("max_shocks: 4", "max_shocks: 100"))
         proc = subprocess.run(
             command(protocol, data, "--run", str(run), "--speed", "20"),
             env=xvfb,
@@ -355,3 +359,80 @@ def test_intensity_over_the_ceiling_and_resume_in_another_mode(xvfb, tmp_path, p
     assert run("--speed", "20", "--resume").returncode == 0
     resumes = record(data)["resumes"]
     assert [(r["simulate"], r["speed"]) for r in resumes] == [(True, 20.0)]
+
+
+def _watchdog_pid(path: str) -> int:
+    """PID of the watchdog process guarding the shock port ``path``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+            if b"pavlov.task.devices.watchdog" in argv and any(path.encode() in a for a in argv):
+                return int(entry)
+    raise AssertionError(f"no watchdog process for {path}")
+
+
+def test_killed_watchdog_stops_the_session_before_the_next_train(xvfb, tmp_path, protocol, wire):
+    """`kill -9` of the watchdog during the first pulse: the next US is refused and the
+    session stops, so no later train runs unguarded (was: the session went on and a later
+    SIGKILL left the line high)."""
+    data = tmp_path / "data"
+    proc = start(xvfb, protocol, data, "--shock", f"serial:{wire.path}", "--intensity", "1")
+    try:
+        wire.wait_for(1, proc=proc)
+        os.kill(_watchdog_pid(wire.path), signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    assert proc.returncode not in (0, None), err
+    assert "Traceback" not in err
+    assert "watchdog process" in err.splitlines()[-1]
+    assert rises(wire.received) == 1
+    assert wire.received[-1][1] == 0
+    rec = record(data)
+    assert rec["end_reason"].startswith("error: refused shock")
+    assert rec["shocks_delivered"] == 1
+    assert json.dumps(rec["shock_refusals"]).count("watchdog process") == 1
+
+
+def test_signal_during_a_calibration_test_shock_lowers_the_line_at_once(tmp_path, protocol, wire):
+    """SIGTERM inside a `pavlov calibrate` test pulse: the 0 comes at once, not when the
+    1-s pulse ends (was: the port stayed held while the watchdog stood down, so the
+    watchdog could not open it and reported the line not driven low)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pavlov.task.cli",
+            "calibrate",
+            str(protocol),
+            "-p",
+            "01",
+            "--data",
+            str(tmp_path / "data"),
+            "--shock",
+            f"serial:{wire.path}",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, HOME=str(tmp_path)),
+    )
+    try:
+        proc.stdin.write("\n\n\n\n")  # start the work-up: the first test shock
+        proc.stdin.flush()
+        high, rose = wire.wait_for(1, proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    _, fell = wire.wait_for(0, after=high + 1, timeout=10)
+    assert fell - rose < WIDTH / 2
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "could not be driven low" not in err and "Traceback" not in err
+    assert wire.received[-1][1] == 0

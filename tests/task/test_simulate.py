@@ -138,3 +138,27 @@ def test_simulate_command_writes_a_study_that_analyze_reads(tmp_path):
     )  # fmt: skip
     assert again.returncode != 0 and "never overwritten" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+def test_absurd_workers_start_no_more_processes_than_participants(tmp_path):
+    """`--workers 100000` for 2 participants: at most 2 processes, done in seconds (was: a
+    fork pool started all 100,000 workers and the command never ended)."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("pavlov")),
+            "simulate",
+            str(PROTOCOLS / "retrieval_extinction.yaml"),
+            "--participants",
+            "2",
+            "--workers",
+            "100000",
+            "--no-physio",
+            "--data",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "data").glob("sub-*"))) == 2
