@@ -149,23 +149,6 @@ def start_watchdog(spec: str, shock_code: int) -> Watchdog | None:
             f"did not start within {READY_TIMEOUT:g} s; the session does not run without it"
         )
     return Watchdog(process)
-    # Ignored before Python starts (dispositions set to "ignore" survive exec), so that no
-    # signal can reach the watchdog before main() ignores them itself.
-    traps = " ".join(name.removeprefix("SIG") for name in _IGNORED if hasattr(signal, name))
-    process = subprocess.Popen(
-        [
-            "/bin/sh",
-            "-c",
-            f'trap "" {traps}; exec "$0" -m pavlov.task.devices.watchdog "$1"',
-            sys.executable,
-            payload,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-    )
-    return Watchdog(process)
 
 
 @contextlib.contextmanager
