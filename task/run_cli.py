@@ -253,7 +253,7 @@ def _recorders(args, lab, paths, clock) -> list:
 def _session_data(protocol, schedule, args, run, display, devices, intensity, source) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    from pavlov.task.sidecar import now_iso, package_versions
+    from pavlov.task.sidecar import now_iso, package_versions, schedule_record
 
     try:
         pavlov_version = version("pavlov")
@@ -295,21 +295,7 @@ def _session_data(protocol, schedule, args, run, display, devices, intensity, so
         "completed_trials": 0,
         "dropped_frames": 0,
         "resumes": [],
-        "schedule": [
-            {
-                "phase": e.phase,
-                "kind": e.kind,
-                "index": e.index,
-                "onset": e.onset,
-                "duration": e.duration,
-                "iti": e.iti,
-                "cs": e.cs,
-                "stimulus": e.stimulus,
-                "reinforced": e.reinforced,
-                "context": e.context,
-            }
-            for e in schedule.events
-        ],
+        "schedule": schedule_record(schedule),
     }
 
 

@@ -58,6 +58,26 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def schedule_record(schedule) -> list[dict]:
+    """The planned events of a schedule as the session record stores them (``schedule``):
+    one home for ``pavlov run`` and ``pavlov simulate``, whose records must agree."""
+    return [
+        {
+            "phase": e.phase,
+            "kind": e.kind,
+            "index": e.index,
+            "onset": e.onset,
+            "duration": e.duration,
+            "iti": e.iti,
+            "cs": e.cs,
+            "stimulus": e.stimulus,
+            "reinforced": e.reinforced,
+            "context": e.context,
+        }
+        for e in schedule.events
+    ]
+
+
 def _dump(data: Mapping) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
 

@@ -583,7 +583,7 @@ def _versions() -> dict[str, str]:
 def _session_data(protocol: Protocol, schedule: Schedule, effect: float) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    from pavlov.task.sidecar import now_iso
+    from pavlov.task.sidecar import now_iso, schedule_record
 
     try:
         pavlov_version = version("pavlov")
@@ -625,21 +625,7 @@ def _session_data(protocol: Protocol, schedule: Schedule, effect: float) -> dict
         "completed_trials": 0,
         "dropped_frames": 0,
         "resumes": [],
-        "schedule": [
-            {
-                "phase": e.phase,
-                "kind": e.kind,
-                "index": e.index,
-                "onset": e.onset,
-                "duration": e.duration,
-                "iti": e.iti,
-                "cs": e.cs,
-                "stimulus": e.stimulus,
-                "reinforced": e.reinforced,
-                "context": e.context,
-            }
-            for e in schedule.events
-        ],
+        "schedule": schedule_record(schedule),
     }
 
 
