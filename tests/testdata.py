@@ -30,3 +30,22 @@ def dataset(relative: str) -> Path:
         f"needs dataset file {relative}: not shipped in tests/data (no licence to "
         f"redistribute it) and ../shared/datasets/ is not beside this checkout"
     )
+
+
+def require_module(name: str, extra: str):
+    """Import ``name`` for a test module that needs an optional extra.
+
+    On a developer's machine without the extra the module's tests skip, naming it; under CI
+    (``CI`` set), where ``.ci/install`` installs every extra, a missing one is a failure, so an
+    install that lost an extra cannot pass as skipped tests.
+    """
+    import importlib
+    import os
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        message = f"needs {name}: pip install 'pavlov[{extra}]'"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have the {extra} extra ({message})", pytrace=False)
+        pytest.skip(message, allow_module_level=True)

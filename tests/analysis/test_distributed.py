@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("dask.distributed", reason="the dask extra is not installed")
-
 from pavlov.analysis.cli import register
+from testdata import require_module
+
+require_module("dask.distributed", "dask")
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 

@@ -23,8 +23,9 @@ from pavlov.analysis.hierarchical import (
     check_sampling,
 )
 from pavlov.analysis.models import run_model
+from testdata import require_module
 
-pytest.importorskip("numpyro", reason="the bayes extra (numpyro, jax, arviz) is not installed")
+require_module("numpyro", "bayes")
 
 PAVLOV = Path(sys.executable).with_name("pavlov")
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "aversive_pavlovian_fmri.yaml"
