@@ -251,33 +251,10 @@ def _recorders(args, lab, paths, clock) -> list:
 
 
 def _session_data(protocol, schedule, args, run, display, devices, intensity, source) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    from pavlov.task.sidecar import now_iso, package_versions, schedule_header, schedule_record
 
-    from pavlov.task.sidecar import now_iso, package_versions, schedule_record
-
-    try:
-        pavlov_version = version("pavlov")
-    except PackageNotFoundError:
-        pavlov_version = "unknown"
-    cell = schedule.cell
     return {
-        "pavlov_version": pavlov_version,
-        "protocol_path": protocol.path,
-        "protocol_sha256": protocol.sha256,
-        "protocol_text": protocol.text,
-        "study": protocol.study,
-        "task": protocol.task,
-        "participant": schedule.participant,
-        "session": schedule.session,
-        "run": run,
-        "seed": schedule.seed,
-        "cell": {
-            "index": cell.index,
-            "n_cells": cell.n_cells,
-            "cs": dict(cell.cs),
-            "contexts": dict(cell.contexts),
-            "order": cell.order,
-        },
+        **schedule_header(protocol, schedule, run),
         "versions": package_versions(),
         "refresh_rate": round(1.0 / display.frame_period, 3),
         "measured_flip_rate": round(display.measured_rate, 3),

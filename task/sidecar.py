@@ -58,6 +58,36 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def schedule_header(protocol, schedule, run: int) -> dict:
+    """The first fields of a session record: pavlov's version, the protocol (path, sha256,
+    text), who and which session/run, the seed and the counterbalancing cell. Shared by
+    ``pavlov run`` and ``pavlov simulate``, whose records must agree."""
+    try:
+        pavlov_version = metadata.version("pavlov")
+    except metadata.PackageNotFoundError:
+        pavlov_version = "unknown"
+    cell = schedule.cell
+    return {
+        "pavlov_version": pavlov_version,
+        "protocol_path": protocol.path,
+        "protocol_sha256": protocol.sha256,
+        "protocol_text": protocol.text,
+        "study": protocol.study,
+        "task": protocol.task,
+        "participant": schedule.participant,
+        "session": schedule.session,
+        "run": run,
+        "seed": schedule.seed,
+        "cell": {
+            "index": cell.index,
+            "n_cells": cell.n_cells,
+            "cs": dict(cell.cs),
+            "contexts": dict(cell.contexts),
+            "order": cell.order,
+        },
+    }
+
+
 def schedule_record(schedule) -> list[dict]:
     """The planned events of a schedule as the session record stores them (``schedule``):
     one home for ``pavlov run`` and ``pavlov simulate``, whose records must agree."""

@@ -581,33 +581,10 @@ def _versions() -> dict[str, str]:
 
 
 def _session_data(protocol: Protocol, schedule: Schedule, effect: float) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    from pavlov.task.sidecar import now_iso, schedule_header, schedule_record
 
-    from pavlov.task.sidecar import now_iso, schedule_record
-
-    try:
-        pavlov_version = version("pavlov")
-    except PackageNotFoundError:
-        pavlov_version = "unknown"
-    cell = schedule.cell
     return {
-        "pavlov_version": pavlov_version,
-        "protocol_path": protocol.path,
-        "protocol_sha256": protocol.sha256,
-        "protocol_text": protocol.text,
-        "study": protocol.study,
-        "task": protocol.task,
-        "participant": schedule.participant,
-        "session": schedule.session,
-        "run": 1,
-        "seed": schedule.seed,
-        "cell": {
-            "index": cell.index,
-            "n_cells": cell.n_cells,
-            "cs": dict(cell.cs),
-            "contexts": dict(cell.contexts),
-            "order": cell.order,
-        },
+        **schedule_header(protocol, schedule, 1),
         "versions": _versions(),
         "refresh_rate": None,
         "frame_period": None,
