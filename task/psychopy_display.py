@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pavlov.protocols.errors import StimulusError
+from pavlov.protocols.kinds import KINDS
 from pavlov.task.display import RatingView, Scene, script_sound
 
 if typing.TYPE_CHECKING:
@@ -224,8 +225,8 @@ class PsychopyDisplay:
         for phase in protocol.phases.values():
             if phase.rating is not None:
                 self._scale(phase.rating)
-            if phase.instructions:
-                self._text(phase.instructions)
+            for text in KINDS[phase.type].texts(phase):
+                self._text(text)
         for text in ("Waiting for the scanner...", "00:00"):
             self._text(text)
         self._warm_up()
