@@ -34,6 +34,7 @@ from pavlov.protocols.kinds.wait import WaitKind
 __all__ = [
     "EVENT_KINDS",
     "KINDS",
+    "LOOP_ROWS",
     "MAIN_ROW_TYPES",
     "PHASE_TYPES",
     "REQUIRED",
@@ -45,6 +46,7 @@ __all__ = [
     "declared_keys",
     "event_kind",
     "markers",
+    "row_types",
     "walk",
 ]
 
@@ -89,6 +91,20 @@ EVENT_KINDS: Mapping[str, EventKind] = MappingProxyType(_event_kinds())
 MAIN_ROW_TYPES: Mapping[str, str] = MappingProxyType(
     {name: kind.row for name, kind in EVENT_KINDS.items()}
 )
+
+
+#: Rows the run loop itself writes (besides each event's own rows).
+LOOP_ROWS: tuple[Row, ...] = (
+    Row("event", "an experimenter key or a note of the run (`resumed`, `wait ended early`)"),
+    Row("pulse", "a scanner volume"),
+)
+
+
+def row_types() -> tuple[str, ...]:
+    """Every ``trial_type`` the events log can hold, each once."""
+    rows = [row.trial_type for kind in EVENT_KINDS.values() for row in kind.rows]
+    rows += [row.trial_type for row in LOOP_ROWS]
+    return tuple(dict.fromkeys(rows))
 
 
 def event_kind(name: str) -> EventKind:

@@ -240,13 +240,15 @@ def read_key(section: Section, key: Key, default: Any = _DECLARED) -> Any:
 
 
 def markdown_table(keys: Sequence[Key], prefix: str = "") -> str:
-    """The README's table of a declaration: key, type, default, meaning (one row per key
-    path; a block's sub-keys follow it as ``block.key``).
+    """The README's table of a declaration: key, type, default, meaning.
+
+    A block whose ``type_doc`` names it (``rating block``) is one row, documented in a
+    table of its own; any other block is spelled out as ``block.key`` rows.
 
     Parameters
     ----------
     keys : sequence of Key
-        A kind's keys (``type`` and the common ``instructions`` left out by the caller).
+        A kind's keys (the caller leaves out keys documented elsewhere).
     prefix : str
         Path of the block the keys belong to.
 
@@ -256,11 +258,18 @@ def markdown_table(keys: Sequence[Key], prefix: str = "") -> str:
         A Markdown table, ending with a newline.
     """
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for path, key in walk(keys, prefix):
-        if key.type == "block" and key.type_doc is None:
-            continue  # its sub-keys have rows of their own
-        lines.append(f"| `{path}` | {key.describe_type()} | {key.describe_default()} | {key.doc} |")
+    lines.extend(_rows(keys, prefix))
     return "\n".join(lines) + "\n"
+
+
+def _rows(keys: Sequence[Key], prefix: str) -> Iterator[str]:
+    for key in keys:
+        path = f"{prefix}.{key.name}" if prefix else key.name
+        if key.type == "block" and key.type_doc is None:
+            yield from _rows(key.keys, path)
+            continue
+        cells = (f"`{path}`", key.describe_type(), key.describe_default(), key.doc)
+        yield ("| " + " | ".join(cells) + " |").replace("|  |", "| |")
 
 
 def _bounds_doc(gt: float | None, ge: float | None, le: float | None) -> str:

@@ -95,7 +95,14 @@ KEYS = (
         type_doc="seconds",
         default_doc="required with `script`",
     ),
-    Key(ITI.name, ITI.type, "", default=0.0, type_doc="as above", default_doc="0"),
+    Key(
+        ITI.name,
+        ITI.type,
+        "fixation after the reminder or the script",
+        default=0.0,
+        type_doc="as above",
+        default_doc="0",
+    ),
     LEAD_IN,
     CONTEXT,
 )

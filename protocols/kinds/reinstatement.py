@@ -40,7 +40,15 @@ class ReinstatementSpec(PhaseSpec):
 KEYS = (
     INSTRUCTIONS,
     Key(US.name, US.type, "", default=None, default_doc="the only US"),
-    Key("us_count", "integer", "", ge=1, le=50, what="a number of unsignalled USs"),
+    Key(
+        "us_count",
+        "integer",
+        "",
+        ge=1,
+        le=50,
+        what="a number of unsignalled USs",
+        type_doc="whole, 1–50",
+    ),
     Key(ITI.name, ITI.type, "interval after each US", type_doc="as above"),
     LEAD_IN,
     CONTEXT,
