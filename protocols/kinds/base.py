@@ -178,6 +178,10 @@ class Stage(typing.Protocol):
         """Clock time → log time."""
         ...
 
+    def to_clock(self, planned: float) -> float:
+        """Log time → clock time."""
+        ...
+
     def mark(self, name: str, label: str, on_flip: bool = True) -> None:
         """Send the marker ``name`` (after the next flip by default)."""
         ...

@@ -27,6 +27,7 @@ def hold(
     stop: Callable[[float], bool] | None = None,
     start: float | None = None,
     close_early: bool = True,
+    origin: float | None = None,
 ) -> tuple[list[float], float]:
     """Show a screen for refreshes ``0 .. n-1``, then ``closing`` on refresh ``n``.
 
@@ -49,6 +50,10 @@ def hold(
     close_early : bool
         When ``stop`` ends the screen, show ``closing`` on the next refresh (True) or
         end on the flip that stopped it (False).
+    origin : float, optional
+        The clock time refresh 0 is due (the event's planned onset): refreshes are counted
+        from it, so a screen whose first flip came late still ends at its clock time and
+        the next event's onset is kept. From the first flip when None.
 
     Returns
     -------
@@ -58,10 +63,13 @@ def hold(
     """
     times: list[float] = [] if start is None else [start]
     index = len(times)  # the next refresh to show
+    if origin is not None and start is not None:
+        index = max(index, stage.refresh_index(start, origin, 0) + 1)
     while index < n:
         t = stage.frame(scene(index) if callable(scene) else scene)
         times.append(t)
-        index = stage.refresh_index(t, times[0], len(times) - 1)
+        first = times[0] if origin is None else origin
+        index = stage.refresh_index(t, first, index)
         stopped = stop is not None and stop(t)
         if index >= n:
             return times, t  # a stall jumped past the end: this flip is the end

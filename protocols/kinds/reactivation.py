@@ -128,7 +128,7 @@ def present_script(stage: Stage, event: Event, planned: float) -> Presented:
         stage.tick()
         return False
 
-    times, end = hold(stage, scene_at, n, stop=tick)
+    times, end = hold(stage, scene_at, n, stop=tick, origin=stage.to_clock(planned))
     if key and not stopped:  # a stall jumped past the end
         stage.stop(key)
     row = base_row(event, "script")

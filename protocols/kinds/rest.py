@@ -93,7 +93,9 @@ def present_rest(stage: Stage, event: Event, planned: float) -> Presented:
         return False
 
     n = stage.frames(event.duration, minimum=1)
-    times, end = hold(stage, scene, n, stop=stop, start=start, close_early=False)
+    # A rest started by a pulse counts from that pulse's flip; any other from its plan.
+    origin = start if paced else stage.to_clock(planned)
+    times, end = hold(stage, scene, n, stop=stop, start=start, close_early=False, origin=origin)
     row = base_row(event, "rest")
     row.update(duration=(end - times[0]) * stage.speed, value="ended early" if ended else None)
     return Presented([(times[0], row)], end=end if paced or ended else None)

@@ -113,7 +113,9 @@ def present_wait(stage: Stage, event: Event, planned: float) -> Presented:
         return bool(ended)
 
     n = stage.frames(event.duration, minimum=1)
-    times, end = hold(stage, scene, n, closing=Scene(fixation=True), stop=stop)
+    times, end = hold(
+        stage, scene, n, closing=Scene(fixation=True), stop=stop, origin=stage.to_clock(planned)
+    )
     row = base_row(event, "wait")
     row.update(duration=(end - times[0]) * stage.speed, value="ended early" if ended else None)
     return Presented([(times[0], row)], end=end if ended else None)
