@@ -190,7 +190,10 @@ class _ProtocolReader:
     def check_sync_key(self, sessions) -> None:
         """A keyboard scanner pulse key must not be a rating or event key of a scanner
         session: its presses become pulses, so that answer could never be given."""
-        if self.scanner is None or not self.scanner.sync.startswith("key:"):
+        scanner_section = self.scanner_section
+        if self.scanner is None or scanner_section is None:
+            return
+        if not self.scanner.sync.startswith("key:"):
             return
         key = self.scanner.sync[4:]
         for session in sessions:
@@ -201,7 +204,7 @@ class _ProtocolReader:
                 if phase is None:
                     continue
                 if key in KINDS[phase.type].used_keys(phase):
-                    self.scanner_section.fail(
+                    scanner_section.fail(
                         "sync",
                         f"a pulse key that no rating or event key of a scanner session uses "
                         f"(phase {name} uses '{key}'; its presses would be scanner pulses)",
@@ -340,7 +343,7 @@ class _ProtocolReader:
     def read_us(self, block: Section, name: str) -> USSpec:
         first = Section(
             self.shown,
-            block.node(name),
+            block.child(name),
             block.sub(name),
             ("type", "train", "duration", "file", "volume"),
         )
@@ -350,7 +353,7 @@ class _ProtocolReader:
             "sound": ("type", "file", "duration", "volume"),
             "image": ("type", "file", "duration"),
         }[kind]
-        section = Section(self.shown, block.node(name), block.sub(name), allowed)
+        section = Section(self.shown, block.child(name), block.sub(name), allowed)
         source = self.source(section.line)
         if kind == "shock":
             train_section = section.section("train", ("pulse_width", "interval", "count"))
@@ -472,7 +475,7 @@ class _ProtocolReader:
     def read_phase(self, phases: Section, name: str) -> Phase:
         key = phases.sub(name)
         phases.check_text(Node(name, phases.key_lines[name]), key, NAME_WHAT, pattern=NAME)
-        node = phases.node(name)
+        node = phases.child(name)
         probe = Section(self.shown, node, key, None)
         kind = KINDS[probe.choice("type", PHASE_TYPES)]
         allowed = ("type", *(k.name for k in kind.keys))
@@ -585,7 +588,8 @@ class _ProtocolReader:
                 )
         if kind == "sequence" and n_events is not None and len(values) != n_events:
             spec.fail(kind, f"one ITI per trial ({n_events})", f"{len(values)} ITIs")
-        return ITISpec(kind, values, self.scanner.tr if kind == "trs" else None)
+        tr = self.scanner.tr if kind == "trs" and self.scanner is not None else None
+        return ITISpec(kind, values, tr)
 
     # -- sessions and caps ---------------------------------------------------------------
 

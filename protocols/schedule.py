@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import typing
 from dataclasses import replace
 
 from pavlov.protocols.errors import ScheduleError
@@ -146,7 +147,9 @@ def _phase_events(
     kind = KINDS[phase.type]
     role = kind.context(phase)
     context = cell.contexts.get(role) if role else None
-    base = dict(session=session, phase=phase.name, phase_type=phase.type, context=context)
+    base: dict[str, typing.Any] = dict(
+        session=session, phase=phase.name, phase_type=phase.type, context=context
+    )
     events: list[Event] = []
     if phase.instructions and kind.instructions_first:
         events.append(Event(**base, kind="instructions", index=1, onset=0.0, duration=0.0))

@@ -52,6 +52,7 @@ if typing.TYPE_CHECKING:
     from pavlov.protocols.model import Protocol, ScannerSpec
     from pavlov.stimuli.check import SessionStimuli
     from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
+    from pavlov.task.devices.safety import ShockGuard
     from pavlov.task.display import Display
     from pavlov.task.log import EventLog
     from pavlov.task.responder import Responder
@@ -315,7 +316,7 @@ class _Session:
         self.keys: list[tuple[str, float]] = []
         self.extra: list[tuple[float, dict]] = []
         self.pending: _Pending | None = None
-        self.trains: dict[str, object] = {}
+        self.trains: dict[str, typing.Any] = {}
         self.pulses = 0
         self.pulse_times: list[float] = []
         self.scanning = False
@@ -369,11 +370,17 @@ class _Session:
             raise _EscapePressed
         return t
 
+    def scanner_and_trigger(self) -> tuple[ScannerSpec, ScannerTrigger]:
+        """The scanner settings and trigger of a scanner session (checked at construction)."""
+        if self.scanner is None or self.trigger is None:
+            raise RuntimeError("not a scanner session")
+        return self.scanner, self.trigger
+
     def poll_scanner(self, t: float) -> None:
         """Count the scanner's pulses; ignore (and log) too-fast ones; stop if it stopped."""
-        spec = self.scanner
+        spec, trigger = self.scanner_and_trigger()
         tr = spec.tr / self.speed
-        for pulse in self.trigger.poll():
+        for pulse in trigger.poll():
             if self.pulse_times and pulse - self.pulse_times[-1] < 0.5 * tr:
                 # A bouncing trigger or a repeating key is not a volume.
                 gap = (pulse - self.pulse_times[-1]) * self.speed
@@ -386,7 +393,7 @@ class _Session:
             self.extra.append((pulse, {"trial_type": "pulse", "value": self.pulses}))
         if self.scanner_started and t - self.pulse_times[-1] > max(3 * tr, 4 * self.period):
             raise ScannerTimeout(
-                f"the scanner stopped: no pulse on {self.trigger.name} for "
+                f"the scanner stopped: no pulse on {trigger.name} for "
                 f"{(t - self.pulse_times[-1]) * self.speed:.1f} s after volume {self.pulses} "
                 f"(TR {spec.tr:g} s); the session stopped so that nothing is shown unscanned; "
                 "continue with --resume when the scanner runs again"
@@ -475,6 +482,8 @@ class _Session:
         """On-flip callback: deliver a scaled train through the guard; log a refusal."""
         try:
             # Pulse widths stay physical at any --speed: the stimulator gets the real train.
+            if self.shock is None:
+                return
             self.shock.deliver(train.pulse_width, train.interval, train.count, label)
             self.trains[label] = None
         except SafetyError as error:
@@ -496,7 +505,9 @@ class _Session:
         if spec.kind == "shock" and spec.train is not None and self.shock is not None:
             now = self.clock.now()
             window = max(4 * self.period, 0.25)
-            self.shock.arm(label, now, now + window)
+            # run_session wraps every shock device in a ShockGuard, which arms trains.
+            guard = typing.cast("ShockGuard", self.shock)
+            guard.arm(label, now, now + window)
             self.display.call_on_flip(self.deliver_shock, spec.train, label)
             return label
         if spec.kind == "sound":
@@ -600,15 +611,15 @@ class _Session:
 
     def wait_for_scanner(self) -> float:
         """Flip a waiting screen until the first stored volume; return its clock time."""
-        spec = self.scanner
+        spec, trigger = self.scanner_and_trigger()
         needed = spec.dummy_volumes + 1
         scene = Scene(text="Waiting for the scanner...")
-        self.trigger.start()
+        trigger.start()
         self.scanning = True
         self.frame(scene)
         started = self.clock.now()
         self.console.message(
-            f"waiting for the scanner on {self.trigger.name} "
+            f"waiting for the scanner on {trigger.name} "
             f"({spec.dummy_volumes} dummy volumes, timeout {spec.timeout:g} s)"
         )
         while self.pulses < needed:
@@ -618,7 +629,7 @@ class _Session:
                 self.scanner_started = True
             if not self.pulses and self.clock.now() - started > spec.timeout:
                 raise ScannerTimeout(
-                    f"no scanner pulse on {self.trigger.name} within {spec.timeout:g} s "
+                    f"no scanner pulse on {trigger.name} within {spec.timeout:g} s "
                     f"({self.pulses} of {needed} received, sync {spec.sync}): check that the "
                     "scanner runs and sends its trigger to this computer"
                 )

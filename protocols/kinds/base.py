@@ -33,6 +33,7 @@ if typing.TYPE_CHECKING:
     )
     from pavlov.protocols.randomize import Stream
     from pavlov.protocols.reader import Section
+    from pavlov.protocols.yamlio import Node
 
 __all__ = [
     "EventKind",
@@ -69,12 +70,30 @@ class Marker:
 class ReadContext(typing.Protocol):
     """What the loader offers a kind's reader: the protocol read so far and shared readers."""
 
-    shown: str
-    folder: Path
-    cs_roles: tuple[str, ...]
-    context_roles: tuple[str, ...]
-    us: Mapping[str, USSpec]
-    scanner: ScannerSpec | None
+    @property
+    def shown(self) -> str:
+        """The protocol file as messages show it."""
+        ...
+
+    @property
+    def folder(self) -> Path:
+        """The protocol's folder (files are resolved beside it first)."""
+        ...
+
+    @property
+    def cs_roles(self) -> tuple[str, ...]:
+        """The protocol's CS roles."""
+        ...
+
+    @property
+    def us(self) -> Mapping[str, USSpec]:
+        """The protocol's USs by name."""
+        ...
+
+    @property
+    def scanner(self) -> ScannerSpec | None:
+        """The protocol's scanner block, if any."""
+        ...
 
     def source(self, line: int) -> Source:
         """The protocol file's ``Source`` at ``line``."""
@@ -98,7 +117,7 @@ class ReadContext(typing.Protocol):
         """Read the ``us`` key (the only US when absent)."""
         ...
 
-    def check_role(self, section: Section, node: object, key: str) -> str:
+    def check_role(self, section: Section, node: Node, key: str) -> str:
         """Check a node names a CS role."""
         ...
 
@@ -155,12 +174,16 @@ class Stage(typing.Protocol):
     """
 
     protocol: Protocol
-    participant: Participant
     speed: float
     period: float
     keys: list[tuple[str, float]]
     pulses: int
     scanning: bool
+
+    @property
+    def participant(self) -> Participant:
+        """The participant (real keys, or simulated)."""
+        ...
 
     def frame(self, scene: Scene) -> float:
         """Draw ``scene``, flip, poll keys; return the flip's clock time."""
