@@ -14,7 +14,9 @@ from pavlov.protocols.kinds.base import (
     Marker,
     Presented,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import REQUIRED, Key, read_key
@@ -136,12 +138,20 @@ def present_script(stage: Stage, event: Event, planned: float) -> Presented:
     return Presented([(times[0], row)])
 
 
+def simulate_script(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """A script lasts its planned duration."""
+    row = base_row(event, "script")
+    row.update(duration=event.duration, stim_file=sim.script(event.phase)[1])
+    return Simulated(row)
+
+
 SCRIPT = EventKind(
     "script",
     row="script",
     rows=(Row("script", "a narrative script played"),),
     markers=(Marker("script", 46, "audio script starts"),),
     present=present_script,
+    simulate=simulate_script,
 )
 
 

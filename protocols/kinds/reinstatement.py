@@ -13,7 +13,9 @@ from pavlov.protocols.kinds.base import (
     Marker,
     Presented,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import Key, read_key
@@ -86,6 +88,21 @@ def present_us(stage: Stage, event: Event, planned: float) -> Presented:
     return Presented([(t0, row)], train=train, us_row=row)
 
 
+def simulate_us(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """An unsignalled US: certain, so the learner's expectation is 1."""
+    sim.learner.observe(event, True)
+    row = base_row(event, "us")
+    row.update(
+        event_type="USp",
+        reinforced=True,
+        us=event.us,
+        stim_file=sim.stim_file("us", event.us),
+        duration=event.duration,
+    )
+    sim.shock(row, event.us, onset)
+    return Simulated(row, response=(1.0, onset))
+
+
 UNSIGNALLED_US = EventKind(
     "us",
     row="us",
@@ -94,6 +111,7 @@ UNSIGNALLED_US = EventKind(
     present=present_us,
     counts_as_trial=True,
     describe_event=lambda event: f"unsignalled US {event.index}",
+    simulate=simulate_us,
 )
 
 
