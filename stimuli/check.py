@@ -108,17 +108,16 @@ def prepare_stimuli(protocol, schedule) -> SessionStimuli:
         if spec.file is not None:
             us[name] = _checked(spec.file, spec.kind, participant, folder, protocol, f"us.{name}")
     scripts = {}
-    for event in schedule.events:
-        if event.kind != "script":
-            continue
-        phase = protocol.phases[event.phase]
-        for key, kind, written in KINDS[phase.type].files(phase):
-            path = _checked(written, kind, participant, folder, protocol, key)
-            length = sound_duration(path) if kind == "sound" else None
-            if length is not None and length > event.duration + 1e-6:
+    # Files a phase itself needs (a script), as its kind names them.
+    for name in dict.fromkeys(e.phase for e in schedule.events):
+        phase = protocol.phases[name]
+        for need in KINDS[phase.type].files(phase):
+            path = _checked(need.template, need.kind, participant, folder, protocol, need.key)
+            length = sound_duration(path) if need.kind == "sound" else None
+            if length is not None and need.longest is not None and length > need.longest + 1e-6:
                 raise StimulusError(
-                    f"{protocol.path}: {key}: expected a script no longer than the phase's "
-                    f"duration ({event.duration:g} s), got {path} lasting {length:.1f} s"
+                    f"{protocol.path}: {need.key}: expected a script no longer than the phase's "
+                    f"duration ({need.longest:g} s), got {path} lasting {length:.1f} s"
                 )
             scripts[phase.name] = path
     return SessionStimuli(cs, contexts, us, scripts, folder)

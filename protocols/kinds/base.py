@@ -37,6 +37,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "EventKind",
+    "FileNeed",
     "Kind",
     "Marker",
     "Participant",
@@ -45,6 +46,16 @@ __all__ = [
     "Row",
     "Stage",
 ]
+
+
+class FileNeed(typing.NamedTuple):
+    """A file a phase needs: its protocol key, ``image`` or ``sound``, the path as written
+    (``{participant}`` is replaced per participant), and the longest it may play (s)."""
+
+    key: str
+    kind: str
+    template: str
+    longest: float | None = None
 
 
 @dataclass(frozen=True)
@@ -533,8 +544,8 @@ class Kind:
         """Shock USs one run of the phase delivers (for ``safety.max_shocks``)."""
         return 0
 
-    def files(self, phase: Phase) -> tuple[tuple[str, str, str], ...]:
-        """Files the phase itself needs as (key, kind, path template), e.g. a script."""
+    def files(self, phase: Phase) -> tuple[FileNeed, ...]:
+        """Files the phase itself needs (a script), beyond the protocol's CS and US files."""
         return ()
 
     def scanner_locked(self, phase: Phase) -> bool:

@@ -10,6 +10,7 @@ from pavlov.protocols.events import Event
 from pavlov.protocols.kinds.base import (
     EventKind,
     Expansion,
+    FileNeed,
     Kind,
     Marker,
     Presented,
@@ -231,8 +232,10 @@ class ReactivationKind(Kind):
             )
         ]
 
-    def files(self, phase: Phase) -> tuple[tuple[str, str, str], ...]:
+    def files(self, phase: Phase) -> tuple[FileNeed, ...]:
         spec = phase.spec
         if isinstance(spec, ReactivationSpec) and spec.script is not None:
-            return ((f"phases.{phase.name}.script", "sound", spec.script),)
+            # The recording must fit the phase: playback and imagery.
+            key = f"phases.{phase.name}.script"
+            return (FileNeed(key, "sound", spec.script, spec.duration),)
         return ()
