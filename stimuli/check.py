@@ -50,6 +50,11 @@ class SessionStimuli:
     scripts: dict[str, Path]
     protocol_dir: Path
 
+    def script(self, phase: str) -> tuple[Path | None, str | None]:
+        """A script phase's file and its ``stim_file`` label (None, None without one)."""
+        path = self.scripts.get(phase)
+        return path, self.label(path)
+
     def label(self, path: Path | None) -> str | None:
         """How a file is named in the log's ``stim_file`` column: relative to the bundled
         stimuli or the protocol's folder when inside them, else absolute."""
@@ -61,6 +66,18 @@ class SessionStimuli:
             except ValueError:
                 continue
         return str(path)
+
+
+def stim_file(protocol, stimuli: SessionStimuli | None, kind: str, name: str | None) -> str | None:
+    """The log's ``stim_file`` of a CS (``kind`` ``cs``) or US (``us``): the resolved file's
+    label, or the protocol's path when the session's files were not resolved."""
+    if name is None:
+        return None
+    if stimuli is not None:
+        path = getattr(stimuli, kind).get(name)
+        return stimuli.label(path) if path is not None else None
+    item = (protocol.cs if kind == "cs" else protocol.us).get(name)
+    return item.file if item is not None else None
 
 
 def prepare_stimuli(protocol, schedule) -> SessionStimuli:

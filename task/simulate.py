@@ -33,6 +33,7 @@ from pathlib import Path
 
 from pavlov.protocols.errors import PavlovError
 from pavlov.protocols.kinds import event_kind
+from pavlov.stimuli.check import stim_file
 from pavlov.task.argtypes import positive_int
 from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
 
@@ -127,19 +128,11 @@ class _Rehearsal:
     stimuli: SessionStimuli | None
 
     def stim_file(self, kind: str, name: str | None) -> str | None:
-        if name is None:
-            return None
-        if self.stimuli is not None:
-            path = getattr(self.stimuli, kind).get(name)
-            return self.stimuli.label(path) if path is not None else None
-        item = (self.protocol.cs if kind == "cs" else self.protocol.us).get(name)
-        return item.file if item is not None else None
+        return stim_file(self.protocol, self.stimuli, kind, name)
 
     def script(self, phase: str) -> tuple[str | None, str | None]:
-        path = self.stimuli.scripts.get(phase) if self.stimuli is not None else None
-        if path is None or self.stimuli is None:
-            return None, None
-        return str(path), self.stimuli.label(path)
+        path, label = self.stimuli.script(phase) if self.stimuli is not None else (None, None)
+        return (str(path) if path is not None else None), label
 
     def shock(self, us_row: dict, name: str | None, onset: float) -> None:
         us = self.protocol.us.get(name or "")

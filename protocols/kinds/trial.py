@@ -309,15 +309,7 @@ class OutcomeComponent:
         if self.k is None:
             return None
         event, stage = self.event, self.stage
-        row = base_row(event, "us")
-        row.update(
-            event_type=event.outcome_type,
-            cs=event.cs,
-            cs_type=event.cs_type,
-            stimulus=event.stimulus,
-            reinforced=event.reinforced,
-            iti=None,
-        )
+        row = outcome_row(event)
         if event.reinforced:
             row["us"] = event.us
             row["stim_file"] = stage.stim_file("us", event.us)
@@ -389,6 +381,20 @@ class RatingComponent:
         return rating_columns(self.stage, answer, self.onset or 0.0)  # type: ignore[arg-type]
 
 
+def outcome_row(event: Event) -> dict[str, object]:
+    """The columns of a trial's ``us`` row: the US, its omission, or the CS- time point."""
+    row = base_row(event, "us")
+    row.update(
+        event_type=event.outcome_type,
+        cs=event.cs,
+        cs_type=event.cs_type,
+        stimulus=event.stimulus,
+        reinforced=event.reinforced,
+        iti=None,
+    )
+    return row
+
+
 def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
     """A CS (with its US or omission, and an online rating if asked), then its offset."""
     label = f"{event.phase}/{event.index}"
@@ -434,16 +440,8 @@ def simulate_trial(sim: Rehearsal, event: Event, onset: float) -> Simulated:
     learner.enter(event)
     value = learner.value(event.stimulus)
     rating = sim.protocol.phases[event.phase].rating if event.online_rating else None
-    row = base_row(event, "cs")
-    row.update(
-        event_type=event.event_type,
-        cs=event.cs,
-        cs_type=event.cs_type,
-        stimulus=event.stimulus,
-        reinforced=event.reinforced,
-        stim_file=sim.stim_file("cs", event.stimulus),
-        duration=event.duration,
-    )
+    row = cs_row(sim, event)
+    row["duration"] = event.duration
     if rating is not None:
         answer, rt = learner.rate(event, rating)
         row["rating"] = answer
@@ -452,17 +450,8 @@ def simulate_trial(sim: Rehearsal, event: Event, onset: float) -> Simulated:
     us_at = None
     extra = []
     if event.us_onset is not None:
-        us_row = base_row(event, "us")
-        us_row.update(
-            onset=onset + event.us_onset,
-            event_type=event.outcome_type,
-            cs=event.cs,
-            cs_type=event.cs_type,
-            stimulus=event.stimulus,
-            reinforced=event.reinforced,
-            iti=None,
-            duration=0.0,
-        )
+        us_row = outcome_row(event)
+        us_row.update(onset=onset + event.us_onset, duration=0.0)
         if event.reinforced:
             us_at = onset + event.us_onset
             us_row["us"] = event.us
