@@ -18,9 +18,10 @@ Timing rules (see ``task/LOG.md`` and psychopy.md §4):
   a co-terminating US ends on the CS's last frame. Shock trains, sounds and markers are
   started by ``display.call_on_flip`` right after the flip that shows their frame.
 - *Logging off the frame loop.* An event's rows are built when it ends and written
-  (one write, fsync) by a worker thread during the following ITI; the loop waits for that
-  write before the next event starts, so every completed trial is on disk before the next
-  one begins and no frame waits for the disk.
+  (one write, fsync) by a worker thread while the loop flips the following ITI; the loop
+  waits for that write only at the next event's onset, so every completed trial is on
+  disk before the next one begins and no ITI frame waits for the disk (a write longer
+  than the ITI delays that onset, logged as its ``onset_error``).
 - *Every exit is clean.* Escape (confirmed with ``y``), a ``SessionAbort`` raised by a
   signal handler, or any error: the shock line goes low, devices close, completed events
   are on disk, and the session record says how the session ended.
@@ -35,7 +36,6 @@ import bisect
 import contextlib
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pavlov.protocols.errors import PavlovError
@@ -44,6 +44,7 @@ from pavlov.task.devices.base import DeviceError, SafetyError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
 from pavlov.task.devices.safety import SessionStop
 from pavlov.task.display import RatingView, Scene, script_sound
+from pavlov.task.log import LogWriter
 
 if typing.TYPE_CHECKING:
     from pavlov.protocols.events import Event, Schedule
@@ -226,41 +227,6 @@ def resume_point(schedule: Schedule, rows: Sequence[Mapping[str, str]]) -> Resum
     return ResumePoint(start, keep, base)
 
 
-class _Writer:
-    """Appends each completed event's rows on a worker thread (one at a time)."""
-
-    def __init__(self, log: EventLog) -> None:
-        self.log = log
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pavlov-log")
-        self._last: Future | None = None
-        self.events = 0
-
-    def submit(self, rows: list[dict], counts_event: bool) -> None:
-        self._last = self._pool.submit(self._append, rows, counts_event)
-
-    def _append(self, rows: list[dict], counts_event: bool) -> None:
-        # Counted once on disk, so the record never claims an event a failed write lost.
-        try:
-            self.log.append(rows)
-        except PavlovError as error:
-            if counts_event and getattr(error, "rows_saved", False):
-                self.events += 1  # e.g. the log was rescued into a re-created folder
-            raise
-        if counts_event:
-            self.events += 1
-
-    def wait(self) -> None:
-        if self._last is not None:
-            last, self._last = self._last, None
-            last.result()
-
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            self._pool.shutdown(wait=True)
-
-
 @dataclass
 class _Pending:
     """Rows of an event that ended, waiting for the shock train report (if any)."""
@@ -334,7 +300,7 @@ class _Session:
         self.pulse_times: list[float] = []
         self.scanning = False
         self.scanner_started = False
-        self.writer = _Writer(log)
+        self.writer = LogWriter(log)
         self.trials_total = sum(1 for e in schedule.events if e.kind in ("trial", "us"))
         self.trials_done = sum(
             1 for e in schedule.events[:start_index] if e.kind in ("trial", "us")
@@ -581,7 +547,7 @@ class _Session:
         self.writer.submit(out, counts_event)
 
     def before_event(self) -> None:
-        """Make sure the previous event is on disk before this one starts."""
+        """Queue the previous event's rows; its write runs during the ITI (see :meth:`play`)."""
         if self.pending is not None:
             deadline = (self.last_flip or 0.0) + 1.0
             while self.pending is not None and self.pending.train and self.clock.now() < deadline:
@@ -589,10 +555,10 @@ class _Session:
                 self.frame(self.idle_scene)
                 self.settle_pending(force=False)
             self.settle_pending(force=True)
-        self.writer.wait()
         if self.fatal is not None:
             # Raised once the event with the refused US is logged (its row says so), not
             # inside the flip callback that refused it.
+            self.writer.wait()
             raise self.fatal
         if self.shock is not None:
             # A train cut by a device error is reported (and logged) before the error itself;
@@ -715,6 +681,9 @@ class _Session:
         planned = event.onset + self.slip
         target = self.to_clock(planned)
         self.idle_until(target, Scene(context=event.context, fixation=True))
+        # The previous event's write ran during the ITI's frames; it must be on disk
+        # (fsynced) before this event starts: a kill now loses no completed event.
+        self.writer.wait()
         dropped = self.display.dropped_frames()
         method = getattr(self, f"play_{event.kind}")
         rows, train, us_row, end = method(event, planned)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -564,3 +566,66 @@ def test_slider_times_are_logged(tmp_path, confirm):
         assert (rated.rating_confirm > rated.rating_rt).all()
     else:
         assert rated.rating_confirm.isna().all()
+
+
+def test_log_writes_run_during_the_iti_and_finish_before_the_next_trial(tmp_path):
+    """With every trial's write slowed to 50 ms, the frame loop flips ITI frames during each
+    write (it waits only at the next onset), and no CS is shown while a write is in flight."""
+    clock = FrameClock()
+    display = RecordingDisplay(clock)
+    changed = threading.Condition()
+    state = {"flips": 0, "offsets": 0, "started": 0, "writing": False, "was_cs": False}
+    shown_while_writing = []
+    draw, flip = display.draw, display.flip
+
+    def drawn(scene):
+        state["scene"] = scene
+        draw(scene)
+
+    def flipped():
+        with changed:
+            # The recording display flips in microseconds: after a CS ends, give its
+            # write (submitted a few frames later) time to start before the next flip,
+            # as a real screen's 16-ms frames would.
+            changed.wait_for(lambda: state["started"] >= state["offsets"], timeout=0.02)
+        t = flip()
+        with changed:
+            cs = state["scene"].cs is not None
+            if state["was_cs"] and not cs:
+                state["offsets"] += 1
+            state["was_cs"] = cs
+            if state["writing"] and cs:
+                shown_while_writing.append(t)
+            state["flips"] += 1
+            changed.notify_all()
+        return t
+
+    display.draw, display.flip = drawn, flipped
+    log = EventLog.create(tmp_path / "events.tsv")
+    append = log.append
+    overlapped = []
+
+    def slow_append(rows):
+        if not any(row.get("trial_type") == "cs" for row in rows):
+            return append(rows)
+        with changed:
+            state["started"] += 1
+            state["writing"] = True
+            before = state["flips"]
+            changed.notify_all()
+        time.sleep(0.05)
+        with changed:
+            # A frame loop that waits for this write cannot flip during it.
+            overlapped.append(changed.wait_for(lambda: state["flips"] > before, timeout=0.5))
+        append(rows)
+        with changed:
+            state["writing"] = False
+        return None
+
+    log.append = slow_append
+    run = play(tmp_path, "fear_extinction_recall", "day2", speed=20.0, display=display, log=log)
+    assert run.result.end_reason == "completed"
+    trials = len(run.log[run.log.trial_type == "cs"])
+    assert len(overlapped) == trials > 0
+    assert all(overlapped)
+    assert shown_while_writing == []
