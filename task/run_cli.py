@@ -191,12 +191,11 @@ def _intensity(args, participant: str, simulated_shock: bool) -> tuple[float | N
     """Shock intensity in mA and where it came from (option, calibration, prompt)."""
     if args.intensity is not None:
         return args.intensity, "--intensity"
-    try:
-        from pavlov.task.devices.calibrate import load_calibration
+    from pavlov.task.devices.calibrate import load_calibration
 
-        record = load_calibration(args.data, participant)
-    except (ImportError, PavlovError):
-        record = None
+    # A record that cannot be read (corrupt JSON, not a record) is one line, not "no
+    # record": the experimenter would otherwise type an intensity the work-up never set.
+    record = load_calibration(args.data, participant)
     if record and record.get("final_ma") is not None:
         return float(record["final_ma"]), "calibration"
     if simulated_shock:

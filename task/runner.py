@@ -1055,9 +1055,15 @@ class _Session:
 
     # -- the end ----------------------------------------------------------------------
 
-    def finish(self, reason: str) -> RunResult:
-        """Stop the US, write what is complete, close devices, record the end. Never raises
-        a second error over the first: every step is attempted."""
+    def finish(self, reason: str, failing: bool = False) -> RunResult:
+        """Stop the US, write what is complete, close devices, record the end.
+
+        Every step is attempted. A step that failed is raised (the first) when the run
+        ended without an error (completed, or Escape): a final log write or record update
+        that failed must not go unreported. When an error or signal already ends the run
+        (``failing``), that one is raised by the caller and a failed step is one console
+        line, so the first error is never hidden by a second.
+        """
         errors: list[BaseException] = []
 
         def attempt(step, *args, **kwargs):
@@ -1113,8 +1119,11 @@ class _Session:
             f"session {reason}: {result.completed_total} of {len(self.schedule.events)} events "
             f"logged, {dropped} dropped frames"
         )
+        if failing:
+            for error in errors:
+                self.console.message(f"also during the clean-up: {' '.join(str(error).split())}")
         attempt(self.console.stop)
-        if errors and reason == "completed":
+        if errors and not failing:
             raise errors[0]
         return result
 
@@ -1228,7 +1237,9 @@ def run_session(
     SessionAbort
         Re-raised after a clean end when a signal handler raised it.
     PavlovError
-        Device, scanner or log errors, after a clean end (record says ``error: ...``).
+        Device, scanner or log errors, after a clean end (record says ``error: ...``);
+        also after a completed or Escape-ended run whose clean-up failed (the last log
+        write, the record update, closing a device).
     """
     events = schedule.events
     if shock is not None and not hasattr(shock, "arm"):
@@ -1254,7 +1265,6 @@ def run_session(
         completed_before=completed_before,
     )
     session.on_zero = on_zero
-    reason = "error: unknown"
     try:
         if events:
             session.start()
@@ -1262,18 +1272,20 @@ def run_session(
         reason = "completed"
     except _Quit:
         reason = "aborted: escape"
-    except SessionAbort as abort:
-        reason = abort.reason
-        raise
-    except KeyboardInterrupt:
-        reason = "aborted: interrupt"
-        raise
-    except PavlovError as error:
-        reason = f"error: {' '.join(str(error).split())}"
-        raise
     except BaseException as error:
-        reason = f"error: {type(error).__name__}: {' '.join(str(error).split())}"
+        session.finish(_end_reason(error), failing=True)
         raise
-    finally:
-        result = session.finish(reason)
-    return result
+    # Completed or Escape: a clean-up step that failed (the last log write, the record)
+    # is raised here, so `pavlov run` reports it in one line with a non-zero status.
+    return session.finish(reason)
+
+
+def _end_reason(error: BaseException) -> str:
+    """The record's ``end_reason`` for an exception that ends a run."""
+    if isinstance(error, SessionAbort):
+        return error.reason
+    if isinstance(error, KeyboardInterrupt):
+        return "aborted: interrupt"
+    if isinstance(error, PavlovError):
+        return f"error: {' '.join(str(error).split())}"
+    return f"error: {type(error).__name__}: {' '.join(str(error).split())}"

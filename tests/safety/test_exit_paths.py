@@ -208,6 +208,31 @@ def test_escape_confirmed_ends_cleanly(fast, tmp_path):
     assert "\n" not in last and last.startswith("session aborted: escape")
 
 
+def test_a_record_that_cannot_be_saved_after_escape_is_one_line_and_non_zero(
+    fast, tmp_path, capsys
+):
+    """Escape then y, and the session record cannot be written at the end (its path became
+    a folder): the failure is raised as one line with the log's exit status (it used to
+    disappear: `aborted: escape`, exit 1, the record still saying `running`)."""
+    box = {"n": 0}
+    folder = tmp_path / "d"
+
+    def fault(display):
+        box["n"] += 1
+        if box["n"] == 700:
+            display.keys[len(display.frames)] = ["escape"]
+        if box["n"] == 705:
+            display.keys[len(display.frames)] = ["y"]
+            (folder / "session.json").unlink()
+            (folder / "session.json" / "x").mkdir(parents=True)
+
+    run, _, _ = run_to_fault(fast, folder, fault, speed=5.0)
+    assert isinstance(run.error, LogError) and "session.json" in str(run.error)
+    assert not run.shock.line_high() and not run.shock.busy()
+    status, lines = cli_lines(capsys, run.error)
+    assert status == LogError.exit_status and len(lines) == 1
+
+
 def test_sigterm_during_a_us(fast, tmp_path):
     """A real SIGTERM while a train runs: SessionAbort, line low, saved, sidecar says SIGTERM."""
     box = {}

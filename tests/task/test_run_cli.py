@@ -106,3 +106,23 @@ def test_intensity_is_checked_against_the_ceiling_from_every_source():
             RunError, match=rf"expected 0 < mA <= the protocol's calibration ceiling_ma {ceiling:g}"
         ):
             _check_intensity(protocol, value, source)
+
+
+def test_a_corrupt_calibration_record_is_reported_not_taken_as_missing(tmp_path):
+    """A calibration record that is not valid JSON stops `pavlov run` with one line naming
+    it (it used to count as no record, and the run asked for an intensity instead)."""
+    import argparse
+
+    from pavlov.task.devices.calibrate import CalibrationError, calibration_path
+    from pavlov.task.run_cli import _intensity
+
+    path = calibration_path(tmp_path, "01")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"workups": [{"final_ma": 2.5', encoding="utf-8")
+    args = argparse.Namespace(intensity=None, data=str(tmp_path))
+    with pytest.raises(CalibrationError, match=rf"^{path}:1: .*invalid JSON"):
+        _intensity(args, "01", simulated_shock=False)
+    assert _intensity(argparse.Namespace(intensity=1.5, data=str(tmp_path)), "01", False) == (
+        1.5,
+        "--intensity",
+    )
