@@ -356,6 +356,19 @@ def _check_run_files(args, protocol, paths) -> None:
             f"(sha256 {str(record.data.get('protocol_sha256'))[:12]}... vs "
             f"{protocol.sha256[:12]}...); resume with the original file"
         )
+    recorded = record.data.get("schedule_files")
+    if isinstance(recorded, dict):
+        from pavlov.task.sidecar import schedule_files
+
+        now = schedule_files(protocol, record.data.get("session") or protocol.sessions[0].name)
+        for name in sorted(set(recorded) | set(now)):
+            if recorded.get(name) != now.get(name):
+                # The schedule built now would not be the one the run started with.
+                raise LogError(
+                    f"{paths.session_json}: the order file {name} changed since this run "
+                    f"started (sha256 {str(recorded.get(name))[:12]}... vs "
+                    f"{str(now.get(name))[:12]}...); resume with the original file"
+                )
     # A real participant's log must not get simulated rows (or another time scale).
     was_simulated = bool(record.data.get("simulate", False))
     if was_simulated != bool(args.simulate):

@@ -126,3 +126,42 @@ def test_a_corrupt_calibration_record_is_reported_not_taken_as_missing(tmp_path)
         1.5,
         "--intensity",
     )
+
+
+def test_resume_refuses_an_edited_order_file(tmp_path):
+    """The order files that shape the schedule are hashed into the session record; a
+    resume after one was edited (the protocol file itself unchanged) is refused in one
+    line naming it, before anything is opened."""
+    import argparse
+    import shutil
+
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.task.log import LogError, run_paths
+    from pavlov.task.run_cli import _check_run_files
+    from pavlov.task.sidecar import SessionRecord, schedule_header
+    from tests.protocols.conftest import MINIMAL, REPO
+
+    (tmp_path / "cs").mkdir()
+    shutil.copy(REPO / "stimuli" / "cs" / "blue_square.png", tmp_path / "cs")
+    order = tmp_path / "a.csv"
+    order.write_text("cs,reinforced,iti\nCS+,1,9\nCS-,0,11\nCS-,0,10\nCS+,0,12\n")
+    text = MINIMAL.replace(
+        "    trials: 8\n    reinforced: {CS+: 3}\n    cs_duration: 4\n    iti: {uniform: [8, 12]}\n",
+        "    order: a.csv\n    cs_duration: 4\n",
+    )
+    (tmp_path / "p.yaml").write_text(text)
+    protocol = load_protocol(tmp_path / "p.yaml")
+    schedule = build_schedule(protocol, "01", "day1")
+    paths = run_paths(tmp_path / "data", "01", "day1", protocol.task, 1, False)
+    header = schedule_header(protocol, schedule, 1)
+    assert set(header["schedule_files"]) == {"a.csv"}
+    SessionRecord.create(
+        paths.session_json, {**header, "end_reason": "aborted: escape", "simulate": True}
+    )
+    args = argparse.Namespace(resume=True, simulate=True, speed=1.0)
+    _check_run_files(args, protocol, paths)  # unchanged: the resume may go on
+    order.write_text("cs,reinforced,iti\nCS-,0,11\nCS+,1,9\nCS-,0,10\nCS+,0,12\n")
+    edited = load_protocol(tmp_path / "p.yaml")
+    assert edited.sha256 == protocol.sha256
+    with pytest.raises(LogError, match=r"the order file a\.csv changed since this run started"):
+        _check_run_files(args, edited, paths)
