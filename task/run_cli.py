@@ -393,14 +393,14 @@ def _run(
     args, protocol, schedule, scanner, stimuli, paths, participant, lock=None, signalled=None
 ) -> int:
     from pavlov.task.console import make_console
-    from pavlov.task.devices.safety import ShockLedger
+    from pavlov.task.devices.safety import ShockLedger, guard_shock
     from pavlov.task.devices.spec import build_devices
     from pavlov.task.devices.watchdog import start_watchdog
     from pavlov.task.keyboard import KeyboardInput, KeyTrigger, PsychopyClock, check_keyboard
     from pavlov.task.log import EventLog, write_events_json
     from pavlov.task.psychopy_display import PsychopyDisplay, SilentSound, psychopy_sound
     from pavlov.task.responder import ParticipantResponder
-    from pavlov.task.runner import resume_point, run_session
+    from pavlov.task.runner import reopen_for_resume, run_session
     from pavlov.task.sidecar import SessionRecord, now_iso, package_versions
     from pavlov.task.simulated_participant import SimulatedParticipant
 
@@ -440,21 +440,29 @@ def _run(
         tr=scanner.tr / args.speed if scanner is not None else None,
         key_trigger_factory=key_trigger,
         speed=args.speed,
-        safety=protocol.safety,
     )
+    has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
     display = None
     watchdog = None
+    guard = None
     clean = False
     try:
         # Before the line can go high: if this process dies where no Python code runs
         # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
         watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
-        if hasattr(devices.shock, "require"):
+        # Only a protocol with a shock US drives the shock device, always behind its guard
+        # (a protocol without caps is refused here, in one line).
+        guard = (
+            guard_shock(devices.shock, protocol.safety, clock, source=protocol.path)
+            if has_shock_us
+            else None
+        )
+        if guard is not None:
             # A watchdog killed during the session (kill -9 of its PID): no later train may
             # start, or a death of this process would leave that train's line high. A lock
             # file deleted or replaced: a second process may be running this session.
             # A signal whose SessionAbort some library swallowed: no train after it.
-            devices.shock.require(
+            guard.require(
                 lambda: (
                     (watchdog.problem() if watchdog is not None else None)
                     or (lock.problem() if lock is not None else None)
@@ -463,7 +471,6 @@ def _run(
             )
         _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
-        has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
         intensity, source = (
             _intensity(args, participant, simulated_shock)
             if has_shock_us
@@ -485,10 +492,7 @@ def _run(
         start_index, time_base, completed_before = 0, None, 0
         if args.resume:
             record = SessionRecord.open(paths.session_json)
-            log, rows = EventLog.reopen(paths.events)
-            point = resume_point(schedule, rows)
-            if point.keep_rows < len(rows):
-                log.truncate_rows(point.keep_rows)
+            log, rows, point = reopen_for_resume(paths.events, schedule)
             start_index, time_base = point.start_index, point.time_base
             completed_before = point.start_index
             record.update(
@@ -528,24 +532,24 @@ def _run(
         )
         for label in uncopied:
             console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
-        if hasattr(devices.shock, "use_ledger"):
+        if guard is not None:
             # Opened with the log (new run) or after it (resume): USs that an earlier,
             # killed process delivered count against max_shocks and are never given again,
             # and max_shocks counts every run of the participant's session.
             ledger = ShockLedger(paths.shocks, paths.session_ledgers)
             if args.resume:
                 _check_ledger_against_log(ledger, rows)
-            devices.shock.use_ledger(ledger)
+            guard.use_ledger(ledger)
             earlier = _session_max_shocks(paths)
-            if earlier is not None and earlier < devices.shock.max_shocks:
+            if earlier is not None and earlier < guard.max_shocks:
                 # The protocol edited between runs to raise the cap: the lowest cap any
                 # run of this participant's session was given still holds.
                 console.message(
                     f"max_shocks {earlier} of an earlier run of this session applies "
-                    f"(this protocol says {devices.shock.max_shocks})"
+                    f"(this protocol says {guard.max_shocks})"
                 )
-                devices.shock.max_shocks = earlier
-            before = devices.shock.session_shocks
+                guard.max_shocks = earlier
+            before = guard.session_shocks
             if before and protocol.safety is not None:
                 console.message(
                     f"sub-{participant} ses-{schedule.session} already had {before} of "
@@ -575,7 +579,7 @@ def _run(
                 display=display,
                 clock=clock,
                 trigger=devices.trigger if scanner is not None else None,
-                shock=devices.shock if has_shock_us else None,
+                shock=guard,
                 markers=devices.markers,
                 responder=responder,
                 log=log,
@@ -601,6 +605,8 @@ def _run(
                 )
         clean = True
     finally:
+        if guard is not None:
+            guard.close()  # line low, device and shock ledger closed (never raises)
         devices.close()
         if display is not None:
             display.close()

@@ -34,17 +34,18 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import os
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pavlov.protocols.errors import PavlovError
 from pavlov.task.console import Console, Status, format_clock
-from pavlov.task.devices.base import DeviceError, SafetyError
+from pavlov.task.devices.base import DeviceError, SafetyError, TrainRecord
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
-from pavlov.task.devices.safety import SessionStop
+from pavlov.task.devices.safety import SessionStop, ShockGuard, guard_shock
 from pavlov.task.display import RatingView, Scene, script_sound
-from pavlov.task.log import LogWriter
+from pavlov.task.log import EventLog, LogWriter
 
 if typing.TYPE_CHECKING:
     from pavlov.protocols.events import Event, Schedule
@@ -52,7 +53,6 @@ if typing.TYPE_CHECKING:
     from pavlov.stimuli.check import SessionStimuli
     from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
     from pavlov.task.display import Display
-    from pavlov.task.log import EventLog
     from pavlov.task.responder import Responder
     from pavlov.task.sidecar import SessionRecord
 
@@ -64,7 +64,7 @@ __all__ = [
     "RunResult",
     "ScannerTimeout",
     "SessionAbort",
-    "guard_shock",
+    "reopen_for_resume",
     "resume_point",
     "run_session",
 ]
@@ -227,6 +227,34 @@ def resume_point(schedule: Schedule, rows: Sequence[Mapping[str, str]]) -> Resum
     return ResumePoint(start, keep, base)
 
 
+def reopen_for_resume(
+    path: str | os.PathLike[str], schedule: Schedule
+) -> tuple[EventLog, list[dict[str, str]], ResumePoint]:
+    """Reopen a run's log to continue it: cut a torn last line and an incomplete event.
+
+    The one resume sequence (``pavlov run --resume`` and the kill-anywhere test's child).
+
+    Returns
+    -------
+    tuple
+        The open log, its rows as they were, and where to continue.
+
+    Raises
+    ------
+    PavlovError
+        If the log cannot be reopened or does not fit the schedule (see :func:`resume_point`).
+    """
+    log, rows = EventLog.reopen(path)
+    try:
+        point = resume_point(schedule, rows)
+        if point.keep_rows < len(rows):
+            log.truncate_rows(point.keep_rows)
+    except BaseException:
+        log.close()
+        raise
+    return log, rows, point
+
+
 @dataclass
 class _Pending:
     """Rows of an event that ended, waiting for the shock train report (if any)."""
@@ -247,7 +275,7 @@ class _Session:
         display: Display,
         clock: Clock,
         trigger: ScannerTrigger | None,
-        shock: ShockDevice | None,
+        shock: ShockGuard | None,
         markers: MarkerOutput | None,
         responder: Responder,
         log: EventLog,
@@ -295,7 +323,8 @@ class _Session:
         self.keys: list[tuple[str, float]] = []
         self.extra: list[tuple[float, dict]] = []
         self.pending: _Pending | None = None
-        self.trains: dict[str, object] = {}
+        # Train label -> its record once reported, the refusal text, or None (started).
+        self.trains: dict[str, TrainRecord | str | None] = {}
         self.pulses = 0
         self.pulse_times: list[float] = []
         self.scanning = False
@@ -404,7 +433,7 @@ class _Session:
                 trial=self.trials_done + (1 if playing else 0),
                 trials=self.trials_total,
                 pulses=self.pulses,
-                shocks=getattr(self.shock, "shocks_delivered", 0),
+                shocks=self.shock.shocks_delivered if self.shock is not None else 0,
                 time_left=max(0.0, left),
                 note=note,
                 scanner=self.scanner is not None,
@@ -516,7 +545,7 @@ class _Session:
             if isinstance(record, str):
                 pending.us_row["value"] = record
                 pending.us_row["duration"] = 0.0  # refused: no US was given
-            elif record is not None and getattr(record, "pulses", None):
+            elif isinstance(record, TrainRecord) and record.pulses:
                 edges = [self.to_log(rise) for rise, _ in record.pulses]
                 pending.us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
                 # Protocol seconds, like every duration: a simulated train at --speed X
@@ -1095,7 +1124,7 @@ class _Session:
             completed_total=self.completed_before + self.writer.events,
             dropped_frames=dropped,
             pulses=self.pulses,
-            shocks=getattr(self.shock, "shocks_delivered", 0),
+            shocks=self.shock.shocks_delivered if self.shock is not None else 0,
             zero=self.zero,
             frame_period=self.period,
         )
@@ -1111,7 +1140,7 @@ class _Session:
                 # With a ledger the guard counts every process of this run already; adding
                 # the earlier record's count too would count resumed runs' shocks twice.
                 shocks_delivered=result.shocks
-                if getattr(self.shock, "has_ledger", False)
+                if self.shock is not None and self.shock.has_ledger
                 else int(self.record.data.get("shocks_delivered") or 0) + result.shocks,
                 shock_refusals=list(self.record.data.get("shock_refusals") or []) + self.refusals,
             )
@@ -1138,26 +1167,6 @@ def _describe(event: Event) -> str:
     return f"{event.kind} {event.index}"
 
 
-def guard_shock(device: ShockDevice, protocol: Protocol, clock: Clock, speed: float = 1.0):
-    """Wrap a shock device in a :class:`~pavlov.task.devices.safety.ShockGuard` with the
-    protocol's caps (trains keep their physical timing at any ``speed``).
-
-    Raises
-    ------
-    SafetyError
-        If the protocol has no safety caps.
-    """
-    from pavlov.task.devices.safety import ShockGuard
-
-    caps = protocol.safety
-    if caps is None:
-        raise SafetyError(
-            f"{protocol.path}: refusing to drive shock device {device.name}: the protocol "
-            "has no safety block (max_shocks, max_train_duration)"
-        )
-    return ShockGuard(device, caps.max_shocks, caps.max_train_duration, clock)
-
-
 def run_session(
     schedule: Schedule,
     protocol: Protocol,
@@ -1165,7 +1174,7 @@ def run_session(
     display: Display,
     clock: Clock,
     trigger: ScannerTrigger | None,
-    shock: ShockDevice | None,
+    shock: ShockGuard | ShockDevice | None,
     markers: MarkerOutput | None,
     responder: Responder,
     log: EventLog,
@@ -1194,9 +1203,11 @@ def run_session(
         The display's time base.
     trigger : ScannerTrigger or None
         Scanner pulses; required when ``scanner`` is given.
-    shock : ShockGuard or None
-        The shock device wrapped in :class:`~pavlov.task.devices.safety.ShockGuard` (only
-        armed, scheduled trains are delivered); None when the protocol has no shock US.
+    shock : ShockGuard, ShockDevice or None
+        The shock device behind its :class:`~pavlov.task.devices.safety.ShockGuard` (only
+        armed, scheduled trains are delivered); a bare device is put behind one with the
+        protocol's caps here (:func:`~pavlov.task.devices.safety.guard_shock`, which
+        refuses a protocol without them); None when the protocol has no shock US.
     markers : MarkerOutput or None
         Event codes to the physiology recorder.
     responder : Responder
@@ -1242,15 +1253,18 @@ def run_session(
         write, the record update, closing a device).
     """
     events = schedule.events
-    if shock is not None and not hasattr(shock, "arm"):
-        shock = guard_shock(shock, protocol, clock, speed)
+    guard = (
+        shock
+        if shock is None or isinstance(shock, ShockGuard)
+        else guard_shock(shock, protocol.safety, clock, source=protocol.path)
+    )
     session = _Session(
         schedule,
         protocol,
         display=display,
         clock=clock,
         trigger=trigger,
-        shock=shock,
+        shock=guard,
         markers=markers,
         responder=responder,
         log=log,

@@ -75,6 +75,13 @@ class LabConfig:
     marker_codes: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MARKER_CODES)
     record: tuple[str, ...] = ()
 
+    def spec(self, role: str) -> DeviceSpec | None:
+        """The device the file names for ``role`` (shock, trigger, markers), or None."""
+        specs = {"shock": self.shock, "trigger": self.trigger, "markers": self.markers}
+        if role not in specs:
+            raise ValueError(f"role must be one of {', '.join(specs)}, got {role!r}")
+        return specs[role]
+
 
 def load_lab(path: str | os.PathLike[str]) -> LabConfig:
     """Read and validate a lab file.

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from pavlov.task.devices.base import DeviceError
@@ -189,12 +188,3 @@ class LabJackLines:
             return
         self._closed = True
         self.u3._release()
-
-
-def open_labjack_lines(
-    spec: str, name: str | None = None, u3_factory: Callable[[], LabJackU3] | None = None
-) -> LabJackLines:
-    """Open a U3 and return the lines ``spec`` names (see :func:`parse_lines`)."""
-    port, mask = parse_lines(spec)
-    device = (u3_factory or LabJackU3)()
-    return device.lines(port, mask, name or f"labjack:{spec}")

@@ -105,13 +105,22 @@ def run_fast(
     scanner_kwargs: dict | None = None,
     start_index: int = 0,
     time_base: float | None = None,
+    shock=None,
+    ledger=None,
+    before=None,
 ) -> FastRun:
-    """Play one session on the fast path; never raises (the error is kept on the run)."""
+    """Play one session on the fast path; never raises (the error is kept on the run).
+
+    ``shock`` is the raw device (default a SimulatedShock on the display's clock);
+    ``ledger`` a shock ledger the guard counts and records in (as `pavlov run` does);
+    ``before(ledger, guard)`` runs just before the session starts.
+    """
     from pavlov.protocols import build_schedule
     from pavlov.task.console import RecordingConsole
+    from pavlov.task.devices.safety import guard_shock
     from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
     from pavlov.task.display import FrameClock, RecordingDisplay
-    from pavlov.task.runner import guard_shock, run_session
+    from pavlov.task.runner import run_session
     from pavlov.task.simulated_participant import SimulatedParticipant
 
     schedule = build_schedule(protocol, participant, session)
@@ -121,8 +130,13 @@ def run_fast(
     if scanner is not None and trigger is None:
         trigger = SimulatedScanner(clock, scanner.tr / speed, **(scanner_kwargs or {}))
     has_shock = any(us.kind == "shock" for us in protocol.us.values())
-    shock = SimulatedShock(clock) if has_shock else None
-    guard = guard_shock(shock, protocol, clock, speed) if has_shock else None
+    if has_shock and shock is None:
+        shock = SimulatedShock(clock)
+    guard = guard_shock(shock, protocol.safety, clock) if has_shock else None
+    if guard is not None and ledger is not None:
+        guard.use_ledger(ledger)
+    if before is not None:
+        before(ledger, guard)
     markers = SimulatedMarkers(clock)
     console = RecordingConsole()
     log = log if log is not None else MemoryLog()

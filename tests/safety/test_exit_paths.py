@@ -28,6 +28,7 @@ from pavlov.task.log import EventLog, LogError
 from pavlov.task.run_cli import _signals_end_session
 from pavlov.task.runner import MAIN_ROW_TYPES, SessionAbort, resume_point
 from pavlov.task.sidecar import SessionRecord
+from tests.shock_wire import refuses_a_train
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "retrieval_extinction.yaml"
 
@@ -69,58 +70,16 @@ def run_to_fault(fast, folder: Path, fault=None, *, display=None, speed=20.0, sh
     record = SessionRecord.create(folder / "session.json", {"end_reason": "running"})
     clock = FrameClock()
     display = display or FaultDisplay(clock, fault)
-    if shock is not None:
-        run = _run_with_shock(fast, protocol, display, log, record, speed, shock(display.clock))
-    else:
-        run = fast(protocol, "day1", display=display, log=log, record=record, speed=speed)
+    device = shock(display.clock) if shock is not None else None
+    run = fast(protocol, "day1", display=display, log=log, record=record, speed=speed, shock=device)
     log.close()
     return run, events, folder / "session.json"
-
-
-def _run_with_shock(fast, protocol, display, log, record, speed, shock):
-    # The harness builds its own simulated shock; this one swaps in a failing stimulator.
-    from pavlov.protocols import build_schedule
-    from pavlov.task.console import RecordingConsole
-    from pavlov.task.devices.simulated import SimulatedMarkers
-    from pavlov.task.runner import guard_shock, run_session
-    from pavlov.task.simulated_participant import SimulatedParticipant
-
-    run = fast.__globals__["FastRun"](
-        protocol,
-        build_schedule(protocol, "p1", "day1"),
-        speed,
-        display.clock,
-        display,
-        shock,
-        guard_shock(shock, protocol, display.clock, speed),
-        SimulatedMarkers(display.clock),
-        RecordingConsole(),
-        log,
-    )
-    try:
-        run.result = run_session(
-            run.schedule,
-            protocol,
-            display=display,
-            clock=display.clock,
-            trigger=None,
-            shock=run.guard,
-            markers=run.markers,
-            responder=SimulatedParticipant(1, speed),
-            log=log,
-            console=run.console,
-            speed=speed,
-            record=record,
-        )
-    except BaseException as error:
-        run.error = error
-    return run
 
 
 def check_saved(run, events: Path, sidecar: Path, reason_prefix: str) -> dict:
     """Line low; log parses and holds exactly the completed events; sidecar says why."""
     shock = run.shock
-    assert not shock.line_high() and not shock.busy() and not shock._open
+    assert not shock.line_high() and not shock.busy() and refuses_a_train(shock)
     _, rows = EventLog.reopen(events)
     record = json.loads(sidecar.read_text())
     assert record["end_reason"].startswith(reason_prefix), record["end_reason"]

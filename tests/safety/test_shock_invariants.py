@@ -30,6 +30,7 @@ from pavlov.task.devices.base import SafetyError
 from pavlov.task.devices.safety import ShockGuard
 from pavlov.task.devices.simulated import SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
+from tests.shock_wire import refuses_a_train
 
 BUNDLED = sorted((Path(__file__).resolve().parents[2] / "protocols").glob("*.yaml"))
 SESSIONS_CI = 150
@@ -90,7 +91,7 @@ def check_session(run, stalled: bool, escaped: bool) -> dict:
     if shock is None:
         assert not scheduled
         return {"trains": 0, "refused": 0}
-    assert not shock.line_high() and not shock.busy() and not shock._open
+    assert not shock.line_high() and not shock.busy() and refuses_a_train(shock)
     rows = run.log.rows
     rows_by_key = {(r.get("phase"), r["trial_type"], r.get("trial")): r for r in rows}
     caps = protocol.safety

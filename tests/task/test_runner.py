@@ -14,6 +14,8 @@ import pytest
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.stimuli.check import prepare_stimuli
 from pavlov.task.console import RecordingConsole
+from pavlov.task.devices.base import SafetyError
+from pavlov.task.devices.safety import guard_shock
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog
@@ -21,12 +23,12 @@ from pavlov.task.responder import RatingState
 from pavlov.task.runner import (
     ScannerTimeout,
     SessionAbort,
-    guard_shock,
     resume_point,
     run_session,
 )
 from pavlov.task.sidecar import SessionRecord
 from pavlov.task.simulated_participant import SimulatedParticipant
+from tests.shock_wire import refuses_a_train
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 SESSIONS = [
@@ -78,7 +80,8 @@ def play(
         if scanner
         else None
     )
-    shock = SimulatedShock(clock, speed=speed) if protocol.safety else None
+    has_shock = any(us.kind == "shock" for us in protocol.us.values())
+    shock = SimulatedShock(clock, speed=speed) if has_shock else None
     markers = SimulatedMarkers(clock)
     console = RecordingConsole()
     path = tmp_path / "events.tsv"
@@ -211,7 +214,7 @@ def test_escape_confirmed_ends_cleanly(tmp_path):
     run = play(tmp_path, "retrieval_extinction", "day1", speed=1.0, display=display)
     assert run.result.end_reason == "aborted: escape"
     assert run.record.data["end_reason"] == "aborted: escape"
-    assert not run.shock.busy() and not run.shock._open
+    assert not run.shock.busy() and refuses_a_train(run.shock)
     done = run.result.completed_events
     assert 0 < done < len(run.schedule.events)
     assert len(main_rows(run.log)[lambda d: ~((d.trial_type == "us") & d.cs.notna())]) == done
@@ -242,7 +245,7 @@ def test_signal_abort_is_recorded_and_reraised(tmp_path):
     assert data["completed_events"] == len(
         main_rows(run.log)[lambda d: ~((d.trial_type == "us") & d.cs.notna())]
     )
-    assert not run.shock._open
+    assert refuses_a_train(run.shock)
 
 
 def test_resume_completes_without_duplicates(tmp_path):
@@ -370,12 +373,17 @@ def test_markers_follow_events(tmp_path):
     assert sum(c in (10, 12, 14) for c in codes) == n_trials
 
 
-def test_guard_requires_caps():
-    """Driving a bare shock device without the protocol's safety caps is refused."""
+def test_guard_requires_caps(tmp_path):
+    """Driving a bare shock device without the protocol's safety caps is refused, by the
+    guard's one builder and by the run loop given a bare device, before any frame."""
     protocol = load_protocol(PROTOCOLS / "retrieval_extinction.yaml")
     protocol = dataclasses.replace(protocol, safety=None)
-    with pytest.raises(Exception, match="no safety block"):
-        guard_shock(SimulatedShock(FrameClock()), protocol, FrameClock())
+    shock = SimulatedShock(FrameClock())
+    with pytest.raises(SafetyError, match="no safety block"):
+        guard_shock(shock, protocol.safety, FrameClock(), source=protocol.path)
+    display = RecordingDisplay(FrameClock())
+    run = play(tmp_path, "retrieval_extinction", "day1", protocol=protocol, display=display)
+    assert isinstance(run.error, SafetyError) and display.frames == []
 
 
 def long_train_protocol(tmp_path):
