@@ -13,6 +13,9 @@ import time
 import typing
 from dataclasses import dataclass, field
 
+if typing.TYPE_CHECKING:
+    from rich.live import Live
+
 __all__ = [
     "Console",
     "PlainConsole",
@@ -175,7 +178,7 @@ class RichConsole:
         from rich.console import Console as _RichConsole
 
         self._console = _RichConsole(file=stream or sys.stderr)
-        self._live = None
+        self._live: Live | None = None
         self._title = ""
         self._status = Status()
         self._drawn_at = 0.0

@@ -502,6 +502,8 @@ class EventLog:
 
     def _still_there(self) -> bool:
         """True while ``path`` still names the open file (its folder was not deleted/moved)."""
+        if self._fd is None:
+            return False
         try:
             return os.path.samestat(os.fstat(self._fd), os.stat(self.path))
         except OSError:
@@ -523,7 +525,8 @@ class EventLog:
                 os.close(fd)
                 continue
             old, self._fd, self.path = self._fd, fd, target
-            os.close(old)
+            if old is not None:
+                os.close(old)
             error = LogError(
                 f"{target}: the data folder vanished during the session; the log was written "
                 f"again here ({self._rows()} rows, every completed event) and the session "

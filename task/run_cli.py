@@ -557,14 +557,14 @@ def _run(
                 )
         if args.simulate:
             responder = SimulatedParticipant(schedule.seed, args.speed)
-            earlier = []
+            seen = []  # what the simulated participant learnt in the sessions before this one
             from pavlov.protocols import build_schedule
 
             for session in protocol.sessions:
                 if session.name == schedule.session:
                     break
-                earlier.extend(build_schedule(protocol, participant, session.name).events)
-            responder.replay([*earlier, *schedule.events[:start_index]])
+                seen.extend(build_schedule(protocol, participant, session.name).events)
+            responder.replay([*seen, *schedule.events[:start_index]])
         else:
             responder = ParticipantResponder(display)
         for recorder in recorders:

@@ -499,6 +499,8 @@ class _Session:
 
     def deliver_shock(self, train, label: str) -> None:
         """On-flip callback: deliver a scaled train through the guard; log a refusal."""
+        if self.shock is None:  # start_us schedules this only with a shock device
+            return
         try:
             # Pulse widths stay physical at any --speed: the stimulator gets the real train.
             self.shock.deliver(train.pulse_width, train.interval, train.count, label)

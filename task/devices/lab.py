@@ -132,8 +132,12 @@ def load_lab(path: str | os.PathLike[str]) -> LabConfig:
         if code_section is not None:
             for event in code_section.items:
                 codes[event] = code_section.integer(event, ge=0, le=255, what="a code")
-        shared = shock is not None and markers is not None and shock.same_port(markers)
-        if shared and shock.kind != "labjack":
+        if (
+            shock is not None
+            and markers is not None
+            and shock.same_port(markers)
+            and shock.kind != "labjack"
+        ):
             _check_shared(shown, marker_section, code_section, shock_section, shock_code, codes)
     return LabConfig(
         path=shown,

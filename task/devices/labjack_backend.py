@@ -15,6 +15,7 @@ and are not supported here.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import threading
 from typing import Any
@@ -73,7 +74,7 @@ class LabJackU3:
     def __init__(self, u3_module: Any = None, serial: int | None = None) -> None:
         if u3_module is None:
             try:
-                import u3 as u3_module  # only this backend imports LabJackPython
+                u3_module = importlib.import_module("u3")  # only this backend imports it
             except ImportError:
                 raise DeviceError(f"LabJack U3: LabJackPython is not installed; {_CHECK}") from None
         self.u3 = u3_module

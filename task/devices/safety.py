@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 import threading
 import typing
 from collections.abc import Callable, Iterable
@@ -56,13 +57,13 @@ class SessionBusy(PavlovError, RuntimeError):
 
 def _lock_exclusive(fd: int) -> None:
     """Take an exclusive, non-blocking lock on ``fd`` (flock; msvcrt on Windows)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: lock the first byte instead
+    if sys.platform == "win32":  # no flock: lock the first byte instead
         import msvcrt
 
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         return
+    import fcntl
+
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
@@ -306,8 +307,9 @@ class ShockLedger:
                 f"written again ({error.strerror or error})"
             ) from None
         old, self._fd = self._fd, fd
-        with contextlib.suppress(OSError):
-            os.close(old)
+        if old is not None:
+            with contextlib.suppress(OSError):
+                os.close(old)
         raise OSError(
             f"{self.path}: the data folder vanished during the session; the shock ledger "
             "was written again here"
@@ -466,10 +468,10 @@ class ShockGuard:
                     reason = f"the shock ledger could not be read ({error})"
                     self._refusals.append(Refusal(now, label, reason))
                     raise LedgerError(f"refused shock {label!r} on {self.name}: {reason}") from None
-            reason = self._check(width, interval, count, label, now)
-            if reason is not None:
-                self._refusals.append(Refusal(now, label, reason))
-                raise SafetyError(f"refused shock {label!r} on {self.name}: {reason}")
+            refused = self._check(width, interval, count, label, now)
+            if refused is not None:
+                self._refusals.append(Refusal(now, label, refused))
+                raise SafetyError(f"refused shock {label!r} on {self.name}: {refused}")
             # The window is used up before the device is touched: a failing device
             # must not get a second try at the same US.
             del self._windows[label]

@@ -262,7 +262,7 @@ class DeviceSet:
     shock: ShockDevice
     markers: MarkerOutput
     marker_codes: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MARKER_CODES)
-    specs: Mapping[str, str] = field(default_factory=dict)
+    specs: Mapping[str, str | None] = field(default_factory=dict)
     shock_code: int = DEFAULT_SHOCK_CODE
     marker_width: float = DEFAULT_MARKER_WIDTH
     lab_path: str | None = None
