@@ -124,7 +124,9 @@ class SharedLines:
     def __init__(self, lines: OutputLines) -> None:
         self.lines = lines
         self.name = lines.name
-        self._lock = threading.Lock()  # guards the state below; never held across a write
+        # Guards the state below; never held across a write. Re-entrant: a signal handler
+        # that lowers the line may interrupt this thread inside it.
+        self._lock = threading.RLock()
         self._states: dict[int, int] = {}  # channel id -> its current bits
         self._owned = 0
         self._channels: list[MaskedLines] = []
@@ -278,7 +280,9 @@ class PulseTrainShock:
         # so set_low (called from the frame loop, a signal path or another thread) never
         # waits for a write in flight.
         self._io = threading.Lock()
-        self._state = threading.Lock()
+        # Re-entrant: a signal handler (running on the frame loop's thread) may call
+        # set_low while that thread is inside deliver.
+        self._state = threading.RLock()
         # Bumped by every set_low: a train started before it (or while it ran) never
         # raises the line again. A per-train stop event only wakes that train's waits.
         self._generation = 0

@@ -4,6 +4,7 @@ byte: a write in flight never makes set_low or a marker wait, and set_low always
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 import threading
 import time
@@ -151,3 +152,52 @@ class _TimedLines:
 
     def close(self) -> None:
         pass
+
+
+def test_a_signal_handler_lowering_the_line_mid_train_never_deadlocks(pty_peer, real_clock):
+    """Adversarial: SIGALRM every 3 ms calls set_low on the frame loop's own thread while
+    that thread delivers, polls and lowers trains: it never deadlocks (the state lock is
+    re-entrant, set_low never waits for the port), and the wire ends low."""
+    shock = PulseTrainShock(SerialLines(pty_peer.path), 1, real_clock, "serial")
+    shock.open()
+    previous = signal.signal(signal.SIGALRM, lambda *_: shock.set_low())
+    signal.setitimer(signal.ITIMER_REAL, 0.003, 0.003)
+    try:
+        for k in range(40):
+            with contextlib.suppress(SafetyError):  # refused: a set_low came first
+                shock.deliver(0.002, 0.004, 3, f"t/{k}")
+            _finish(shock)
+            shock.delivered()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    shock.close()
+    assert pty_peer.values()[-1] == 0
+
+
+def test_two_threads_lowering_during_a_train_leave_the_line_low(pty_peer, real_clock):
+    """Adversarial: two threads calling set_low 200 times each while trains run: no
+    deadlock, every train ends, the last byte on the wire is 0."""
+    shock = PulseTrainShock(SerialLines(pty_peer.path), 1, real_clock, "serial")
+    shock.open()
+    stop = threading.Event()
+
+    def hammer():
+        for _ in range(200):
+            shock.set_low()
+            time.sleep(0.0005)
+        stop.set()
+
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    while not stop.is_set():
+        with contextlib.suppress(SafetyError):
+            shock.deliver(0.001, 0.002, 5, "t")
+        _finish(shock)
+        shock.delivered()
+    for thread in threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+    shock.close()
+    assert pty_peer.values()[-1] == 0
