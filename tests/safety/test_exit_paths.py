@@ -149,8 +149,8 @@ def test_exception_inside_a_trial_during_a_us(fast, tmp_path, capsys):
     assert record["shocks_delivered"] == len(run.shock.trains)
 
 
-def test_escape_confirmed_ends_cleanly(fast, tmp_path):
-    """Escape then y mid-session: line low, completed events saved, sidecar 'aborted: escape'."""
+def escape_then_y(then=None):
+    """A fault: Escape at flip 700, `y` at flip 705 (then ``then()``, e.g. another fault)."""
     box = {"n": 0}
 
     def fault(display):
@@ -159,8 +159,15 @@ def test_escape_confirmed_ends_cleanly(fast, tmp_path):
             display.keys[len(display.frames)] = ["escape"]
         if box["n"] == 705:
             display.keys[len(display.frames)] = ["y"]
+            if then is not None:
+                then()
 
-    run, events, sidecar = run_to_fault(fast, tmp_path / "d", fault, speed=5.0)
+    return fault
+
+
+def test_escape_confirmed_ends_cleanly(fast, tmp_path):
+    """Escape then y mid-session: line low, completed events saved, sidecar 'aborted: escape'."""
+    run, events, sidecar = run_to_fault(fast, tmp_path / "d", escape_then_y(), speed=5.0)
     assert run.error is None and run.result.end_reason == "aborted: escape"
     check_saved(run, events, sidecar, "aborted: escape")
     last = run.console.messages[-1]
@@ -173,19 +180,13 @@ def test_a_record_that_cannot_be_saved_after_escape_is_one_line_and_non_zero(
     """Escape then y, and the session record cannot be written at the end (its path became
     a folder): the failure is raised as one line with the log's exit status (it used to
     disappear: `aborted: escape`, exit 1, the record still saying `running`)."""
-    box = {"n": 0}
     folder = tmp_path / "d"
 
-    def fault(display):
-        box["n"] += 1
-        if box["n"] == 700:
-            display.keys[len(display.frames)] = ["escape"]
-        if box["n"] == 705:
-            display.keys[len(display.frames)] = ["y"]
-            (folder / "session.json").unlink()
-            (folder / "session.json" / "x").mkdir(parents=True)
+    def record_path_becomes_a_folder():
+        (folder / "session.json").unlink()
+        (folder / "session.json" / "x").mkdir(parents=True)
 
-    run, _, _ = run_to_fault(fast, folder, fault, speed=5.0)
+    run, _, _ = run_to_fault(fast, folder, escape_then_y(record_path_becomes_a_folder), speed=5.0)
     assert isinstance(run.error, LogError) and "session.json" in str(run.error)
     assert not run.shock.line_high() and not run.shock.busy()
     status, lines = cli_lines(capsys, run.error)
