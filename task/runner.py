@@ -1086,14 +1086,15 @@ class _Session:
 
     # -- the end ----------------------------------------------------------------------
 
-    def finish(self, reason: str, failing: bool = False) -> RunResult:
+    def finish(self, reason: str, raised: BaseException | None = None) -> RunResult:
         """Stop the US, write what is complete, close devices, record the end.
 
         Every step is attempted. A step that failed is raised (the first) when the run
         ended without an error (completed, or Escape): a final log write or record update
         that failed must not go unreported. When an error or signal already ends the run
-        (``failing``), that one is raised by the caller and a failed step is one console
-        line, so the first error is never hidden by a second.
+        (``raised``), that one is raised by the caller and a failed step is one console
+        line (``raised`` itself, met again while closing, is not repeated), so the first
+        error is never hidden by a second.
         """
         errors: list[BaseException] = []
 
@@ -1150,11 +1151,13 @@ class _Session:
             f"session {reason}: {result.completed_total} of {len(self.schedule.events)} events "
             f"logged, {dropped} dropped frames"
         )
-        if failing:
+        if raised is not None:
             for error in errors:
-                self.console.message(f"also during the clean-up: {' '.join(str(error).split())}")
+                if error is not raised:
+                    text = " ".join(str(error).split())
+                    self.console.message(f"also during the clean-up: {text}")
         attempt(self.console.stop)
-        if errors and not failing:
+        if errors and raised is None:
             raise errors[0]
         return result
 
@@ -1289,7 +1292,7 @@ def run_session(
     except _Quit:
         reason = "aborted: escape"
     except BaseException as error:
-        session.finish(_end_reason(error), failing=True)
+        session.finish(_end_reason(error), raised=error)
         raise
     # Completed or Escape: a clean-up step that failed (the last log write, the record)
     # is raised here, so `pavlov run` reports it in one line with a non-zero status.
