@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import load_protocol
 from pavlov.task.devices.base import DeviceError
@@ -28,7 +29,6 @@ from pavlov.task.log import EventLog, LogError
 from pavlov.task.run_cli import _signals_end_session
 from pavlov.task.runner import MAIN_ROW_TYPES, SessionAbort, resume_point
 from pavlov.task.sidecar import SessionRecord
-from tests.shock_wire import refuses_a_train
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "retrieval_extinction.yaml"
 

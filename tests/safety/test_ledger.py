@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fast_session import run_fast
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.task.devices.safety import (
@@ -29,8 +31,6 @@ from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog, run_paths
 from pavlov.task.runner import reopen_for_resume
 from pavlov.task.sidecar import SessionRecord
-from tests.safety.conftest import run_fast
-from tests.shock_wire import refuses_a_train
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "retrieval_extinction.yaml"
 SPEED = 20.0

@@ -10,11 +10,12 @@ import dataclasses
 import itertools
 from pathlib import Path
 
+from shock_wire import refuses_a_train
+
 from pavlov.protocols import load_protocol
 from pavlov.task.devices.simulated import SimulatedScanner
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.runner import ScannerTimeout
-from tests.shock_wire import refuses_a_train
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "aversive_pavlovian_fmri.yaml"
 SPEED = 20.0

@@ -24,13 +24,13 @@ import random
 from pathlib import Path
 
 import pytest
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import load_protocol
 from pavlov.task.devices.base import SafetyError
 from pavlov.task.devices.safety import ShockGuard
 from pavlov.task.devices.simulated import SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
-from tests.shock_wire import refuses_a_train
 
 BUNDLED = sorted((Path(__file__).resolve().parents[2] / "protocols").glob("*.yaml"))
 SESSIONS_CI = 150

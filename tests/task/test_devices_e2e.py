@@ -30,9 +30,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pty_peer import PtyPeer
 
 from pavlov.protocols import build_schedule, load_protocol
-from tests.pty_peer import PtyPeer
 
 pytestmark = pytest.mark.display
 

@@ -128,28 +128,49 @@ def test_a_corrupt_calibration_record_is_reported_not_taken_as_missing(tmp_path)
     )
 
 
+#: A small protocol whose acquisition follows a fixed order file, ``a.csv``.
+ORDERED = """\
+pavlov: 1
+study: Fixed order
+task: fear
+seed: 7
+cs:
+  roles: [CS+, CS-]
+  stimuli:
+    blue: {shape: square, color: "#3060ff"}
+    yellow: {shape: square, color: "#e8c800"}
+us:
+  shock:
+    type: shock
+    train: {pulse_width: 0.002, interval: 0.02, count: 10}
+safety:
+  max_shocks: 6
+  max_train_duration: 0.5
+phases:
+  acquisition:
+    type: acquisition
+    order: a.csv
+    cs_duration: 4
+sessions:
+  - name: day1
+    phases: [acquisition]
+"""
+
+
 def test_resume_refuses_an_edited_order_file(tmp_path):
     """The order files that shape the schedule are hashed into the session record; a
     resume after one was edited (the protocol file itself unchanged) is refused in one
     line naming it, before anything is opened."""
     import argparse
-    import shutil
 
     from pavlov.protocols import build_schedule, load_protocol
     from pavlov.task.log import LogError, run_paths
     from pavlov.task.run_cli import _check_run_files
     from pavlov.task.sidecar import SessionRecord, schedule_header
-    from tests.protocols.conftest import MINIMAL, REPO
 
-    (tmp_path / "cs").mkdir()
-    shutil.copy(REPO / "stimuli" / "cs" / "blue_square.png", tmp_path / "cs")
     order = tmp_path / "a.csv"
     order.write_text("cs,reinforced,iti\nCS+,1,9\nCS-,0,11\nCS-,0,10\nCS+,0,12\n")
-    text = MINIMAL.replace(
-        "    trials: 8\n    reinforced: {CS+: 3}\n    cs_duration: 4\n    iti: {uniform: [8, 12]}\n",
-        "    order: a.csv\n    cs_duration: 4\n",
-    )
-    (tmp_path / "p.yaml").write_text(text)
+    (tmp_path / "p.yaml").write_text(ORDERED)
     protocol = load_protocol(tmp_path / "p.yaml")
     schedule = build_schedule(protocol, "01", "day1")
     paths = run_paths(tmp_path / "data", "01", "day1", protocol.task, 1, False)

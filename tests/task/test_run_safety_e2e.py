@@ -33,8 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from tests.pty_peer import PtyPeer
+from pty_peer import PtyPeer
 
 pytestmark = pytest.mark.display
 

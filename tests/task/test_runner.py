@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.stimuli.check import prepare_stimuli
@@ -28,7 +29,6 @@ from pavlov.task.runner import (
 )
 from pavlov.task.sidecar import SessionRecord
 from pavlov.task.simulated_participant import SimulatedParticipant
-from tests.shock_wire import refuses_a_train
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 SESSIONS = [

@@ -9,8 +9,6 @@ from typing import ClassVar
 
 import pytest
 
-from tests.pty_peer import PtyPeer
-
 
 class FakeClock:
     """A clock the test moves by hand."""
@@ -31,6 +29,10 @@ class RealClock:
 
 @pytest.fixture
 def pty_peer():
+    # Imported here: test_devices_e2e's launcher loads this file outside pytest, for its
+    # fake libraries only, where the tests folder is not importable.
+    from pty_peer import PtyPeer
+
     peer = PtyPeer()
     yield peer
     peer.close()
