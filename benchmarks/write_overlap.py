@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the tests' pty peer
+sys.path.insert(0, str(REPO / "tests"))  # the tests' pty peer and session harness
 
 
 class _Clock:
@@ -74,16 +74,13 @@ def set_low_during_a_stuck_write(repeats: int = 5) -> str:
 
 
 def flips_during_slow_log_writes(speed: float = 25.0) -> str:
-    from pavlov.protocols import build_schedule, load_protocol
-    from pavlov.task.console import RecordingConsole
-    from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedShock
+    from fast_session import run_fast
+
+    from pavlov.protocols import load_protocol
     from pavlov.task.display import FrameClock, RecordingDisplay
     from pavlov.task.log import EventLog
-    from pavlov.task.runner import run_session
-    from pavlov.task.simulated_participant import SimulatedParticipant
 
     protocol = load_protocol(REPO / "protocols" / "retrieval_extinction.yaml")
-    schedule = build_schedule(protocol, "1", "day1")
     clock = FrameClock()
     display = RecordingDisplay(clock)
     flip, flips = display.flip, []
@@ -107,20 +104,10 @@ def flips_during_slow_log_writes(speed: float = 25.0) -> str:
 
         log.append = slow
         cpu = time.process_time()
-        run_session(
-            schedule,
-            protocol,
-            display=display,
-            clock=clock,
-            trigger=None,
-            shock=SimulatedShock(clock, speed=speed),
-            markers=SimulatedMarkers(clock),
-            responder=SimulatedParticipant(1, speed),
-            log=log,
-            console=RecordingConsole(),
-            speed=speed,
-        )
+        run = run_fast(protocol, "day1", "1", speed=speed, display=display, log=log)
         log.close()
+    if run.error is not None:
+        raise run.error
     during = [sum(a <= f <= b for f in flips) for a, b in writes]
     gaps = [b - a for a, b in itertools.pairwise(flips)]
     return (

@@ -128,33 +128,22 @@ def test_a_corrupt_calibration_record_is_reported_not_taken_as_missing(tmp_path)
     )
 
 
-#: A small protocol whose acquisition follows a fixed order file, ``a.csv``.
-ORDERED = """\
-pavlov: 1
-study: Fixed order
-task: fear
-seed: 7
-cs:
-  roles: [CS+, CS-]
-  stimuli:
-    blue: {shape: square, color: "#3060ff"}
-    yellow: {shape: square, color: "#e8c800"}
-us:
-  shock:
-    type: shock
-    train: {pulse_width: 0.002, interval: 0.02, count: 10}
-safety:
-  max_shocks: 6
-  max_train_duration: 0.5
-phases:
-  acquisition:
-    type: acquisition
-    order: a.csv
-    cs_duration: 4
-sessions:
-  - name: day1
-    phases: [acquisition]
-"""
+def ordered_protocol() -> str:
+    """The protocol tests' small valid protocol, its acquisition following ``a.csv``."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "protocols" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("protocol_test_fixtures", path)
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    text = fixtures.MINIMAL
+    generated = (
+        "    trials: 8\n    reinforced: {CS+: 3}\n    cs_duration: 4\n    iti: {uniform: [8, 12]}\n"
+    )
+    assert text.count(generated) == 1
+    (image,) = [line for line in text.splitlines() if "image:" in line]
+    text = text.replace(image, '    blue: {shape: square, color: "#3060ff"}')
+    return text.replace(generated, "    order: a.csv\n    cs_duration: 4\n")
 
 
 def test_resume_refuses_an_edited_order_file(tmp_path):
@@ -170,7 +159,7 @@ def test_resume_refuses_an_edited_order_file(tmp_path):
 
     order = tmp_path / "a.csv"
     order.write_text("cs,reinforced,iti\nCS+,1,9\nCS-,0,11\nCS-,0,10\nCS+,0,12\n")
-    (tmp_path / "p.yaml").write_text(ORDERED)
+    (tmp_path / "p.yaml").write_text(ordered_protocol())
     protocol = load_protocol(tmp_path / "p.yaml")
     schedule = build_schedule(protocol, "01", "day1")
     paths = run_paths(tmp_path / "data", "01", "day1", protocol.task, 1, False)
