@@ -161,7 +161,7 @@ def run_once(context, folder: Path, scenes: list | None = None) -> Trace:
 
     protocol, schedule, stimuli, display, clock, console = context
     trace = Trace()
-    devices = build_devices(clock=clock, safety=protocol.safety)
+    devices = build_devices(clock=clock)
     log = EventLog.create(folder / "events.tsv")
     append = log.append
 
@@ -297,7 +297,7 @@ def logic_only(context, folder: Path, frame_period: float) -> tuple[float, int]:
     protocol, schedule, stimuli, _, _, console = context
     clock = FrameClock()
     display = RecordingDisplay(clock, frame_period=frame_period)
-    devices = build_devices(clock=clock, safety=protocol.safety)
+    devices = build_devices(clock=clock)
     log = EventLog.create(folder / "events.tsv")
     start = time.process_time()
     run_session(

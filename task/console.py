@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 from pavlov.protocols.kinds.screen import format_clock
 
+if typing.TYPE_CHECKING:
+    from rich.live import Live
+
 __all__ = [
     "Console",
     "PlainConsole",
@@ -169,7 +172,7 @@ class RichConsole:
         from rich.console import Console as _RichConsole
 
         self._console = _RichConsole(file=stream or sys.stderr)
-        self._live = None
+        self._live: Live | None = None
         self._title = ""
         self._status = Status()
         self._drawn_at = 0.0

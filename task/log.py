@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "COLUMN_DESCRIPTIONS",
     "EventLog",
     "LogError",
+    "LogWriter",
     "RunPaths",
     "bids_label",
     "format_value",
@@ -500,6 +502,8 @@ class EventLog:
 
     def _still_there(self) -> bool:
         """True while ``path`` still names the open file (its folder was not deleted/moved)."""
+        if self._fd is None:
+            return False
         try:
             return os.path.samestat(os.fstat(self._fd), os.stat(self.path))
         except OSError:
@@ -521,7 +525,8 @@ class EventLog:
                 os.close(fd)
                 continue
             old, self._fd, self.path = self._fd, fd, target
-            os.close(old)
+            if old is not None:
+                os.close(old)
             error = LogError(
                 f"{target}: the data folder vanished during the session; the log was written "
                 f"again here ({self._rows()} rows, every completed event) and the session "
@@ -539,3 +544,70 @@ class EventLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LogWriter:
+    """Appends completed events' rows to an :class:`EventLog` on a worker thread, in order.
+
+    :meth:`submit` returns at once, so the frame loop keeps flipping while a write (one
+    ``os.write`` and ``fsync``, tens of milliseconds on a slow disk) runs; :meth:`wait`
+    blocks until every append submitted so far is on disk and raises the first failure.
+    Every submitted append is waited for: a failed write is never hidden by a later one.
+    After a failure nothing later is written, so the file still ends at the last event
+    that was saved (a later event on disk after a lost one would be a gap that
+    ``--resume`` could not see).
+
+    Parameters
+    ----------
+    log : EventLog
+        The open log.
+
+    Attributes
+    ----------
+    events : int
+        Events on disk (counted once their write returned, so a session record built from
+        it never claims an event a failed write lost).
+    """
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self.events = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pavlov-log")
+        self._pending: list[Future[None]] = []
+        self._failed: BaseException | None = None
+
+    def submit(self, rows: Sequence[Mapping[str, object]], counts_event: bool) -> None:
+        """Queue one append (``counts_event``: the rows are a completed event's)."""
+        self._pending.append(self._pool.submit(self._append, rows, counts_event))
+
+    def _append(self, rows: Sequence[Mapping[str, object]], counts_event: bool) -> None:
+        if self._failed is not None:
+            raise self._failed
+        try:
+            self.log.append(rows)
+        except BaseException as error:
+            if counts_event and getattr(error, "rows_saved", False):
+                self.events += 1  # e.g. the log was rescued into a re-created folder
+            self._failed = error
+            raise
+        if counts_event:
+            self.events += 1
+
+    def wait(self) -> None:
+        """Block until every submitted append is written; raise the first failure."""
+        pending, self._pending = self._pending, []
+        first: BaseException | None = None
+        for future in pending:
+            try:
+                future.result()
+            except BaseException as error:
+                first = first or error
+        if first is not None:
+            raise first
+
+    def close(self) -> None:
+        """Wait for every append (raising the first failure), then stop the thread."""
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib
 import json
 import math
 import os
 import re
 import threading
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,7 +140,7 @@ class LSLRecorder:
             # liblsl logs INFO lines to stderr by default; keep the console readable.
             os.environ.setdefault("LSLAPICFG", str(Path(__file__).with_name("lsl_api.cfg")))
             try:
-                import pylsl
+                pylsl = importlib.import_module("pylsl")
             except ImportError as error:
                 raise DeviceError(
                     f"--record lsl:{self.stream}: pylsl is not available ({error}); install it "
@@ -193,16 +195,18 @@ class LSLRecorder:
 
     def _clock_pair(self) -> tuple[float, float]:
         """Runner and LSL clock read together (the closest of several tries)."""
-        best = None
+        best = (math.inf, 0.0, 0.0)
         for _ in range(20):
             before = self._pylsl.local_clock()
             runner = self.clock()
             after = self._pylsl.local_clock()
-            if best is None or after - before < best[0]:
+            if after - before < best[0]:
                 best = (after - before, runner, (before + after) / 2)
         return best[1], best[2]
 
     def _write(self, text: str) -> None:
+        if self._fd is None:
+            raise OSError(f"{self.raw_path}: the recording is not open")
         data = text.encode("utf-8")
         view = memoryview(data)
         while view:
@@ -219,7 +223,7 @@ class LSLRecorder:
                 self.samples += len(stamps)
                 if pending and time.monotonic() - last_sync >= FSYNC_INTERVAL / 2:
                     self._write("".join(pending))
-                    os.fsync(self._fd)
+                    os.fsync(typing.cast(int, self._fd))  # open: _write checked it
                     pending.clear()
                     last_sync = time.monotonic()
             chunk, stamps = self._inlet.pull_chunk(timeout=0.0)
@@ -348,10 +352,10 @@ def convert_raw(raw_path: Path, physio_path: Path) -> Path | None:
     keep = index >= 0
     grid = np.full((int(index[keep].max()) + 1, len(columns)), np.nan)
     grid[index[keep]] = rows_array[keep]
-    meta: dict = {"SamplingFrequency": log_rate, "StartTime": start, "Columns": columns}
+    sidecar: dict = {"SamplingFrequency": log_rate, "StartTime": start, "Columns": columns}
     if columns == ["scr"]:
-        meta["scr"] = {"Description": "skin conductance", "Units": "uS"}
-    meta.update(
+        sidecar["scr"] = {"Description": "skin conductance", "Units": "uS"}
+    sidecar.update(
         {
             "Source": raw_path.name,
             "SourceFormat": "lsl",
@@ -365,7 +369,7 @@ def convert_raw(raw_path: Path, physio_path: Path) -> Path | None:
     _atomic_write(physio_path, gzip.compress(text.encode(), compresslevel=6, mtime=0))
     _atomic_write(
         physio_path.with_name(physio_path.name.replace(".tsv.gz", ".json")),
-        (json.dumps(meta, indent=2) + "\n").encode(),
+        (json.dumps(sidecar, indent=2) + "\n").encode(),
     )
     return physio_path
 

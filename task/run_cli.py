@@ -192,12 +192,11 @@ def _intensity(args, participant: str, simulated_shock: bool) -> tuple[float | N
     """Shock intensity in mA and where it came from (option, calibration, prompt)."""
     if args.intensity is not None:
         return args.intensity, "--intensity"
-    try:
-        from pavlov.task.devices.calibrate import load_calibration
+    from pavlov.task.devices.calibrate import load_calibration
 
-        record = load_calibration(args.data, participant)
-    except (ImportError, PavlovError):
-        record = None
+    # A record that cannot be read (corrupt JSON, not a record) is one line, not "no
+    # record": the experimenter would otherwise type an intensity the work-up never set.
+    record = load_calibration(args.data, participant)
     if record and record.get("final_ma") is not None:
         return float(record["final_ma"]), "calibration"
     if simulated_shock:
@@ -358,6 +357,19 @@ def _check_run_files(args, protocol, paths) -> None:
             f"(sha256 {str(record.data.get('protocol_sha256'))[:12]}... vs "
             f"{protocol.sha256[:12]}...); resume with the original file"
         )
+    recorded = record.data.get("schedule_files")
+    if isinstance(recorded, dict):
+        from pavlov.task.sidecar import schedule_files
+
+        now = schedule_files(protocol, record.data.get("session") or protocol.sessions[0].name)
+        for name in sorted(set(recorded) | set(now)):
+            if recorded.get(name) != now.get(name):
+                # The schedule built now would not be the one the run started with.
+                raise LogError(
+                    f"{paths.session_json}: the order file {name} changed since this run "
+                    f"started (sha256 {str(recorded.get(name))[:12]}... vs "
+                    f"{str(now.get(name))[:12]}...); resume with the original file"
+                )
     # A real participant's log must not get simulated rows (or another time scale).
     was_simulated = bool(record.data.get("simulate", False))
     if was_simulated != bool(args.simulate):
@@ -382,14 +394,14 @@ def _run(
     args, protocol, schedule, scanner, stimuli, paths, participant, lock=None, signalled=None
 ) -> int:
     from pavlov.task.console import make_console
-    from pavlov.task.devices.safety import ShockLedger
+    from pavlov.task.devices.safety import ShockLedger, guard_shock
     from pavlov.task.devices.spec import build_devices
     from pavlov.task.devices.watchdog import start_watchdog
     from pavlov.task.keyboard import KeyboardInput, KeyTrigger, PsychopyClock, check_keyboard
     from pavlov.task.log import EventLog, write_events_json
     from pavlov.task.psychopy_display import PsychopyDisplay, SilentSound, psychopy_sound
     from pavlov.task.responder import ParticipantResponder
-    from pavlov.task.runner import resume_point, run_session
+    from pavlov.task.runner import reopen_for_resume, run_session
     from pavlov.task.sidecar import SessionRecord, now_iso, package_versions
     from pavlov.task.simulated_participant import SimulatedParticipant
 
@@ -429,21 +441,29 @@ def _run(
         tr=scanner.tr / args.speed if scanner is not None else None,
         key_trigger_factory=key_trigger,
         speed=args.speed,
-        safety=protocol.safety,
     )
+    has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
     display = None
     watchdog = None
+    guard = None
     clean = False
     try:
         # Before the line can go high: if this process dies where no Python code runs
         # (SIGKILL, an X IO error's exit()), the watchdog drives the line low.
         watchdog = start_watchdog(devices.specs.get("shock") or "", devices.shock_code)
-        if hasattr(devices.shock, "require"):
+        # Only a protocol with a shock US drives the shock device, always behind its guard
+        # (a protocol without caps is refused here, in one line).
+        guard = (
+            guard_shock(devices.shock, protocol.safety, clock, source=protocol.path)
+            if has_shock_us
+            else None
+        )
+        if guard is not None:
             # A watchdog killed during the session (kill -9 of its PID): no later train may
             # start, or a death of this process would leave that train's line high. A lock
             # file deleted or replaced: a second process may be running this session.
             # A signal whose SessionAbort some library swallowed: no train after it.
-            devices.shock.require(
+            guard.require(
                 lambda: (
                     (watchdog.problem() if watchdog is not None else None)
                     or (lock.problem() if lock is not None else None)
@@ -452,7 +472,6 @@ def _run(
             )
         _check_trigger_key(protocol, schedule, devices.specs.get("trigger") if scanner else None)
         simulated_shock = (devices.specs.get("shock") or "simulated").startswith("simulated")
-        has_shock_us = any(us.kind == "shock" for us in protocol.us.values())
         intensity, source = (
             _intensity(args, participant, simulated_shock)
             if has_shock_us
@@ -474,10 +493,7 @@ def _run(
         start_index, time_base, completed_before = 0, None, 0
         if args.resume:
             record = SessionRecord.open(paths.session_json)
-            log, rows = EventLog.reopen(paths.events)
-            point = resume_point(schedule, rows)
-            if point.keep_rows < len(rows):
-                log.truncate_rows(point.keep_rows)
+            log, rows, point = reopen_for_resume(paths.events, schedule)
             start_index, time_base = point.start_index, point.time_base
             completed_before = point.start_index
             record.update(
@@ -517,24 +533,24 @@ def _run(
         )
         for label in uncopied:
             console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
-        if hasattr(devices.shock, "use_ledger"):
+        if guard is not None:
             # Opened with the log (new run) or after it (resume): USs that an earlier,
             # killed process delivered count against max_shocks and are never given again,
             # and max_shocks counts every run of the participant's session.
             ledger = ShockLedger(paths.shocks, paths.session_ledgers)
             if args.resume:
                 _check_ledger_against_log(ledger, rows)
-            devices.shock.use_ledger(ledger)
+            guard.use_ledger(ledger)
             earlier = _session_max_shocks(paths)
-            if earlier is not None and earlier < devices.shock.max_shocks:
+            if earlier is not None and earlier < guard.max_shocks:
                 # The protocol edited between runs to raise the cap: the lowest cap any
                 # run of this participant's session was given still holds.
                 console.message(
                     f"max_shocks {earlier} of an earlier run of this session applies "
-                    f"(this protocol says {devices.shock.max_shocks})"
+                    f"(this protocol says {guard.max_shocks})"
                 )
-                devices.shock.max_shocks = earlier
-            before = devices.shock.session_shocks
+                guard.max_shocks = earlier
+            before = guard.session_shocks
             if before and protocol.safety is not None:
                 console.message(
                     f"sub-{participant} ses-{schedule.session} already had {before} of "
@@ -542,14 +558,14 @@ def _run(
                 )
         if args.simulate:
             responder = SimulatedParticipant(schedule.seed, args.speed)
-            earlier = []
+            seen = []  # what the simulated participant learnt in the sessions before this one
             from pavlov.protocols import build_schedule
 
             for session in protocol.sessions:
                 if session.name == schedule.session:
                     break
-                earlier.extend(build_schedule(protocol, participant, session.name).events)
-            responder.replay([*earlier, *schedule.events[:start_index]])
+                seen.extend(build_schedule(protocol, participant, session.name).events)
+            responder.replay([*seen, *schedule.events[:start_index]])
         else:
             responder = ParticipantResponder(display)
         for recorder in recorders:
@@ -564,7 +580,7 @@ def _run(
                 display=display,
                 clock=clock,
                 trigger=devices.trigger if scanner is not None else None,
-                shock=devices.shock if has_shock_us else None,
+                shock=guard,
                 markers=devices.markers,
                 responder=responder,
                 log=log,
@@ -590,6 +606,8 @@ def _run(
                 )
         clean = True
     finally:
+        if guard is not None:
+            guard.close()  # line low, device and shock ledger closed (never raises)
         devices.close()
         if display is not None:
             display.close()

@@ -18,9 +18,10 @@ Timing rules (see ``task/LOG.md`` and psychopy.md §4):
   a co-terminating US ends on the CS's last frame. Shock trains, sounds and markers are
   started by ``display.call_on_flip`` right after the flip that shows their frame.
 - *Logging off the frame loop.* An event's rows are built when it ends and written
-  (one write, fsync) by a worker thread during the following ITI; the loop waits for that
-  write before the next event starts, so every completed trial is on disk before the next
-  one begins and no frame waits for the disk.
+  (one write, fsync) by a worker thread while the loop flips the following ITI; the loop
+  waits for that write only at the next event's onset, so every completed trial is on
+  disk before the next one begins and no ITI frame waits for the disk (a write longer
+  than the ITI delays that onset, logged as its ``onset_error``).
 - *Every exit is clean.* Escape (confirmed with ``y``), a ``SessionAbort`` raised by a
   signal handler, or any error: the shock line goes low, devices close, completed events
   are on disk, and the session record says how the session ended.
@@ -33,9 +34,9 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import os
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pavlov.protocols.errors import PavlovError
@@ -43,19 +44,18 @@ from pavlov.protocols.kinds import event_kind
 from pavlov.protocols.kinds.wait import END_WAIT_KEY
 from pavlov.stimuli.check import stim_file
 from pavlov.task.console import Console, Status, format_clock
-from pavlov.task.devices.base import DeviceError, SafetyError
+from pavlov.task.devices.base import DeviceError, SafetyError, TrainRecord
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
-from pavlov.task.devices.safety import SessionStop
+from pavlov.task.devices.safety import SessionStop, ShockGuard, guard_shock
 from pavlov.task.display import Scene, script_sound
+from pavlov.task.log import EventLog, LogWriter
 
 if typing.TYPE_CHECKING:
     from pavlov.protocols.events import Event, Schedule
     from pavlov.protocols.model import Protocol, ScannerSpec
     from pavlov.stimuli.check import SessionStimuli
     from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
-    from pavlov.task.devices.safety import ShockGuard
     from pavlov.task.display import Display
-    from pavlov.task.log import EventLog
     from pavlov.task.responder import Responder
     from pavlov.task.sidecar import SessionRecord
 
@@ -66,7 +66,7 @@ __all__ = [
     "RunResult",
     "ScannerTimeout",
     "SessionAbort",
-    "guard_shock",
+    "reopen_for_resume",
     "resume_point",
     "run_session",
 ]
@@ -213,39 +213,32 @@ def resume_point(schedule: Schedule, rows: Sequence[Mapping[str, str]]) -> Resum
     return ResumePoint(start, keep, base)
 
 
-class _Writer:
-    """Appends each completed event's rows on a worker thread (one at a time)."""
+def reopen_for_resume(
+    path: str | os.PathLike[str], schedule: Schedule
+) -> tuple[EventLog, list[dict[str, str]], ResumePoint]:
+    """Reopen a run's log to continue it: cut a torn last line and an incomplete event.
 
-    def __init__(self, log: EventLog) -> None:
-        self.log = log
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pavlov-log")
-        self._last: Future | None = None
-        self.events = 0
+    The one resume sequence (``pavlov run --resume`` and the kill-anywhere test's child).
 
-    def submit(self, rows: list[dict], counts_event: bool) -> None:
-        self._last = self._pool.submit(self._append, rows, counts_event)
+    Returns
+    -------
+    tuple
+        The open log, its rows as they were, and where to continue.
 
-    def _append(self, rows: list[dict], counts_event: bool) -> None:
-        # Counted once on disk, so the record never claims an event a failed write lost.
-        try:
-            self.log.append(rows)
-        except PavlovError as error:
-            if counts_event and getattr(error, "rows_saved", False):
-                self.events += 1  # e.g. the log was rescued into a re-created folder
-            raise
-        if counts_event:
-            self.events += 1
-
-    def wait(self) -> None:
-        if self._last is not None:
-            last, self._last = self._last, None
-            last.result()
-
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            self._pool.shutdown(wait=True)
+    Raises
+    ------
+    PavlovError
+        If the log cannot be reopened or does not fit the schedule (see :func:`resume_point`).
+    """
+    log, rows = EventLog.reopen(path)
+    try:
+        point = resume_point(schedule, rows)
+        if point.keep_rows < len(rows):
+            log.truncate_rows(point.keep_rows)
+    except BaseException:
+        log.close()
+        raise
+    return log, rows, point
 
 
 @dataclass
@@ -268,7 +261,7 @@ class _Session:
         display: Display,
         clock: Clock,
         trigger: ScannerTrigger | None,
-        shock: ShockDevice | None,
+        shock: ShockGuard | None,
         markers: MarkerOutput | None,
         responder: Responder,
         log: EventLog,
@@ -317,12 +310,13 @@ class _Session:
         self.keys: list[tuple[str, float]] = []
         self.extra: list[tuple[float, dict]] = []
         self.pending: _Pending | None = None
-        self.trains: dict[str, typing.Any] = {}
+        # Train label -> its record once reported, the refusal text, or None (started).
+        self.trains: dict[str, TrainRecord | str | None] = {}
         self.pulses = 0
         self.pulse_times: list[float] = []
         self.scanning = False
         self.scanner_started = False
-        self.writer = _Writer(log)
+        self.writer = LogWriter(log)
         self.trials_total = sum(1 for e in schedule.events if _is_trial(e))
         self.trials_done = sum(1 for e in schedule.events[:start_index] if _is_trial(e))
         self.refusals: list[str] = []
@@ -430,7 +424,7 @@ class _Session:
                 trial=self.trials_done + (1 if playing else 0),
                 trials=self.trials_total,
                 pulses=self.pulses,
-                shocks=getattr(self.shock, "shocks_delivered", 0),
+                shocks=self.shock.shocks_delivered if self.shock is not None else 0,
                 time_left=max(0.0, left),
                 note=note,
                 scanner=self.scanner is not None,
@@ -481,10 +475,10 @@ class _Session:
 
     def deliver_shock(self, train, label: str) -> None:
         """On-flip callback: deliver a scaled train through the guard; log a refusal."""
+        if self.shock is None:  # start_us schedules this only with a shock device
+            return
         try:
             # Pulse widths stay physical at any --speed: the stimulator gets the real train.
-            if self.shock is None:
-                return
             self.shock.deliver(train.pulse_width, train.interval, train.count, label)
             self.trains[label] = None
         except SafetyError as error:
@@ -531,7 +525,7 @@ class _Session:
             if isinstance(record, str):
                 pending.us_row["value"] = record
                 pending.us_row["duration"] = 0.0  # refused: no US was given
-            elif record is not None and getattr(record, "pulses", None):
+            elif isinstance(record, TrainRecord) and record.pulses:
                 edges = [self.to_log(rise) for rise, _ in record.pulses]
                 pending.us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
                 # Protocol seconds, like every duration: a simulated train at --speed X
@@ -562,7 +556,7 @@ class _Session:
         self.writer.submit(out, counts_event)
 
     def before_event(self) -> None:
-        """Make sure the previous event is on disk before this one starts."""
+        """Queue the previous event's rows; its write runs during the ITI (see :meth:`play`)."""
         if self.pending is not None:
             deadline = (self.last_flip or 0.0) + 1.0
             while self.pending is not None and self.pending.train and self.clock.now() < deadline:
@@ -570,10 +564,10 @@ class _Session:
                 self.frame(self.idle_scene)
                 self.settle_pending(force=False)
             self.settle_pending(force=True)
-        self.writer.wait()
         if self.fatal is not None:
             # Raised once the event with the refused US is logged (its row says so), not
             # inside the flip callback that refused it.
+            self.writer.wait()
             raise self.fatal
         if self.shock is not None:
             # A train cut by a device error is reported (and logged) before the error itself;
@@ -696,6 +690,9 @@ class _Session:
         planned = event.onset + self.slip
         target = self.to_clock(planned)
         self.idle_until(target, Scene(context=event.context, fixation=True))
+        # The previous event's write ran during the ITI's frames; it must be on disk
+        # (fsynced) before this event starts: a kill now loses no completed event.
+        self.writer.wait()
         dropped = self.display.dropped_frames()
         shown = event_kind(event.kind).present(self, event, planned)
         rows, end = shown.rows, shown.end
@@ -749,9 +746,16 @@ class _Session:
 
     # -- the end ----------------------------------------------------------------------
 
-    def finish(self, reason: str) -> RunResult:
-        """Stop the US, write what is complete, close devices, record the end. Never raises
-        a second error over the first: every step is attempted."""
+    def finish(self, reason: str, raised: BaseException | None = None) -> RunResult:
+        """Stop the US, write what is complete, close devices, record the end.
+
+        Every step is attempted. A step that failed is raised (the first) when the run
+        ended without an error (completed, or Escape): a final log write or record update
+        that failed must not go unreported. When an error or signal already ends the run
+        (``raised``), that one is raised by the caller and a failed step is one console
+        line (``raised`` itself, met again while closing, is not repeated), so the first
+        error is never hidden by a second.
+        """
         errors: list[BaseException] = []
 
         def attempt(step, *args, **kwargs):
@@ -783,7 +787,7 @@ class _Session:
             completed_total=self.completed_before + self.writer.events,
             dropped_frames=dropped,
             pulses=self.pulses,
-            shocks=getattr(self.shock, "shocks_delivered", 0),
+            shocks=self.shock.shocks_delivered if self.shock is not None else 0,
             zero=self.zero,
             frame_period=self.period,
         )
@@ -799,7 +803,7 @@ class _Session:
                 # With a ledger the guard counts every process of this run already; adding
                 # the earlier record's count too would count resumed runs' shocks twice.
                 shocks_delivered=result.shocks
-                if getattr(self.shock, "has_ledger", False)
+                if self.shock is not None and self.shock.has_ledger
                 else int(self.record.data.get("shocks_delivered") or 0) + result.shocks,
                 shock_refusals=list(self.record.data.get("shock_refusals") or []) + self.refusals,
             )
@@ -807,8 +811,13 @@ class _Session:
             f"session {reason}: {result.completed_total} of {len(self.schedule.events)} events "
             f"logged, {dropped} dropped frames"
         )
+        if raised is not None:
+            for error in errors:
+                if error is not raised:
+                    text = " ".join(str(error).split())
+                    self.console.message(f"also during the clean-up: {text}")
         attempt(self.console.stop)
-        if errors and reason == "completed":
+        if errors and raised is None:
             raise errors[0]
         return result
 
@@ -818,26 +827,6 @@ def _is_trial(event: Event) -> bool:
     return event_kind(event.kind).counts_as_trial
 
 
-def guard_shock(device: ShockDevice, protocol: Protocol, clock: Clock, speed: float = 1.0):
-    """Wrap a shock device in a :class:`~pavlov.task.devices.safety.ShockGuard` with the
-    protocol's caps (trains keep their physical timing at any ``speed``).
-
-    Raises
-    ------
-    SafetyError
-        If the protocol has no safety caps.
-    """
-    from pavlov.task.devices.safety import ShockGuard
-
-    caps = protocol.safety
-    if caps is None:
-        raise SafetyError(
-            f"{protocol.path}: refusing to drive shock device {device.name}: the protocol "
-            "has no safety block (max_shocks, max_train_duration)"
-        )
-    return ShockGuard(device, caps.max_shocks, caps.max_train_duration, clock)
-
-
 def run_session(
     schedule: Schedule,
     protocol: Protocol,
@@ -845,7 +834,7 @@ def run_session(
     display: Display,
     clock: Clock,
     trigger: ScannerTrigger | None,
-    shock: ShockDevice | None,
+    shock: ShockGuard | ShockDevice | None,
     markers: MarkerOutput | None,
     responder: Responder,
     log: EventLog,
@@ -874,9 +863,11 @@ def run_session(
         The display's time base.
     trigger : ScannerTrigger or None
         Scanner pulses; required when ``scanner`` is given.
-    shock : ShockGuard or None
-        The shock device wrapped in :class:`~pavlov.task.devices.safety.ShockGuard` (only
-        armed, scheduled trains are delivered); None when the protocol has no shock US.
+    shock : ShockGuard, ShockDevice or None
+        The shock device behind its :class:`~pavlov.task.devices.safety.ShockGuard` (only
+        armed, scheduled trains are delivered); a bare device is put behind one with the
+        protocol's caps here (:func:`~pavlov.task.devices.safety.guard_shock`, which
+        refuses a protocol without them); None when the protocol has no shock US.
     markers : MarkerOutput or None
         Event codes to the physiology recorder.
     responder : Responder
@@ -917,18 +908,23 @@ def run_session(
     SessionAbort
         Re-raised after a clean end when a signal handler raised it.
     PavlovError
-        Device, scanner or log errors, after a clean end (record says ``error: ...``).
+        Device, scanner or log errors, after a clean end (record says ``error: ...``);
+        also after a completed or Escape-ended run whose clean-up failed (the last log
+        write, the record update, closing a device).
     """
     events = schedule.events
-    if shock is not None and not hasattr(shock, "arm"):
-        shock = guard_shock(shock, protocol, clock, speed)
+    guard = (
+        shock
+        if shock is None or isinstance(shock, ShockGuard)
+        else guard_shock(shock, protocol.safety, clock, source=protocol.path)
+    )
     session = _Session(
         schedule,
         protocol,
         display=display,
         clock=clock,
         trigger=trigger,
-        shock=shock,
+        shock=guard,
         markers=markers,
         responder=responder,
         log=log,
@@ -943,7 +939,6 @@ def run_session(
         completed_before=completed_before,
     )
     session.on_zero = on_zero
-    reason = "error: unknown"
     try:
         if events:
             session.start()
@@ -951,18 +946,20 @@ def run_session(
         reason = "completed"
     except _Quit:
         reason = "aborted: escape"
-    except SessionAbort as abort:
-        reason = abort.reason
-        raise
-    except KeyboardInterrupt:
-        reason = "aborted: interrupt"
-        raise
-    except PavlovError as error:
-        reason = f"error: {' '.join(str(error).split())}"
-        raise
     except BaseException as error:
-        reason = f"error: {type(error).__name__}: {' '.join(str(error).split())}"
+        session.finish(_end_reason(error), raised=error)
         raise
-    finally:
-        result = session.finish(reason)
-    return result
+    # Completed or Escape: a clean-up step that failed (the last log write, the record)
+    # is raised here, so `pavlov run` reports it in one line with a non-zero status.
+    return session.finish(reason)
+
+
+def _end_reason(error: BaseException) -> str:
+    """The record's ``end_reason`` for an exception that ends a run."""
+    if isinstance(error, SessionAbort):
+        return error.reason
+    if isinstance(error, KeyboardInterrupt):
+        return "aborted: interrupt"
+    if isinstance(error, PavlovError):
+        return f"error: {' '.join(str(error).split())}"
+    return f"error: {type(error).__name__}: {' '.join(str(error).split())}"

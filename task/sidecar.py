@@ -10,6 +10,7 @@ participant (rewritten atomically).
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import platform
@@ -85,7 +86,32 @@ def schedule_header(protocol, schedule, run: int) -> dict:
             "contexts": dict(cell.contexts),
             "order": cell.order,
         },
+        "schedule_files": schedule_files(protocol, schedule.session),
     }
+
+
+def schedule_files(protocol, session: str) -> dict[str, str]:
+    """The sha256 of every file besides the protocol that shapes ``session``'s schedule
+    (its phases' fixed ``orders:`` files, read again when the schedule is built), by path
+    relative to the protocol's folder; ``--resume`` refuses a run whose files changed.
+
+    Raises
+    ------
+    LogError
+        If such a file cannot be read.
+    """
+    folder = Path(protocol.path).resolve().parent
+    hashes: dict[str, str] = {}
+    for name in protocol.session(session).phases:
+        for path in protocol.phases[name].orders:
+            try:
+                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError as error:
+                raise LogError(
+                    f"{path}: cannot read the order file: {error.strerror or error}"
+                ) from None
+            hashes[os.path.relpath(path, folder)] = digest
+    return hashes
 
 
 def schedule_record(schedule) -> list[dict]:

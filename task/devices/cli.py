@@ -101,7 +101,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
         run_workup,
         save_workup,
     )
-    from pavlov.task.devices.safety import ShockGuard
+    from pavlov.task.devices.safety import Caps, guard_shock
     from pavlov.task.devices.spec import build_devices
 
     check_participant(args.participant)
@@ -131,7 +131,7 @@ def calibrate_command(args: argparse.Namespace) -> int:
 
     max_steps = (spec or DEFAULT_CALIBRATION).max_steps
     max_train = protocol.safety.max_train_duration if protocol.safety else train.duration
-    guard = ShockGuard(devices.shock, max_steps, max_train, clock)
+    guard = guard_shock(devices.shock, Caps(max_steps, max_train), clock, source=args.protocol)
     from pavlov.task.devices.watchdog import watching
     from pavlov.task.run_cli import _signals_end_session
 

@@ -75,6 +75,13 @@ class LabConfig:
     marker_codes: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MARKER_CODES)
     record: tuple[str, ...] = ()
 
+    def spec(self, role: str) -> DeviceSpec | None:
+        """The device the file names for ``role`` (shock, trigger, markers), or None."""
+        specs = {"shock": self.shock, "trigger": self.trigger, "markers": self.markers}
+        if role not in specs:
+            raise ValueError(f"role must be one of {', '.join(specs)}, got {role!r}")
+        return specs[role]
+
 
 def load_lab(path: str | os.PathLike[str]) -> LabConfig:
     """Read and validate a lab file.
@@ -125,8 +132,12 @@ def load_lab(path: str | os.PathLike[str]) -> LabConfig:
         if code_section is not None:
             for event in code_section.items:
                 codes[event] = code_section.integer(event, ge=0, le=255, what="a code")
-        shared = shock is not None and markers is not None and shock.same_port(markers)
-        if shared and shock.kind != "labjack":
+        if (
+            shock is not None
+            and markers is not None
+            and shock.same_port(markers)
+            and shock.kind != "labjack"
+        ):
             _check_shared(shown, marker_section, code_section, shock_section, shock_code, codes)
     return LabConfig(
         path=shown,

@@ -15,9 +15,9 @@ and are not supported here.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from pavlov.task.devices.base import DeviceError
@@ -74,7 +74,7 @@ class LabJackU3:
     def __init__(self, u3_module: Any = None, serial: int | None = None) -> None:
         if u3_module is None:
             try:
-                import u3 as u3_module  # only this backend imports LabJackPython
+                u3_module = importlib.import_module("u3")  # only this backend imports it
             except ImportError:
                 raise DeviceError(f"LabJack U3: LabJackPython is not installed; {_CHECK}") from None
         self.u3 = u3_module
@@ -189,12 +189,3 @@ class LabJackLines:
             return
         self._closed = True
         self.u3._release()
-
-
-def open_labjack_lines(
-    spec: str, name: str | None = None, u3_factory: Callable[[], LabJackU3] | None = None
-) -> LabJackLines:
-    """Open a U3 and return the lines ``spec`` names (see :func:`parse_lines`)."""
-    port, mask = parse_lines(spec)
-    device = (u3_factory or LabJackU3)()
-    return device.lines(port, mask, name or f"labjack:{spec}")

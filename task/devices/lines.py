@@ -22,6 +22,7 @@ Pulse widths are physical: they are timed in real seconds whatever the session's
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 import time
@@ -123,10 +124,15 @@ class SharedLines:
     def __init__(self, lines: OutputLines) -> None:
         self.lines = lines
         self.name = lines.name
-        self._lock = threading.Lock()
+        # Guards the state below; never held across a write. Re-entrant: a signal handler
+        # that lowers the line may interrupt this thread inside it.
+        self._lock = threading.RLock()
         self._states: dict[int, int] = {}  # channel id -> its current bits
         self._owned = 0
         self._channels: list[MaskedLines] = []
+        self._queue: collections.deque[int] = collections.deque()  # values not yet written
+        self._writing = False  # a thread is writing the queue to the port
+        self._failed: DeviceError | None = None
 
     def channel(self, mask: int, name: str | None = None) -> MaskedLines:
         """Return lines that own the bits of ``mask`` (1–255) on the shared port.
@@ -151,12 +157,45 @@ class SharedLines:
             return channel
 
     def _write(self, channel: MaskedLines, value: int) -> None:
+        # A write to the port can take long (a serial flush waits for the byte to leave,
+        # up to its write timeout): a caller that finds a write in flight queues its
+        # value and returns, and the writing thread writes the queue in order before it
+        # returns. So neither a marker nor set_low waits behind the shock's write, no
+        # value is lost (a short marker is still seen), and the last value written is
+        # always the channels' current OR.
         with self._lock:
+            if self._failed is not None:
+                raise self._failed
             self._states[id(channel)] = value
             combined = 0
             for state in self._states.values():
                 combined |= state
-            self.lines.write(combined)
+            self._queue.append(combined)
+            if self._writing:
+                return
+            self._writing = True
+        self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._writing = False
+                    return
+                value = self._queue.popleft()
+            try:
+                self.lines.write(value)
+            except Exception as error:
+                failed = (
+                    error
+                    if isinstance(error, DeviceError)
+                    else DeviceError(f"{self.name}: {error}")
+                )
+                with self._lock:
+                    self._failed = failed
+                    self._queue.clear()
+                    self._writing = False
+                raise failed from None
 
     def _release(self, channel: MaskedLines) -> None:
         with self._lock:
@@ -236,25 +275,42 @@ class PulseTrainShock:
         self.shock_mask = shock_mask
         self.clock = clock
         self.name = name
-        self._lock = threading.Lock()  # guards writes and the state below
+        # Two locks: ``_io`` is held across a write to the port (which can take up to the
+        # write timeout); ``_state`` guards the fields below and is never held across I/O,
+        # so set_low (called from the frame loop, a signal path or another thread) never
+        # waits for a write in flight.
+        self._io = threading.Lock()
+        # Re-entrant: a signal handler (running on the frame loop's thread) may call
+        # set_low while that thread is inside deliver.
+        self._state = threading.RLock()
+        # Bumped by every set_low: a train started before it (or while it ran) never
+        # raises the line again. A per-train stop event only wakes that train's waits.
+        self._generation = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._open = False
+        self._opened = False
         self._error: DeviceError | None = None
         self._done: list[TrainRecord] = []
 
     def open(self) -> None:
         """Drive the lines low; after this trains may be delivered."""
-        with self._lock:
+        with self._io:
             self.lines.write(0)
-            self._open = True
+        with self._state:
+            self._opened = True
 
     def deliver(self, width: float, interval: float, count: int, label: str) -> None:
-        """Start a train of ``count`` pulses now, timed on a thread; return at once."""
+        """Start a train of ``count`` pulses now, timed on a thread; return at once.
+
+        A :meth:`set_low` from any thread that starts after this call began cancels the
+        train (it is refused, or its remaining pulses are never raised).
+        """
+        with self._state:
+            generation = self._generation
         check_train(width, interval, count)
         self._raise_error()
-        with self._lock:
-            if not self._open:
+        with self._state:
+            if not self._opened:
                 raise SafetyError(
                     f"refused pulse train {label!r}: shock device {self.name} is not open"
                 )
@@ -263,11 +319,17 @@ class PulseTrainShock:
                     f"refused pulse train {label!r}: shock device {self.name} is still delivering "
                     "the previous train"
                 )
-            self._stop.clear()
+            if generation != self._generation:
+                raise SafetyError(
+                    f"refused pulse train {label!r}: shock device {self.name} was set low "
+                    "while the train was being started"
+                )
+            stop = self._stop = threading.Event()
             requested = self.clock.now()
             self._thread = threading.Thread(
                 target=self._run,
                 args=(float(width), float(interval), int(count), label, requested),
+                kwargs={"generation": generation, "stop": stop},
                 name=f"pavlov-shock-{self.name}",
                 daemon=True,
             )
@@ -281,19 +343,24 @@ class PulseTrainShock:
 
     def delivered(self) -> list[TrainRecord]:
         """Trains finished (or cut) since the last call; then any stored device error."""
-        with self._lock:
+        with self._state:
             done, self._done = self._done, []
         if not done:
             self._raise_error()
         return done
 
     def set_low(self) -> None:
-        """Stop any train and drive the line low now. Safe from any thread; never raises."""
-        self._stop.set()
-        with self._lock:
-            error = _safe_low(self.lines)
-            if error is not None and self._error is None:
-                self._error = error
+        """Stop any train and drive the line low now. Safe from any thread; never raises
+        and never waits for a write in flight (the thread writing lowers the line as soon
+        as its write returns)."""
+        with self._state:
+            self._generation += 1
+            self._stop.set()
+        if self._io.acquire(blocking=False):
+            try:
+                self._store(_safe_low(self.lines))
+            finally:
+                self._io.release()
 
     def close(self) -> None:
         """Stop any train, drive every line low and release the port. Never raises."""
@@ -301,18 +368,58 @@ class PulseTrainShock:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
-        with self._lock:
-            if self._open:
+        with self._state:
+            was_open, self._opened = self._opened, False
+        with self._io:
+            if was_open:
                 _safe_low(self.lines)
-            self._open = False
             with contextlib.suppress(Exception):
                 self.lines.close()
+
+    def _store(self, error: DeviceError | None) -> None:
+        if error is not None:
+            with self._state:
+                if self._error is None:
+                    self._error = error
 
     def _raise_error(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def _run(self, width: float, interval: float, count: int, label: str, requested: float) -> None:
+    def _cancelled(self, generation: int) -> bool:
+        with self._state:
+            return generation != self._generation
+
+    def _pulse(
+        self, generation: int, stop: threading.Event, width: float
+    ) -> tuple[float, float] | None:
+        """Raise the line, hold it ``width`` s (less after a set_low), lower it; return the
+        (rise, fall) clock times, or None when a set_low came before the line was raised."""
+        with self._io:
+            if self._cancelled(generation):
+                return None
+            self.lines.write(self.shock_mask)
+            rise = self.clock.now()
+            rise_real = time.perf_counter()
+        # Checked after the write returned: a set_low during it found the port busy and
+        # could not write 0, so the line is lowered here at once.
+        if not self._cancelled(generation):
+            wait_until(rise_real + width, stop)
+        with self._io:
+            self.lines.write(0)  # also after a set_low: writing 0 twice is harmless
+            return rise, self.clock.now()
+
+    def _run(
+        self,
+        width: float,
+        interval: float,
+        count: int,
+        label: str,
+        requested: float,
+        *,
+        generation: int,
+        stop: threading.Event,
+    ) -> None:
         pulses: list[tuple[float, float]] = []
         # The schedule of rising edges on the session clock: clock read first, so the
         # offset can only err early and a written edge is never before its planned time.
@@ -321,33 +428,24 @@ class PulseTrainShock:
         planned = tuple(start + offset + k * interval for k in range(count))
         try:
             for k in range(count):
-                if not wait_until(start + k * interval, self._stop):
+                if not wait_until(start + k * interval, stop):
                     break
-                with self._lock:
-                    # Checked under the lock: once set_low has written 0, nothing goes high.
-                    if self._stop.is_set():
-                        break
-                    self.lines.write(self.shock_mask)
-                    rise = self.clock.now()
-                    rise_real = time.perf_counter()
-                cut = not wait_until(rise_real + width, self._stop)
-                with self._lock:
-                    if not self._stop.is_set():
-                        self.lines.write(0)
-                    # After a set_low the line went low when set_low wrote it: now or earlier.
-                    pulses.append((rise, self.clock.now()))
-                if cut:
+                pulse = self._pulse(generation, stop, width)
+                if pulse is None:
+                    break
+                pulses.append(pulse)
+                if self._cancelled(generation):
                     break
         except Exception as error:  # any failure must leave the line low
             message = (
                 f"shock device {self.name}: pulse train {label!r} stopped after "
                 f"{len(pulses)} of {count} pulses: {error}"
             )
-            with self._lock:
+            with self._io:
                 _safe_low(self.lines)
-                self._error = DeviceError(message)
+            self._store(DeviceError(message))
         finally:
-            with self._lock:
+            with self._state:
                 self._done.append(TrainRecord(label, requested, tuple(pulses), planned))
 
 

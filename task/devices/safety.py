@@ -14,7 +14,9 @@ import contextlib
 import errno
 import os
 import stat
+import sys
 import threading
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +26,16 @@ from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecor
 from pavlov.task.devices.simulated import check_train
 
 __all__ = [
+    "Caps",
     "LedgerError",
     "Refusal",
     "SessionBusy",
     "SessionLock",
     "SessionStop",
+    "ShockCaps",
     "ShockGuard",
     "ShockLedger",
+    "guard_shock",
 ]
 
 
@@ -52,13 +57,13 @@ class SessionBusy(PavlovError, RuntimeError):
 
 def _lock_exclusive(fd: int) -> None:
     """Take an exclusive, non-blocking lock on ``fd`` (flock; msvcrt on Windows)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: lock the first byte instead
+    if sys.platform == "win32":  # no flock: lock the first byte instead
         import msvcrt
 
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         return
+    import fcntl
+
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
@@ -302,8 +307,9 @@ class ShockLedger:
                 f"written again ({error.strerror or error})"
             ) from None
         old, self._fd = self._fd, fd
-        with contextlib.suppress(OSError):
-            os.close(old)
+        if old is not None:
+            with contextlib.suppress(OSError):
+                os.close(old)
         raise OSError(
             f"{self.path}: the data folder vanished during the session; the shock ledger "
             "was written again here"
@@ -428,11 +434,6 @@ class ShockGuard:
         """Trains of the participant's session so far (every run, per the ledgers)."""
         return max(self._session, self._count)
 
-    def disarm(self, label: str) -> None:
-        """Close the window for ``label`` (no error if none is open)."""
-        with self._lock:
-            self._windows.pop(label, None)
-
     def refusals(self) -> list[Refusal]:
         """Every refusal so far, oldest first."""
         with self._lock:
@@ -467,10 +468,10 @@ class ShockGuard:
                     reason = f"the shock ledger could not be read ({error})"
                     self._refusals.append(Refusal(now, label, reason))
                     raise LedgerError(f"refused shock {label!r} on {self.name}: {reason}") from None
-            reason = self._check(width, interval, count, label, now)
-            if reason is not None:
-                self._refusals.append(Refusal(now, label, reason))
-                raise SafetyError(f"refused shock {label!r} on {self.name}: {reason}")
+            refused = self._check(width, interval, count, label, now)
+            if refused is not None:
+                self._refusals.append(Refusal(now, label, refused))
+                raise SafetyError(f"refused shock {label!r} on {self.name}: {refused}")
             # The window is used up before the device is touched: a failing device
             # must not get a second try at the same US.
             del self._windows[label]
@@ -544,3 +545,63 @@ class ShockGuard:
         if ledger is not None:
             with contextlib.suppress(OSError):  # close() never raises: the line is low
                 ledger.close()
+
+
+class ShockCaps(typing.Protocol):
+    """The two caps a guard enforces (a protocol's ``safety`` block, or a work-up's)."""
+
+    @property
+    def max_shocks(self) -> int:
+        """Most trains."""
+        ...
+
+    @property
+    def max_train_duration(self) -> float:
+        """Longest train, first rising to last falling edge, seconds."""
+        ...
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Caps given directly (``pavlov calibrate``: its ``max_steps`` test shocks)."""
+
+    max_shocks: int
+    max_train_duration: float
+
+
+@typing.overload
+def guard_shock(
+    device: ShockDevice, caps: ShockCaps, clock: Clock, *, source: str = ...
+) -> ShockGuard: ...
+@typing.overload
+def guard_shock(
+    device: ShockDevice, caps: None, clock: Clock, *, source: str = ...
+) -> typing.NoReturn: ...
+def guard_shock(
+    device: ShockDevice, caps: ShockCaps | None, clock: Clock, *, source: str = "the protocol"
+) -> ShockGuard:
+    """Put ``device`` behind a :class:`ShockGuard` with ``caps``: the one place a guard is
+    built, for ``pavlov run``, the run loop and ``pavlov calibrate``.
+
+    Parameters
+    ----------
+    device : ShockDevice
+        The raw device (its trains keep their physical timing at any ``--speed``).
+    caps : ShockCaps or None
+        The protocol's ``safety`` block (or the work-up's caps).
+    clock : Clock
+        Session clock.
+    source : str
+        What the caps come from, for the message (the protocol's path).
+
+    Raises
+    ------
+    SafetyError
+        Without caps: no shock device is ever driven without them.
+    """
+    if caps is None:
+        raise SafetyError(
+            f"{source}: refusing to drive shock device {device.name}: the protocol has no "
+            "safety block (max_shocks, max_train_duration)"
+        )
+    return ShockGuard(device, caps.max_shocks, caps.max_train_duration, clock)

@@ -28,19 +28,22 @@ from typing import TYPE_CHECKING, Any
 from pavlov.protocols.errors import PavlovError, suggest
 from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES
-from pavlov.task.devices.safety import ShockGuard
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
 
 if TYPE_CHECKING:
-    from pavlov.protocols.model import SafetyCaps
     from pavlov.task.devices.lab import LabConfig
+    from pavlov.task.devices.labjack_backend import LabJackU3
+    from pavlov.task.devices.lines import OutputLines
 
 __all__ = [
     "FORMS",
+    "LINE_BACKENDS",
     "DeviceSet",
     "DeviceSpec",
+    "LineBackend",
     "SpecError",
     "build_devices",
+    "open_lines",
     "parse_spec",
 ]
 
@@ -246,7 +249,8 @@ class DeviceSet:
     trigger : ScannerTrigger or None
         None when the session has no scanner (no ``tr``) and no trigger was named.
     shock : ShockDevice
-        Wrapped in :class:`~pavlov.task.devices.safety.ShockGuard` when caps were given.
+        The raw device; the session puts it behind its guard
+        (:func:`~pavlov.task.devices.safety.guard_shock`).
     markers : MarkerOutput
     marker_codes : Mapping[str, int]
         Code per event (see :mod:`pavlov.task.devices.codes`); 0 means no marker.
@@ -258,7 +262,7 @@ class DeviceSet:
     shock: ShockDevice
     markers: MarkerOutput
     marker_codes: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MARKER_CODES)
-    specs: Mapping[str, str] = field(default_factory=dict)
+    specs: Mapping[str, str | None] = field(default_factory=dict)
     shock_code: int = DEFAULT_SHOCK_CODE
     marker_width: float = DEFAULT_MARKER_WIDTH
     lab_path: str | None = None
@@ -295,7 +299,6 @@ def build_devices(
     tr: float | None = None,
     key_trigger_factory: Callable[[str], ScannerTrigger] | None = None,
     speed: float = 1.0,
-    safety: SafetyCaps | None = None,
 ) -> DeviceSet:
     """Build (and open the ports of) a session's trigger, shock and marker devices.
 
@@ -316,8 +319,6 @@ def build_devices(
         Session speed-up, recorded in :meth:`DeviceSet.describe`. Pulse widths stay
         physical (real seconds) at any speed for real devices; a simulated shock plays
         its train on the session's clock (1/speed of its length).
-    safety : SafetyCaps, optional
-        The protocol's caps; when given the shock is wrapped in a ShockGuard.
 
     Returns
     -------
@@ -367,8 +368,6 @@ def build_devices(
             with contextlib.suppress(Exception):
                 device.close()
         raise
-    if safety is not None:
-        shock_device = ShockGuard(shock_device, safety.max_shocks, safety.max_train_duration, clock)
     return DeviceSet(
         trigger=trigger_device,
         shock=shock_device,
@@ -390,7 +389,7 @@ def build_devices(
 def _resolve(role: str, given: str | DeviceSpec | None, lab: LabConfig | None) -> DeviceSpec:
     if given is not None:
         return parse_spec(role, given)
-    from_lab = getattr(lab, role, None) if lab is not None else None
+    from_lab = lab.spec(role) if lab is not None else None
     return from_lab if from_lab is not None else DeviceSpec("simulated")
 
 
@@ -448,23 +447,84 @@ def _build_trigger(
     return SerialScanner(spec.target, spec.baud or DEFAULT_BAUD, spec.char or "5", clock)
 
 
-def _open_lines(spec: DeviceSpec, labjack: list[Any]) -> Any:
-    if spec.kind == "serial":
-        from pavlov.task.devices.serial_backend import DEFAULT_BAUD, SerialLines
+class _LabJacks:
+    """One U3 for every LabJack user of a session (opened on first use)."""
 
-        return SerialLines(spec.target, spec.baud or DEFAULT_BAUD, name=str(spec))
-    if spec.kind == "parallel":
-        from pavlov.task.devices.parallel_backend import ParallelLines, port_address
+    def __init__(self) -> None:
+        self.device: LabJackU3 | None = None
 
-        return ParallelLines(port_address(spec.target), name=str(spec))
-    if spec.kind == "labjack":
-        from pavlov.task.devices.labjack_backend import LabJackU3, parse_lines
+    def get(self) -> LabJackU3:
+        if self.device is None:
+            from pavlov.task.devices.labjack_backend import LabJackU3
 
-        if not labjack:
-            labjack.append(LabJackU3())
-        port, mask = parse_lines(spec.target)
-        return labjack[0].lines(port, mask, name=str(spec))
-    raise SpecError(f"{spec} has no output lines")
+            self.device = LabJackU3()
+        return self.device
+
+
+def _serial_lines(spec: DeviceSpec, _labjacks: _LabJacks) -> OutputLines:
+    from pavlov.task.devices.serial_backend import DEFAULT_BAUD, SerialLines
+
+    return SerialLines(spec.target, spec.baud or DEFAULT_BAUD, name=str(spec))
+
+
+def _parallel_lines(spec: DeviceSpec, _labjacks: _LabJacks) -> OutputLines:
+    from pavlov.task.devices.parallel_backend import ParallelLines, port_address
+
+    return ParallelLines(port_address(spec.target), name=str(spec))
+
+
+def _labjack_lines(spec: DeviceSpec, labjacks: _LabJacks) -> OutputLines:
+    from pavlov.task.devices.labjack_backend import parse_lines
+
+    port, mask = parse_lines(spec.target)
+    return labjacks.get().lines(port, mask, name=str(spec))
+
+
+@dataclass(frozen=True)
+class LineBackend:
+    """How one kind of wired port is opened as eight output lines.
+
+    Attributes
+    ----------
+    kind : str
+        The spec's kind (``serial``, ``parallel``, ``labjack``).
+    library : str
+        The module the backend drives (imported ahead by the watchdog, so that lowering
+        the line after a death takes milliseconds).
+    open : callable
+        ``(spec, labjacks) -> OutputLines``: opens the port with every line untouched.
+    """
+
+    kind: str
+    library: str
+    open: Callable[[DeviceSpec, _LabJacks], OutputLines]
+
+
+#: The wired backends by spec kind: shock lines and line markers are opened through them,
+#: and the watchdog reopens a dead session's shock port with the same one.
+LINE_BACKENDS: Mapping[str, LineBackend] = MappingProxyType(
+    {
+        "serial": LineBackend("serial", "serial", _serial_lines),
+        "parallel": LineBackend("parallel", "psychopy.parallel", _parallel_lines),
+        "labjack": LineBackend("labjack", "u3", _labjack_lines),
+    }
+)
+
+
+def open_lines(spec: DeviceSpec, labjacks: _LabJacks | None = None) -> OutputLines:
+    """Open the output lines of a wired port spec with its backend (:data:`LINE_BACKENDS`).
+
+    Raises
+    ------
+    SpecError
+        If the spec names no wired port (``simulated``, ``lsl``, ``key``).
+    DeviceError
+        If the port cannot be opened.
+    """
+    backend = LINE_BACKENDS.get(spec.kind)
+    if backend is None:
+        raise SpecError(f"{spec} has no output lines")
+    return backend.open(spec, labjacks if labjacks is not None else _LabJacks())
 
 
 def _build_outputs(
@@ -479,9 +539,9 @@ def _build_outputs(
 ) -> tuple[ShockDevice, MarkerOutput]:
     from pavlov.task.devices.lines import LineMarkers, PulseTrainShock, SharedLines
 
-    labjack: list[Any] = []  # one U3 for every LabJack user
+    labjacks = _LabJacks()
     if shared:
-        port = SharedLines(_open_lines(shock_spec, labjack))
+        port = SharedLines(open_lines(shock_spec, labjacks))
         shock_lines = port.channel(shock_code, name=str(shock_spec))
         opened.append(shock_lines)
         marker_lines = port.channel(0xFF & ~shock_code, name=str(marker_spec))
@@ -489,10 +549,10 @@ def _build_outputs(
     else:
         shock_lines = marker_lines = None
         if shock_spec.is_real:
-            shock_lines = _open_lines(shock_spec, labjack)
+            shock_lines = open_lines(shock_spec, labjacks)
             opened.append(shock_lines)
         if marker_spec.is_real and marker_spec.kind != "lsl":
-            marker_lines = _open_lines(marker_spec, labjack)
+            marker_lines = open_lines(marker_spec, labjacks)
             opened.append(marker_lines)
     if shock_lines is None:
         # A simulated train runs on the session's clock (1/speed of its real length).

@@ -24,6 +24,7 @@ SAFETY.md's residual risks.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -176,13 +177,13 @@ def drive_low(spec: str, retry: float = RETRY) -> None:
 
     Raises the last error if the port cannot be opened within ``retry`` seconds.
     """
-    from pavlov.task.devices.spec import _open_lines, parse_spec
+    from pavlov.task.devices.spec import open_lines, parse_spec
 
     parsed = parse_spec("shock", spec)
     deadline = time.monotonic() + retry
     while True:
         try:
-            lines = _open_lines(parsed, [])
+            lines = open_lines(parsed)
             break
         except Exception:
             if time.monotonic() > deadline:
@@ -197,15 +198,11 @@ def drive_low(spec: str, retry: float = RETRY) -> None:
 def _preload(spec: str) -> None:
     """Import the backend now, so that lowering the line later takes milliseconds."""
     with contextlib.suppress(Exception):
-        from pavlov.task.devices import spec as _spec  # noqa: F401
+        from pavlov.task.devices.spec import LINE_BACKENDS
 
-        kind = spec.split(":", 1)[0]
-        if kind == "serial":
-            import serial  # noqa: F401
-        elif kind == "parallel":
-            from psychopy import parallel  # noqa: F401
-        elif kind == "labjack":
-            import u3  # noqa: F401
+        backend = LINE_BACKENDS.get(spec.split(":", 1)[0])
+        if backend is not None:
+            importlib.import_module(backend.library)
 
 
 def main(argv: list[str]) -> int:

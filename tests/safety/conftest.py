@@ -1,6 +1,5 @@
-"""Fixtures of the safety tests: the bundled protocols and their sessions, and a fast
-session harness (recording display, frame clock,
-simulated devices behind the real :class:`~pavlov.task.devices.safety.ShockGuard`).
+"""Fixtures of the safety tests: the bundled protocols and their sessions, and the fast
+session harness of ``tests/fast_session.py``.
 
 Budgets: ``HYPOTHESIS_PROFILE=long`` (or ``-m long``, see ``SAFETY.md``) runs the long
 versions of the fuzzing and shock-invariant tests.
@@ -8,11 +7,11 @@ versions of the fuzzing and shock-invariant tests.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 import pytest
+from fast_session import MemoryLog, run_fast
 from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,98 +56,6 @@ def bundled_sessions() -> list[tuple[str, str]]:
         protocol = load_protocol(path)
         out.extend((path.stem, s.name) for s in protocol.sessions)
     return out
-
-
-class MemoryLog:
-    """An events log kept in memory (the fast path: no disk, same ``append`` contract)."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
-        self.closed = False
-
-    def append(self, rows) -> None:
-        self.rows.extend(dict(r) for r in rows)
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@dataclasses.dataclass
-class FastRun:
-    """What a fast session did: the devices and log to check afterwards."""
-
-    protocol: object
-    schedule: object
-    speed: float
-    clock: object
-    display: object
-    shock: object  # the raw SimulatedShock (what reached the "wire")
-    guard: object  # the ShockGuard in front of it
-    markers: object
-    console: object
-    log: object
-    result: object = None
-    error: BaseException | None = None
-
-
-def run_fast(
-    protocol,
-    session: str,
-    participant: str = "p1",
-    *,
-    speed: float = 50.0,
-    display=None,
-    trigger=None,
-    log=None,
-    record=None,
-    responder=None,
-    scanner_kwargs: dict | None = None,
-    start_index: int = 0,
-    time_base: float | None = None,
-) -> FastRun:
-    """Play one session on the fast path; never raises (the error is kept on the run)."""
-    from pavlov.protocols import build_schedule
-    from pavlov.task.console import RecordingConsole
-    from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
-    from pavlov.task.display import FrameClock, RecordingDisplay
-    from pavlov.task.runner import guard_shock, run_session
-    from pavlov.task.simulated_participant import SimulatedParticipant
-
-    schedule = build_schedule(protocol, participant, session)
-    clock = display.clock if display is not None else FrameClock()
-    display = display if display is not None else RecordingDisplay(clock)
-    scanner = protocol.scanner if protocol.session(session).scanner else None
-    if scanner is not None and trigger is None:
-        trigger = SimulatedScanner(clock, scanner.tr / speed, **(scanner_kwargs or {}))
-    has_shock = any(us.kind == "shock" for us in protocol.us.values())
-    shock = SimulatedShock(clock) if has_shock else None
-    guard = guard_shock(shock, protocol, clock, speed) if has_shock else None
-    markers = SimulatedMarkers(clock)
-    console = RecordingConsole()
-    log = log if log is not None else MemoryLog()
-    run = FastRun(protocol, schedule, speed, clock, display, shock, guard, markers, console, log)
-    try:
-        run.result = run_session(
-            schedule,
-            protocol,
-            display=display,
-            clock=clock,
-            trigger=trigger if scanner is not None else None,
-            shock=guard,
-            markers=markers,
-            responder=responder or SimulatedParticipant(schedule.seed, speed),
-            log=log,
-            console=console,
-            speed=speed,
-            scanner=scanner,
-            record=record,
-            start_index=start_index,
-            time_base=time_base,
-            completed_before=start_index,
-        )
-    except BaseException as error:  # the tests check what was raised
-        run.error = error
-    return run
 
 
 @pytest.fixture(scope="session")

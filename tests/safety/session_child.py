@@ -19,11 +19,11 @@ from pathlib import Path
 
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.task.console import RecordingConsole
-from pavlov.task.devices.safety import ShockLedger
+from pavlov.task.devices.safety import ShockLedger, guard_shock
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog
-from pavlov.task.runner import guard_shock, resume_point, run_session
+from pavlov.task.runner import reopen_for_resume, run_session
 from pavlov.task.sidecar import SessionRecord
 from pavlov.task.simulated_participant import SimulatedParticipant
 
@@ -84,15 +84,12 @@ def main(argv: list[str]) -> int:
         record = SessionRecord.create(sidecar, {"end_reason": "running"})
     else:
         record = SessionRecord.open(sidecar)
-        log, rows = EventLog.reopen(events)
-        point = resume_point(schedule, rows)
-        if point.keep_rows < len(rows):
-            log.truncate_rows(point.keep_rows)
+        log, _, point = reopen_for_resume(events, schedule)  # as `pavlov run --resume` does
         start, base, before = point.start_index, point.time_base, point.start_index
         record.update(end_reason="running")
     clock = FrameClock()
     shock = AnnouncingShock(clock)
-    guard = guard_shock(shock, protocol, clock, 10.0)
+    guard = guard_shock(shock, protocol.safety, clock)
     guard.use_ledger(ShockLedger(folder / "shocks.tsv"))  # as `pavlov run` does
     say("START")
     wrapped = AnnouncingLog(log)

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import load_protocol
 from pavlov.protocols.kinds import MAIN_ROW_TYPES
@@ -70,58 +71,16 @@ def run_to_fault(fast, folder: Path, fault=None, *, display=None, speed=20.0, sh
     record = SessionRecord.create(folder / "session.json", {"end_reason": "running"})
     clock = FrameClock()
     display = display or FaultDisplay(clock, fault)
-    if shock is not None:
-        run = _run_with_shock(fast, protocol, display, log, record, speed, shock(display.clock))
-    else:
-        run = fast(protocol, "day1", display=display, log=log, record=record, speed=speed)
+    device = shock(display.clock) if shock is not None else None
+    run = fast(protocol, "day1", display=display, log=log, record=record, speed=speed, shock=device)
     log.close()
     return run, events, folder / "session.json"
-
-
-def _run_with_shock(fast, protocol, display, log, record, speed, shock):
-    # The harness builds its own simulated shock; this one swaps in a failing stimulator.
-    from pavlov.protocols import build_schedule
-    from pavlov.task.console import RecordingConsole
-    from pavlov.task.devices.simulated import SimulatedMarkers
-    from pavlov.task.runner import guard_shock, run_session
-    from pavlov.task.simulated_participant import SimulatedParticipant
-
-    run = fast.__globals__["FastRun"](
-        protocol,
-        build_schedule(protocol, "p1", "day1"),
-        speed,
-        display.clock,
-        display,
-        shock,
-        guard_shock(shock, protocol, display.clock, speed),
-        SimulatedMarkers(display.clock),
-        RecordingConsole(),
-        log,
-    )
-    try:
-        run.result = run_session(
-            run.schedule,
-            protocol,
-            display=display,
-            clock=display.clock,
-            trigger=None,
-            shock=run.guard,
-            markers=run.markers,
-            responder=SimulatedParticipant(1, speed),
-            log=log,
-            console=run.console,
-            speed=speed,
-            record=record,
-        )
-    except BaseException as error:
-        run.error = error
-    return run
 
 
 def check_saved(run, events: Path, sidecar: Path, reason_prefix: str) -> dict:
     """Line low; log parses and holds exactly the completed events; sidecar says why."""
     shock = run.shock
-    assert not shock.line_high() and not shock.busy() and not shock._open
+    assert not shock.line_high() and not shock.busy() and refuses_a_train(shock)
     _, rows = EventLog.reopen(events)
     record = json.loads(sidecar.read_text())
     assert record["end_reason"].startswith(reason_prefix), record["end_reason"]
@@ -191,8 +150,8 @@ def test_exception_inside_a_trial_during_a_us(fast, tmp_path, capsys):
     assert record["shocks_delivered"] == len(run.shock.trains)
 
 
-def test_escape_confirmed_ends_cleanly(fast, tmp_path):
-    """Escape then y mid-session: line low, completed events saved, sidecar 'aborted: escape'."""
+def escape_then_y(then=None):
+    """A fault: Escape at flip 700, `y` at flip 705 (then ``then()``, e.g. another fault)."""
     box = {"n": 0}
 
     def fault(display):
@@ -201,12 +160,38 @@ def test_escape_confirmed_ends_cleanly(fast, tmp_path):
             display.keys[len(display.frames)] = ["escape"]
         if box["n"] == 705:
             display.keys[len(display.frames)] = ["y"]
+            if then is not None:
+                then()
 
-    run, events, sidecar = run_to_fault(fast, tmp_path / "d", fault, speed=5.0)
+    return fault
+
+
+def test_escape_confirmed_ends_cleanly(fast, tmp_path):
+    """Escape then y mid-session: line low, completed events saved, sidecar 'aborted: escape'."""
+    run, events, sidecar = run_to_fault(fast, tmp_path / "d", escape_then_y(), speed=5.0)
     assert run.error is None and run.result.end_reason == "aborted: escape"
     check_saved(run, events, sidecar, "aborted: escape")
     last = run.console.messages[-1]
     assert "\n" not in last and last.startswith("session aborted: escape")
+
+
+def test_a_record_that_cannot_be_saved_after_escape_is_one_line_and_non_zero(
+    fast, tmp_path, capsys
+):
+    """Escape then y, and the session record cannot be written at the end (its path became
+    a folder): the failure is raised as one line with the log's exit status (it used to
+    disappear: `aborted: escape`, exit 1, the record still saying `running`)."""
+    folder = tmp_path / "d"
+
+    def record_path_becomes_a_folder():
+        (folder / "session.json").unlink()
+        (folder / "session.json" / "x").mkdir(parents=True)
+
+    run, _, _ = run_to_fault(fast, folder, escape_then_y(record_path_becomes_a_folder), speed=5.0)
+    assert isinstance(run.error, LogError) and "session.json" in str(run.error)
+    assert not run.shock.line_high() and not run.shock.busy()
+    status, lines = cli_lines(capsys, run.error)
+    assert status == LogError.exit_status and len(lines) == 1
 
 
 def test_sigterm_during_a_us(fast, tmp_path):
@@ -320,6 +305,8 @@ def test_full_disk_stops_the_session_with_data_and_sidecar_saved(fast, small_dis
     record = check_saved(run, events, sidecar, "error: ")
     assert "disk full" in record["end_reason"]
     assert not list(folder.glob(".*.tmp"))  # no temporary sidecar left behind
+    # The writes queued after the failed one fail with it: not reported a second time.
+    assert not [m for m in run.console.messages if m.startswith("also during the clean-up")]
     status, lines = cli_lines(capsys, run.error)
     assert status == 5 and len(lines) == 1 and "disk full" in lines[0]
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fast_session import run_fast
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import build_schedule, load_protocol
-from pavlov.task.console import RecordingConsole
 from pavlov.task.devices.safety import (
     LedgerError,
     SessionBusy,
@@ -25,12 +26,11 @@ from pavlov.task.devices.safety import (
     ShockGuard,
     ShockLedger,
 )
-from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedShock
+from pavlov.task.devices.simulated import SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog, run_paths
-from pavlov.task.runner import guard_shock, resume_point, run_session
+from pavlov.task.runner import reopen_for_resume
 from pavlov.task.sidecar import SessionRecord
-from pavlov.task.simulated_participant import SimulatedParticipant
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "retrieval_extinction.yaml"
 SPEED = 20.0
@@ -56,46 +56,30 @@ def session(data: Path, run: int = 1, *, resume: bool = False, hook=None, before
     protocol = load_protocol(PROTOCOL)
     schedule = build_schedule(protocol, "p1", "day1")
     paths = run_paths(data, "p1", "day1", protocol.task, run, False)
-    start, base, completed = 0, None, 0
+    start, base = 0, None
     if resume:
         record = SessionRecord.open(paths.session_json)
-        log, rows = EventLog.reopen(paths.events)
-        point = resume_point(schedule, rows)
-        log.truncate_rows(point.keep_rows)
-        start, base, completed = point.start_index, point.time_base, point.start_index
+        log, _, point = reopen_for_resume(paths.events, schedule)
+        start, base = point.start_index, point.time_base
     else:
         log = EventLog.create(paths.events)
         record = SessionRecord.create(paths.session_json, {"end_reason": "running"})
-    clock = FrameClock()
-    shock = SimulatedShock(clock)
-    guard = guard_shock(shock, protocol, clock, SPEED)
-    ledger = ShockLedger(paths.shocks, paths.session_ledgers)
-    guard.use_ledger(ledger)
-    if before is not None:
-        before(ledger, guard)
     try:
-        outcome = run_session(
-            schedule,
+        outcome = run_fast(
             protocol,
-            display=HookDisplay(clock, hook),
-            clock=clock,
-            trigger=None,
-            shock=guard,
-            markers=SimulatedMarkers(clock),
-            responder=SimulatedParticipant(schedule.seed, SPEED),
-            log=log,
-            console=RecordingConsole(),
+            "day1",
             speed=SPEED,
+            display=HookDisplay(FrameClock(), hook),
+            log=log,
             record=record,
             start_index=start,
             time_base=base,
-            completed_before=completed,
+            ledger=ShockLedger(paths.shocks, paths.session_ledgers),
+            before=before,
         )
-    except BaseException as error:
-        outcome = error
     finally:
         log.close()
-    return outcome, shock, paths
+    return outcome.error or outcome.result, outcome.shock, paths
 
 
 def usp_rows(paths) -> pd.DataFrame:
@@ -109,7 +93,7 @@ def test_unwritable_ledger_stops_the_session_and_logs_the_us_as_not_given(tmp_pa
     outcome, shock, paths = session(tmp_path, before=lambda ledger, guard: ledger.close())
     assert isinstance(outcome, LedgerError)
     assert "could not be recorded in the shock ledger" in str(outcome)
-    assert shock.trains == [] and not shock.line_high() and not shock._open
+    assert shock.trains == [] and not shock.line_high() and refuses_a_train(shock)
     record = json.loads(paths.session_json.read_text())
     assert record["end_reason"].startswith("error: refused shock")
     usp = usp_rows(paths)

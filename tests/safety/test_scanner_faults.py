@@ -10,6 +10,8 @@ import dataclasses
 import itertools
 from pathlib import Path
 
+from shock_wire import refuses_a_train
+
 from pavlov.protocols import load_protocol
 from pavlov.task.devices.simulated import SimulatedScanner
 from pavlov.task.display import FrameClock, RecordingDisplay
@@ -52,7 +54,7 @@ def test_no_trigger_times_out_with_one_line_and_shows_nothing(fast, capsys):
     assert isinstance(run.error, ScannerTimeout)
     assert "no scanner pulse on simulated within 2 s (0 of 6 received" in str(run.error)
     assert shown_stimuli(run.display) == [] and run.shock.trains == []
-    assert not run.shock.line_high() and not run.shock._open
+    assert not run.shock.line_high() and refuses_a_train(run.shock)
     (line,) = one_line(capsys, run.error)
     assert line.startswith("pavlov: no scanner pulse on simulated within 2 s")
 
@@ -83,7 +85,7 @@ def test_trigger_that_stops_mid_run_stops_the_session(fast, capsys, tmp_path):
     last_pulse = trigger_start + 59 * tr  # SimulatedScanner: pulses at start + k * tr
     assert max(shown_stimuli(run.display)) <= last_pulse + 3 * tr + run.display.frame_period
     assert run.display.frames[-1][0] <= last_pulse + 3 * tr + 2 * run.display.frame_period
-    assert not run.shock.line_high() and not run.shock._open
+    assert not run.shock.line_high() and refuses_a_train(run.shock)
     assert record.data["end_reason"].startswith("error: the scanner stopped")
     _, rows = EventLog.reopen(tmp_path / "events.tsv")
     assert sum(r["trial_type"] == "pulse" for r in rows) == 60

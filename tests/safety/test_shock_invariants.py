@@ -24,6 +24,7 @@ import random
 from pathlib import Path
 
 import pytest
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import load_protocol
 from pavlov.task.devices.base import SafetyError
@@ -90,7 +91,7 @@ def check_session(run, stalled: bool, escaped: bool) -> dict:
     if shock is None:
         assert not scheduled
         return {"trains": 0, "refused": 0}
-    assert not shock.line_high() and not shock.busy() and not shock._open
+    assert not shock.line_high() and not shock.busy() and refuses_a_train(shock)
     rows = run.log.rows
     rows_by_key = {(r.get("phase"), r["trial_type"], r.get("trial")): r for r in rows}
     caps = protocol.safety

@@ -21,19 +21,16 @@ edge of every train.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import os
-import select
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from pty_peer import PtyPeer
 
 from pavlov.protocols import build_schedule, load_protocol
 
@@ -107,59 +104,6 @@ from pavlov.task.cli import main
 
 sys.exit(main(sys.argv[3:]))
 """
-
-
-class PtyPeer:
-    """The TTL box: the master end of a pty, each byte stamped with ``perf_counter``."""
-
-    def __init__(self, close_after: float | None = None) -> None:
-        self.master, self.slave = os.openpty()
-        self.path = os.ttyname(self.slave)
-        self.received: list[tuple[float, int]] = []
-        self.close_after = close_after
-        self.closed_at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            # Fault injection: the box vanishes this long after the port was opened.
-            if (
-                self.close_after is not None
-                and self.received
-                and time.perf_counter() - self.received[0][0] >= self.close_after
-            ):
-                self.closed_at = time.perf_counter()
-                self._close_fds()
-                return
-            ready, _, _ = select.select([self.master], [], [], 0.005)
-            if not ready:
-                continue
-            try:
-                data = os.read(self.master, 1024)
-            except OSError:
-                return
-            now = time.perf_counter()
-            self.received.extend((now, byte) for byte in data)
-
-    def _close_fds(self) -> None:
-        for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        if self.closed_at is None:
-            # Bytes written before the run ended but not read yet (the reader thread may
-            # run late on a busy machine) are still the box's: read them before closing.
-            with contextlib.suppress(OSError, ValueError):
-                while select.select([self.master], [], [], 0)[0]:
-                    data = os.read(self.master, 1024)
-                    now = time.perf_counter()
-                    self.received.extend((now, byte) for byte in data)
-            self._close_fds()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pavlov.task.log import (
     COLUMNS,
     EventLog,
     LogError,
+    LogWriter,
     bids_label,
     format_value,
     run_paths,
@@ -171,3 +172,27 @@ def test_session_files_respect_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: mode for f in files}
+
+
+def test_writer_waits_for_every_append_and_stops_after_a_failure(tmp_path):
+    """Two appends submitted without a wait between them: a failure of the first is raised
+    (not hidden by the second), and the second is not written after it."""
+    log = EventLog.create(tmp_path / "e.tsv")
+    append = log.append
+    calls = []
+
+    def failing_first(rows):
+        calls.append(rows)
+        if len(calls) == 1:
+            raise LogError(f"{log.path}: disk full: cannot write the session log")
+        append(rows)
+
+    log.append = failing_first
+    writer = LogWriter(log)
+    writer.submit([{"onset": 1.0, "trial_type": "cs"}], counts_event=True)
+    writer.submit([{"onset": 2.0, "trial_type": "cs"}], counts_event=True)
+    with pytest.raises(LogError, match="disk full"):
+        writer.close()
+    log.close()
+    assert len(calls) == 1 and writer.events == 0
+    assert (tmp_path / "e.tsv").read_text().count("\n") == 1  # the header only

@@ -125,3 +125,72 @@ def test_a_pulse_key_may_not_be_a_wait_event_key_or_a_rating_key():
     with pytest.raises(RunError, match="uses the key '2'"):
         _check_trigger_key(fmri, scan, "key:2")
     _check_trigger_key(fmri, scan, "key:t")
+
+
+def test_a_corrupt_calibration_record_is_reported_not_taken_as_missing(tmp_path):
+    """A calibration record that is not valid JSON stops `pavlov run` with one line naming
+    it (it used to count as no record, and the run asked for an intensity instead)."""
+    import argparse
+
+    from pavlov.task.devices.calibrate import CalibrationError, calibration_path
+    from pavlov.task.run_cli import _intensity
+
+    path = calibration_path(tmp_path, "01")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"workups": [{"final_ma": 2.5', encoding="utf-8")
+    args = argparse.Namespace(intensity=None, data=str(tmp_path))
+    with pytest.raises(CalibrationError, match=rf"^{path}:1: .*invalid JSON"):
+        _intensity(args, "01", simulated_shock=False)
+    assert _intensity(argparse.Namespace(intensity=1.5, data=str(tmp_path)), "01", False) == (
+        1.5,
+        "--intensity",
+    )
+
+
+def ordered_protocol() -> str:
+    """The protocol tests' small valid protocol, its acquisition following ``a.csv``."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "protocols" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("protocol_test_fixtures", path)
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    text = fixtures.MINIMAL
+    generated = (
+        "    trials: 8\n    reinforced: {CS+: 3}\n    cs_duration: 4\n    iti: {uniform: [8, 12]}\n"
+    )
+    assert text.count(generated) == 1
+    (image,) = [line for line in text.splitlines() if "image:" in line]
+    text = text.replace(image, '    blue: {shape: square, color: "#3060ff"}')
+    return text.replace(generated, "    order: a.csv\n    cs_duration: 4\n")
+
+
+def test_resume_refuses_an_edited_order_file(tmp_path):
+    """The order files that shape the schedule are hashed into the session record; a
+    resume after one was edited (the protocol file itself unchanged) is refused in one
+    line naming it, before anything is opened."""
+    import argparse
+
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.task.log import LogError, run_paths
+    from pavlov.task.run_cli import _check_run_files
+    from pavlov.task.sidecar import SessionRecord, schedule_header
+
+    order = tmp_path / "a.csv"
+    order.write_text("cs,reinforced,iti\nCS+,1,9\nCS-,0,11\nCS-,0,10\nCS+,0,12\n")
+    (tmp_path / "p.yaml").write_text(ordered_protocol())
+    protocol = load_protocol(tmp_path / "p.yaml")
+    schedule = build_schedule(protocol, "01", "day1")
+    paths = run_paths(tmp_path / "data", "01", "day1", protocol.task, 1, False)
+    header = schedule_header(protocol, schedule, 1)
+    assert set(header["schedule_files"]) == {"a.csv"}
+    SessionRecord.create(
+        paths.session_json, {**header, "end_reason": "aborted: escape", "simulate": True}
+    )
+    args = argparse.Namespace(resume=True, simulate=True, speed=1.0)
+    _check_run_files(args, protocol, paths)  # unchanged: the resume may go on
+    order.write_text("cs,reinforced,iti\nCS-,0,11\nCS+,1,9\nCS-,0,10\nCS+,0,12\n")
+    edited = load_protocol(tmp_path / "p.yaml")
+    assert edited.sha256 == protocol.sha256
+    with pytest.raises(LogError, match=r"the order file a\.csv changed since this run started"):
+        _check_run_files(args, edited, paths)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from shock_wire import refuses_a_train
 
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.stimuli.check import prepare_stimuli
 from pavlov.task.console import RecordingConsole
+from pavlov.task.devices.base import SafetyError
+from pavlov.task.devices.safety import guard_shock
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog
@@ -20,7 +25,6 @@ from pavlov.task.responder import RatingState
 from pavlov.task.runner import (
     ScannerTimeout,
     SessionAbort,
-    guard_shock,
     resume_point,
     run_session,
 )
@@ -77,7 +81,8 @@ def play(
         if scanner
         else None
     )
-    shock = SimulatedShock(clock, speed=speed) if protocol.safety else None
+    has_shock = any(us.kind == "shock" for us in protocol.us.values())
+    shock = SimulatedShock(clock, speed=speed) if has_shock else None
     markers = SimulatedMarkers(clock)
     console = RecordingConsole()
     path = tmp_path / "events.tsv"
@@ -210,7 +215,7 @@ def test_escape_confirmed_ends_cleanly(tmp_path):
     run = play(tmp_path, "retrieval_extinction", "day1", speed=1.0, display=display)
     assert run.result.end_reason == "aborted: escape"
     assert run.record.data["end_reason"] == "aborted: escape"
-    assert not run.shock.busy() and not run.shock._open
+    assert not run.shock.busy() and refuses_a_train(run.shock)
     done = run.result.completed_events
     assert 0 < done < len(run.schedule.events)
     assert len(main_rows(run.log)[lambda d: ~((d.trial_type == "us") & d.cs.notna())]) == done
@@ -241,7 +246,7 @@ def test_signal_abort_is_recorded_and_reraised(tmp_path):
     assert data["completed_events"] == len(
         main_rows(run.log)[lambda d: ~((d.trial_type == "us") & d.cs.notna())]
     )
-    assert not run.shock._open
+    assert refuses_a_train(run.shock)
 
 
 def test_resume_completes_without_duplicates(tmp_path):
@@ -369,12 +374,17 @@ def test_markers_follow_events(tmp_path):
     assert sum(c in (10, 12, 14) for c in codes) == n_trials
 
 
-def test_guard_requires_caps():
-    """Driving a bare shock device without the protocol's safety caps is refused."""
+def test_guard_requires_caps(tmp_path):
+    """Driving a bare shock device without the protocol's safety caps is refused, by the
+    guard's one builder and by the run loop given a bare device, before any frame."""
     protocol = load_protocol(PROTOCOLS / "retrieval_extinction.yaml")
     protocol = dataclasses.replace(protocol, safety=None)
-    with pytest.raises(Exception, match="no safety block"):
-        guard_shock(SimulatedShock(FrameClock()), protocol, FrameClock())
+    shock = SimulatedShock(FrameClock())
+    with pytest.raises(SafetyError, match="no safety block"):
+        guard_shock(shock, protocol.safety, FrameClock(), source=protocol.path)
+    display = RecordingDisplay(FrameClock())
+    run = play(tmp_path, "retrieval_extinction", "day1", protocol=protocol, display=display)
+    assert isinstance(run.error, SafetyError) and display.frames == []
 
 
 def long_train_protocol(tmp_path):
@@ -577,3 +587,66 @@ def test_slider_times_are_logged(tmp_path, confirm):
         assert (rated.rating_confirm > rated.rating_rt).all()
     else:
         assert rated.rating_confirm.isna().all()
+
+
+def test_log_writes_run_during_the_iti_and_finish_before_the_next_trial(tmp_path):
+    """With every trial's write slowed to 50 ms, the frame loop flips ITI frames during each
+    write (it waits only at the next onset), and no CS is shown while a write is in flight."""
+    clock = FrameClock()
+    display = RecordingDisplay(clock)
+    changed = threading.Condition()
+    state = {"flips": 0, "offsets": 0, "started": 0, "writing": False, "was_cs": False}
+    shown_while_writing = []
+    draw, flip = display.draw, display.flip
+
+    def drawn(scene):
+        state["scene"] = scene
+        draw(scene)
+
+    def flipped():
+        with changed:
+            # The recording display flips in microseconds: after a CS ends, give its
+            # write (submitted a few frames later) time to start before the next flip,
+            # as a real screen's 16-ms frames would.
+            changed.wait_for(lambda: state["started"] >= state["offsets"], timeout=0.02)
+        t = flip()
+        with changed:
+            cs = state["scene"].cs is not None
+            if state["was_cs"] and not cs:
+                state["offsets"] += 1
+            state["was_cs"] = cs
+            if state["writing"] and cs:
+                shown_while_writing.append(t)
+            state["flips"] += 1
+            changed.notify_all()
+        return t
+
+    display.draw, display.flip = drawn, flipped
+    log = EventLog.create(tmp_path / "events.tsv")
+    append = log.append
+    overlapped = []
+
+    def slow_append(rows):
+        if not any(row.get("trial_type") == "cs" for row in rows):
+            return append(rows)
+        with changed:
+            state["started"] += 1
+            state["writing"] = True
+            before = state["flips"]
+            changed.notify_all()
+        time.sleep(0.05)
+        with changed:
+            # A frame loop that waits for this write cannot flip during it.
+            overlapped.append(changed.wait_for(lambda: state["flips"] > before, timeout=0.5))
+        append(rows)
+        with changed:
+            state["writing"] = False
+        return None
+
+    log.append = slow_append
+    run = play(tmp_path, "fear_extinction_recall", "day2", speed=20.0, display=display, log=log)
+    assert run.result.end_reason == "completed"
+    trials = len(run.log[run.log.trial_type == "cs"])
+    assert len(overlapped) == trials > 0
+    assert all(overlapped)
+    assert shown_while_writing == []

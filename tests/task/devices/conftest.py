@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
 import sys
-import threading
 import time
 import types
 from typing import ClassVar
@@ -31,66 +27,12 @@ class RealClock:
         return time.perf_counter()
 
 
-class PtyPeer:
-    """The far end of a pseudo-terminal: plays a TTL box (reads) or a scanner (writes)."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        self.path = os.ttyname(self.slave)
-        self.received: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()  # a read and its bookkeeping happen together
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self.master], [], [], 0.02)
-                if not ready:
-                    continue
-                with self._lock:
-                    data = os.read(self.master, 1024)
-                    now = time.perf_counter()
-                    self.received.extend((now, byte) for byte in data)
-            except OSError:
-                return
-
-    def send(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def values(self, settle: float = 0.05) -> list[int]:
-        """Every byte received, once nothing written so far is left unread: on a busy
-        machine the reader thread may run late, and a fixed wait lost the last pulse."""
-        time.sleep(settle)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            with self._lock:
-                try:
-                    pending, _, _ = select.select([self.master], [], [], 0)
-                except (OSError, ValueError):
-                    break
-                if not pending:
-                    break
-            time.sleep(0.005)
-        return [value for _, value in self.received]
-
-    def vanish(self) -> None:
-        """Close both ends, as when the USB adapter is pulled."""
-        self._stop.set()
-        self._thread.join(timeout=1)
-        for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.master = self.slave = -1
-
-    def close(self) -> None:
-        if self.master != -1:
-            self.vanish()
-
-
 @pytest.fixture
 def pty_peer():
+    # Imported here: test_devices_e2e's launcher loads this file outside pytest, for its
+    # fake libraries only, where the tests folder is not importable.
+    from pty_peer import PtyPeer
+
     peer = PtyPeer()
     yield peer
     peer.close()

@@ -20,19 +20,26 @@ from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedShock
 SHOCK = 1  # shock code / line
 
 
+class Wire:
+    """What reached each device's lines, oldest first: the shock's, and the markers'."""
+
+    def __init__(self, shock, markers) -> None:
+        self.shock, self.markers = shock, markers
+
+
 def _simulated(request, clock):
     shock, markers = SimulatedShock(clock), SimulatedMarkers(clock)
 
-    def wire():
-        values = []
-        for record in shock.trains:
-            for _ in record.pulses:
-                values += [SHOCK, 0]
-        for sent in markers.sent:
-            values += [sent.code, 0]
-        return [0, *values]  # the simulated lines are low from the start
+    def shock_wire():
+        # The simulated lines are low from the start.
+        return [0] + [
+            value for record in shock.trains for _ in record.pulses for value in (SHOCK, 0)
+        ]
 
-    return shock, markers, wire
+    def marker_wire():
+        return [0] + [value for sent in markers.sent for value in (sent.code, 0)]
+
+    return shock, markers, Wire(shock_wire, marker_wire)
 
 
 def _serial(request, clock):
@@ -43,7 +50,7 @@ def _serial(request, clock):
     request.addfinalizer(marker_peer.close)
     shock = PulseTrainShock(SerialLines(shock_peer.path), SHOCK, clock, "serial")
     markers = LineMarkers(SerialLines(marker_peer.path), clock, 0.005, "serial")
-    return shock, markers, lambda: shock_peer.values() + marker_peer.values(settle=0)
+    return shock, markers, Wire(shock_peer.values, marker_peer.values)
 
 
 def _parallel(request, clock):
@@ -53,7 +60,11 @@ def _parallel(request, clock):
     shock = PulseTrainShock(ParallelLines("/dev/parport0"), SHOCK, clock, "parallel")
     markers = LineMarkers(ParallelLines("/dev/parport1"), clock, 0.005, "parallel")
     first, second = fake.instances
-    return shock, markers, lambda: [v for _, v in first.writes] + [v for _, v in second.writes]
+    return (
+        shock,
+        markers,
+        Wire(lambda: [v for _, v in first.writes], lambda: [v for _, v in second.writes]),
+    )
 
 
 def _labjack(request, clock):
@@ -65,15 +76,18 @@ def _labjack(request, clock):
     markers = LineMarkers(u3.lines("EIO", 0xFF), clock, 0.005, "labjack:EIO")
     device = u3.device
 
-    def wire():
-        # The state history of both ports, as one sequence of shock then marker values.
-        fio = [state[0] >> 4 & 1 for _, state in device.history]
-        eio = [state[1] for _, state in device.history]
-        shock_values = [v for i, v in enumerate(fio) if i == 0 or v != fio[i - 1]]
-        marker_values = [v for i, v in enumerate(eio) if i == 0 or v != eio[i - 1]]
-        return shock_values + marker_values[1:]
+    def changes(values):
+        # The port's state history, one entry per change (a write of the same value is none).
+        return [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
 
-    return shock, markers, wire
+    return (
+        shock,
+        markers,
+        Wire(
+            lambda: changes([state[0] >> 4 & 1 for _, state in device.history]),
+            lambda: changes([state[1] for _, state in device.history]),
+        ),
+    )
 
 
 SHOCK_BACKENDS = {
@@ -101,7 +115,7 @@ def _wait(shock, limit=2.0):
 
 def test_one_train_per_deliver_with_the_pulse_count(backend):
     """A delivered train is one record of `count` ordered pulses, and the line ends low."""
-    name, shock, _markers, wire = backend
+    _name, shock, _markers, wire = backend
     shock.open()
     shock.deliver(0.004, 0.01, 5, "acquisition/1")
     assert shock.busy()
@@ -114,11 +128,9 @@ def test_one_train_per_deliver_with_the_pulse_count(backend):
         assert rise < fall <= next_rise
     assert shock.delivered() == []
     shock.close()
-    values = wire()
-    if name != "labjack":  # labjack's wire() interleaves ports; its own test checks order
-        assert values[0] == 0
-    shock_values = [v for v in values if v in (0, SHOCK)] if name != "labjack" else values
-    assert shock_values.count(SHOCK) == 5
+    values = wire.shock()
+    assert values[0] == 0 and values[-1] == 0
+    assert values.count(SHOCK) == 5
 
 
 def test_lines_low_on_open_and_close(backend):
@@ -128,8 +140,8 @@ def test_lines_low_on_open_and_close(backend):
     markers.open()
     shock.close()
     markers.close()
-    values = wire()
-    assert values and set(values) == {0}
+    assert wire.shock() and set(wire.shock()) == {0}
+    assert wire.markers() and set(wire.markers()) == {0}
 
 
 def test_deliver_refused_when_not_open(backend):
@@ -161,7 +173,7 @@ def test_bad_train_refused(backend):
 
 def test_set_low_cuts_the_train(backend):
     """set_low mid-train stops it: fewer pulses than asked, line low afterwards."""
-    name, shock, _, wire = backend
+    _name, shock, _, wire = backend
     shock.open()
     shock.deliver(0.005, 0.05, 20, "long")
     time.sleep(0.03)
@@ -170,7 +182,7 @@ def test_set_low_cuts_the_train(backend):
     (record,) = shock.delivered()
     assert 1 <= len(record.pulses) < 20
     shock.close()
-    assert wire()[-1] == 0 or name == "labjack"
+    assert wire.shock()[-1] == 0
 
 
 def test_close_twice_never_raises(backend):
@@ -194,7 +206,7 @@ def test_marker_code_then_zero(backend):
     assert before <= written <= after
     time.sleep(0.03)
     markers.close()
-    values = wire()
+    values = wire.markers()
     assert 42 in values
     assert values[-1] == 0
     assert values[values.index(42) + 1] == 0
@@ -271,9 +283,9 @@ def test_train_schedule_on_the_backends_clock(request, real_clock, name):
     assert steps == pytest.approx([0.02] * 4, abs=1e-9)
     assert all(rise >= planned for (rise, _), planned in zip(record.pulses, record.planned))
     assert all(rise < fall for rise, fall in record.pulses)
-    values, deadline = wire(), time.monotonic() + 5
+    values, deadline = wire.shock(), time.monotonic() + 5
     while values.count(1) < 5 and time.monotonic() < deadline:
-        values = wire()  # a pty peer reads in its own thread: give it the time it needs
-    assert values.count(1) == 5  # no marker was sent: every 1 is a shock pulse
+        values = wire.shock()  # a pty peer reads in its own thread: give it the time it needs
+    assert values.count(1) == 5
     highs = [i for i, v in enumerate(values) if v == 1]
     assert all(values[i + 1] == 0 for i in highs)  # each pulse high, then low

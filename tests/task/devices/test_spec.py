@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pavlov.task.devices.safety import ShockGuard
+from pavlov.task.devices.safety import guard_shock
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
 from pavlov.task.devices.spec import DeviceSpec, SpecError, build_devices, parse_spec
 
@@ -83,14 +83,26 @@ def test_key_trigger_uses_factory(fake_clock):
         build_devices(trigger="key:5", clock=fake_clock)
 
 
-def test_safety_caps_wrap_the_shock(fake_clock):
-    """Given the protocol's caps, the shock is a ShockGuard with them."""
+def test_the_guard_is_built_from_the_protocols_caps(fake_clock):
+    """guard_shock puts the built shock behind a guard with the protocol's caps: the 13th
+    train is refused and only 12 reach the device."""
     from pavlov.protocols.model import SafetyCaps, Source
+    from pavlov.task.devices.base import SafetyError
 
     caps = SafetyCaps(max_shocks=12, max_train_duration=0.2, source=Source("p.yaml", 1))
-    devices = build_devices(clock=fake_clock, safety=caps)
-    assert isinstance(devices.shock, ShockGuard)
-    assert devices.shock.max_shocks == 12
+    devices = build_devices(clock=fake_clock)
+    guard = guard_shock(devices.shock, caps, fake_clock, source="p.yaml")
+    guard.open()
+    for k in range(13):
+        guard.arm(f"a/{k}", 0.0, 1.0)
+        if k < 12:
+            guard.deliver(0.001, 0.01, 1, f"a/{k}")
+            fake_clock.t += 0.01
+            devices.shock.delivered()
+    with pytest.raises(SafetyError, match="max_shocks 12"):
+        guard.deliver(0.001, 0.01, 1, "a/12")
+    assert guard.shocks_delivered == 12
+    guard.close()
 
 
 def test_shared_port_code_clash(fake_clock, tmp_path):
