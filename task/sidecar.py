@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from pavlov.protocols.kinds import KINDS
 from pavlov.task.log import LogError
 
 __all__ = [
@@ -103,7 +104,8 @@ def schedule_files(protocol, session: str) -> dict[str, str]:
     folder = Path(protocol.path).resolve().parent
     hashes: dict[str, str] = {}
     for name in protocol.session(session).phases:
-        for path in protocol.phases[name].orders:
+        phase = protocol.phases[name]
+        for path in KINDS[phase.type].orders(phase):
             try:
                 digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
             except OSError as error:
