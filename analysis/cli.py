@@ -56,7 +56,13 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int, seed
+from pavlov.common.argtypes import (
+    finite_float,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    seed,
+)
 
 
 def register(subparsers) -> None:
@@ -319,7 +325,7 @@ def register(subparsers) -> None:
 
 def _check_phases(option: str, names, trials: pd.DataFrame) -> None:
     """Every phase an option names must be in the data (a typo used to select nothing)."""
-    from pavlov.protocols.errors import suggest
+    from pavlov.common.errors import suggest
 
     known = sorted({str(p) for p in trials["phase"]})
     for name in names:
@@ -676,7 +682,7 @@ def check_stats_options(args: argparse.Namespace, trials: pd.DataFrame) -> None:
             raise AnalysisError("--mixed-across: expected 'all' alone or phase names")
         for phase in args.mixed_across:
             if phase != "all" and phase not in known:
-                from pavlov.protocols.errors import suggest
+                from pavlov.common.errors import suggest
 
                 close = suggest(phase, known)
                 hint = f". Did you mean '{close}'?" if close else ""

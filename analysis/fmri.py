@@ -296,7 +296,7 @@ def _path(participant: str, session: str, run: str, task: str, model: str) -> Pu
 
 
 def _run_key(item: RegressorFile, order: Mapping[str, int]) -> tuple:
-    from pavlov.analysis.load import natural_key
+    from pavlov.analysis.frame import natural_key
 
     stem = item.path.name.split("_desc-")[0]
     return (natural_key(str(item.path.parent)), natural_key(stem), order[item.sidecar["Model"]])

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = ["MODELS", "ModelError", "Trace", "check_model", "encode_cues", "predict", "run_model"]
 

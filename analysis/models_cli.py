@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pavlov.analysis.fit import RESPONSES, FitError
 from pavlov.analysis.models import MODELS
-from pavlov.task.argtypes import positive_float
+from pavlov.common.argtypes import positive_float
 
 __all__ = ["register", "run_recover"]
 

@@ -17,7 +17,7 @@ __all__ = ["register", "run_import"]
 
 def register(subparsers) -> None:
     """Add ``pavlov physio`` (subcommand ``import``)."""
-    from pavlov.task.argtypes import positive_float
+    from pavlov.common.argtypes import positive_float
 
     parser = subparsers.add_parser(
         "physio",

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.physio import PhysioError, PhysioFileError
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = [
     "FORMATS",

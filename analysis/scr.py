@@ -37,7 +37,7 @@ from scipy import signal
 
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.physio import Physio, read_physio
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = [
     "EZYSCR_WINDOWS",

@@ -8,7 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from pavlov.protocols.events import Event, Schedule
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.schedule import build_schedule, counterbalancing_table

@@ -12,7 +12,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from pavlov.protocols.errors import ProtocolError, ScheduleError, suggest
+from pavlov.common.errors import suggest
+from pavlov.common.yamlio import Node, read_yaml
+from pavlov.protocols.errors import ProtocolError, ScheduleError
 from pavlov.protocols.model import (
     CS_KINDS,
     PHASE_TYPES,
@@ -42,7 +44,6 @@ from pavlov.protocols.model import (
 from pavlov.protocols.orders import FixedOrder, read_order
 from pavlov.protocols.randomize import Stream, constrained_order
 from pavlov.protocols.reader import MISSING, Section, describe
-from pavlov.protocols.yamlio import Node, read_yaml
 from pavlov.stimuli.resolve import (
     IMAGE_SUFFIXES,
     SOUND_SUFFIXES,
@@ -142,7 +143,7 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
         On the first mistake found, with a one-line message.
     """
     shown = str(path)
-    text, root = read_yaml(path, "a protocol file")
+    text, root = read_yaml(path, "a protocol file", ProtocolError)
     return _ProtocolReader(shown, Path(path).resolve(), text).read(root)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.protocols.errors import StimulusError
+from pavlov.stimuli.errors import StimulusError
 from pavlov.stimuli.resolve import (
     STIMULI_ROOT,
     article,

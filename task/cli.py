@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 
 #: Modules contributing subcommands, in the order their commands are listed.
 COMMAND_MODULES = (

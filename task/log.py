@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 
 __all__ = [
     "COLUMNS",

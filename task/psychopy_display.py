@@ -22,7 +22,7 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from pavlov.protocols.errors import StimulusError
+from pavlov.stimuli.errors import StimulusError
 from pavlov.task.display import RatingView, Scene, script_sound
 
 if typing.TYPE_CHECKING:

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from pavlov.protocols.errors import PavlovError
-from pavlov.task.argtypes import folder_name, positive_float, positive_int, speed
+from pavlov.common.argtypes import folder_name, positive_float, positive_int, speed
+from pavlov.common.errors import PavlovError
 
 __all__ = ["register", "run_command"]
 

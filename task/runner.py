@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from pavlov.task.console import Console, Status, format_clock
 from pavlov.task.devices.base import DeviceError, SafetyError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code

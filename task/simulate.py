@@ -31,8 +31,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pavlov.protocols.errors import PavlovError
-from pavlov.task.argtypes import positive_int
+from pavlov.common.argtypes import positive_int
+from pavlov.common.errors import PavlovError
 from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
 
 if typing.TYPE_CHECKING:
@@ -377,7 +377,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     sessions = args.sessions or names
     for session in sessions:
         if session not in names:
-            from pavlov.protocols.errors import suggest
+            from pavlov.common.errors import suggest
 
             hint = suggest(session, names)
             tail = f". Did you mean '{hint}'?" if hint else ""

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from pavlov.protocols.model import CalibrationSpec, PulseTrain, Source
 from pavlov.task.devices.base import Clock, ShockDevice
 

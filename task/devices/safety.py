@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecord
 from pavlov.task.devices.simulated import check_train
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from pavlov.protocols.errors import PavlovError, suggest
+from pavlov.common.errors import PavlovError, suggest
 from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES
 from pavlov.task.devices.safety import ShockGuard

@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from pavlov.analysis.errors import AnalysisError, TableError
+from pavlov.analysis.frame import TRIAL_COLUMNS, guess_phase_type
 from pavlov.analysis.load import (
-    TRIAL_COLUMNS,
-    guess_phase_type,
     load_ratings,
     load_sessions,
     load_trials,
