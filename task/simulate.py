@@ -34,16 +34,22 @@ from pathlib import Path
 from pavlov.common.argtypes import positive_int
 from pavlov.common.errors import PavlovError
 from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
+from pavlov.task.simulated_physio import (
+    TrialResponse,
+    responses_from_log,
+    write_simulated_physio,
+)
 
 if typing.TYPE_CHECKING:
     from pavlov.protocols.events import Event, Schedule
     from pavlov.protocols.model import Protocol
+    from pavlov.task.log import RunPaths
 
 __all__ = [
     "SimulateUsageError",
     "SimulatedSession",
-    "TrialResponse",
     "register",
+    "simulate_run_physio",
     "simulate_session",
     "write_session",
 ]
@@ -57,25 +63,6 @@ class SimulateUsageError(PavlovError, ValueError):
 
 #: Refresh period (s) the simulated sessions assume for self-paced screens (60 Hz).
 FRAME = 1.0 / 60.0
-
-
-@dataclass(frozen=True)
-class TrialResponse:
-    """What the simulated physiology needs of one CS trial or unsignalled US.
-
-    Attributes
-    ----------
-    onset : float
-        CS onset (or the US onset of an unsignalled US), log seconds.
-    value : float
-        The learner's expectation of the US (associative value, 0–1) when the CS came on.
-    us_onset : float or None
-        Log seconds of a delivered US, else None.
-    """
-
-    onset: float
-    value: float
-    us_onset: float | None
 
 
 @dataclass(frozen=True)
@@ -510,7 +497,6 @@ def write_session(
         add_participant,
         write_dataset_description,
     )
-    from pavlov.task.simulated_physio import write_simulated_physio
 
     parameters = LearnerParameters()
     if effect:
@@ -662,3 +648,13 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def simulate_run_physio(paths: RunPaths, protocol, schedule) -> list[Path]:
+    """``pavlov run --simulate``: the run's skin conductance from its log and the learner's
+    replayed expectations (seeded by the schedule, like the simulated participant)."""
+    stem = paths.events.name[: -len("_events.tsv")]
+    if (paths.directory / f"{stem}_recording-scr_physio.tsv.gz").exists():
+        return []  # existing data is never overwritten
+    responses, end = responses_from_log(paths.events, expectations(protocol, schedule))
+    return write_simulated_physio(paths, responses, end, seed=schedule.seed)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pavlov.common.errors import PavlovError
 from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecord
-from pavlov.task.devices.simulated import check_train
+from pavlov.task.devices.limits import check_train
 
 __all__ = [
     "LedgerError",

@@ -23,7 +23,7 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pavlov.common.errors import PavlovError, suggest
 from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
@@ -33,7 +33,6 @@ from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, Si
 
 if TYPE_CHECKING:
     from pavlov.protocols.model import SafetyCaps
-    from pavlov.task.devices.lab import LabConfig
 
 __all__ = [
     "FORMS",
@@ -285,12 +284,34 @@ class DeviceSet:
                     device.close()
 
 
+class LabDevices(Protocol):
+    """What :func:`build_devices` reads from a lab file (a :class:`~.lab.LabConfig`).
+
+    Named here by shape, so that this module need not import ``lab``, which imports it.
+    """
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def shock(self) -> DeviceSpec | None: ...
+    @property
+    def trigger(self) -> DeviceSpec | None: ...
+    @property
+    def markers(self) -> DeviceSpec | None: ...
+    @property
+    def shock_code(self) -> int: ...
+    @property
+    def marker_width(self) -> float: ...
+    @property
+    def marker_codes(self) -> Mapping[str, int]: ...
+
+
 def build_devices(
     *,
     shock: str | DeviceSpec | None = None,
     trigger: str | DeviceSpec | None = None,
     markers: str | DeviceSpec | None = None,
-    lab: LabConfig | None = None,
+    lab: LabDevices | None = None,
     clock: Clock,
     tr: float | None = None,
     key_trigger_factory: Callable[[str], ScannerTrigger] | None = None,
@@ -387,7 +408,7 @@ def build_devices(
     )
 
 
-def _resolve(role: str, given: str | DeviceSpec | None, lab: LabConfig | None) -> DeviceSpec:
+def _resolve(role: str, given: str | DeviceSpec | None, lab: LabDevices | None) -> DeviceSpec:
     if given is not None:
         return parse_spec(role, given)
     from_lab = getattr(lab, role, None) if lab is not None else None
