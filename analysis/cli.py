@@ -64,6 +64,7 @@ from pavlov.common.argtypes import (
     positive_int,
     seed,
 )
+from pavlov.common.bids import pavlov_version
 
 
 def register(subparsers) -> None:
@@ -840,20 +841,13 @@ def _write_regressors(
         scanned = {f for f in sessions.get("events_file", []) if Path(f).parent.name == "func"}
         if not scanned:
             return []
-    files, notes = fmri.regressor_files(trials, fits, sessions, models=models, version=_version())
+    files, notes = fmri.regressor_files(
+        trials, fits, sessions, models=models, version=pavlov_version()
+    )
     if which == "auto":
         files = [f for f in files if set(f.sidecar.get("Sources", [])) & scanned]
     written += fmri.write_regressor_files(out, files)
     return fmri.describe_regressors(files, fits, notes)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pavlov")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _load_protocol(path: str | None):

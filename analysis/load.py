@@ -66,6 +66,7 @@ from pavlov.analysis.table import (
     read_table,
     require_columns,
 )
+from pavlov.common.bids import LABEL
 
 #: Seconds after US onset in which the US response is scored (trough-to-peak).
 US_WINDOW = (1.0, 4.0)
@@ -81,10 +82,10 @@ SCR_SCORING = (
 )
 
 _LOG_NAME = re.compile(
-    r"^sub-(?P<participant>[A-Za-z0-9]+)"
-    r"(?:_ses-(?P<session>[A-Za-z0-9]+))?"
-    r"_task-(?P<task>[A-Za-z0-9]+)"
-    r"(?:_acq-[A-Za-z0-9]+)?"
+    rf"^sub-(?P<participant>{LABEL})"
+    rf"(?:_ses-(?P<session>{LABEL}))?"
+    rf"_task-(?P<task>{LABEL})"
+    rf"(?:_acq-{LABEL})?"
     r"(?:_run-(?P<run>[0-9]+))?"
     r"_events\.tsv$"
 )

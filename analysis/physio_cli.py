@@ -83,7 +83,7 @@ def run_import(args: argparse.Namespace) -> int:
 
     from pavlov.analysis.physio_import import import_physio, write_imported
 
-    status = contextlib.nullcontext()
+    status: contextlib.AbstractContextManager = contextlib.nullcontext()
     if sys.stderr.isatty():  # a long recording takes seconds to read and write: say so
         from rich.console import Console
 

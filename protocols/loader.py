@@ -12,7 +12,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from pavlov.common.bids import LABEL
 from pavlov.common.errors import suggest
+from pavlov.common.keys import RESERVED_KEYS, SYNC_RESERVED_KEYS, reserved_keys
 from pavlov.common.yamlio import Node, read_yaml
 from pavlov.protocols.errors import ProtocolError, ScheduleError
 from pavlov.protocols.model import (
@@ -20,9 +22,7 @@ from pavlov.protocols.model import (
     PHASE_TYPES,
     RATING_INPUTS,
     REINFORCED_PHASE_TYPES,
-    RESERVED_KEYS,
     SHAPES,
-    SYNC_RESERVED_KEYS,
     TRIAL_PHASE_TYPES,
     US_KINDS,
     CalibrationSpec,
@@ -57,7 +57,6 @@ from pavlov.stimuli.resolve import (
 
 FORMAT_VERSION = 1
 
-LABEL = r"[A-Za-z0-9]+"
 LABEL_WHAT = "a label of letters and digits"
 NAME = r"[A-Za-z][A-Za-z0-9_]*"
 NAME_WHAT = "a name of letters, digits and _ (starting with a letter)"
@@ -445,7 +444,7 @@ class _ProtocolReader:
             "sync", "key:5", pattern=r"(key|serial|simulated)(:.*)?", what="a trigger such as key:5"
         )
         kind, _, key = sync.partition(":")
-        if kind == "key" and (not key or key.lower() in SYNC_RESERVED_KEYS):
+        if kind == "key" and (not key or reserved_keys([key], pulse=True)):
             # Escape is the emergency stop: a pulse key must never swallow it (or space,
             # F12, y, n, which the run loop also needs).
             section.fail(
@@ -560,7 +559,7 @@ class _ProtocolReader:
                         "a single key name",
                         pattern=r"[a-z0-9]|f[0-9]{1,2}|[a-z]+",
                     )
-                    if k in RESERVED_KEYS:
+                    if reserved_keys([k]):
                         keys.fail(
                             k,
                             f"a key other than {', '.join(RESERVED_KEYS)} (they are reserved)",
@@ -1022,7 +1021,7 @@ class _ProtocolReader:
                     section.fail(
                         "keys", f"one key per scale point ({n_points})", f"{len(keys)} keys"
                     )
-                if len(set(keys)) != len(keys) or set(keys) & {"escape", "space", "f12"}:
+                if len(set(keys)) != len(keys) or reserved_keys(keys):
                     section.fail(
                         "keys",
                         "distinct keys other than escape, space and f12 (reserved)",

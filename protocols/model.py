@@ -39,14 +39,6 @@ ITI_KINDS = ("fixed", "uniform", "choice", "sequence", "trs")
 RATING_INPUTS = ("keys", "slider")
 
 
-#: Keys the run loop reserves: Escape asks to quit (the emergency stop), space continues,
-#: F12 ends a wait early. No scanner pulse, rating or event key may be one.
-RESERVED_KEYS = ("escape", "space", "f12")
-#: The quit prompt's answers: a scanner pulse key (whose presses never reach the prompt)
-#: may not be one either.
-SYNC_RESERVED_KEYS = (*RESERVED_KEYS, "y", "n")
-
-
 @dataclass(frozen=True)
 class Source:
     """Where a value came from: the protocol file and the 1-based line."""

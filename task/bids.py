@@ -115,7 +115,7 @@ def update_description(
     if not isinstance(data, dict):
         return path
     changed = False
-    additions = {"HEDVersion": HED_VERSION}
+    additions: dict[str, object] = {"HEDVersion": HED_VERSION}
     authors = [str(a) for a in authors if str(a).strip()]
     if authors:
         additions["Authors"] = authors
@@ -164,7 +164,7 @@ def stimulus_presentation(
 ) -> dict:
     """The BIDS ``StimulusPresentation`` object of ``_events.json``."""
     system = f"{platform.system()} {platform.release()}".strip()
-    out = {
+    out: dict[str, object] = {
         "OperatingSystem": system or "n/a",
         "SoftwareName": "pavlov (PsychoPy)",
         "SoftwareRRID": "RRID:SCR_006571",  # PsychoPy

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pavlov.common.bids import pavlov_version
 from pavlov.common.errors import PavlovError
 
 #: Modules contributing subcommands, in the order their commands are listed.
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pavlov",
         description="Run and analyse human Pavlovian conditioning studies.",
     )
-    parser.add_argument("--version", action="version", version=f"pavlov {_version()}")
+    parser.add_argument("--version", action="version", version=f"pavlov {pavlov_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
@@ -83,15 +84,6 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pavlov")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 if __name__ == "__main__":

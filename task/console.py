@@ -175,7 +175,7 @@ class RichConsole:
         from rich.console import Console as _RichConsole
 
         self._console = _RichConsole(file=stream or sys.stderr)
-        self._live = None
+        self._live: typing.Any = None  # a rich Live while the panel is shown
         self._title = ""
         self._status = Status()
         self._drawn_at = 0.0

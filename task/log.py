@@ -15,12 +15,12 @@ import errno
 import json
 import math
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pavlov.common.bids import MAX_LABEL, is_label
 from pavlov.common.errors import PavlovError
 
 __all__ = [
@@ -148,10 +148,6 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
     "dropped_frames": {"Description": "Frames dropped while the event was on screen."},
 }
 
-_LABEL = re.compile(r"^[A-Za-z0-9]+$")
-#: Longest participant, session or task label (file names must stay under 255 bytes).
-MAX_LABEL = 64
-
 
 class LogError(PavlovError, OSError):
     """The session log cannot be created, resumed or written (one-line message)."""
@@ -219,7 +215,7 @@ def bids_label(value: str, what: str) -> str:
             f"{what}: expected a BIDS label of at most {MAX_LABEL} letters and digits, got "
             f"{len(text):,} characters"
         )
-    if not _LABEL.match(text):
+    if not is_label(text):
         raise LogError(f"{what}: expected letters and digits only (a BIDS label), got {value!r}")
     return text
 

@@ -244,7 +244,7 @@ def format_columns(columns: Sequence[np.ndarray], decimals: Sequence[int]) -> by
     """Tab-separated lines of numbers with fixed decimals, built with numpy lookup tables
     (no per-value Python formatting: a million samples take milliseconds). NaN is ``n/a``."""
     n = len(columns[0])
-    pieces = []
+    pieces: list[np.ndarray] = []
     nan_any = []
     for k, (values, d) in enumerate(zip(columns, decimals)):
         values = np.asarray(values, dtype=float)
@@ -388,6 +388,8 @@ def responses_from_log(events: Path, values: Sequence[float]) -> tuple[list, flo
 
 
 def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
     try:
         value = float(text)
     except (TypeError, ValueError):

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pavlov.common.errors import PavlovError, suggest
+from pavlov.common.keys import SYNC_RESERVED_KEYS, reserved_keys
 from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES
 from pavlov.task.devices.safety import ShockGuard
@@ -192,9 +193,7 @@ def parse_spec(role: str, text: str | DeviceSpec) -> DeviceSpec:
     if not body:
         raise _fail(role, raw, f"{kind} needs a value after ':'")
     if kind == "key":
-        from pavlov.protocols.model import SYNC_RESERVED_KEYS
-
-        if body.strip().lower() in SYNC_RESERVED_KEYS:
+        if reserved_keys([body], pulse=True):
             # Escape is the emergency stop: a pulse key must never swallow it.
             raise _fail(role, raw, f"{', '.join(SYNC_RESERVED_KEYS)} are reserved by the run loop")
         return DeviceSpec("key", body)

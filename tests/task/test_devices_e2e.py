@@ -1,7 +1,7 @@
 """The device layer inside real sessions: ``pavlov run --simulate`` with one real shock device.
 
 Each test runs the real command in a subprocess under the tests' Xvfb, at speed 1 (a real
-device refuses any other), with a ~9-s protocol written by the test: 6 trials of a 1-s CS
+device refuses any other), with a ~5-s protocol written by the test: 3 trials of a 1-s CS
 and a 0.5-s ITI, 2 reinforced with a train of 5 pulses.
 
 - Serial: the shock's TTL box is the slave end of an ``os.openpty()`` whose master end this
@@ -63,7 +63,7 @@ safety:
 phases:
   acquisition:
     type: acquisition
-    trials: {{CS+: 3, CS-: 3}}
+    trials: {{CS+: 2, CS-: 1}}
     reinforced: {{CS+: 2}}
     cs_duration: 1
     iti: 0.5
