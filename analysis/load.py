@@ -131,11 +131,23 @@ def find_logs(path: str | Path) -> list[LogFile]:
     if path.is_file():
         files = [path]
     else:
-        files = sorted(
-            p
-            for p in path.rglob("*_events.tsv")
-            if not any(part == "derivatives" or part.startswith(".") for part in p.parts)
-        )
+        if path.resolve() == Path(path.resolve().anchor):
+            # `pavlov analyze /` searched the whole machine, into /proc, and crashed there
+            raise AnalysisError(
+                f"{path}: expected a data, participant or session folder, got the root of the "
+                "file system"
+            )
+        try:
+            files = sorted(
+                p
+                for p in path.rglob("*_events.tsv")
+                if not any(part == "derivatives" or part.startswith(".") for part in p.parts)
+            )
+        except OSError as error:
+            raise AnalysisError(
+                f"{path}: cannot search this folder for session logs: {error.strerror} "
+                f"({error.filename})"
+            ) from None
         if not files:
             raise AnalysisError(
                 f"{path}: expected pavlov session logs (sub-*/ses-*/*_events.tsv) in this folder, "

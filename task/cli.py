@@ -54,12 +54,14 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
     parser : argparse.ArgumentParser, optional
         The parser to use (default: :func:`build_parser`); tests pass their own.
     """
-    parser = parser or build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help(sys.stderr)
-        return 2
     try:
+        # Building the parser imports every room's commands (numpy, pandas...): a Ctrl-C
+        # in those first seconds is an interruption like any other, not a traceback.
+        parser = parser or build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args) or 0)
     except PavlovError as error:
         print(f"pavlov: {_one_line(error)}", file=sys.stderr)

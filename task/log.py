@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.common.bids import MAX_LABEL, is_label
+from pavlov.common.bids import bids_label
 from pavlov.common.errors import PavlovError
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "EventLog",
     "LogError",
     "RunPaths",
-    "bids_label",
     "format_value",
     "run_paths",
     "write_events_json",
@@ -195,29 +194,6 @@ class RunPaths:
         for folder in ("beh", "func"):
             found.extend(sorted((session / folder).glob(f"{sub}_{ses}_task-*_run-*_shocks.tsv")))
         return found
-
-
-def bids_label(value: str, what: str) -> str:
-    """Return ``value`` as a BIDS label (letters and digits), dropping a ``sub-``/``ses-`` prefix.
-
-    Raises
-    ------
-    LogError
-        If anything but letters and digits remains.
-    """
-    text = str(value).strip()
-    for prefix in ("sub-", "ses-", "run-"):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    if len(text) > MAX_LABEL:
-        # A 300-character ID failed as a file name (ENAMETOOLONG), 5,000 digits in int().
-        raise LogError(
-            f"{what}: expected a BIDS label of at most {MAX_LABEL} letters and digits, got "
-            f"{len(text):,} characters"
-        )
-    if not is_label(text):
-        raise LogError(f"{what}: expected letters and digits only (a BIDS label), got {value!r}")
-    return text
 
 
 def run_paths(

@@ -278,9 +278,10 @@ def _session_data(protocol, schedule, args, run, display, devices, intensity, so
 
 def run_command(args) -> int:
     """Run ``pavlov run``; return the exit status (0 completed, 1 aborted with Escape)."""
+    from pavlov.common.bids import bids_label
     from pavlov.protocols import build_schedule, load_protocol
     from pavlov.stimuli.check import prepare_stimuli
-    from pavlov.task.log import bids_label, run_paths
+    from pavlov.task.log import run_paths
 
     protocol = load_protocol(args.protocol)
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

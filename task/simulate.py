@@ -335,8 +335,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_simulate)
 
 
+#: Largest --groups EFFECT: the extinction learning rate times 101 (it is capped at 1).
+MAX_GROUP_EFFECT = 100.0
+
+
 def _groups(specs: Sequence[str] | None) -> list[tuple[str, float]]:
-    from pavlov.task.log import bids_label
+    from pavlov.common.bids import bids_label
 
     groups = []
     for spec in specs or []:
@@ -345,9 +349,12 @@ def _groups(specs: Sequence[str] | None) -> list[tuple[str, float]]:
             value = float(effect)
         except ValueError:
             value = math.nan
-        if not sep or not name or not math.isfinite(value) or value <= -1:
+        # 1 + EFFECT scales a learning rate capped at 1: beyond 100-fold it means nothing
+        # (1e308 was taken as given)
+        if not sep or not name or not -1 < value <= MAX_GROUP_EFFECT:
             raise SimulateUsageError(
-                f"--groups: expected NAME=EFFECT with EFFECT a number > -1, got {spec!r}"
+                "--groups: expected NAME=EFFECT with EFFECT a number > -1 and <= "
+                f"{MAX_GROUP_EFFECT:g}, got {spec!r}"
             )
         bids_label(name, "--groups")
         groups.append((name, value))

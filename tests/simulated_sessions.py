@@ -4,13 +4,12 @@ session's log and dataset layout (BIDS validation, physiology import)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from sessions_e2e import start_xvfb
 
 from pavlov.protocols import build_schedule, load_protocol
 
@@ -19,30 +18,6 @@ PROTOCOLS = sorted((REPO / "protocols").glob("*.yaml"))
 
 #: Wall-clock seconds each simulated session should take (speed = its length / this).
 TARGET_SECONDS = 2.0
-
-
-def start_xvfb() -> tuple[subprocess.Popen, dict]:
-    """Start Xvfb on a free display; return the process and an environment using it."""
-    if shutil.which("Xvfb") is None:
-        raise RuntimeError("Xvfb is not installed (apt-get install xvfb)")
-    for number in range(200, 300):
-        if (
-            not Path(f"/tmp/.X{number}-lock").exists()
-            and not Path(f"/tmp/.X11-unix/X{number}").exists()
-        ):
-            break
-    process = subprocess.Popen(
-        ["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"Xvfb :{number} did not start")
-        time.sleep(0.05)
-    return process, dict(os.environ, DISPLAY=f":{number}", PAVLOV_DEBUG="")
 
 
 def simulate_protocol(protocol: Path, data: Path, env: dict, participant: str = "demo") -> Path:
@@ -81,7 +56,7 @@ def simulate_protocol(protocol: Path, data: Path, env: dict, participant: str = 
 
 def simulate_all(root: Path) -> dict[str, Path]:
     """One dataset per bundled protocol under ``root``, two protocols at a time."""
-    process, env = start_xvfb()
+    process, env = start_xvfb(200)
     try:
         with ThreadPoolExecutor(2) as pool:
             jobs = {

@@ -212,3 +212,14 @@ def test_runs_loaded_in_processes_give_the_serial_frames(bids_data, monkeypatch)
     parallel = load.load_study(bids_data)
     for a, b in zip(serial, parallel):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_root_folder_is_refused_at_once():
+    """`pavlov analyze /` searched the whole machine and crashed in /proc: now one line."""
+    import pytest
+
+    from pavlov.analysis.errors import AnalysisError
+    from pavlov.analysis.load import find_logs
+
+    with pytest.raises(AnalysisError, match=r"^/: expected a data, participant or session folder"):
+        find_logs("/")

@@ -32,8 +32,8 @@ import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from sessions_e2e import read_log
 
 from pavlov.protocols import build_schedule, load_protocol
 
@@ -192,13 +192,6 @@ def run(env, protocol: Path, data: Path, shock: str, launcher: list[str] | None 
         text=True,
         timeout=90,
     )
-
-
-def read_log(data: Path) -> tuple[pd.DataFrame, dict]:
-    (events,) = data.glob("sub-*/ses-*/*/*_events.tsv")
-    (session,) = data.glob("sub-*/ses-*/*/*_session.json")
-    log = pd.read_csv(events, sep="\t", na_values="n/a", keep_default_na=False)
-    return log, json.loads(session.read_text())
 
 
 def trains(writes: list[tuple[float, int]], mask: int) -> list[list[float]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sessions_e2e import cs_rows
 
 from pavlov.protocols import build_schedule, load_protocol
 
@@ -33,12 +34,6 @@ def pavlov(env, *args, **kwargs):
         timeout=120,
         **kwargs,
     )
-
-
-def cs_rows(path: Path) -> int:
-    """Complete cs rows in a log being written."""
-    lines = path.read_text().split("\n")[1:-1]
-    return sum(1 for line in lines if line.split("\t")[2:3] == ["cs"])
 
 
 def events_file(data: Path) -> Path:
