@@ -5,11 +5,10 @@ session's log and dataset layout (BIDS validation, physiology import)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sessions_e2e import start_xvfb
+from sessions_e2e import run_command, start_xvfb
 
 from pavlov.protocols import build_schedule, load_protocol
 
@@ -27,23 +26,15 @@ def simulate_protocol(protocol: Path, data: Path, env: dict, participant: str = 
         length = build_schedule(loaded, participant, session.name).events[-1].onset
         speed = max(60, round(length / TARGET_SECONDS))
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pavlov.task.cli",
-                "run",
-                str(protocol),
-                "--participant",
-                participant,
+            run_command(
+                protocol,
+                data,
                 "--session",
                 session.name,
-                "--simulate",
                 "--speed",
                 str(speed),
-                "--windowed",
-                "--data",
-                str(data),
-            ],
+                participant=participant,
+            ),
             env=env,
             capture_output=True,
             text=True,

@@ -45,55 +45,35 @@ def house() -> Path:
     return root
 
 
-def test_ruff_finds_nothing():
-    """`ruff check` reports no problem in any room, test or benchmark."""
+def lint(*command: str, cwd: Path = REPO) -> str:
+    """Run a linter installed with the project; fail with its report unless it exits 0."""
     result = subprocess.run(
-        [
-            _tool("ruff"),
-            "check",
-            "common",
-            "protocols",
-            "stimuli",
-            "task",
-            "analysis",
-            "tests",
-            "benchmarks",
-        ],
-        cwd=REPO,
+        [_tool(command[0]), *command[1:]],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_ruff_finds_nothing():
+    """`ruff check` reports no problem in any room, test or benchmark."""
+    rooms = ("common", "protocols", "stimuli", "task", "analysis", "tests", "benchmarks")
+    lint("ruff", "check", *rooms)
 
 
 def test_rooms_depend_downward(house):
     """`lint-imports` keeps every contract in pyproject (room order, no cycles)."""
-    result = subprocess.run(
-        [_tool("lint-imports"), "--no-cache", str(REPO / "pyproject.toml")],
-        cwd=house,
-        env={**os.environ, "PYTHONPATH": str(house)},
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 broken" in result.stdout, result.stdout
+    report = lint("lint-imports", "--no-cache", str(REPO / "pyproject.toml"), cwd=house)
+    assert "0 broken" in report, report
 
 
 def test_types_check(house):
     """`mypy -p pavlov` finds no type error in any room (pyproject's [tool.mypy])."""
-    result = subprocess.run(
-        [
-            _tool("mypy"),
-            "--config-file",
-            str(REPO / "pyproject.toml"),
-            "--cache-dir",
-            str(REPO / ".mypy_cache"),
-            "-p",
-            "pavlov",
-        ],
-        cwd=house,
-        capture_output=True,
-        text=True,
+    config = ("--config-file", str(REPO / "pyproject.toml"))
+    report = lint(
+        "mypy", *config, "--cache-dir", str(REPO / ".mypy_cache"), "-p", "pavlov", cwd=house
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Success: no issues found" in result.stdout, result.stdout
+    assert "Success: no issues found" in report, report
