@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pavlov.common.argtypes import positive_int
+from pavlov.common.argtypes import positive_int, seed
 from pavlov.common.errors import PavlovError
 from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
 from pavlov.task.simulated_physio import (
@@ -311,7 +311,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", default="data", metavar="DIR", help="dataset folder (./data)")
     parser.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         metavar="S",
         help="varies the simulated participants' answers and physiology (default: the "
         "schedule's own seed, as pavlov run --simulate)",
