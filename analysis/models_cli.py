@@ -59,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SD",
         help="response noise SD (default: 0.15 for ratings on a 0-1 scale, 0.4 for SCR)",
     )
-    parser.add_argument("--starts", type=positive_int, default=10, metavar="K", help="fitting starts")
+    parser.add_argument(
+        "--starts", type=positive_int, default=10, metavar="K", help="fitting starts"
+    )
     parser.add_argument("--seed", type=seed, default=0, metavar="S", help="default: 0")
     parser.add_argument(
         "--out", metavar="FILE", help="write true vs estimated values (or the matrix) as CSV"
@@ -84,12 +86,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="refit by per-participant maximum likelihood (ml) or hierarchically (NumPyro "
         "NUTS; model recovery then by PSIS-LOO; needs pavlov[bayes])",
     )
-    parser.add_argument("--chains", type=positive_int, metavar="N", help="--fit hierarchical: chains (4)")
+    parser.add_argument(
+        "--chains", type=positive_int, metavar="N", help="--fit hierarchical: chains (4)"
+    )
     parser.add_argument(
         "--draws", type=positive_int, metavar="N", help="--fit hierarchical: draws per chain (1000)"
     )
     parser.add_argument(
-        "--warmup", type=positive_int, metavar="N", help="--fit hierarchical: warm-up iterations (1000)"
+        "--warmup",
+        type=positive_int,
+        metavar="N",
+        help="--fit hierarchical: warm-up iterations (1000)",
     )
     parser.set_defaults(func=run_recover)
 
