@@ -21,7 +21,7 @@ import importlib
 #: Public name → submodule. Imported on first use, so that ``import pavlov.analysis.fit``
 #: (or the CLI) does not pay for scipy.stats or matplotlib it does not use.
 _EXPORTS = {
-    "TRIAL_COLUMNS": "load",
+    "TRIAL_COLUMNS": "frame",
     "AnalysisError": "errors",
     "TableError": "errors",
     "add_blocks": "curves",

@@ -56,7 +56,15 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int, seed
+from pavlov.analysis.frame import python_strings
+from pavlov.common.argtypes import (
+    finite_float,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    seed,
+)
+from pavlov.common.bids import pavlov_version
 
 
 def register(subparsers) -> None:
@@ -319,7 +327,7 @@ def register(subparsers) -> None:
 
 def _check_phases(option: str, names, trials: pd.DataFrame) -> None:
     """Every phase an option names must be in the data (a typo used to select nothing)."""
-    from pavlov.protocols.errors import suggest
+    from pavlov.common.errors import suggest
 
     known = sorted({str(p) for p in trials["phase"]})
     for name in names:
@@ -342,7 +350,7 @@ def _column_map(text: str) -> dict[str, str]:
 
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``pavlov analyze`` with parsed arguments; return the exit status."""
-    _python_strings()
+    python_strings()
     if args.workers is None and args.scheduler is None:
         return _analyze(args, None)
     if args.workers is not None and args.scheduler is not None:
@@ -351,14 +359,6 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     with cluster(args.workers, args.scheduler) as client:
         return _analyze(args, client)
-
-
-def _python_strings() -> None:
-    # pandas 3 keeps text columns in Arrow when pyarrow is installed (the dask extra brings
-    # it); on the thousands of short columns of a study's logs, Arrow's per-call overhead
-    # makes loading 1.6x slower than Python strings (measured), and the values are the same.
-    if "string_storage" in dir(pd.options.mode):
-        pd.set_option("mode.string_storage", "python")
 
 
 def _analyze(args: argparse.Namespace, client) -> int:
@@ -676,7 +676,7 @@ def check_stats_options(args: argparse.Namespace, trials: pd.DataFrame) -> None:
             raise AnalysisError("--mixed-across: expected 'all' alone or phase names")
         for phase in args.mixed_across:
             if phase != "all" and phase not in known:
-                from pavlov.protocols.errors import suggest
+                from pavlov.common.errors import suggest
 
                 close = suggest(phase, known)
                 hint = f". Did you mean '{close}'?" if close else ""
@@ -841,20 +841,13 @@ def _write_regressors(
         scanned = {f for f in sessions.get("events_file", []) if Path(f).parent.name == "func"}
         if not scanned:
             return []
-    files, notes = fmri.regressor_files(trials, fits, sessions, models=models, version=_version())
+    files, notes = fmri.regressor_files(
+        trials, fits, sessions, models=models, version=pavlov_version()
+    )
     if which == "auto":
         files = [f for f in files if set(f.sidecar.get("Sources", [])) & scanned]
     written += fmri.write_regressor_files(out, files)
     return fmri.describe_regressors(files, fits, notes)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pavlov")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _load_protocol(path: str | None):

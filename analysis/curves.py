@@ -48,7 +48,7 @@ def choose_response(trials: pd.DataFrame) -> str:
     for column in ("scr", "rating"):
         if column in trials.columns and trials[column].notna().any():
             return column
-    from pavlov.analysis.load import TRIAL_COLUMNS
+    from pavlov.analysis.frame import TRIAL_COLUMNS
 
     for column in trials.columns:
         if (
@@ -276,7 +276,7 @@ def group_curves(curves: pd.DataFrame) -> pd.DataFrame:
     out["sem_within"] = grouped["_ws"].first().to_numpy()
     out["sem"] = out["sd"] / np.sqrt(out["n"].where(out["n"] > 0))
     out.loc[out["n"] < 2, ["sem", "sem_within"]] = np.nan
-    from pavlov.analysis.load import natural_key
+    from pavlov.analysis.frame import natural_key
 
     groups = sorted(pd.unique(out["group"]), key=natural_key)
     labels = list(CURVE_TYPES) if level == "cs_type" else list(pd.unique(curves[level]))

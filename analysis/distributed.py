@@ -78,10 +78,10 @@ def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterato
 
 def _run_task(log, rank: int, folder: str, scoring=None) -> tuple[str, str | None]:
     """On a worker: load one run, write its trial (and rating) rows as Parquet."""
-    from pavlov.analysis.cli import _python_strings
+    from pavlov.analysis.frame import python_strings
     from pavlov.analysis.load import load_run
 
-    _python_strings()  # as the client does (the same values, less overhead)
+    python_strings()  # as the client does (the same values, less overhead)
 
     trials, ratings = load_run(log, rank, scoring=scoring)
     base = Path(folder) / log.stem

@@ -7,7 +7,7 @@ user can find the cell in an editor and in a spreadsheet alike.
 
 from __future__ import annotations
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 
 
 class AnalysisError(PavlovError, ValueError):

@@ -107,17 +107,14 @@ def flag_participants(
     people["us_trials"] = people["participant"].map(counts["us_trials"]).fillna(0).astype(int)
     people["us_valid_share"] = people["participant"].map(counts["us_valid"]).astype(float)
     flag = people["us_valid_share"] < us_min_share
-    people["us_nonresponder"] = pd.array(
-        np.where(people["us_valid_share"].isna(), None, flag), dtype="boolean"
-    )
+    people["us_nonresponder"] = flag.astype("boolean").mask(people["us_valid_share"].isna())
 
     roles = phase_roles(trials, acquisition=acquisition, extinction=None, tests=())
     data = trials[trials[response].notna() & ~trials["reinforced"].astype(bool)]
     d = _d_ends(data, response, roles.acquisition, int(nonlearner_trials), last=True)
     people["nonlearner_d"] = people["participant"].map(d).astype(float)
-    people["nonlearner"] = pd.array(
-        np.where(people["nonlearner_d"].isna(), None, people["nonlearner_d"] <= 0),
-        dtype="boolean",
+    people["nonlearner"] = (
+        (people["nonlearner_d"] <= 0).astype("boolean").mask(people["nonlearner_d"].isna())
     )
     share = trials[response].isna().groupby(trials["participant"]).mean()
     people["missing_share"] = people["participant"].map(share).astype(float)

@@ -62,7 +62,7 @@ from scipy.stats import qmc
 
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.models import MODELS, ModelError, check_model, run_model
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = ["RESPONSES", "FitError", "combine_fits", "fit_models", "regressors"]
 

@@ -44,6 +44,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ _LEVELS = {
     "US time point (USp, USo or USm), or the CS offset on trials without one; duration 0",
 }
 
-_COLUMNS = {
+_COLUMNS: dict[str, dict[str, Any]] = {
     "onset": {
         "Description": "seconds from the run's session zero (first stored volume after the "
         "dummy volumes in scanner sessions), as in the events log",
@@ -149,7 +150,7 @@ def summed_bic(fits: pd.DataFrame) -> dict[str, float]:
 def lowest_bic_model(fits: pd.DataFrame) -> str | None:
     """The model with the lowest :func:`summed_bic`; None when no BIC is available."""
     sums = {m: v for m, v in summed_bic(fits).items() if np.isfinite(v)}
-    return min(sums, key=sums.get) if sums else None
+    return min(sums, key=sums.__getitem__) if sums else None
 
 
 def regressor_files(
@@ -296,7 +297,7 @@ def _path(participant: str, session: str, run: str, task: str, model: str) -> Pu
 
 
 def _run_key(item: RegressorFile, order: Mapping[str, int]) -> tuple:
-    from pavlov.analysis.load import natural_key
+    from pavlov.analysis.frame import natural_key
 
     stem = item.path.name.split("_desc-")[0]
     return (natural_key(str(item.path.parent)), natural_key(stem), order[item.sidecar["Model"]])
@@ -324,7 +325,7 @@ def _tidy(rows: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("onset", kind="stable").reset_index(drop=True)
 
 
-def _number(value: object) -> float | None:
+def _number(value: Any) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -356,7 +357,7 @@ def _sidecar(
         if hierarchical
         else "by maximum likelihood"
     )
-    meta: dict = {
+    meta: dict[str, Any] = {
         "Description": (
             f"Trial-wise parametric regressors of the {model} learning model, fitted to this "
             f"participant's {response or 'responses'} {method} (pavlov analyze)."

@@ -69,6 +69,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,7 +127,7 @@ def require() -> None:
         )
 
 
-def check_sampling(chains: object, draws: object, warmup: object, seed: object) -> None:
+def check_sampling(chains: Any, draws: Any, warmup: Any, seed: Any) -> None:
     """Raise :class:`HierarchicalError` (one line, naming the option) for unusable settings."""
     for flag, value, low in (
         ("--chains", chains, 1),
@@ -1305,7 +1306,10 @@ def confusion_hierarchical(
         )
         winners = participant_winners(result).value_counts()
         n = int(winners.sum())
-        row = {"simulated": generating, **{m: int(winners.get(m, 0)) for m in models}}
+        row: dict[str, Any] = {
+            "simulated": generating,
+            **{m: int(winners.get(m, 0)) for m in models},
+        }
         row["n"] = n
         row["recovered"] = row[generating] / n if n else np.nan
         row["sample_winner"] = result.comparison["model"].iloc[0]

@@ -76,7 +76,7 @@ def phase_roles(
     names = list(phases["phase"])
     for given in [acquisition, extinction, *(tests or ())]:
         if given is not None and given not in names:
-            from pavlov.protocols.errors import suggest
+            from pavlov.common.errors import suggest
 
             close = suggest(given, names)
             hint = f". Did you mean '{close}'?" if close else ""

@@ -19,6 +19,7 @@ cell, no test is made: estimates are kept, ``t``, ``df``, CI and ``p`` are left 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ def paired_test(a, b) -> dict:
     a, b = a[keep], b[keep]
     d = a - b
     n = len(d)
-    out = {
+    out: dict[str, Any] = {
         "n": n,
         "mean_1": float(a.mean()) if n else np.nan,
         "mean_2": float(b.mean()) if n else np.nan,
@@ -87,7 +88,7 @@ def welch_test(a, b) -> dict:
     b = np.asarray(b, dtype=float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     n1, n2 = len(a), len(b)
-    out = {
+    out: dict[str, Any] = {
         "n": n1 + n2,
         "mean_1": float(a.mean()) if n1 else np.nan,
         "mean_2": float(b.mean()) if n2 else np.nan,
@@ -131,7 +132,7 @@ def index_tests(indices: pd.DataFrame) -> pd.DataFrame:
     indices : pandas.DataFrame
         From :func:`pavlov.analysis.indices.compute_indices` (the participants to test).
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for test, part in indices.groupby("test_phase", sort=False):
         for name, first, second, words in (
             (
@@ -160,7 +161,7 @@ def group_index_tests(indices: pd.DataFrame) -> pd.DataFrame:
     """Extinction and return-of-fear indices between every pair of groups (Welch)."""
     named = indices[indices["group"].astype(str) != ""]
     groups = sorted(pd.unique(named["group"]), key=str)
-    rows = []
+    rows: list[dict[str, Any]] = []
     if len(groups) < 2:
         return _frame(rows)
     for test, part in named.groupby("test_phase", sort=False):
@@ -203,7 +204,7 @@ def role_contrasts(role_index: pd.DataFrame) -> pd.DataFrame:
         :data:`TEST_COLUMNS`; ``index`` is the measure, ``comparison`` e.g.
         ``(CS+R − CS-) vs (CS+NR − CS-)``; ``mean_1``/``mean_2`` are the two roles' means.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     if role_index.empty:
         return _frame(rows)
     roles = list(pd.unique(role_index["cs"]))

@@ -50,75 +50,23 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError, TableError
+from pavlov.analysis.frame import (
+    RATING_COLUMNS,
+    finish_trials,
+    natural_key,
+    phase_order,
+)
 from pavlov.analysis.physio import Physio
-
-#: Columns of the tidy trial frame, in order.
-TRIAL_COLUMNS = (
-    "participant",
-    "group",
-    "session",
-    "run",
-    "phase",
-    "phase_type",
-    "phase_order",
-    "trial",
-    "cs_trial",
-    "cs",
-    "cs_type",
-    "stimulus",
-    "context",
-    "reinforced",
-    "onset",
-    "duration",
-    "us_onset",
-    "iti",
-    "rating",
-    "rating_rt",
-    "scr",
-    "us_scr",
+from pavlov.analysis.table import (
+    CS_TYPES,
+    missing_mask,
+    parse_choice,
+    parse_numeric,
+    read_delimited,
+    read_table,
+    require_columns,
 )
-
-#: Columns of the post-phase ratings frame (:func:`load_ratings`), in order.
-RATING_COLUMNS = (
-    "participant",
-    "group",
-    "session",
-    "run",
-    "phase",
-    "phase_order",
-    "trial",
-    "cs",
-    "cs_type",
-    "stimulus",
-    "rating",
-    "rating_rt",
-    "onset",
-)
-
-_TEXT_COLUMNS = ("group", "session", "run", "phase_type", "stimulus", "context")
-_NUMBER_COLUMNS = (
-    "onset",
-    "duration",
-    "us_onset",
-    "iti",
-    "rating",
-    "rating_rt",
-    "scr",
-    "us_scr",
-)
-
-#: Phase-name patterns used to guess a phase type when the data do not say it, first match
-#: wins (so ``Pre-conditioning`` is habituation and ``EXT-RE`` recall, not extinction).
-_PHASE_PATTERNS = (
-    (r"pre.?cond|habit|baseline|^pre\b", "habituation"),
-    (r"recall|retention|ext.?re\b|^test|spontan", "recall"),
-    (r"renew|^ren\b", "renewal"),
-    (r"reinst", "reinstatement"),
-    (r"react|remind|retriev", "reactivation"),
-    (r"ext", "extinction"),
-    (r"acq|cond|learn|fear", "acquisition"),
-    (r"revers", "reversal"),
-)
+from pavlov.common.bids import LABEL
 
 #: Seconds after US onset in which the US response is scored (trough-to-peak).
 US_WINDOW = (1.0, 4.0)
@@ -134,90 +82,13 @@ SCR_SCORING = (
 )
 
 _LOG_NAME = re.compile(
-    r"^sub-(?P<participant>[A-Za-z0-9]+)"
-    r"(?:_ses-(?P<session>[A-Za-z0-9]+))?"
-    r"_task-(?P<task>[A-Za-z0-9]+)"
-    r"(?:_acq-[A-Za-z0-9]+)?"
+    rf"^sub-(?P<participant>{LABEL})"
+    rf"(?:_ses-(?P<session>{LABEL}))?"
+    rf"_task-(?P<task>{LABEL})"
+    rf"(?:_acq-{LABEL})?"
     r"(?:_run-(?P<run>[0-9]+))?"
     r"_events\.tsv$"
 )
-
-
-def guess_phase_type(name: str) -> str:
-    """Guess a phase's type from its name (``'Pre-conditioning'`` → ``'habituation'``).
-
-    Returns ``''`` when nothing matches.
-    """
-    lowered = str(name).strip().lower()
-    for pattern, kind in _PHASE_PATTERNS:
-        if re.search(pattern, lowered):
-            return kind
-    return ""
-
-
-def natural_key(label: str) -> tuple:
-    """Sort key that orders ``p2`` before ``p10`` and ``day2`` before ``day30``."""
-    parts = re.split(r"(\d+)", str(label))
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
-
-
-def finish_trials(frame: pd.DataFrame) -> pd.DataFrame:
-    """Complete a trial frame: defaults, phase order, ``cs_trial``, column order, row order.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        At least ``participant, phase, trial, cs_type, reinforced`` and ``_position`` (a
-        number giving presentation order within a participant).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The tidy trial frame (see the module docstring), index 0..n-1.
-    """
-    out = frame.copy()
-    n = len(out)
-    for column in _TEXT_COLUMNS:
-        if column not in out.columns:
-            out[column] = ""
-    if "cs" not in out.columns:
-        out["cs"] = out["cs_type"]
-    for column in _NUMBER_COLUMNS:
-        if column not in out.columns:
-            out[column] = np.nan
-    # guessed once per phase name, not per row (a study has a handful of phases)
-    guessed = out["phase"].map({p: guess_phase_type(p) for p in pd.unique(out["phase"])})
-    out["phase_type"] = out["phase_type"].where(out["phase_type"].astype(str) != "", guessed)
-    out["participant"] = out["participant"].astype(str)
-    out["trial"] = out["trial"].astype(int)
-    out["reinforced"] = out["reinforced"].astype(bool)
-    participants = sorted(pd.unique(out["participant"]), key=natural_key)
-    rank = {p: i for i, p in enumerate(participants)}
-    out["_participant_rank"] = out["participant"].map(rank)
-    out = out.sort_values(["_participant_rank", "_position"], kind="stable")
-    out["phase_order"] = phase_order(out) if n else pd.Series(dtype=int)
-    out["cs_trial"] = out.groupby(["participant", "session", "phase", "cs"]).cumcount() + 1
-    extra = [c for c in out.columns if c not in TRIAL_COLUMNS and not c.startswith("_")]
-    out = out[list(TRIAL_COLUMNS) + extra].reset_index(drop=True)
-    for column in ("participant", "phase", "cs", "cs_type", *_TEXT_COLUMNS):
-        out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
-    return out
-
-
-def phase_order(frame: pd.DataFrame) -> pd.Series:
-    """1-based order of each row's phase, in the order phases occur.
-
-    Each participant's phases are ranked by first appearance (rows in presentation order);
-    a phase's overall place is its mean rank over the participants who had it, ties going
-    to the phase seen first.
-    """
-    first = frame.drop_duplicates(["participant", "phase"])[["participant", "phase"]].copy()
-    first["rank"] = first.groupby("participant").cumcount()
-    first["seen"] = np.arange(len(first))
-    places = first.groupby("phase", sort=False).agg(rank=("rank", "mean"), seen=("seen", "min"))
-    places = places.sort_values(["rank", "seen"], kind="stable")
-    order = {phase: i + 1 for i, phase in enumerate(places.index)}
-    return frame["phase"].map(order).astype(int)
 
 
 @dataclass(frozen=True)
@@ -260,11 +131,23 @@ def find_logs(path: str | Path) -> list[LogFile]:
     if path.is_file():
         files = [path]
     else:
-        files = sorted(
-            p
-            for p in path.rglob("*_events.tsv")
-            if not any(part == "derivatives" or part.startswith(".") for part in p.parts)
-        )
+        if path.resolve() == Path(path.resolve().anchor):
+            # `pavlov analyze /` searched the whole machine, into /proc, and crashed there
+            raise AnalysisError(
+                f"{path}: expected a data, participant or session folder, got the root of the "
+                "file system"
+            )
+        try:
+            files = sorted(
+                p
+                for p in path.rglob("*_events.tsv")
+                if not any(part == "derivatives" or part.startswith(".") for part in p.parts)
+            )
+        except OSError as error:
+            raise AnalysisError(
+                f"{path}: cannot search this folder for session logs: {error.strerror} "
+                f"({error.filename})"
+            ) from None
         if not files:
             raise AnalysisError(
                 f"{path}: expected pavlov session logs (sub-*/ses-*/*_events.tsv) in this folder, "
@@ -347,7 +230,6 @@ def load_trials(
                 f"{path}: a physiology recording needs a session log (events.tsv) for its "
                 "onsets, got a trial table"
             )
-        from pavlov.analysis.table import read_table
 
         return read_table(path, response_name=response_name, columns=columns)
     return load_study(path, response_name, physio=physio, scoring=scoring)[0]
@@ -575,7 +457,6 @@ def read_groups(path: Path | None) -> dict[str, str]:
     """
     if path is None:
         return {}
-    from pavlov.analysis.table import missing_mask, read_delimited, require_columns
 
     raw = read_delimited(path, sep="\t")
     require_columns(raw, str(path), ("participant_id",))
@@ -601,7 +482,6 @@ def read_events(path: str | Path) -> pd.DataFrame:
     TableError
         Missing required columns, non-numeric onsets or durations.
     """
-    from pavlov.analysis.table import missing_mask, parse_numeric, read_delimited
 
     name = str(path)
     raw = _read_plain_log(path)
@@ -666,13 +546,11 @@ def _read_plain_log(path: str | Path) -> pd.DataFrame | None:
 
 
 def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
-    from pavlov.analysis.table import require_columns
 
     require_columns(frame, name, columns)
 
 
 def _number(rows: pd.DataFrame, column: str, name: str) -> np.ndarray:
-    from pavlov.analysis.table import parse_numeric
 
     if column not in rows.columns:
         return np.full(len(rows), np.nan)
@@ -680,7 +558,6 @@ def _number(rows: pd.DataFrame, column: str, name: str) -> np.ndarray:
 
 
 def _as_int(rows: pd.DataFrame, column: str, name: str) -> np.ndarray:
-    from pavlov.analysis.table import parse_numeric
 
     values = parse_numeric(rows, column, name, missing_ok=False, integer=True, positive=True)
     return values.astype(int)
@@ -704,7 +581,6 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
     TableError
         Malformed trial numbers, CS types, reinforcement flags or ratings.
     """
-    from pavlov.analysis.table import CS_TYPES, parse_choice
 
     cs = events[events["trial_type"].to_numpy() == "cs"]
     if cs.empty:

@@ -227,6 +227,7 @@ def fit_lmm(y, x, z, groups, *, max_iter: int = 2000) -> LMMFit:
             best = result
         if result.success:
             break
+    assert best is not None  # the loop above runs at least once
     theta = best.x
     diag = problem.rows == problem.cols
     singular = bool(np.any(theta[diag] < 1e-4))
@@ -327,7 +328,7 @@ def _describe(names: Sequence[str]) -> str:
 def _fit_sequence(y, x, columns: dict, groups, sequence) -> tuple[LMMFit, str, str]:
     """Fit the random structures in ``sequence`` (maximal first) until one converges
     without a singular variance; the last one is kept whatever happens."""
-    dropped = []
+    dropped: list[str] = []
     for i, names in enumerate(sequence):
         z = np.column_stack([columns[n] for n in names])
         fit = fit_lmm(y, x, z, groups)

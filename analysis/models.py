@@ -26,14 +26,14 @@ sensitivities), which :mod:`pavlov.analysis.fit` uses for Gauss–Newton steps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = ["MODELS", "ModelError", "Trace", "check_model", "encode_cues", "predict", "run_model"]
 
@@ -82,7 +82,7 @@ def check_model(model: str) -> tuple[str, ...]:
     return MODELS[model]
 
 
-def encode_cues(labels: Sequence[object]) -> np.ndarray:
+def encode_cues(labels: Iterable[object]) -> np.ndarray:
     """Map CS labels to codes 0, 1, ... in order of first appearance."""
     codes: dict[object, int] = {}
     return np.array([codes.setdefault(label, len(codes)) for label in labels], dtype=np.intp)
@@ -154,21 +154,21 @@ def run_model(
     out_v = np.empty((n_trials, batch))
     out_d = np.empty((n_trials, batch))
     out_a = np.empty((n_trials, batch))
-    d_value = np.zeros((batch * n_cues, k)) if gradient else None
-    out_dv = np.empty((n_trials, batch, k)) if gradient else None
-    out_da = np.zeros((n_trials, batch, k)) if gradient else None
+    # gradient buffers are empty (never touched) when no gradient is asked for
+    rows = batch * n_cues if gradient else 0
+    d_value = np.zeros((rows, k))
+    out_dv = np.empty((n_trials if gradient else 0, batch, k))
+    out_da = np.zeros((n_trials if gradient else 0, batch, k))
     cue_index = np.ascontiguousarray(cue_index.T)
     outcomes = np.ascontiguousarray(outcomes.T)
-    if model == "rw2":
-        plus = np.ascontiguousarray(plus.T)
+    # rw2's CS+ flags, trial-major (checked above; empty for the other models)
+    plus_rows = np.ascontiguousarray(plus.T) if plus is not None else np.empty((0, batch), bool)
 
     if model == "hybrid":
         kappa, eta, alpha0 = values
         assoc = np.repeat(alpha0, n_cues)
-        d_assoc = None
-        if gradient:
-            d_assoc = np.zeros((batch * n_cues, k))
-            d_assoc[:, 2] = 1.0
+        d_assoc = np.zeros((rows, k))
+        d_assoc[:, 2] = 1.0
     if gradient:  # scratch buffers, reused every trial
         buf_v = np.empty((batch, k))
         buf_a = np.empty((batch, k))
@@ -199,7 +199,7 @@ def run_model(
             if model == "rw":
                 a = values[0]
             else:
-                is_plus = plus[t]
+                is_plus = plus_rows[t]
                 a = np.where(is_plus, values[0], values[1])
             out_a[t] = a
             value[idx] = v + a * delta
@@ -220,6 +220,8 @@ def run_model(
     if pad.any():  # the sink column absorbed padding updates; hide its trace
         for out in (out_v, out_d, out_a):
             out[pad] = np.nan
+    if not gradient:
+        return Trace(v=out_v, delta=out_d, alpha=out_a, dv=None, dalpha=None)
     return Trace(v=out_v, delta=out_d, alpha=out_a, dv=out_dv, dalpha=out_da)
 
 
@@ -255,9 +257,9 @@ def predict(
         Columns ``cue``, ``outcome``, ``v``, ``delta``, ``alpha``, one row per trial.
     """
     cues = list(cues)
-    outcomes = np.asarray(outcomes, dtype=float)
-    if len(outcomes) != len(cues):
-        raise ModelError(f"outcomes: expected {len(cues)} values like cues, got {len(outcomes)}")
+    observed = np.asarray(outcomes, dtype=float)
+    if len(observed) != len(cues):
+        raise ModelError(f"outcomes: expected {len(cues)} values like cues, got {len(observed)}")
     for name in check_model(model):
         value = params.get(name) if isinstance(params, Mapping) else None
         if value is None or not 0.0 <= float(value) <= 1.0:
@@ -266,14 +268,14 @@ def predict(
         model,
         {k: float(v) for k, v in params.items() if k in MODELS[model]},
         encode_cues(cues),
-        outcomes,
+        observed,
         plus=None if plus is None else np.asarray(plus, dtype=bool),
         v0=v0,
     )
     return pd.DataFrame(
         {
             "cue": cues,
-            "outcome": outcomes,
+            "outcome": observed,
             "v": trace.v[0],
             "delta": trace.delta[0],
             "alpha": trace.alpha[0],

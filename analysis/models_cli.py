@@ -30,7 +30,7 @@ from pathlib import Path
 
 from pavlov.analysis.fit import RESPONSES, FitError
 from pavlov.analysis.models import MODELS
-from pavlov.task.argtypes import positive_float
+from pavlov.common.argtypes import positive_float, positive_int, seed
 
 __all__ = ["register", "run_recover"]
 
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("protocol", metavar="PROTOCOL", help="protocol YAML file")
     parser.add_argument("--model", choices=tuple(MODELS), default="rw", help="default: rw")
     parser.add_argument(
-        "--participants", type=int, default=50, metavar="N", help="simulated participants"
+        "--participants", type=positive_int, default=50, metavar="N", help="simulated participants"
     )
     parser.add_argument("--response", choices=RESPONSES, default="rating", help="default: rating")
     parser.add_argument(
@@ -59,8 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SD",
         help="response noise SD (default: 0.15 for ratings on a 0-1 scale, 0.4 for SCR)",
     )
-    parser.add_argument("--starts", type=int, default=10, metavar="K", help="fitting starts")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="default: 0")
+    parser.add_argument(
+        "--starts", type=positive_int, default=10, metavar="K", help="fitting starts"
+    )
+    parser.add_argument("--seed", type=seed, default=0, metavar="S", help="default: 0")
     parser.add_argument(
         "--out", metavar="FILE", help="write true vs estimated values (or the matrix) as CSV"
     )
@@ -84,12 +86,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="refit by per-participant maximum likelihood (ml) or hierarchically (NumPyro "
         "NUTS; model recovery then by PSIS-LOO; needs pavlov[bayes])",
     )
-    parser.add_argument("--chains", type=int, metavar="N", help="--fit hierarchical: chains (4)")
     parser.add_argument(
-        "--draws", type=int, metavar="N", help="--fit hierarchical: draws per chain (1000)"
+        "--chains", type=positive_int, metavar="N", help="--fit hierarchical: chains (4)"
     )
     parser.add_argument(
-        "--warmup", type=int, metavar="N", help="--fit hierarchical: warm-up iterations (1000)"
+        "--draws", type=positive_int, metavar="N", help="--fit hierarchical: draws per chain (1000)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=positive_int,
+        metavar="N",
+        help="--fit hierarchical: warm-up iterations (1000)",
     )
     parser.set_defaults(func=run_recover)
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = [
     "Physio",

@@ -17,7 +17,7 @@ __all__ = ["register", "run_import"]
 
 def register(subparsers) -> None:
     """Add ``pavlov physio`` (subcommand ``import``)."""
-    from pavlov.task.argtypes import positive_float
+    from pavlov.common.argtypes import positive_float
 
     parser = subparsers.add_parser(
         "physio",
@@ -83,7 +83,7 @@ def run_import(args: argparse.Namespace) -> int:
 
     from pavlov.analysis.physio_import import import_physio, write_imported
 
-    status = contextlib.nullcontext()
+    status: contextlib.AbstractContextManager = contextlib.nullcontext()
     if sys.stderr.isatty():  # a long recording takes seconds to read and write: say so
         from rich.console import Console
 

@@ -183,7 +183,9 @@ def import_physio(
     sidecar = read_sidecar(
         events_path.with_name(events_path.name[: -len("_events.tsv")] + "_session.json")
     )
-    devices = sidecar.get("devices") if isinstance(sidecar.get("devices"), dict) else {}
+    devices = sidecar.get("devices")
+    if not isinstance(devices, dict):
+        devices = {}
     codes = devices.get("marker_codes") if isinstance(devices.get("marker_codes"), dict) else None
     speed = float(sidecar.get("speed") or 1.0)
     onsets, codes_sent, labels = expected_markers(frame, codes)

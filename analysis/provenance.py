@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 
 __all__ = ["RecordedProtocol", "load_recorded_protocol", "protocol_sections", "recorded_protocols"]
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.physio import PhysioError, PhysioFileError
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = [
     "FORMATS",
@@ -216,7 +216,7 @@ def decode_marker_channel(
 
 def _bits_to_levels(channels: list[Channel]) -> np.ndarray:
     """Combine one channel per digital line (``... 0`` … ``... 7``) into code levels."""
-    numbers = [int(re.search(r"(\d+)\D*$", c.name).group(1)) for c in channels]
+    numbers = [int(re.findall(r"(\d+)\D*$", c.name)[0]) for c in channels]
     base = 0 if 0 in numbers else 1
     length = min(len(c.data) for c in channels)
     levels = np.zeros(length, dtype=np.int64)

@@ -24,6 +24,7 @@ Unsignalled USs (reinstatement) are not CS trials and do not enter the model.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -303,7 +304,10 @@ def model_confusion(
         )
         bic = fits.pivot(index="participant", columns="model", values="bic")[models].dropna()
         winners = bic.idxmin(axis=1).value_counts()
-        row = {"simulated": generating, **{m: int(winners.get(m, 0)) for m in models}}
+        row: dict[str, Any] = {
+            "simulated": generating,
+            **{m: int(winners.get(m, 0)) for m in models},
+        }
         row["n"] = len(bic)
         row["recovered"] = row[generating] / len(bic) if len(bic) else np.nan
         rows.append(row)

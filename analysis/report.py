@@ -15,6 +15,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ def _range(values: pd.Series, unit: str = "s", digits: int = 2) -> str:
     return f"{values.mean():.{digits}f} {unit} (range {low:.{digits}f}–{high:.{digits}f})"
 
 
-def _float(value: object) -> float:
+def _float(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -30,6 +30,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ from scipy import signal
 
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.physio import Physio, read_physio
-from pavlov.protocols.errors import suggest
+from pavlov.common.errors import suggest
 
 __all__ = [
     "EZYSCR_WINDOWS",
@@ -530,7 +531,7 @@ def score_events(
     peak_after: float = 5.0,
     baseline: tuple[float, float] = (-2.0, 0.0),
     qc: bool = True,
-    qc_options: Mapping[str, object] | None = None,
+    qc_options: Mapping[str, Any] | None = None,
 ) -> pd.Series:
     """Score the SCR of every ``cs`` row of a BIDS events table.
 

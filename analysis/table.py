@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import TableError
-from pavlov.protocols.errors import suggest
+from pavlov.analysis.frame import finish_trials
+from pavlov.common.errors import suggest
 
 #: Columns every trial table must have.
 REQUIRED_COLUMNS = ("participant", "phase", "trial", "cs_type", "us", "response")
@@ -91,7 +92,7 @@ def read_delimited(path: str | Path, sep: str | None = None) -> pd.DataFrame:
         If the path is a directory, unreadable, empty, binary, has duplicate or empty
         header names, or a row with the wrong number of fields.
     """
-    from pavlov.protocols.files import FileProblem, read_regular
+    from pavlov.common.files import FileProblem, read_regular
 
     path = Path(path)
     name = str(path)
@@ -371,7 +372,7 @@ def read_table(
     Returns
     -------
     pandas.DataFrame
-        The tidy trial frame (:data:`pavlov.analysis.load.TRIAL_COLUMNS`, plus
+        The tidy trial frame (:data:`pavlov.analysis.frame.TRIAL_COLUMNS`, plus
         ``response_name`` and ``block`` when given), in presentation order.
 
     Raises
@@ -379,8 +380,6 @@ def read_table(
     TableError
         Naming the file, row and column of the first malformed cell.
     """
-    from pavlov.analysis.load import finish_trials
-
     name = str(path)
     raw = read_delimited(path)
     if columns:

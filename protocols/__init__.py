@@ -7,7 +7,8 @@ Public API::
     schedule = build_schedule(protocol, participant="01", session="day1")
 """
 
-from pavlov.protocols.errors import PavlovError, ProtocolError, ScheduleError
+from pavlov.common.errors import PavlovError
+from pavlov.protocols.errors import ProtocolError, ScheduleError
 from pavlov.protocols.events import Cell, Event, Schedule
 from pavlov.protocols.model import Phase, Protocol
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from pavlov.protocols.errors import ProtocolError, suggest
+from pavlov.common.bids import LABEL
+from pavlov.common.errors import suggest
+from pavlov.common.keys import SYNC_RESERVED_KEYS, reserved_keys
+from pavlov.common.yamlio import Node, read_yaml
+from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.kinds import KINDS, PHASE_TYPES
 from pavlov.protocols.kinds.keys import REQUIRED
 from pavlov.protocols.kinds.shared import read_scale
 from pavlov.protocols.model import (
     CS_KINDS,
     SHAPES,
-    SYNC_RESERVED_KEYS,
     US_KINDS,
     CalibrationSpec,
     Counterbalancing,
@@ -36,7 +40,6 @@ from pavlov.protocols.model import (
     cs_type,
 )
 from pavlov.protocols.reader import MISSING, Section, describe
-from pavlov.protocols.yamlio import Node, read_yaml
 from pavlov.stimuli.resolve import (
     IMAGE_SUFFIXES,
     SOUND_SUFFIXES,
@@ -50,7 +53,6 @@ from pavlov.stimuli.resolve import (
 
 FORMAT_VERSION = 1
 
-LABEL = r"[A-Za-z0-9]+"
 LABEL_WHAT = "a label of letters and digits"
 NAME = r"[A-Za-z][A-Za-z0-9_]*"
 NAME_WHAT = "a name of letters, digits and _ (starting with a letter)"
@@ -98,7 +100,7 @@ def load_protocol(path: str | os.PathLike[str]) -> Protocol:
         On the first mistake found, with a one-line message.
     """
     shown = str(path)
-    text, root = read_yaml(path, "a protocol file")
+    text, root = read_yaml(path, "a protocol file", ProtocolError)
     return _ProtocolReader(shown, Path(path).resolve(), text).read(root)
 
 
@@ -400,7 +402,7 @@ class _ProtocolReader:
             "sync", "key:5", pattern=r"(key|serial|simulated)(:.*)?", what="a trigger such as key:5"
         )
         kind, _, key = sync.partition(":")
-        if kind == "key" and (not key or key.lower() in SYNC_RESERVED_KEYS):
+        if kind == "key" and (not key or reserved_keys([key], pulse=True)):
             # Escape is the emergency stop: a pulse key must never swallow it (or space,
             # F12, y, n, which the run loop also needs).
             section.fail(
@@ -487,7 +489,10 @@ class _ProtocolReader:
             kind.instructions_key, REQUIRED if kind.instructions_key == "text" else None
         )
         spec = kind.read(self, section, instructions)
-        return Phase(name=name, type=kind.name, source=source, instructions=instructions, spec=spec)
+        phase = Phase(
+            name=name, type=kind.name, source=source, instructions=instructions, spec=spec
+        )
+        return replace(phase, files=kind.files(phase))
 
     def read_phase_us(self, section: Section, required: bool) -> str | None:
         if section.has("us"):

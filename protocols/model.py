@@ -8,6 +8,7 @@ Every object remembers the file and line it came from (``source``), so later sta
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,14 +17,6 @@ US_KINDS = ("shock", "sound", "image")
 SHAPES = ("square", "circle", "triangle", "diamond")
 ITI_KINDS = ("fixed", "uniform", "choice", "sequence", "trs")
 RATING_INPUTS = ("keys", "slider")
-
-
-#: Keys the run loop reserves: Escape asks to quit (the emergency stop), space continues,
-#: F12 ends a wait early. No scanner pulse, rating or event key may be one.
-RESERVED_KEYS = ("escape", "space", "f12")
-#: The quit prompt's answers: a scanner pulse key (whose presses never reach the prompt)
-#: may not be one either.
-SYNC_RESERVED_KEYS = (*RESERVED_KEYS, "y", "n")
 
 
 @dataclass(frozen=True)
@@ -165,6 +158,16 @@ class PhaseSpec:
     (:mod:`pavlov.protocols.kinds`) defines a frozen subclass with its own fields."""
 
 
+class FileNeed(typing.NamedTuple):
+    """A file a phase needs: its protocol key, ``image`` or ``sound``, the path as written
+    (``{participant}`` is replaced per participant), and the longest it may play (s)."""
+
+    key: str
+    kind: str
+    template: str
+    longest: float | None = None
+
+
 @dataclass(frozen=True)
 class Phase:
     """One phase of a session.
@@ -181,6 +184,9 @@ class Phase:
         Text shown before the phase starts; ``instructions`` phases show only this.
     spec : PhaseSpec
         The kind's own settings (e.g. :class:`pavlov.protocols.kinds.trial.TrialSpec`).
+    files : tuple of FileNeed
+        Files the phase itself needs (a script), as its kind names them; the loader fills
+        it so that the stimulus check, a room below, need not know the kinds.
     """
 
     name: str
@@ -188,6 +194,7 @@ class Phase:
     source: Source
     instructions: str | None = None
     spec: PhaseSpec = field(default_factory=PhaseSpec)
+    files: tuple[FileNeed, ...] = ()
 
     @property
     def rating(self) -> RatingSpec | None:

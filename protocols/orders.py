@@ -17,9 +17,10 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.protocols.errors import ProtocolError, suggest
+from pavlov.common.errors import suggest
+from pavlov.common.yamlio import read_text
+from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.model import cs_type
-from pavlov.protocols.yamlio import read_text
 
 ORDER_COLUMNS = ("cs", "reinforced", "iti")
 
@@ -87,7 +88,7 @@ def read_order(path: str | Path, roles: tuple[str, ...], shown: str | None = Non
         For a bad file, header, role, reinforcement flag or ITI, naming file, line and column.
     """
     shown = shown or str(path)
-    text = read_text(path, "a CSV order file")
+    text = read_text(path, "a CSV order file", ProtocolError)
     delimiter = "\t" if Path(path).suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     lines = [(i + 1, row) for i, row in enumerate(reader) if any(cell.strip() for cell in row)]

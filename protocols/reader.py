@@ -1,9 +1,10 @@
 """Typed, strict reading of YAML mappings with one-line errors.
 
 :class:`Section` wraps one mapping of a file. Each reader method takes a key, checks the
-value's type and range, and on any mistake raises :class:`ProtocolError` naming the file,
-line, full key path, what was expected and what was found, with a "did you mean" for
-misspelt keys and choices. Protocol files and lab files are both read with it.
+value's type and range, and on any mistake raises the section's kind of
+:class:`~pavlov.common.errors.FileError` (:class:`ProtocolError` unless told otherwise)
+naming the file, line, full key path, what was expected and what was found, with a "did
+you mean" for misspelt keys and choices. Protocol files and lab files are both read with it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final, NoReturn, overload
 
-from pavlov.protocols.errors import ProtocolError, suggest
-from pavlov.protocols.yamlio import Node
+from pavlov.common.errors import FileError, suggest
+from pavlov.common.yamlio import Node
+from pavlov.protocols.errors import ProtocolError
 
 #: Longest duration any protocol field may have, in seconds (a day).
 MAX_SECONDS = 86400.0
@@ -62,10 +64,20 @@ class Section:
     allowed : iterable of str, or None
         Keys this mapping may have; any other key is an error with a suggestion. None
         admits every key (mappings whose keys the user names, such as phases).
+    error : type of FileError
+        What a mistake raises, naming the kind of file (lab files pass ``LabFileError``).
     """
 
-    def __init__(self, path: str, node: Node, key: str, allowed: Iterable[str] | None) -> None:
+    def __init__(
+        self,
+        path: str,
+        node: Node,
+        key: str,
+        allowed: Iterable[str] | None,
+        error: type[FileError] = ProtocolError,
+    ) -> None:
         self.path = path
+        self.error = error
         self.key = key
         self.line = node.line
         if not node.is_mapping:
@@ -111,7 +123,7 @@ class Section:
         self._fail_at(self.line_of(name), self.sub(name), expected, got, suggestion)
 
     def _fail_at(self, line, key, expected, got, suggestion=None) -> NoReturn:
-        raise ProtocolError(self.path, line, key, expected, got, suggestion)
+        raise self.error(self.path, line, key, expected, got, suggestion)
 
     def _get(self, name: str, default: Any, expected: str) -> tuple[Node | None, Any]:
         node = self.items.get(name)
@@ -141,7 +153,7 @@ class Section:
         node, fallback = self._get(name, default, "a mapping")
         if node is None:
             return fallback
-        return Section(self.path, node, self.sub(name), allowed)
+        return Section(self.path, node, self.sub(name), allowed, self.error)
 
     def number(
         self,

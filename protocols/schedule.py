@@ -27,6 +27,7 @@ import re
 import typing
 from dataclasses import replace
 
+from pavlov.common.bids import is_label
 from pavlov.protocols.errors import ScheduleError
 from pavlov.protocols.events import Cell, Event, Schedule
 from pavlov.protocols.kinds import KINDS
@@ -102,7 +103,7 @@ def build_schedule(protocol: Protocol, participant: str, session: str | None = N
     ScheduleError
         For an invalid participant ID or an unknown session.
     """
-    if not re.fullmatch(r"[A-Za-z0-9]+", participant or ""):
+    if not is_label(participant):
         raise ScheduleError(
             f"participant: expected a BIDS label of letters and digits (e.g. 07), got '{participant}'"
         )

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.protocols.errors import StimulusError
-from pavlov.protocols.kinds import KINDS
+from pavlov.stimuli.errors import StimulusError
 from pavlov.stimuli.resolve import (
     STIMULI_ROOT,
     article,
@@ -128,7 +127,7 @@ def prepare_stimuli(protocol, schedule) -> SessionStimuli:
     # Files a phase itself needs (a script), as its kind names them.
     for name in dict.fromkeys(e.phase for e in schedule.events):
         phase = protocol.phases[name]
-        for need in KINDS[phase.type].files(phase):
+        for need in phase.files:
             path = _checked(need.template, need.kind, participant, folder, protocol, need.key)
             length = sound_duration(path) if need.kind == "sound" else None
             if length is not None and need.longest is not None and length > need.longest + 1e-6:

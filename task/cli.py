@@ -15,7 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.bids import pavlov_version
+from pavlov.common.errors import PavlovError
 
 #: Modules contributing subcommands, in the order their commands are listed.
 COMMAND_MODULES = (
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pavlov",
         description="Run and analyse human Pavlovian conditioning studies.",
     )
-    parser.add_argument("--version", action="version", version=f"pavlov {_version()}")
+    parser.add_argument("--version", action="version", version=f"pavlov {pavlov_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
@@ -53,12 +54,14 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
     parser : argparse.ArgumentParser, optional
         The parser to use (default: :func:`build_parser`); tests pass their own.
     """
-    parser = parser or build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help(sys.stderr)
-        return 2
     try:
+        # Building the parser imports every room's commands (numpy, pandas...): a Ctrl-C
+        # in those first seconds is an interruption like any other, not a traceback.
+        parser = parser or build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
         return int(args.func(args) or 0)
     except PavlovError as error:
         print(f"pavlov: {_one_line(error)}", file=sys.stderr)
@@ -83,15 +86,6 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pavlov")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 if __name__ == "__main__":

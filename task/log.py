@@ -15,14 +15,14 @@ import errno
 import json
 import math
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.bids import bids_label
+from pavlov.common.errors import PavlovError
 
 __all__ = [
     "COLUMNS",
@@ -31,7 +31,6 @@ __all__ = [
     "LogError",
     "LogWriter",
     "RunPaths",
-    "bids_label",
     "format_value",
     "run_paths",
     "write_events_json",
@@ -150,10 +149,6 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
     "dropped_frames": {"Description": "Frames dropped while the event was on screen."},
 }
 
-_LABEL = re.compile(r"^[A-Za-z0-9]+$")
-#: Longest participant, session or task label (file names must stay under 255 bytes).
-MAX_LABEL = 64
-
 
 class LogError(PavlovError, OSError):
     """The session log cannot be created, resumed or written (one-line message)."""
@@ -201,29 +196,6 @@ class RunPaths:
         for folder in ("beh", "func"):
             found.extend(sorted((session / folder).glob(f"{sub}_{ses}_task-*_run-*_shocks.tsv")))
         return found
-
-
-def bids_label(value: str, what: str) -> str:
-    """Return ``value`` as a BIDS label (letters and digits), dropping a ``sub-``/``ses-`` prefix.
-
-    Raises
-    ------
-    LogError
-        If anything but letters and digits remains.
-    """
-    text = str(value).strip()
-    for prefix in ("sub-", "ses-", "run-"):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    if len(text) > MAX_LABEL:
-        # A 300-character ID failed as a file name (ENAMETOOLONG), 5,000 digits in int().
-        raise LogError(
-            f"{what}: expected a BIDS label of at most {MAX_LABEL} letters and digits, got "
-            f"{len(text):,} characters"
-        )
-    if not _LABEL.match(text):
-        raise LogError(f"{what}: expected letters and digits only (a BIDS label), got {value!r}")
-    return text
 
 
 def run_paths(

@@ -22,8 +22,8 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from pavlov.protocols.errors import StimulusError
 from pavlov.protocols.kinds import KINDS
+from pavlov.stimuli.errors import StimulusError
 from pavlov.task.display import RatingView, Scene, script_sound
 
 if typing.TYPE_CHECKING:

@@ -17,9 +17,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.argtypes import folder_name, positive_float, positive_int, speed
+from pavlov.common.errors import PavlovError
 from pavlov.protocols.kinds import KINDS
-from pavlov.task.argtypes import folder_name, positive_float, positive_int, speed
 
 __all__ = ["register", "run_command"]
 
@@ -278,9 +278,10 @@ def _session_data(protocol, schedule, args, run, display, devices, intensity, so
 
 def run_command(args) -> int:
     """Run ``pavlov run``; return the exit status (0 completed, 1 aborted with Escape)."""
+    from pavlov.common.bids import bids_label
     from pavlov.protocols import build_schedule, load_protocol
     from pavlov.stimuli.check import prepare_stimuli
-    from pavlov.task.log import bids_label, run_paths
+    from pavlov.task.log import run_paths
 
     protocol = load_protocol(args.protocol)
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -621,7 +622,7 @@ def _run(
     if args.simulate and result.end_reason == "completed":
         # A rehearsal records simulated skin conductance too, so the whole pipeline
         # (analyze scores SCR by itself) runs end to end.
-        from pavlov.task.simulated_physio import simulate_run_physio
+        from pavlov.task.simulate import simulate_run_physio
 
         simulate_run_physio(paths, protocol, schedule)
     print(f"{paths.events}", file=sys.stdout)

@@ -39,7 +39,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from pavlov.protocols.kinds import event_kind
 from pavlov.protocols.kinds.wait import END_WAIT_KEY
 from pavlov.stimuli.check import stim_file

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from pavlov.common.bids import pavlov_version
 from pavlov.protocols.kinds import KINDS
 from pavlov.task.log import LogError
 
@@ -64,13 +65,9 @@ def schedule_header(protocol, schedule, run: int) -> dict:
     """The first fields of a session record: pavlov's version, the protocol (path, sha256,
     text), who and which session/run, the seed and the counterbalancing cell. Shared by
     ``pavlov run`` and ``pavlov simulate``, whose records must agree."""
-    try:
-        pavlov_version = metadata.version("pavlov")
-    except metadata.PackageNotFoundError:
-        pavlov_version = "unknown"
     cell = schedule.cell
     return {
-        "pavlov_version": pavlov_version,
+        "pavlov_version": pavlov_version(),
         "protocol_path": protocol.path,
         "protocol_sha256": protocol.sha256,
         "protocol_text": protocol.text,
@@ -300,10 +297,7 @@ def write_dataset_description(root: str | os.PathLike, study: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / "dataset_description.json"
     if not path.exists():
-        try:
-            version = metadata.version("pavlov")
-        except metadata.PackageNotFoundError:
-            version = "unknown"
+        version = pavlov_version()
         content = {
             "Name": study,
             "BIDSVersion": "1.9.0",

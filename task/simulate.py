@@ -31,22 +31,28 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.argtypes import positive_int, seed
+from pavlov.common.errors import PavlovError
 from pavlov.protocols.kinds import event_kind
 from pavlov.stimuli.check import stim_file
-from pavlov.task.argtypes import positive_int
 from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
+from pavlov.task.simulated_physio import (
+    TrialResponse,
+    responses_from_log,
+    write_simulated_physio,
+)
 
 if typing.TYPE_CHECKING:
     from pavlov.protocols.events import Schedule
     from pavlov.protocols.model import Protocol, ScannerSpec
     from pavlov.stimuli.check import SessionStimuli
+    from pavlov.task.log import RunPaths
 
 __all__ = [
     "SimulateUsageError",
     "SimulatedSession",
-    "TrialResponse",
     "register",
+    "simulate_run_physio",
     "simulate_session",
     "write_session",
 ]
@@ -56,25 +62,6 @@ class SimulateUsageError(PavlovError, ValueError):
     """A ``pavlov simulate`` option is not usable (one line, exit status 2)."""
 
     exit_status = 2
-
-
-@dataclass(frozen=True)
-class TrialResponse:
-    """What the simulated physiology needs of one CS trial or unsignalled US.
-
-    Attributes
-    ----------
-    onset : float
-        CS onset (or the US onset of an unsignalled US), log seconds.
-    value : float
-        The learner's expectation of the US (associative value, 0–1) when the CS came on.
-    us_onset : float or None
-        Log seconds of a delivered US, else None.
-    """
-
-    onset: float
-    value: float
-    us_onset: float | None
 
 
 @dataclass(frozen=True)
@@ -233,7 +220,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", default="data", metavar="DIR", help="dataset folder (./data)")
     parser.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         metavar="S",
         help="varies the simulated participants' answers and physiology (default: the "
         "schedule's own seed, as pavlov run --simulate)",
@@ -257,8 +244,12 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_simulate)
 
 
+#: Largest --groups EFFECT: the extinction learning rate times 101 (it is capped at 1).
+MAX_GROUP_EFFECT = 100.0
+
+
 def _groups(specs: Sequence[str] | None) -> list[tuple[str, float]]:
-    from pavlov.task.log import bids_label
+    from pavlov.common.bids import bids_label
 
     groups = []
     for spec in specs or []:
@@ -267,9 +258,12 @@ def _groups(specs: Sequence[str] | None) -> list[tuple[str, float]]:
             value = float(effect)
         except ValueError:
             value = math.nan
-        if not sep or not name or not math.isfinite(value) or value <= -1:
+        # 1 + EFFECT scales a learning rate capped at 1: beyond 100-fold it means nothing
+        # (1e308 was taken as given)
+        if not sep or not name or not -1 < value <= MAX_GROUP_EFFECT:
             raise SimulateUsageError(
-                f"--groups: expected NAME=EFFECT with EFFECT a number > -1, got {spec!r}"
+                "--groups: expected NAME=EFFECT with EFFECT a number > -1 and <= "
+                f"{MAX_GROUP_EFFECT:g}, got {spec!r}"
             )
         bids_label(name, "--groups")
         groups.append((name, value))
@@ -286,7 +280,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     sessions = args.sessions or names
     for session in sessions:
         if session not in names:
-            from pavlov.protocols.errors import suggest
+            from pavlov.common.errors import suggest
 
             hint = suggest(session, names)
             tail = f". Did you mean '{hint}'?" if hint else ""
@@ -419,7 +413,6 @@ def write_session(
         add_participant,
         write_dataset_description,
     )
-    from pavlov.task.simulated_physio import write_simulated_physio
 
     parameters = LearnerParameters()
     if effect:
@@ -571,3 +564,13 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def simulate_run_physio(paths: RunPaths, protocol, schedule) -> list[Path]:
+    """``pavlov run --simulate``: the run's skin conductance from its log and the learner's
+    replayed expectations (seeded by the schedule, like the simulated participant)."""
+    stem = paths.events.name[: -len("_events.tsv")]
+    if (paths.directory / f"{stem}_recording-scr_physio.tsv.gz").exists():
+        return []  # existing data is never overwritten
+    responses, end = responses_from_log(paths.events, expectations(protocol, schedule))
+    return write_simulated_physio(paths, responses, end, seed=schedule.seed)

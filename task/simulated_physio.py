@@ -40,10 +40,10 @@ import numpy as np
 
 if typing.TYPE_CHECKING:
     from pavlov.task.log import RunPaths
-    from pavlov.task.simulate import TrialResponse
 
 __all__ = [
     "SCRParameters",
+    "TrialResponse",
     "blink_emg",
     "format_columns",
     "scr_kernel",
@@ -51,6 +51,26 @@ __all__ = [
     "write_bids_physio",
     "write_simulated_physio",
 ]
+
+
+@dataclass(frozen=True)
+class TrialResponse:
+    """What the simulated physiology needs of one CS trial or unsignalled US.
+
+    Attributes
+    ----------
+    onset : float
+        CS onset (or the US onset of an unsignalled US), log seconds.
+    value : float
+        The learner's expectation of the US (associative value, 0–1) when the CS came on.
+    us_onset : float or None
+        Log seconds of a delivered US, else None.
+    """
+
+    onset: float
+    value: float
+    us_onset: float | None
+
 
 #: Samples per second of the simulated recordings.
 RATE = 1000.0
@@ -224,7 +244,7 @@ def format_columns(columns: Sequence[np.ndarray], decimals: Sequence[int]) -> by
     """Tab-separated lines of numbers with fixed decimals, built with numpy lookup tables
     (no per-value Python formatting: a million samples take milliseconds). NaN is ``n/a``."""
     n = len(columns[0])
-    pieces = []
+    pieces: list[np.ndarray] = []
     nan_any = []
     for k, (values, d) in enumerate(zip(columns, decimals)):
         values = np.asarray(values, dtype=float)
@@ -340,8 +360,6 @@ def responses_from_log(events: Path, values: Sequence[float]) -> tuple[list, flo
     the learner's expectations ``values``; and the run's end (last row's end)."""
     import csv
 
-    from pavlov.task.simulate import TrialResponse
-
     with open(events, encoding="utf-8", newline="") as stream:
         rows = list(csv.DictReader(stream, delimiter="\t"))
     trials = []
@@ -370,20 +388,10 @@ def responses_from_log(events: Path, values: Sequence[float]) -> tuple[list, flo
 
 
 def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
     try:
         value = float(text)
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
-
-
-def simulate_run_physio(paths: RunPaths, protocol, schedule) -> list[Path]:
-    """``pavlov run --simulate``: the run's skin conductance from its log and the learner's
-    replayed expectations (seeded by the schedule, like the simulated participant)."""
-    from pavlov.task.simulate import expectations
-
-    stem = paths.events.name[: -len("_events.tsv")]
-    if (paths.directory / f"{stem}_recording-scr_physio.tsv.gz").exists():
-        return []  # existing data is never overwritten
-    responses, end = responses_from_log(paths.events, expectations(protocol, schedule))
-    return write_simulated_physio(paths, responses, end, seed=schedule.seed)

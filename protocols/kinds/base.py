@@ -15,10 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pavlov.protocols.kinds.keys import Key
+from pavlov.protocols.model import FileNeed
 
 if typing.TYPE_CHECKING:
     from pathlib import Path
 
+    from pavlov.common.yamlio import Node
     from pavlov.protocols.events import Cell, Event
     from pavlov.protocols.kinds.screen import Scene
     from pavlov.protocols.model import (
@@ -33,7 +35,6 @@ if typing.TYPE_CHECKING:
     )
     from pavlov.protocols.randomize import Stream
     from pavlov.protocols.reader import Section
-    from pavlov.protocols.yamlio import Node
 
 __all__ = [
     "EventKind",
@@ -45,17 +46,20 @@ __all__ = [
     "ReadContext",
     "Row",
     "Stage",
+    "base_row",
 ]
 
 
-class FileNeed(typing.NamedTuple):
-    """A file a phase needs: its protocol key, ``image`` or ``sound``, the path as written
-    (``{participant}`` is replaced per participant), and the longest it may play (s)."""
-
-    key: str
-    kind: str
-    template: str
-    longest: float | None = None
+def base_row(event: Event, trial_type: str) -> dict[str, object]:
+    """The columns every row of an event has."""
+    return {
+        "trial_type": trial_type,
+        "phase": event.phase,
+        "phase_type": event.phase_type,
+        "trial": event.index,
+        "context": event.context,
+        "iti": event.iti if trial_type in ("cs", "us") else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -373,8 +377,6 @@ def simulate_fixed(trial_type: str) -> Callable[[Rehearsal, Event, float], Simul
     """The simulation of an event that simply lasts its planned duration."""
 
     def simulate(sim: Rehearsal, event: Event, onset: float) -> Simulated:
-        from pavlov.protocols.kinds.present import base_row
-
         row = base_row(event, trial_type)
         row.update(duration=event.duration)
         return Simulated(row)

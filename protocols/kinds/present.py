@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable
 
+from pavlov.protocols.kinds.base import base_row
 from pavlov.protocols.kinds.screen import Scene
 
 if typing.TYPE_CHECKING:
@@ -80,18 +81,6 @@ def hold(
         index += 1
     end = stage.frame(closing if closing is not None else (scene(n) if callable(scene) else scene))
     return times, end
-
-
-def base_row(event: Event, trial_type: str) -> dict[str, object]:
-    """The columns every row of an event has."""
-    return {
-        "trial_type": trial_type,
-        "phase": event.phase,
-        "phase_type": event.phase_type,
-        "trial": event.index,
-        "context": event.context,
-        "iti": event.iti if trial_type in ("cs", "us") else None,
-    }
 
 
 class Files(typing.Protocol):

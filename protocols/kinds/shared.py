@@ -3,12 +3,13 @@ the rating block (an online rating on every trial, or a post-phase rating)."""
 
 from __future__ import annotations
 
+from pavlov.common.keys import RESERVED_KEYS
+from pavlov.common.yamlio import Node
 from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.kinds.base import ReadContext
 from pavlov.protocols.kinds.keys import REQUIRED, Key, read_key
-from pavlov.protocols.model import RATING_INPUTS, RESERVED_KEYS, RatingSpec
+from pavlov.protocols.model import RATING_INPUTS, RatingSpec
 from pavlov.protocols.reader import MISSING, Section, describe
-from pavlov.protocols.yamlio import Node
 
 __all__ = [
     "CONTEXT",

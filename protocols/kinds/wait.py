@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pavlov.common.keys import RESERVED_KEYS
+from pavlov.common.yamlio import Node
 from pavlov.protocols.events import Event
 from pavlov.protocols.kinds.base import (
     EventKind,
@@ -20,9 +22,8 @@ from pavlov.protocols.kinds.base import (
 from pavlov.protocols.kinds.keys import Key, read_key
 from pavlov.protocols.kinds.present import base_row, hold
 from pavlov.protocols.kinds.screen import Scene, format_clock
-from pavlov.protocols.model import RESERVED_KEYS, Phase, PhaseSpec
+from pavlov.protocols.model import Phase, PhaseSpec
 from pavlov.protocols.reader import Section
-from pavlov.protocols.yamlio import Node
 
 __all__ = ["END_WAIT_KEY", "WAIT", "WaitKind", "WaitSpec", "present_wait"]
 

@@ -3,6 +3,8 @@
 - :mod:`~pavlov.task.devices.base`: the interfaces (``ScannerTrigger``, ``ShockDevice``,
   ``MarkerOutput``, ``Clock``) and errors;
 - :mod:`~pavlov.task.devices.simulated`: clock-driven simulated devices (``--simulate``, tests);
+- :mod:`~pavlov.task.devices.limits`: the pulse-train and marker-code checks every backend,
+  real or simulated, applies;
 - :mod:`~pavlov.task.devices.lines`: generic pulse-train shock and line markers over any
   eight-line port, and the shared-port arbiter;
 - backends: :mod:`serial_backend`, :mod:`parallel_backend`, :mod:`labjack_backend`,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass, field
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 
 
 class DeviceError(PavlovError, OSError):

@@ -20,14 +20,14 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.bids import MAX_LABEL, is_label
+from pavlov.common.errors import PavlovError
 from pavlov.protocols.model import CalibrationSpec, PulseTrain, Source
 from pavlov.task.devices.base import Clock, ShockDevice
 
@@ -54,8 +54,6 @@ DEFAULT_CALIBRATION = CalibrationSpec(
     max_steps=15,
     source=Source("<default>", 0),
 )
-
-_LABEL = re.compile(r"^[A-Za-z0-9]+$")
 
 
 class CalibrationError(PavlovError, ValueError):
@@ -331,12 +329,12 @@ def _series(spec, train, shock, steps, record, *, ask, say, wait, clock, arm) ->
 
 def check_participant(participant: str) -> str:
     """Return ``participant`` if it is a BIDS label, else raise CalibrationError."""
-    if not isinstance(participant, str) or not _LABEL.match(participant):
+    if not is_label(participant):
         raise CalibrationError(
             "participant must be a BIDS label (letters and digits only, no 'sub-'), "
             f"got {participant!r}"
         )
-    if len(participant) > 64:  # as pavlov run's labels (file names stay short)
+    if len(participant) > MAX_LABEL:  # as pavlov run's labels (file names stay short)
         raise CalibrationError(
             f"participant must be a BIDS label of at most 64 characters, got {len(participant):,}"
         )

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from pavlov.task.devices.base import Clock
 from pavlov.task.devices.codes import marker_code
 from pavlov.task.devices.spec import DeviceSet

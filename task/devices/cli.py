@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import time
 
-from pavlov.task.argtypes import nonnegative_float, positive_float
+from pavlov.common.argtypes import nonnegative_float, positive_float
 from pavlov.task.devices.spec import FORMS
 
 __all__ = ["MonotonicClock", "add_device_options", "register"]

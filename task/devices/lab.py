@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from pavlov.protocols.errors import ProtocolError, suggest
+from pavlov.common.errors import FileError, suggest
+from pavlov.common.yamlio import read_yaml
 from pavlov.protocols.reader import Section, describe
-from pavlov.protocols.yamlio import read_yaml
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, MARKER_EVENTS
 from pavlov.task.devices.spec import (
     DEFAULT_MARKER_WIDTH,
@@ -40,7 +40,11 @@ from pavlov.task.devices.spec import (
     parse_spec,
 )
 
-__all__ = ["DEFAULT_MARKER_CODES", "LabConfig", "load_lab"]
+__all__ = ["DEFAULT_MARKER_CODES", "LabConfig", "LabFileError", "load_lab"]
+
+
+class LabFileError(FileError):
+    """A lab file is not valid (one line, in the voice of protocol file errors)."""
 
 
 @dataclass(frozen=True)
@@ -97,12 +101,12 @@ def load_lab(path: str | os.PathLike[str]) -> LabConfig:
 
     Raises
     ------
-    ProtocolError
+    LabFileError
         One line, ``path:line: key: expected X, got Y[. Did you mean 'Z'?]``.
     """
     shown = str(path)
-    _, root = read_yaml(path, "a lab file")
-    top = Section(shown, root, "", ("lab", "shock", "trigger", "markers", "record"))
+    _, root = read_yaml(path, "a lab file", LabFileError)
+    top = Section(shown, root, "", ("lab", "shock", "trigger", "markers", "record"), LabFileError)
     name = top.text("lab", None)
     record_nodes = top.sequence("record", None, what="a list of lsl:STREAM") or []
     record = tuple(
@@ -170,7 +174,7 @@ def _device(section: Section | None, role: str) -> DeviceSpec | None:
         detail = str(error).split(f", got {node.value.strip()!r}", 1)[-1]
         detail = detail.split(". Did you mean", 1)[0].strip()
         got = f"{describe(node)} {detail}".strip()
-        raise ProtocolError(
+        raise LabFileError(
             section.path,
             node.line,
             section.sub("device"),
@@ -197,7 +201,7 @@ def _check_shared(
                 line, key = shock_section.line_of("code"), shock_section.sub("code")
             else:
                 line, key = marker_section.line_of("device"), marker_section.sub("device")
-            raise ProtocolError(
+            raise LabFileError(
                 shown,
                 line,
                 key,

@@ -29,7 +29,7 @@ import time
 import typing
 
 from pavlov.task.devices.base import Clock, DeviceError, SafetyError, TrainRecord
-from pavlov.task.devices.simulated import check_code, check_train
+from pavlov.task.devices.limits import check_code, check_train
 
 __all__ = [
     "LineMarkers",

@@ -12,7 +12,7 @@ import contextlib
 from typing import Any
 
 from pavlov.task.devices.base import Clock, DeviceError
-from pavlov.task.devices.simulated import check_code
+from pavlov.task.devices.limits import check_code
 
 __all__ = ["LSLMarkers", "import_pylsl"]
 

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from pavlov.task.devices.base import Clock, SafetyError, ShockDevice, TrainRecord
-from pavlov.task.devices.simulated import check_train
+from pavlov.task.devices.limits import check_train
 
 __all__ = [
     "Caps",

@@ -23,15 +23,15 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pavlov.protocols.errors import PavlovError, suggest
+from pavlov.common.errors import PavlovError, suggest
+from pavlov.common.keys import SYNC_RESERVED_KEYS, reserved_keys
 from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES
 from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
 
 if TYPE_CHECKING:
-    from pavlov.task.devices.lab import LabConfig
     from pavlov.task.devices.labjack_backend import LabJackU3
     from pavlov.task.devices.lines import OutputLines
 
@@ -196,9 +196,7 @@ def parse_spec(role: str, text: str | DeviceSpec) -> DeviceSpec:
     if not body:
         raise _fail(role, raw, f"{kind} needs a value after ':'")
     if kind == "key":
-        from pavlov.protocols.model import SYNC_RESERVED_KEYS
-
-        if body.strip().lower() in SYNC_RESERVED_KEYS:
+        if reserved_keys([body], pulse=True):
             # Escape is the emergency stop: a pulse key must never swallow it.
             raise _fail(role, raw, f"{', '.join(SYNC_RESERVED_KEYS)} are reserved by the run loop")
         return DeviceSpec("key", body)
@@ -289,12 +287,35 @@ class DeviceSet:
                     device.close()
 
 
+class LabDevices(Protocol):
+    """What :func:`build_devices` reads from a lab file (a :class:`~.lab.LabConfig`).
+
+    Named here by shape, so that this module need not import ``lab``, which imports it.
+    """
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def shock(self) -> DeviceSpec | None: ...
+    @property
+    def trigger(self) -> DeviceSpec | None: ...
+    @property
+    def markers(self) -> DeviceSpec | None: ...
+    @property
+    def shock_code(self) -> int: ...
+    @property
+    def marker_width(self) -> float: ...
+    @property
+    def marker_codes(self) -> Mapping[str, int]: ...
+    def spec(self, role: str) -> DeviceSpec | None: ...
+
+
 def build_devices(
     *,
     shock: str | DeviceSpec | None = None,
     trigger: str | DeviceSpec | None = None,
     markers: str | DeviceSpec | None = None,
-    lab: LabConfig | None = None,
+    lab: LabDevices | None = None,
     clock: Clock,
     tr: float | None = None,
     key_trigger_factory: Callable[[str], ScannerTrigger] | None = None,
@@ -386,7 +407,7 @@ def build_devices(
     )
 
 
-def _resolve(role: str, given: str | DeviceSpec | None, lab: LabConfig | None) -> DeviceSpec:
+def _resolve(role: str, given: str | DeviceSpec | None, lab: LabDevices | None) -> DeviceSpec:
     if given is not None:
         return parse_spec(role, given)
     from_lab = lab.spec(role) if lab is not None else None

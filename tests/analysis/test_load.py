@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from pavlov.analysis.errors import AnalysisError, TableError
+from pavlov.analysis.frame import TRIAL_COLUMNS, guess_phase_type
 from pavlov.analysis.load import (
-    TRIAL_COLUMNS,
-    guess_phase_type,
     load_ratings,
     load_sessions,
     load_trials,
@@ -213,3 +212,14 @@ def test_runs_loaded_in_processes_give_the_serial_frames(bids_data, monkeypatch)
     parallel = load.load_study(bids_data)
     for a, b in zip(serial, parallel):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_root_folder_is_refused_at_once():
+    """`pavlov analyze /` searched the whole machine and crashed in /proc: now one line."""
+    import pytest
+
+    from pavlov.analysis.errors import AnalysisError
+    from pavlov.analysis.load import find_logs
+
+    with pytest.raises(AnalysisError, match=r"^/: expected a data, participant or session folder"):
+        find_logs("/")

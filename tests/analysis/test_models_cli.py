@@ -64,3 +64,21 @@ def test_recover_errors_are_one_line(argv, message, capsys):
     err = capsys.readouterr().err
     assert status != 0
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--seed", "-1", "expected a whole number >= 0 and < 2**32"),
+        ("--starts", "0", "expected a whole number >= 1"),
+        ("--participants", "9" * 30, "expected a whole number >= 1 and <= 1,000,000,000"),
+        ("--draws", "x", "expected a whole number >= 1"),
+    ],
+)
+def test_recover_numbers_are_checked_as_they_are_parsed(option, value, expected, capsys):
+    """Out-of-range numbers are argparse usage errors (exit 2, one line), as in analyze."""
+    with pytest.raises(SystemExit) as stop:
+        main(["recover", PROTOCOL, option, value])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {option}: {expected}" in err

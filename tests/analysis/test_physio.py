@@ -18,7 +18,7 @@ from pavlov.analysis.physio import (
     sidecar_path,
     write_physio,
 )
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 from testdata import dataset
 
 

@@ -17,7 +17,7 @@ from pavlov.analysis.provenance import (
     protocol_sections,
     recorded_protocols,
 )
-from pavlov.protocols.errors import PavlovError
+from pavlov.common.errors import PavlovError
 
 STUDY = "Probabilistic aversive Pavlovian conditioning with reversal at 7T"
 

@@ -15,7 +15,7 @@ from pavlov.analysis.errors import TableError
 from pavlov.analysis.table import read_delimited
 from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.loader import load_protocol
-from pavlov.task.devices.lab import load_lab
+from pavlov.task.devices.lab import LabFileError, load_lab
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def test_protocol_lab_and_table_readers_refuse_special_and_huge_files(hostile):
     """Protocol, lab file and table readers: one line naming the kind or size, nothing read."""
     started = time.monotonic()
     for path, got in hostile.items():
-        for reader in (load_protocol, load_lab):
-            with pytest.raises(ProtocolError, match=rf"^{path}:1: expected .*, got {got}$"):
+        for reader, error in ((load_protocol, ProtocolError), (load_lab, LabFileError)):
+            with pytest.raises(error, match=rf"^{path}:1: expected .*, got {got}$"):
                 reader(path)
         with pytest.raises(TableError) as caught:
             read_delimited(path)

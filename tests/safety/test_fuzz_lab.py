@@ -13,8 +13,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pavlov.protocols.errors import ProtocolError
-from pavlov.task.devices.lab import LabConfig, load_lab
+from pavlov.task.devices.lab import LabConfig, LabFileError, load_lab
 
 LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?:[^ ].*?: )?expected .+, got .+$")
 
@@ -103,7 +102,7 @@ def check_lab_text(text: str | bytes) -> str:
             path.write_text(text, encoding="utf-8")
         try:
             lab = load_lab(path)
-        except ProtocolError as error:
+        except LabFileError as error:
             message = str(error)
             assert "\n" not in message and LINE.match(message), message
             assert message.startswith(f"{path}:")

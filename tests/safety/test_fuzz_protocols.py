@@ -21,8 +21,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pavlov.common.errors import PavlovError
 from pavlov.protocols import build_schedule, load_protocol
-from pavlov.protocols.errors import PavlovError, ProtocolError
+from pavlov.protocols.errors import ProtocolError
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 BUNDLED = {p.stem: p.read_text(encoding="utf-8") for p in sorted(PROTOCOLS.glob("*.yaml"))}

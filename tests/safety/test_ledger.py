@@ -18,6 +18,7 @@ from fast_session import run_fast
 from shock_wire import refuses_a_train
 
 from pavlov.protocols import build_schedule, load_protocol
+from pavlov.task.devices.base import SafetyError
 from pavlov.task.devices.safety import (
     LedgerError,
     SessionBusy,
@@ -228,7 +229,7 @@ def test_guard_rereads_the_ledger_before_each_train(tmp_path):
     guard.use_ledger(ledger)
     other.write_text("a/1\t0.1\na/2\t0.2\n")
     guard.arm("a/3", 0.0, 1.0)
-    with pytest.raises(Exception, match="over all its runs"):
+    with pytest.raises(SafetyError, match="max_shocks 2 shocks over all its runs"):
         guard.deliver(0.005, 0.01, 1, "a/3")
 
 

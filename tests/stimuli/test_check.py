@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pavlov.protocols.errors import StimulusError
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.schedule import build_schedule
 from pavlov.stimuli.check import prepare_stimuli
+from pavlov.stimuli.errors import StimulusError
 from pavlov.stimuli.generate import narration, write_wav
 
 REPO = Path(__file__).resolve().parents[2]

@@ -88,3 +88,29 @@ def test_task_package_docstring_describes_the_room():
 
     doc = pavlov.task.__doc__
     assert "placeholder" not in doc.lower() and "run loop" in doc
+
+
+#: A child that is interrupted (Ctrl-C) while the commands' modules are still importing.
+EARLY_INTERRUPT = """\
+import sys
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pavlov.analysis.cli":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+from pavlov.task.cli import main
+
+sys.exit(main(["schedule", "--help"]))
+"""
+
+
+def test_ctrl_c_while_importing_is_one_line_and_130():
+    """Ctrl-C before the commands are imported exits 130 with one line, not a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-c", EARLY_INTERRUPT], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "pavlov: interrupted\n"

@@ -1,7 +1,7 @@
 """The device layer inside real sessions: ``pavlov run --simulate`` with one real shock device.
 
 Each test runs the real command in a subprocess under the tests' Xvfb, at speed 1 (a real
-device refuses any other), with a ~9-s protocol written by the test: 6 trials of a 1-s CS
+device refuses any other), with a ~5-s protocol written by the test: 3 trials of a 1-s CS
 and a 0.5-s ITI, 2 reinforced with a train of 5 pulses.
 
 - Serial: the shock's TTL box is the slave end of an ``os.openpty()`` whose master end this
@@ -28,9 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from pty_peer import PtyPeer
+from sessions_e2e import read_log
 
 from pavlov.protocols import build_schedule, load_protocol
 
@@ -60,7 +60,7 @@ safety:
 phases:
   acquisition:
     type: acquisition
-    trials: {{CS+: 3, CS-: 3}}
+    trials: {{CS+: 2, CS-: 1}}
     reinforced: {{CS+: 2}}
     cs_duration: 1
     iti: 0.5
@@ -136,13 +136,6 @@ def run(env, protocol: Path, data: Path, shock: str, launcher: list[str] | None 
         text=True,
         timeout=90,
     )
-
-
-def read_log(data: Path) -> tuple[pd.DataFrame, dict]:
-    (events,) = data.glob("sub-*/ses-*/*/*_events.tsv")
-    (session,) = data.glob("sub-*/ses-*/*/*_session.json")
-    log = pd.read_csv(events, sep="\t", na_values="n/a", keep_default_na=False)
-    return log, json.loads(session.read_text())
 
 
 def trains(writes: list[tuple[float, int]], mask: int) -> list[list[float]]:

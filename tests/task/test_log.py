@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from pavlov.common.bids import LabelError
 from pavlov.task.log import (
     COLUMNS,
     EventLog,
     LogError,
     LogWriter,
-    bids_label,
     format_value,
     run_paths,
     write_events_json,
@@ -87,9 +87,8 @@ def test_run_paths_and_labels(tmp_path):
     paths = run_paths(tmp_path, "sub-07", "day1", "retext", 2, scanner=True)
     assert paths.events.name == "sub-07_ses-day1_task-retext_run-2_events.tsv"
     assert paths.directory.name == "func"
-    assert bids_label("ses-2", "session") == "2"
-    with pytest.raises(LogError, match="letters and digits"):
-        bids_label("07_a", "participant")
+    with pytest.raises(LabelError, match="participant: expected letters and digits"):
+        run_paths(tmp_path, "07_a", "day1", "retext", 1, scanner=False)
     assert format_value(float("nan")) == "n/a"
 
 
@@ -130,19 +129,6 @@ def test_reopen_refuses_a_damaged_log_and_cuts_a_nul_tail(tmp_path):
             EventLog.reopen(path)
         assert "\n" not in str(caught.value)
     assert len(COLUMNS) > 2
-
-
-def test_overlong_labels_are_one_line(tmp_path):
-    """A participant ID of 300 characters (Errno 36) or 5,000 digits (int limit) is a
-    one-line LogError."""
-    import pytest
-
-    from pavlov.task.log import LogError, bids_label
-
-    for text in ("a" * 300, "1" * 5000):
-        with pytest.raises(LogError, match=r"at most 64 letters and digits, got [\d,]+ characters"):
-            bids_label(text, "--participant")
-    assert bids_label("a" * 64, "--participant") == "a" * 64
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])

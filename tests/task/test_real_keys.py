@@ -7,16 +7,14 @@ scanner trigger box in keyboard mode (psychopy.md §3).
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from sessions_e2e import cs_rows, read_log, run_command
 
 from pavlov.protocols import build_schedule, load_protocol
 
@@ -97,20 +95,7 @@ def xdotool():
 
 def start_run(env, protocol: Path, data: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pavlov.task.cli",
-            "run",
-            str(protocol),
-            "--participant",
-            "01",
-            "--simulate",
-            "--windowed",
-            "--data",
-            str(data),
-            *extra,
-        ],
+        run_command(protocol, data, *extra),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -118,20 +103,10 @@ def start_run(env, protocol: Path, data: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def read_log(data: Path) -> tuple[pd.DataFrame, dict]:
-    (events,) = data.glob("sub-*/ses-*/*/*_events.tsv")
-    (session,) = data.glob("sub-*/ses-*/*/*_session.json")
-    log = pd.read_csv(events, sep="\t", na_values="n/a", keep_default_na=False)
-    return log, json.loads(session.read_text())
-
-
-def cs_rows(data: Path) -> int:
+def logged_cs(data: Path) -> int:
     """Complete ``cs`` rows in a log that is being written (0 before it exists)."""
     files = list(data.glob("sub-*/ses-*/*/*_events.tsv"))
-    if not files:
-        return 0
-    lines = files[0].read_text().split("\n")[1:-1]
-    return sum(1 for line in lines if line.split("\t")[2:3] == ["cs"])
+    return cs_rows(files[0]) if files else 0
 
 
 def test_escape_then_y_aborts_with_complete_log(xvfb, xdotool, tmp_path):
@@ -142,7 +117,7 @@ def test_escape_then_y_aborts_with_complete_log(xvfb, xdotool, tmp_path):
     proc = start_run(xvfb, protocol, data)
     try:
         deadline = time.monotonic() + 40
-        while cs_rows(data) < 2:
+        while logged_cs(data) < 2:
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "no trial was logged within 40 s"
             time.sleep(0.05)

@@ -204,8 +204,7 @@ def test_lab_file_record_list(tmp_path, outlet):
     lsl:STREAM is one error line with file and line."""
     import argparse
 
-    from pavlov.protocols.errors import ProtocolError
-    from pavlov.task.devices.lab import load_lab
+    from pavlov.task.devices.lab import LabFileError, load_lab
     from pavlov.task.log import run_paths
     from pavlov.task.run_cli import _recorders
 
@@ -219,5 +218,5 @@ def test_lab_file_record_list(tmp_path, outlet):
     (recorder,) = _recorders(args, lab, paths, Clock())
     assert recorder.stream == name and recorder.label == "scr"
     lab_file.write_text("lab: room 2\nrecord: [serial:/dev/ttyS0]\n")
-    with pytest.raises(ProtocolError, match=r"lab.yaml:2: record\[0\]: expected lsl:STREAM"):
+    with pytest.raises(LabFileError, match=r"lab.yaml:2: record\[0\]: expected lsl:STREAM"):
         load_lab(lab_file)

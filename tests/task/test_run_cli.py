@@ -24,10 +24,13 @@ def pavlov(*args, env=None, tmp_path=None):
 
 
 def test_bad_participant_is_one_line(tmp_path):
-    """A participant ID that is not a BIDS label is one line on stderr, exit 5."""
+    """A participant ID that is not a BIDS label is a usage error: one line, exit 2 (was 5)."""
     proc = pavlov(str(PROTOCOL), "--participant", "a_b", "--simulate", tmp_path=tmp_path)
-    assert proc.returncode == 5
-    assert proc.stderr.count("\n") == 1 and "letters and digits" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "pavlov: --participant: expected letters and digits only (a BIDS label), got 'a_b'\n"
+    )
+    assert not (tmp_path / "data").exists()
 
 
 def test_no_display_is_one_line(tmp_path):

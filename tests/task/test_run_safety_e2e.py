@@ -34,6 +34,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pty_peer import PtyPeer
+from sessions_e2e import run_command as command
 
 pytestmark = pytest.mark.display
 
@@ -87,23 +88,6 @@ def protocol(tmp_path) -> Path:
     path = tmp_path / "attack.yaml"
     path.write_text(PROTOCOL)
     return path
-
-
-def command(protocol: Path, data: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pavlov.task.cli",
-        "run",
-        str(protocol),
-        "--participant",
-        "01",
-        "--simulate",
-        "--windowed",
-        "--data",
-        str(data),
-        *extra,
-    ]
 
 
 def start(env, protocol, data, *extra) -> subprocess.Popen:

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from shock_wire import refuses_a_train
 
+from pavlov.common.errors import PavlovError
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.stimuli.check import prepare_stimuli
 from pavlov.task.console import RecordingConsole
@@ -291,7 +292,7 @@ def test_resume_of_a_finished_log_is_refused(tmp_path):
     """Resuming a session whose log has every event is a one-line error."""
     run = play(tmp_path, "ketamine_reconsolidation", "followup30", speed=5.0)
     rows = pd.read_csv(run.path, sep="\t", dtype=str, keep_default_na=False).to_dict("records")
-    with pytest.raises(Exception, match="nothing to resume"):
+    with pytest.raises(PavlovError, match=r"^nothing to resume: every scheduled event is already"):
         resume_point(run.schedule, rows)
 
 
@@ -342,11 +343,16 @@ def test_wait_keys_are_logged_and_end_key_ends_the_wait(tmp_path):
 
 
 def test_dropped_frames_are_counted(tmp_path):
-    """A slow flip during a trial is counted on that trial's row and in the record."""
+    """A slow flip during a trial is counted on that trial's row, and every drop in the record."""
     clock = FrameClock()
     display = RecordingDisplay(clock, slow_frames={500: 2, 900: 1})
     run = play(tmp_path, "retrieval_extinction", "day1", speed=5.0, display=display)
-    assert run.log.dropped_frames.sum() >= 0
+    # Flip 900 (75 s of log time at speed 5) falls in acquisition trial 1's CS; flip 500
+    # (42 s) between logged events, so only the record counts it.
+    log = run.log
+    first = log[(log.trial_type == "cs") & (log.phase == "acquisition") & (log.trial == 1)]
+    assert list(first.dropped_frames) == [1]
+    assert log.dropped_frames.fillna(0).sum() <= 3
     assert run.result.dropped_frames == 3
     assert json.loads(run.record.path.read_text())["dropped_frames"] == 3
 

@@ -162,3 +162,17 @@ def test_absurd_workers_start_no_more_processes_than_participants(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "data").glob("sub-*"))) == 2
+
+
+@pytest.mark.parametrize("effect", ["1e308", "101", "-1", "nan", "inf"])
+def test_absurd_group_effects_are_one_line_usage_errors(tmp_path, effect):
+    """`--groups a=1e308` (was accepted), -1, nan: exit 2, one line, nothing written."""
+    from pavlov.common.errors import PavlovError
+    from pavlov.task.simulate import SimulateUsageError, _groups
+
+    with pytest.raises(
+        SimulateUsageError, match=r"^--groups: expected NAME=EFFECT .* <= 100"
+    ) as bad:
+        _groups([f"a={effect}"])
+    assert isinstance(bad.value, PavlovError) and bad.value.exit_status == 2
+    assert _groups(["a=0", "b=100"]) == [("a", 0.0), ("b", 100.0)]

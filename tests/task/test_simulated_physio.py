@@ -9,9 +9,9 @@ import pandas as pd
 
 from pavlov.analysis.physio import Physio, read_physio
 from pavlov.analysis.scr import score_events
-from pavlov.task.simulate import TrialResponse
 from pavlov.task.simulated_physio import (
     RATE,
+    TrialResponse,
     blink_emg,
     format_columns,
     skin_conductance,

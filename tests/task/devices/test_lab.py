@@ -6,9 +6,8 @@ import textwrap
 
 import pytest
 
-from pavlov.protocols.errors import ProtocolError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
-from pavlov.task.devices.lab import load_lab
+from pavlov.task.devices.lab import LabFileError, load_lab
 from pavlov.task.devices.spec import DeviceSpec, build_devices
 
 
@@ -105,23 +104,22 @@ def test_command_line_overrides_lab(tmp_path, fake_clock):
 def test_lab_errors(tmp_path, text, match):
     """Each mistake is one line: path:line: key: expected X, got Y[. Did you mean 'Z'?]."""
     path = _write(tmp_path, text)
-    with pytest.raises(ProtocolError, match=match) as info:
+    with pytest.raises(LabFileError, match=match) as info:
         load_lab(path)
     assert "\n" not in str(info.value)
 
 
 def test_missing_lab_file(tmp_path):
     """A missing file is one line naming it."""
-    with pytest.raises(ProtocolError, match="no such file"):
+    with pytest.raises(LabFileError, match="no such file"):
         load_lab(tmp_path / "nope.yaml")
 
 
 def test_reserved_key_trigger_in_a_lab_file_is_rejected(tmp_path):
     """A lab file's `trigger.device: key:escape` is one line naming the key as reserved."""
-    from pavlov.protocols.errors import ProtocolError
-    from pavlov.task.devices.lab import load_lab
+    from pavlov.task.devices.lab import LabFileError, load_lab
 
     path = tmp_path / "lab.yaml"
     path.write_text("trigger:\n  device: key:escape\n")
-    with pytest.raises(ProtocolError, match=r"lab.yaml:2: trigger.device: .*reserved"):
+    with pytest.raises(LabFileError, match=r"lab.yaml:2: trigger.device: .*reserved"):
         load_lab(path)

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from pavlov.task.argtypes import finite_float, nonnegative_float, positive_float, positive_int
+from pavlov.common.argtypes import finite_float, nonnegative_float, positive_float, positive_int
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_hostile_numbers_and_names_are_one_line_usage_errors():
 
     import pytest
 
-    from pavlov.task.argtypes import folder_name, positive_int, seed, speed
+    from pavlov.common.argtypes import folder_name, positive_int, seed, speed
 
     for text in ("100000000000000000000000", "1" * 5000, "0", "1e23"):
         with pytest.raises(argparse.ArgumentTypeError, match="whole number >= 1"):

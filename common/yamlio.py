@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from pavlov.protocols.errors import ProtocolError
-from pavlov.protocols.files import FileProblem, read_regular
+from pavlov.common.errors import FileError
+from pavlov.common.files import FileProblem, read_regular
 
 #: Largest file pavlov reads as a protocol or lab file; anything bigger is not one.
 MAX_BYTES = 2_000_000
@@ -62,7 +62,11 @@ class Node:
         return self.value
 
 
-def read_text(path: str | os.PathLike[str], what: str = "a protocol file") -> str:
+def read_text(
+    path: str | os.PathLike[str],
+    what: str = "a protocol file",
+    error: type[FileError] = FileError,
+) -> str:
     """Return a file's text, or raise the one-line error for anything that is not one.
 
     Parameters
@@ -71,35 +75,48 @@ def read_text(path: str | os.PathLike[str], what: str = "a protocol file") -> st
         The file.
     what : str
         How to name the expected file in messages (``a protocol file``, ``a lab file``).
+    error : type of FileError
+        The error to raise, naming the kind of file (``ProtocolError``, ``LabFileError``).
 
     Raises
     ------
-    ProtocolError
-        For a missing path, a directory, an unreadable, oversized or binary file.
+    FileError
+        (as ``error``) For a missing path, a directory, an unreadable, oversized or binary file.
     """
+    try:
+        return _read_text(path, what)
+    except FileError as problem:
+        raise _as(problem, error) from None
+
+
+def _read_text(path: str | os.PathLike[str], what: str) -> str:
     shown = str(path)
     try:
         data = read_regular(path, MAX_BYTES)
     except FileNotFoundError:
-        raise ProtocolError(shown, 1, "", what, "no such file") from None
+        raise FileError(shown, 1, "", what, "no such file") from None
     except FileProblem as problem:
         size = str(problem)
         if size.endswith(" bytes"):  # too large; checked before reading
-            raise ProtocolError(shown, 1, "", f"{what} under 2 MB", size) from None
+            raise FileError(shown, 1, "", f"{what} under 2 MB", size) from None
         if size in ("a directory",) or "regular file" in size:
-            raise ProtocolError(shown, 1, "", what, size) from None
-        raise ProtocolError(shown, 1, "", f"{what} pavlov can read", size) from None
+            raise FileError(shown, 1, "", what, size) from None
+        raise FileError(shown, 1, "", f"{what} pavlov can read", size) from None
     if b"\0" in data:
-        raise ProtocolError(shown, 1, "", f"{what} (UTF-8 text)", "binary data")
+        raise FileError(shown, 1, "", f"{what} (UTF-8 text)", "binary data")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise ProtocolError(shown, line, "", "UTF-8 text", "bytes that are not UTF-8") from None
+        raise FileError(shown, line, "", "UTF-8 text", "bytes that are not UTF-8") from None
     return text
 
 
-def read_yaml(path: str | os.PathLike[str], what: str = "a protocol file") -> tuple[str, Node]:
+def read_yaml(
+    path: str | os.PathLike[str],
+    what: str = "a protocol file",
+    error: type[FileError] = FileError,
+) -> tuple[str, Node]:
     """Read and compose a YAML file whose top level is a mapping.
 
     Parameters
@@ -108,6 +125,8 @@ def read_yaml(path: str | os.PathLike[str], what: str = "a protocol file") -> tu
         The file.
     what : str
         How to name the expected file in messages.
+    error : type of FileError
+        The error to raise, naming the kind of file (``ProtocolError``, ``LabFileError``).
 
     Returns
     -------
@@ -118,38 +137,52 @@ def read_yaml(path: str | os.PathLike[str], what: str = "a protocol file") -> tu
 
     Raises
     ------
-    ProtocolError
-        For every problem, as one line: unreadable or binary files, YAML syntax errors,
-        an empty document, several documents, anchors/tags PyYAML's safe loader refuses,
-        non-text keys, duplicate keys, a top level that is not a mapping.
+    FileError
+        (as ``error``) For every problem, as one line: unreadable or binary files, YAML
+        syntax errors, an empty document, several documents, anchors/tags PyYAML's safe
+        loader refuses, non-text keys, duplicate keys, a top level that is not a mapping.
     """
+    try:
+        return _read_yaml(path, what)
+    except FileError as problem:
+        raise _as(problem, error) from None
+
+
+def _as(problem: FileError, error: type[FileError]) -> FileError:
+    """The same one-line report as the caller's kind of file error."""
+    if type(problem) is error:
+        return problem
+    return error(
+        problem.path, problem.line, problem.key, problem.expected, problem.got, problem.suggestion
+    )
+
+
+def _read_yaml(path: str | os.PathLike[str], what: str) -> tuple[str, Node]:
     shown = str(path)
-    text = read_text(path, what)
+    text = _read_text(path, what)
     try:
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except RecursionError:
-        raise ProtocolError(shown, 1, "", "valid YAML", "nesting too deep to read") from None
+        raise FileError(shown, 1, "", "valid YAML", "nesting too deep to read") from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = error.problem or "invalid YAML"
-        raise ProtocolError(shown, line, "", "valid YAML", f"a syntax error ({problem})") from None
+        raise FileError(shown, line, "", "valid YAML", f"a syntax error ({problem})") from None
     except yaml.YAMLError as error:  # reader errors (control characters) carry no mark
-        raise ProtocolError(shown, 1, "", "valid YAML", f"a syntax error ({error})") from None
+        raise FileError(shown, 1, "", "valid YAML", f"a syntax error ({error})") from None
     documents = [d for d in documents if d is not None]
     if not documents:
-        raise ProtocolError(shown, 1, "", f"{what} (a YAML mapping)", "an empty file")
+        raise FileError(shown, 1, "", f"{what} (a YAML mapping)", "an empty file")
     if len(documents) > 1:
         line = documents[1].start_mark.line + 1
-        raise ProtocolError(shown, line, "", "one YAML document", f"{len(documents)} documents")
+        raise FileError(shown, line, "", "one YAML document", f"{len(documents)} documents")
     try:
         root = _convert(documents[0], shown, "", _Budget())
     except RecursionError:
-        raise ProtocolError(
-            shown, 1, "", f"{what} of reasonable depth", "nesting too deep"
-        ) from None
+        raise FileError(shown, 1, "", f"{what} of reasonable depth", "nesting too deep") from None
     if not root.is_mapping:
-        raise ProtocolError(shown, root.line, "", f"{what} (a YAML mapping)", _kind(root))
+        raise FileError(shown, root.line, "", f"{what} (a YAML mapping)", _kind(root))
     return text, root
 
 
@@ -168,11 +201,11 @@ def _convert(node: yaml.Node, path: str, key: str, budget: _Budget) -> Node:
     line = node.start_mark.line + 1
     budget.values += 1
     if budget.values > MAX_VALUES:
-        raise ProtocolError(
+        raise FileError(
             path, line, key, f"at most {MAX_VALUES:,} values", "more (aliases expand too far)"
         )
     if id(node) in budget.active:
-        raise ProtocolError(path, line, key, "an alias to an earlier value", "a recursive alias")
+        raise FileError(path, line, key, "an alias to an earlier value", "a recursive alias")
     if not isinstance(node, yaml.ScalarNode):
         budget.active.add(id(node))
         try:
@@ -189,7 +222,7 @@ def _convert_collection(node: yaml.Node, path: str, key: str, budget: _Budget, l
         try:
             _constructor.flatten_mapping(node)  # resolves YAML merge keys (<<)
         except ConstructorError as error:
-            raise ProtocolError(
+            raise FileError(
                 path, line, key, "a mapping", f"a bad merge ({error.problem})"
             ) from None
         for key_node, value_node in node.value:
@@ -197,9 +230,9 @@ def _convert_collection(node: yaml.Node, path: str, key: str, budget: _Budget, l
             key_line = key_node.start_mark.line + 1
             sub = f"{key}.{name}" if key else str(name)
             if not isinstance(name, str):
-                raise ProtocolError(path, key_line, sub, "text keys", f"the key {name!r}")
+                raise FileError(path, key_line, sub, "text keys", f"the key {name!r}")
             if name in values:
-                raise ProtocolError(
+                raise FileError(
                     path, key_line, sub, "each key once", f"it again (first at line {lines[name]})"
                 )
             values[name] = _convert(value_node, path, sub, budget)
@@ -210,7 +243,7 @@ def _convert_collection(node: yaml.Node, path: str, key: str, budget: _Budget, l
             [_convert(item, path, f"{key}[{i}]", budget) for i, item in enumerate(node.value)],
             line,
         )
-    raise ProtocolError(path, line, key, "a YAML value", "an unknown node")
+    raise FileError(path, line, key, "a YAML value", "an unknown node")
 
 
 def _scalar(node: yaml.Node, path: str, key: str, budget: _Budget) -> Any:
@@ -220,7 +253,7 @@ def _scalar(node: yaml.Node, path: str, key: str, budget: _Budget) -> Any:
         return _constructor.construct_object(node, deep=True)
     except ConstructorError as error:
         line = node.start_mark.line + 1
-        raise ProtocolError(path, line, key, "a plain value", f"{error.problem}") from None
+        raise FileError(path, line, key, "a plain value", f"{error.problem}") from None
 
 
 def _kind(node: Node) -> str:
