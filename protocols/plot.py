@@ -146,7 +146,7 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
     -------
     Timeline
     """
-    roles = _role_colours(schedule.events)
+    roles = _role_colours(schedule.events, protocol.cs_roles)
     marks: list[Mark] = []
     counts = dict.fromkeys(("trial", "us", "rating", "screen"), 0)
 
@@ -260,8 +260,9 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
     )
 
 
-def _role_colours(events) -> dict[str, str]:
-    roles = list(dict.fromkeys(e.cs for e in events if e.cs is not None))
+def _role_colours(events, order: tuple[str, ...]) -> dict[str, str]:
+    used = {e.cs for e in events if e.cs is not None}
+    roles = [r for r in order if r in used] + sorted(used - set(order))
     warm = iter(WARM * len(roles))
     cool = iter(COOL * len(roles))
     return {r: next(warm) if r.startswith("CS+") else next(cool) for r in roles}
