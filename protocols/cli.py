@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import asdict
 
-from pavlov.protocols.errors import PavlovError, ScheduleError
+from pavlov.protocols.errors import PavlovError, ScheduleError, error_lines
 from pavlov.protocols.events import Event, Schedule
 from pavlov.protocols.files import write_new
 from pavlov.protocols.loader import load_protocol
@@ -91,7 +91,8 @@ def run_validate(args: argparse.Namespace) -> int:
         try:
             protocol = load_protocol(path)
         except PavlovError as error:
-            print(str(error), file=sys.stderr)
+            for line in error_lines(error):  # every independent mistake, one line each
+                print(line, file=sys.stderr)
             failed += 1
             continue
         n_cells = len(counterbalancing_table(protocol))

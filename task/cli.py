@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pavlov.protocols.errors import PavlovError
+from pavlov.protocols.errors import PavlovError, error_lines
 
 #: Modules contributing subcommands, in the order their commands are listed.
 COMMAND_MODULES = (
@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
     try:
         return int(args.func(args) or 0)
     except PavlovError as error:
-        print(f"pavlov: {_one_line(error)}", file=sys.stderr)
+        for line in error_lines(error):  # one line per independent mistake
+            print(f"pavlov: {line}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         print("pavlov: interrupted", file=sys.stderr)
