@@ -41,7 +41,7 @@ from pavlov.protocols.model import (
 )
 from pavlov.protocols.orders import FixedOrder, read_order
 from pavlov.protocols.randomize import Stream, constrained_order
-from pavlov.protocols.reader import MISSING, Section, describe
+from pavlov.protocols.reader import MISSING, Collector, Section, describe
 from pavlov.protocols.yamlio import Node, read_yaml
 from pavlov.stimuli.resolve import (
     IMAGE_SUFFIXES,
@@ -63,6 +63,9 @@ NAME_WHAT = "a name of letters, digits and _ (starting with a letter)"
 ROLE = r"CS[+-][A-Za-z0-9]*"
 COLOR = r"#[0-9a-fA-F]{6}|[A-Za-z]+"
 COLOR_WHAT = "a colour (#rrggbb or a name such as white)"
+
+#: What to suggest for an ITI written as a range of text (``iti: 10-14``).
+DRAW_HINT = "{{uniform: [{low}, {high}]}}"
 
 TOP_KEYS = (
     "pavlov",
@@ -160,52 +163,52 @@ class _ProtocolReader:
     # -- top level ---------------------------------------------------------------------
 
     def read(self, root: Node) -> Protocol:
-        top = Section(self.shown, root, "", TOP_KEYS)
-        version = top.integer("pavlov", what=f"the format version ({FORMAT_VERSION})")
-        if version != FORMAT_VERSION:
-            top.fail("pavlov", f"format version {FORMAT_VERSION} (this pavlov's)", str(version))
-        study = top.text("study")
-        task = top.text("task", pattern=LABEL, what=f"a BIDS task label ({LABEL_WHAT})")
-        seed = top.integer("seed", ge=0, what="a seed (a whole number)")
-        # For the BIDS dataset_description.json of the data folder (optional).
-        author_nodes = top.sequence("authors", None, what="a list of author names") or []
-        authors = tuple(
-            top.check_text(node, f"authors[{i}]", "an author's name")
-            for i, node in enumerate(author_nodes)
+        # Every independent mistake in one run: each block, US, stimulus set, phase and the
+        # sessions are units of their own; a unit that needs a failed one is skipped, and
+        # the checks across the whole file run only on a file without other mistakes.
+        errors = self.errors = Collector()
+        attempt = errors.attempt
+        top = Section(self.shown, root, "", TOP_KEYS, errors)
+        attempt(lambda: self.read_version(top))
+        study = attempt(lambda: top.text("study"))
+        task = attempt(
+            lambda: top.text("task", pattern=LABEL, what=f"a BIDS task label ({LABEL_WHAT})")
         )
-        license_ = top.text("license", None, what="a licence name (e.g. CC0)")
+        seed = attempt(lambda: top.integer("seed", ge=0, what="a seed (a whole number)"))
+        # For the BIDS dataset_description.json of the data folder (optional).
+        authors = attempt(lambda: self.read_authors(top)) or ()
+        license_ = attempt(lambda: top.text("license", None, what="a licence name (e.g. CC0)"))
 
-        cs_section = top.section("cs", ("roles", "stimuli"))
-        self.cs_roles = self.read_roles(cs_section, ROLE, "a CS role such as CS+, CS- or CS+R")
-        if not any(cs_type(r) == "CS+" for r in self.cs_roles):
-            cs_section.fail("roles", "at least one CS+ role", describe(cs_section.node("roles")))
-        self.cs = self.read_stimuli(cs_section, len(self.cs_roles), CS_STIMULUS_KEYS, self.read_cs)
+        self.cs_roles: tuple[str, ...] = ()
+        cs_section = attempt(lambda: self.read_cs_roles(top), name="cs")
+        # Phases need the roles only: a broken stimulus does not hide their mistakes.
+        attempt(lambda: self.read_cs_stimuli(cs_section), needs=("cs",))
+        self.us = attempt(lambda: self.read_us_block(top), name="us") or {}
+        self.context_roles = ()
+        self.contexts: dict[str, StimulusSpec] = {}
+        attempt(lambda: self.read_contexts_block(top), name="contexts")
 
-        self.us = self.read_us_block(top)
-        ctx_section = top.section("contexts", ("roles", "stimuli"), None)
-        if ctx_section is None:
-            self.context_roles: tuple[str, ...] = ()
-            self.contexts: dict[str, StimulusSpec] = {}
-        else:
-            self.context_roles = self.read_roles(
-                ctx_section, LABEL, f"a context role ({LABEL_WHAT})"
-            )
-            self.contexts = self.read_stimuli(
-                ctx_section, len(self.context_roles), CONTEXT_STIMULUS_KEYS, self.read_context
-            )
+        counterbalancing = attempt(lambda: self.read_counterbalancing(top))
+        self.scanner = attempt(lambda: self.read_scanner(top), name="scanner")
+        self.safety = attempt(lambda: self.read_safety(top), name="safety", needs=("us",))
+        calibration = attempt(lambda: self.read_calibration(top), needs=("us",))
 
-        counterbalancing = self.read_counterbalancing(top)
-        self.scanner = self.read_scanner(top)
-        self.safety = self.read_safety(top)
-        calibration = self.read_calibration(top)
-
-        phases_section = top.section("phases", None)
+        phases_section = attempt(lambda: top.section("phases", None), name="phases")
         self.phases: dict[str, Phase] = {}
-        for name in phases_section.items:
-            self.phases[name] = self.read_phase(phases_section, name)
-        if not self.phases:
-            top.fail("phases", "at least one phase", "an empty mapping")
-        sessions = self.read_sessions(top)
+        for name in phases_section.items if phases_section is not None else ():
+            phase = attempt(
+                lambda name=name: self.read_phase(phases_section, name),
+                name=f"phase {name}",
+                needs=("cs", "us", "contexts", "scanner"),
+            )
+            if phase is None:
+                errors.failed.add("phases")
+            else:
+                self.phases[name] = phase
+        if phases_section is not None and not phases_section.items:
+            attempt(lambda: top.fail("phases", "at least one phase", "an empty mapping"))
+        sessions = attempt(lambda: self.read_sessions(top), needs=("phases",))
+        errors.finish()
         for session in sessions:
             self.check_caps(top, session)
         self.check_sync_key(sessions)
@@ -230,6 +233,39 @@ class _ProtocolReader:
             authors=authors,
             license=license_,
         )
+
+    def read_version(self, top: Section) -> int:
+        version = top.integer("pavlov", what=f"the format version ({FORMAT_VERSION})")
+        if version != FORMAT_VERSION:
+            top.fail("pavlov", f"format version {FORMAT_VERSION} (this pavlov's)", str(version))
+        return version
+
+    def read_authors(self, top: Section) -> tuple[str, ...]:
+        author_nodes = top.sequence("authors", None, what="a list of author names") or []
+        return tuple(
+            top.check_text(node, f"authors[{i}]", "an author's name")
+            for i, node in enumerate(author_nodes)
+        )
+
+    def read_cs_roles(self, top: Section) -> Section:
+        cs_section = top.section("cs", ("roles", "stimuli"))
+        self.cs_roles = self.read_roles(cs_section, ROLE, "a CS role such as CS+, CS- or CS+R")
+        if not any(cs_type(r) == "CS+" for r in self.cs_roles):
+            cs_section.fail("roles", "at least one CS+ role", describe(cs_section.node("roles")))
+        return cs_section
+
+    def read_cs_stimuli(self, cs_section: Section) -> None:
+        self.cs = self.read_stimuli(cs_section, len(self.cs_roles), CS_STIMULUS_KEYS, self.read_cs)
+
+    def read_contexts_block(self, top: Section) -> None:
+        ctx_section = top.section("contexts", ("roles", "stimuli"), None)
+        if ctx_section is not None:
+            self.context_roles = self.read_roles(
+                ctx_section, LABEL, f"a context role ({LABEL_WHAT})"
+            )
+            self.contexts = self.read_stimuli(
+                ctx_section, len(self.context_roles), CONTEXT_STIMULUS_KEYS, self.read_context
+            )
 
     def check_sync_key(self, sessions) -> None:
         """A keyboard scanner pulse key must not be a rating or event key of a scanner
@@ -277,12 +313,16 @@ class _ProtocolReader:
                 f"at least one stimulus per role ({n_roles})",
                 f"{len(stimuli.items)} stimuli",
             )
-        out = {}
-        for name in stimuli.items:
+
+        def read_stimulus(name: str) -> StimulusSpec:
             stimuli.check_text(
                 Node(name, stimuli.key_lines[name]), stimuli.sub(name), NAME_WHAT, pattern=NAME
             )
-            out[name] = read_one(stimuli.section(name, keys), name)
+            return read_one(stimuli.section(name, keys), name)
+
+        out = self.errors.each(stimuli.items, read_stimulus, name=stimuli.key)
+        if not self.errors.ready(stimuli.key):
+            raise self.errors.combined()  # the block is incomplete; its mistakes are recorded
         return out
 
     def read_file(self, section: Section, name: str, kind: str, template: bool = False) -> str:
@@ -376,13 +416,14 @@ class _ProtocolReader:
         block = top.section("us", None, None)
         if block is None:
             return {}
-        out = {}
-        for name in block.items:
+
+        def read_one(name: str) -> USSpec:
             block.check_text(
                 Node(name, block.key_lines[name]), block.sub(name), NAME_WHAT, pattern=NAME
             )
-            out[name] = self.read_us(block, name)
-        return out
+            return self.read_us(block, name)
+
+        return self.errors.each(block.items, read_one, name="us")
 
     def read_us(self, block: Section, name: str) -> USSpec:
         first = Section(
@@ -397,7 +438,7 @@ class _ProtocolReader:
             "sound": ("type", "file", "duration", "volume"),
             "image": ("type", "file", "duration"),
         }[kind]
-        section = Section(self.shown, block.node(name), block.sub(name), allowed)
+        section = Section(self.shown, block.node(name), block.sub(name), allowed, self.errors)
         source = self.source(section.line)
         if kind == "shock":
             train_section = section.section("train", ("pulse_width", "interval", "count"))
@@ -540,7 +581,7 @@ class _ProtocolReader:
         node = phases.node(name)
         probe = Section(self.shown, node, key, None)
         ptype = probe.choice("type", PHASE_TYPES)
-        section = Section(self.shown, node, key, PHASE_KEYS[ptype])
+        section = Section(self.shown, node, key, PHASE_KEYS[ptype], self.errors)
         common = dict(name=name, type=ptype, source=self.source(section.line))
         if ptype != "instructions":
             common["instructions"] = section.text("instructions", None)
@@ -881,7 +922,8 @@ class _ProtocolReader:
                 )
             return None if default is None else ITISpec("fixed", (float(default),))
         if not node.is_mapping:
-            return ITISpec("fixed", (section.number(name, ge=0, le=300, what="seconds"),))
+            seconds = section.number(name, ge=0, le=300, what="seconds", range_hint=DRAW_HINT)
+            return ITISpec("fixed", (seconds,))
         spec = section.section(name, ("uniform", "choice", "sequence", "trs"))
         if len(spec.items) != 1:
             raise ProtocolError(
@@ -1000,6 +1042,13 @@ class _ProtocolReader:
         keys: tuple[str, ...] = ()
         if input_kind == "keys":
             key_nodes = section.sequence("keys", None, what="a list of keys")
+            if key_nodes is None and n_points > 10 and section.has("input"):
+                section.fail(
+                    "input",
+                    f"slider for a {low}–{high} scale (input: keys needs one key per point: "
+                    f"{n_points} points, and only 10 digit keys exist)",
+                    "'keys'",
+                )
             if key_nodes is None:
                 if n_points > 10:
                     section.fail(
@@ -1117,7 +1166,11 @@ class _ProtocolReader:
         sessions: list[SessionSpec] = []
         for i, node in enumerate(nodes):
             section = Section(
-                self.shown, node, f"sessions[{i}]", ("name", "day", "phases", "scanner")
+                self.shown,
+                node,
+                f"sessions[{i}]",
+                ("name", "day", "phases", "scanner"),
+                self.errors,
             )
             name = section.text("name", pattern=LABEL, what=f"a BIDS session label ({LABEL_WHAT})")
             if any(s.name == name for s in sessions):

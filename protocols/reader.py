@@ -60,6 +60,8 @@ class Collector:
         self.limit = limit
         self.errors: list[ProtocolError] = []
         self.failed: set[str] = set()
+        #: How many unknown keys looked like misspellings of known ones.
+        self.misspellings = 0
 
     def add(self, error: ProtocolError) -> None:
         """Record a mistake (each of a :class:`ProtocolErrors`); a repeated line is dropped.
@@ -91,18 +93,40 @@ class Collector:
         needs : iterable of str
             Units this one depends on: if any failed, it is skipped (None, and marked
             failed too), so a mistake is not reported again through its consequences.
+            For the same reason a unit in which an unknown key looked like a misspelling
+            reports that misspelling only.
         """
         if not self.ready(*needs):
             if name is not None:
                 self.failed.add(name)
             return None
+        misspellings = self.misspellings
         try:
             return read()
         except ProtocolError as error:
             if name is not None:
                 self.failed.add(name)
-            self.add(error)
+            # After a misspelt key in this unit, its own later mistakes are most likely the
+            # misspelling's consequences (the key it meant was never read): report the
+            # misspelling only.
+            if self.misspellings == misspellings:
+                self.add(error)
             return None
+
+    def each(self, items: Iterable[str], read: Callable[[str], T], *, name: str) -> dict[str, T]:
+        """Read the entries of a block (stimuli, USs) as units of their own.
+
+        Returns the entries read without a mistake; when any had one, the block ``name``
+        is marked failed (for the units that need it), once every entry has been tried.
+        """
+        out: dict[str, T] = {}
+        for item in list(items):
+            value = self.attempt(lambda item=item: read(item))
+            if value is None:
+                self.failed.add(name)
+            else:
+                out[item] = value
+        return out
 
     def ready(self, *names: str) -> bool:
         """True when none of the named units failed."""
@@ -190,8 +214,10 @@ class Section:
                     raise error
                 collector.add(error)
                 del self.items[name]
-                if hint is not None and hint not in self.items:
-                    self.misspelt[hint] = error
+                if hint is not None:
+                    collector.misspellings += 1
+                    if hint not in self.items:
+                        self.misspelt[hint] = error
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -312,7 +338,8 @@ class Section:
         if (gt is not None and not value > gt) or (ge is not None and not value >= ge):
             self._fail_at(node.line, key, expected, describe(node))
         if le is not None and not value <= le:
-            if le == 1 and (ge == 0 or gt == 0) and 1 < value <= 100:
+            # 50 for a 0-1 rate is a percentage; 1.5 is not obviously one.
+            if le == 1 and (ge == 0 or gt == 0) and 2 <= value <= 100:
                 noun = "rates" if "rate" in expected else "proportions"
                 self._fail_at(
                     node.line,
