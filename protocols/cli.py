@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pavlov.protocols.errors import PavlovError, ScheduleError, error_lines
 from pavlov.protocols.events import Event, Schedule
 from pavlov.protocols.files import write_new
+from pavlov.protocols.kinds import KINDS
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.schedule import build_schedule, counterbalancing_table
 
@@ -340,7 +341,7 @@ def format_cells(protocol) -> str:
             parts.append(
                 ", ".join(f"context {role}={name}" for role, name in cell.contexts.items())
             )
-        if any(p.orders for p in protocol.phases.values()):
+        if any(KINDS[p.type].orders(p) for p in protocol.phases.values()):
             parts.append(f"order {cell.order + 1}")
         lines.append(
             f"cell {cell.index + 1} (IDs {cell.index}, {cell.index + len(cells)}, ...): "

@@ -12,25 +12,21 @@ import hashlib
 import os
 from pathlib import Path
 
-from pavlov.protocols.errors import ProtocolError, ScheduleError, suggest
+from pavlov.protocols.errors import ProtocolError, suggest
+from pavlov.protocols.kinds import KINDS, PHASE_TYPES
+from pavlov.protocols.kinds.keys import REQUIRED
+from pavlov.protocols.kinds.shared import read_scale
 from pavlov.protocols.model import (
     CS_KINDS,
-    PHASE_TYPES,
-    RATING_INPUTS,
-    REINFORCED_PHASE_TYPES,
-    RESERVED_KEYS,
     SHAPES,
     SYNC_RESERVED_KEYS,
-    TRIAL_PHASE_TYPES,
     US_KINDS,
     CalibrationSpec,
-    Constraints,
     Counterbalancing,
     ITISpec,
     Phase,
     Protocol,
     PulseTrain,
-    RatingSpec,
     SafetyCaps,
     ScannerSpec,
     SessionSpec,
@@ -39,8 +35,6 @@ from pavlov.protocols.model import (
     USSpec,
     cs_type,
 )
-from pavlov.protocols.orders import FixedOrder, read_order
-from pavlov.protocols.randomize import Stream, constrained_order
 from pavlov.protocols.reader import MISSING, Collector, Section, describe
 from pavlov.protocols.yamlio import Node, read_yaml
 from pavlov.stimuli.resolve import (
@@ -86,44 +80,6 @@ TOP_KEYS = (
 )
 CS_STIMULUS_KEYS = ("image", "shape", "text", "sound", "color", "size")
 CONTEXT_STIMULUS_KEYS = ("image", "color")
-TRIAL_PHASE_KEYS = (
-    "type",
-    "instructions",
-    "trials",
-    "reinforced",
-    "reinforcement_rate",
-    "cs_duration",
-    "us",
-    "us_onset",
-    "iti",
-    "lead_in",
-    "context",
-    "constraints",
-    "order",
-    "swap_roles",
-    "rating",
-)
-PHASE_KEYS = {
-    **{t: TRIAL_PHASE_KEYS for t in TRIAL_PHASE_TYPES},
-    "reactivation": (
-        "type",
-        "instructions",
-        "reminder",
-        "cs_duration",
-        "script",
-        "duration",
-        "iti",
-        "lead_in",
-        "context",
-    ),
-    "wait": ("type", "instructions", "duration", "countdown", "event_keys", "text"),
-    "reinstatement": ("type", "instructions", "us", "us_count", "iti", "lead_in", "context"),
-    "rating": ("type", "instructions", "rate", "rating", "iti", "context"),
-    "instructions": ("type", "text", "duration", "advance"),
-    "rest": ("type", "instructions", "duration", "wait_for_scanner", "text"),
-}
-RATING_KEYS = ("question", "scale", "anchors", "input", "keys", "onset", "window")
-DEFAULT_QUESTION = "How much do you expect a shock?"
 
 
 def load_protocol(path: str | os.PathLike[str]) -> Protocol:
@@ -163,7 +119,7 @@ class _ProtocolReader:
     # -- top level ---------------------------------------------------------------------
 
     def read(self, root: Node) -> Protocol:
-        # Every independent mistake in one run: each block, US, stimulus set, phase and the
+        # Every independent mistake in one run: each block, stimulus, US, phase and the
         # sessions are units of their own; a unit that needs a failed one is skipped, and
         # the checks across the whole file run only on a file without other mistakes.
         errors = self.errors = Collector()
@@ -184,7 +140,7 @@ class _ProtocolReader:
         # Phases need the roles only: a broken stimulus does not hide their mistakes.
         attempt(lambda: self.read_cs_stimuli(cs_section), needs=("cs",))
         self.us = attempt(lambda: self.read_us_block(top), name="us") or {}
-        self.context_roles = ()
+        self.context_roles: tuple[str, ...] = ()
         self.contexts: dict[str, StimulusSpec] = {}
         attempt(lambda: self.read_contexts_block(top), name="contexts")
 
@@ -198,7 +154,6 @@ class _ProtocolReader:
         for name in phases_section.items if phases_section is not None else ():
             phase = attempt(
                 lambda name=name: self.read_phase(phases_section, name),
-                name=f"phase {name}",
                 needs=("cs", "us", "contexts", "scanner"),
             )
             if phase is None:
@@ -270,7 +225,10 @@ class _ProtocolReader:
     def check_sync_key(self, sessions) -> None:
         """A keyboard scanner pulse key must not be a rating or event key of a scanner
         session: its presses become pulses, so that answer could never be given."""
-        if self.scanner is None or not self.scanner.sync.startswith("key:"):
+        scanner_section = self.scanner_section
+        if self.scanner is None or scanner_section is None:
+            return
+        if not self.scanner.sync.startswith("key:"):
             return
         key = self.scanner.sync[4:]
         for session in sessions:
@@ -280,11 +238,8 @@ class _ProtocolReader:
                 phase = self.phases.get(name)
                 if phase is None:
                     continue
-                rating = phase.rating
-                used = list(rating.keys) if rating is not None else []
-                used += list(getattr(phase, "event_keys", None) or {})
-                if key in used:
-                    self.scanner_section.fail(
+                if key in KINDS[phase.type].used_keys(phase):
+                    scanner_section.fail(
                         "sync",
                         f"a pulse key that no rating or event key of a scanner session uses "
                         f"(phase {name} uses '{key}'; its presses would be scanner pulses)",
@@ -428,7 +383,7 @@ class _ProtocolReader:
     def read_us(self, block: Section, name: str) -> USSpec:
         first = Section(
             self.shown,
-            block.node(name),
+            block.child(name),
             block.sub(name),
             ("type", "train", "duration", "file", "volume"),
         )
@@ -438,7 +393,7 @@ class _ProtocolReader:
             "sound": ("type", "file", "duration", "volume"),
             "image": ("type", "file", "duration"),
         }[kind]
-        section = Section(self.shown, block.node(name), block.sub(name), allowed, self.errors)
+        section = Section(self.shown, block.child(name), block.sub(name), allowed, self.errors)
         source = self.source(section.line)
         if kind == "shock":
             train_section = section.section("train", ("pulse_width", "interval", "count"))
@@ -536,7 +491,7 @@ class _ProtocolReader:
         section = top.section("calibration", keys, None)
         if section is None:
             return None
-        low, high = self.read_scale(section, "scale", (1, 10))
+        low, high = read_scale(section, "scale", (1, 10))
         target = section.integer(
             "target", ge=low, le=high, what=f"a rating on the scale {low}-{high}"
         )
@@ -555,311 +510,24 @@ class _ProtocolReader:
             source=self.source(section.line),
         )
 
-    def read_scale(self, section: Section, name: str, default) -> tuple[int, int]:
-        nodes = section.sequence(name, None, min_len=2, what="[low, high]")
-        if nodes is None:
-            return default
-        if len(nodes) != 2:
-            section.fail(name, "[low, high]", f"a list of {len(nodes)}")
-        low = section.check_integer(nodes[0], f"{section.sub(name)}[0]", "a whole number")
-        high = section.check_integer(nodes[1], f"{section.sub(name)}[1]", f"a whole number > {low}")
-        if high <= low:
-            raise ProtocolError(
-                self.shown,
-                nodes[1].line,
-                f"{section.sub(name)}[1]",
-                f"a whole number > {low}",
-                str(high),
-            )
-        return low, high
-
     # -- phases ------------------------------------------------------------------------
 
     def read_phase(self, phases: Section, name: str) -> Phase:
         key = phases.sub(name)
         phases.check_text(Node(name, phases.key_lines[name]), key, NAME_WHAT, pattern=NAME)
-        node = phases.node(name)
+        node = phases.child(name)
         probe = Section(self.shown, node, key, None)
-        ptype = probe.choice("type", PHASE_TYPES)
-        section = Section(self.shown, node, key, PHASE_KEYS[ptype], self.errors)
-        common = dict(name=name, type=ptype, source=self.source(section.line))
-        if ptype != "instructions":
-            common["instructions"] = section.text("instructions", None)
-        if ptype in TRIAL_PHASE_TYPES:
-            return self.read_trial_phase(section, common)
-        if ptype == "reactivation":
-            return self.read_reactivation(section, common)
-        if ptype == "wait":
-            keys = section.section("event_keys", None, None)
-            event_keys = {}
-            if keys is not None:
-                for k in keys.items:
-                    keys.check_text(
-                        Node(k, keys.key_lines[k]),
-                        keys.sub(k),
-                        "a single key name",
-                        pattern=r"[a-z0-9]|f[0-9]{1,2}|[a-z]+",
-                    )
-                    if k in RESERVED_KEYS:
-                        keys.fail(
-                            k,
-                            f"a key other than {', '.join(RESERVED_KEYS)} (they are reserved)",
-                            f"'{k}'",
-                        )
-                    event_keys[k] = keys.text(
-                        k, pattern=r"[A-Za-z0-9_]+", what="an event label (letters, digits, _)"
-                    )
-            return self._wait(section, common, event_keys)
-        if ptype == "reinstatement":
-            us = self.read_phase_us(section, required=True)
-            return Phase(
-                **common,
-                us=us,
-                us_count=section.integer(
-                    "us_count", ge=1, le=50, what="a number of unsignalled USs"
-                ),
-                iti=self.read_iti(section, "iti"),
-                lead_in=section.number("lead_in", 0.0, ge=0, what="seconds"),
-                context=self.read_context_role(section),
-            )
-        if ptype == "rating":
-            rate_nodes = section.sequence("rate", None, what="a list of CS roles")
-            rate = (
-                tuple(
-                    self.check_role(section, n, f"{section.sub('rate')}[{i}]")
-                    for i, n in enumerate(rate_nodes)
-                )
-                if rate_nodes
-                else self.cs_roles
-            )
-            if len(set(rate)) != len(rate):
-                section.fail("rate", "each CS role once", describe(section.node("rate")))
-            return Phase(
-                **common,
-                rate=rate,
-                rating=self.read_rating(section, online_cs_duration=None, required=True),
-                iti=self.read_iti(section, "iti", default=1.0),
-                context=self.read_context_role(section),
-            )
-        if ptype == "instructions":
-            return Phase(
-                **common,
-                instructions=section.text("text"),
-                duration=section.number(
-                    "duration", 0.0, ge=0, what="seconds (minimum display time)"
-                ),
-                advance=section.choice("advance", ("key", "time"), "key"),
-            )
-        # rest
-        wait_for_scanner = section.boolean("wait_for_scanner", False)
-        if wait_for_scanner and self.scanner is None:
-            section.fail("wait_for_scanner", "false (the protocol has no scanner block)", "true")
-        return Phase(
-            **{**common, "instructions": section.text("text", common.get("instructions"))},
-            duration=section.number("duration", gt=0, what="seconds"),
-            wait_for_scanner=wait_for_scanner,
+        kind = KINDS[probe.choice("type", PHASE_TYPES)]
+        allowed = ("type", *(k.name for k in kind.keys))
+        if kind.instructions_key not in allowed:
+            allowed = (*allowed, kind.instructions_key)
+        section = Section(self.shown, node, key, allowed, self.errors)
+        source = self.source(section.line)
+        instructions = section.text(
+            kind.instructions_key, REQUIRED if kind.instructions_key == "text" else None
         )
-
-    def _wait(self, section: Section, common: dict, event_keys: dict) -> Phase:
-        text = section.text("text", None)
-        return Phase(
-            **{**common, "instructions": text or common.get("instructions") or "Please wait."},
-            duration=section.number("duration", gt=0, what="seconds"),
-            countdown=section.boolean("countdown", True),
-            event_keys=event_keys,
-        )
-
-    def read_trial_phase(self, section: Section, common: dict) -> Phase:
-        ptype = common["type"]
-        cs_duration = section.number("cs_duration", gt=0, le=60, what="seconds")
-        orders = self.read_orders(section)
-        trials = self.read_role_counts(section, "trials", orders)
-        reinforced = self.read_reinforced(section, trials, orders)
-        if orders:
-            for order in orders:
-                counted = order.trial_counts()
-                if section.has("trials") and counted != {r: n for r, n in trials.items() if n}:
-                    raise ProtocolError(
-                        self.shown,
-                        section.line_of("order"),
-                        section.sub("order"),
-                        f"an order matching trials ({_counts(trials)})",
-                        f"{order.path} with {_counts(counted)}",
-                    )
-                if section.has("reinforced") and order.reinforced_counts() != {
-                    r: n for r, n in reinforced.items() if n
-                }:
-                    raise ProtocolError(
-                        self.shown,
-                        section.line_of("order"),
-                        section.sub("order"),
-                        f"an order matching reinforced ({_counts(reinforced)})",
-                        f"{order.path} with {_counts(order.reinforced_counts())}",
-                    )
-        if reinforced and ptype not in REINFORCED_PHASE_TYPES:
-            field = (
-                "reinforced"
-                if section.has("reinforced")
-                else ("reinforcement_rate" if section.has("reinforcement_rate") else "order")
-            )
-            section.fail(
-                field,
-                f"no reinforced trials in a phase of type {ptype} "
-                f"(only in {', '.join(REINFORCED_PHASE_TYPES)})",
-                _counts(reinforced),
-            )
-        us = self.read_phase_us(section, required=bool(reinforced))
-        us_onset = None
-        if us is not None and ptype != "habituation":
-            us_spec = self.us[us]
-            us_onset = section.number(
-                "us_onset", cs_duration - us_spec.duration, ge=0, what="seconds after CS onset"
-            )
-            if us_onset < 0:
-                # The default onset (co-terminating) of a US longer than the CS would come
-                # before the CS and outlast it.
-                section.fail(
-                    "cs_duration",
-                    f"a CS at least as long as its US ('{us}' lasts {us_spec.duration:g} s)",
-                    f"{cs_duration:g} s",
-                )
-            if us_onset + us_spec.duration > cs_duration + 1e-9:
-                section.fail(
-                    "us_onset" if section.has("us_onset") else "cs_duration",
-                    f"the US to end by the end of the CS ({cs_duration:g} s; US '{us}' lasts {us_spec.duration:g} s)",
-                    f"a US ending at {us_onset + us_spec.duration:g} s",
-                )
-        elif section.has("us_onset"):
-            section.fail(
-                "us_onset",
-                "no us_onset in a phase without a US",
-                describe(section.node("us_onset")),
-            )
-        n_events = sum(trials.values()) if not orders else max(len(o.rows) for o in orders)
-        if orders and any(o.has_iti for o in orders):
-            if not all(o.has_iti for o in orders):
-                section.fail("order", "order files that all give ITIs, or none", "a mix")
-            if section.has("iti"):
-                got = describe(section.node("iti"))
-                section.fail("iti", "no iti when the order files give the ITIs", got)
-            iti = None
-        else:
-            iti = self.read_iti(section, "iti", n_events=n_events)
-        constraints = self.read_constraints(section, trials, reinforced)
-        swap = None
-        if section.has("swap_roles"):
-            nodes = section.sequence("swap_roles", what="two CS roles")
-            if len(nodes) != 2:
-                section.fail("swap_roles", "two CS roles", describe(section.node("swap_roles")))
-            swap = tuple(
-                self.check_role(section, n, f"{section.sub('swap_roles')}[{i}]")
-                for i, n in enumerate(nodes)
-            )
-            if swap[0] == swap[1]:
-                section.fail(
-                    "swap_roles", "two different CS roles", describe(section.node("swap_roles"))
-                )
-        rating = self.read_rating(section, online_cs_duration=cs_duration, required=False)
-        return Phase(
-            **common,
-            trials=trials,
-            reinforced=reinforced,
-            cs_duration=cs_duration,
-            us=us,
-            us_onset=us_onset,
-            iti=iti,
-            lead_in=section.number("lead_in", 0.0, ge=0, what="seconds"),
-            context=self.read_context_role(section),
-            constraints=constraints,
-            orders=tuple(o.path for o in orders),
-            swap_roles=swap,
-            rating=rating,
-        )
-
-    def read_orders(self, section: Section) -> list[FixedOrder]:
-        node = section.node("order")
-        if node is None:
-            return []
-        nodes = node.value if node.is_sequence else [node]
-        if not nodes:
-            section.fail("order", "a CSV file or a list of CSV files", "an empty list")
-        orders = []
-        for i, item in enumerate(nodes):
-            key = section.sub("order") + (f"[{i}]" if node.is_sequence else "")
-            written = section.check_text(item, key, "the path of a CSV order file")
-            path = resolve(written, self.folder)
-            if path is None:
-                raise ProtocolError(
-                    self.shown,
-                    item.line,
-                    key,
-                    "an existing CSV order file",
-                    f"'{written}'",
-                    near_name(written, self.folder),
-                )
-            orders.append(read_order(path, self.cs_roles, shown=written))
-        return orders
-
-    def read_role_counts(
-        self, section: Section, name: str, orders: list[FixedOrder]
-    ) -> dict[str, int]:
-        node = section.node(name)
-        if node is None or node.value is None:
-            if orders:
-                return orders[0].trial_counts()
-            section.fail(
-                name, "a number of trials per CS, or a mapping role: trials (required)", "nothing"
-            )
-        if not node.is_mapping:
-            n = section.integer(name, ge=1, le=1000, what="a number of trials per CS")
-            return {role: n for role in self.cs_roles}
-        counts_section = section.section(name, self.cs_roles)
-        counts = {
-            role: counts_section.integer(role, 0, ge=0, le=1000, what="a number of trials")
-            for role in self.cs_roles
-        }
-        if not any(counts.values()):
-            section.fail(name, "at least one trial", "0 trials")
-        return counts
-
-    def read_reinforced(
-        self, section: Section, trials: dict[str, int], orders: list[FixedOrder]
-    ) -> dict[str, int]:
-        if section.has("reinforced") and section.has("reinforcement_rate"):
-            section.fail(
-                "reinforcement_rate", "either reinforced or reinforcement_rate, not both", "both"
-            )
-        reinforceable = tuple(r for r in self.cs_roles if cs_type(r) == "CS+")
-        if section.has("reinforced"):
-            counts_section = section.section("reinforced", reinforceable)
-            out = {}
-            for role in counts_section.items:
-                n = counts_section.integer(role, ge=0, what="a number of reinforced trials")
-                if n > trials.get(role, 0):
-                    counts_section.fail(
-                        role, f"at most the {role} trial count ({trials.get(role, 0)})", str(n)
-                    )
-                if n:
-                    out[role] = n
-            return out
-        if section.has("reinforcement_rate"):
-            rates = section.section("reinforcement_rate", reinforceable)
-            out = {}
-            for role in rates.items:
-                rate = rates.number(role, ge=0, le=1, what="a rate from 0 to 1")
-                n = int(rate * trials.get(role, 0) + 0.5)  # round half up, documented
-                if rate > 0 and n == 0:
-                    rates.fail(
-                        role,
-                        f"a rate giving at least one reinforced trial of {trials.get(role, 0)}",
-                        f"{rate:g}",
-                    )
-                if n:
-                    out[role] = n
-            return out
-        if orders:
-            return orders[0].reinforced_counts()
-        return {}
+        spec = kind.read(self, section, instructions)
+        return Phase(name=name, type=kind.name, source=source, instructions=instructions, spec=spec)
 
     def read_phase_us(self, section: Section, required: bool) -> str | None:
         if section.has("us"):
@@ -961,197 +629,8 @@ class _ProtocolReader:
                 )
         if kind == "sequence" and n_events is not None and len(values) != n_events:
             spec.fail(kind, f"one ITI per trial ({n_events})", f"{len(values)} ITIs")
-        return ITISpec(kind, values, self.scanner.tr if kind == "trs" else None)
-
-    def read_constraints(
-        self, section: Section, trials: dict[str, int], reinforced: dict[str, int]
-    ) -> Constraints:
-        block = section.section(
-            "constraints",
-            ("max_run", "first_reinforced", "spread_reinforced", "start_with_pair"),
-            None,
-        )
-        default = Constraints(first_reinforced=bool(reinforced))
-        if block is None:
-            constraints = default
-        else:
-            constraints = Constraints(
-                max_run=block.integer(
-                    "max_run", default.max_run, ge=1, le=1000, what="a number of trials"
-                ),
-                first_reinforced=block.boolean("first_reinforced", default.first_reinforced),
-                spread_reinforced=block.boolean("spread_reinforced", default.spread_reinforced),
-                start_with_pair=block.boolean("start_with_pair", default.start_with_pair),
-            )
-        counts = [n for n in trials.values() if n]
-        total, largest = sum(counts), max(counts)
-        if largest > constraints.max_run * (total - largest + 1):
-            where = "constraints" if block is not None else "trials"
-            section.fail(
-                where,
-                f"trial counts that can keep max_run {constraints.max_run} (at most {constraints.max_run * (total - largest + 1)} trials of one CS with {total - largest} others)",
-                f"{largest} trials of one CS",
-            )
-        if constraints.start_with_pair:
-            types = {cs_type(r) for r, n in trials.items() if n}
-            if types != {"CS+", "CS-"}:
-                block.fail(
-                    "start_with_pair",
-                    "false (the phase needs both CS+ and CS- trials for a first pair)",
-                    "true",
-                )
-        try:  # the search is exhaustive: if it fails for one seed it fails for all
-            constrained_order(
-                {r: n for r, n in trials.items() if n},
-                constraints.max_run,
-                constraints.start_with_pair,
-                Stream(0),
-            )
-        except ScheduleError:
-            where = "constraints" if block is not None else "trials"
-            section.fail(
-                where,
-                f"trial counts that allow an order keeping max_run {constraints.max_run}"
-                + (" and starting with a CS+/CS- pair" if constraints.start_with_pair else ""),
-                _counts(trials),
-            )
-        return constraints
-
-    def read_rating(
-        self, parent: Section, online_cs_duration: float | None, required: bool
-    ) -> RatingSpec | None:
-        section = parent.section("rating", RATING_KEYS, MISSING if required else None)
-        if section is None:
-            return None
-        low, high = self.read_scale(section, "scale", (0, 10))
-        anchors_nodes = section.sequence("anchors", None, min_len=2, what="[low label, high label]")
-        if anchors_nodes is None:
-            anchors = ("certainly no shock", "certainly a shock")
-        else:
-            if len(anchors_nodes) != 2:
-                section.fail(
-                    "anchors", "[low label, high label]", describe(section.node("anchors"))
-                )
-            anchors = tuple(
-                section.check_text(n, f"{section.sub('anchors')}[{i}]", "a label")
-                for i, n in enumerate(anchors_nodes)
-            )
-        n_points = high - low + 1
-        default_input = "keys" if n_points <= 10 else "slider"
-        input_kind = section.choice("input", RATING_INPUTS, default_input)
-        keys: tuple[str, ...] = ()
-        if input_kind == "keys":
-            key_nodes = section.sequence("keys", None, what="a list of keys")
-            if key_nodes is None and n_points > 10 and section.has("input"):
-                section.fail(
-                    "input",
-                    f"slider for a {low}–{high} scale (input: keys needs one key per point: "
-                    f"{n_points} points, and only 10 digit keys exist)",
-                    "'keys'",
-                )
-            if key_nodes is None:
-                if n_points > 10:
-                    section.fail(
-                        "keys",
-                        f"one key per scale point ({n_points}; only 10 digit keys exist, or use input: slider)",
-                        "nothing",
-                    )
-                keys = tuple(str((low + i) % 10) for i in range(n_points))
-            else:
-                keys = tuple(
-                    str(
-                        section.check_text(
-                            Node(str(n.value), n.line), f"{section.sub('keys')}[{i}]", "a key name"
-                        )
-                    )
-                    for i, n in enumerate(key_nodes)
-                )
-                if len(keys) != n_points:
-                    section.fail(
-                        "keys", f"one key per scale point ({n_points})", f"{len(keys)} keys"
-                    )
-                if len(set(keys)) != len(keys) or set(keys) & {"escape", "space", "f12"}:
-                    section.fail(
-                        "keys",
-                        "distinct keys other than escape, space and f12 (reserved)",
-                        describe(section.node("keys")),
-                    )
-        elif section.has("keys"):
-            section.fail("keys", "no keys with input: slider", describe(section.node("keys")))
-        if online_cs_duration is None:
-            onset = section.number(
-                "onset", 0.0, ge=0, le=0, what="0 (post-phase ratings start at once)"
-            )
-            window = section.number("window", 10.0, gt=0, le=120, what="seconds")
-        else:
-            onset = section.number(
-                "onset",
-                0.0,
-                ge=0,
-                what=f"seconds after CS onset, less than the CS ({online_cs_duration:g} s)",
-            )
-            if onset >= online_cs_duration:
-                section.fail(
-                    "onset",
-                    f"seconds after CS onset, less than the CS ({online_cs_duration:g} s)",
-                    f"{onset:g}",
-                )
-            window = section.number("window", online_cs_duration - onset, gt=0, what="seconds")
-            if onset + window > online_cs_duration + 1e-9:
-                section.fail(
-                    "window",
-                    f"a window ending by the end of the CS (at most {online_cs_duration - onset:g} s)",
-                    f"{window:g}",
-                )
-        return RatingSpec(
-            question=section.text("question", DEFAULT_QUESTION),
-            low=low,
-            high=high,
-            anchors=anchors,
-            input=input_kind,
-            keys=keys,
-            onset=onset,
-            window=window,
-            source=self.source(section.line),
-        )
-
-    def read_reactivation(self, section: Section, common: dict) -> Phase:
-        if section.has("reminder") == section.has("script"):
-            raise ProtocolError(
-                self.shown,
-                section.line,
-                section.key,
-                "exactly one of reminder (a CS role) or script (an audio file)",
-                "both" if section.has("script") else "neither",
-            )
-        lead_in = section.number("lead_in", 0.0, ge=0, what="seconds")
-        iti = self.read_iti(section, "iti", default=0.0)
-        context = self.read_context_role(section)
-        if section.has("reminder"):
-            role = self.check_role(section, section.node("reminder"), section.sub("reminder"))
-            if section.has("duration"):
-                section.fail("duration", "cs_duration for a reminder CS", "duration")
-            return Phase(
-                **common,
-                reminder=role,
-                cs_duration=section.number("cs_duration", gt=0, le=600, what="seconds"),
-                iti=iti,
-                lead_in=lead_in,
-                context=context,
-            )
-        if section.has("cs_duration"):
-            section.fail("cs_duration", "duration for a script", "cs_duration")
-        template = self.read_file(section, "script", "sound", template=True)
-        return Phase(
-            **common,
-            script=template,
-            duration=section.number(
-                "duration", gt=0, le=3600, what="seconds (playback and the imagery after it)"
-            ),
-            iti=iti,
-            lead_in=lead_in,
-            context=context,
-        )
+        tr = self.scanner.tr if kind == "trs" and self.scanner is not None else None
+        return ITISpec(kind, values, tr)
 
     # -- sessions and caps ---------------------------------------------------------------
 
@@ -1214,9 +693,7 @@ class _ProtocolReader:
                 section.fail("scanner", "false (the protocol has no scanner block)", "true")
             for pname in names:
                 phase = self.phases[pname]
-                if not scanner and (
-                    phase.wait_for_scanner or (phase.iti and phase.iti.kind == "trs")
-                ):
+                if not scanner and KINDS[phase.type].scanner_locked(phase):
                     section.fail(
                         "scanner", f"true (phase '{pname}' is locked to the scanner)", "false"
                     )
@@ -1228,14 +705,10 @@ class _ProtocolReader:
     def check_caps(self, top: Section, session: SessionSpec) -> None:
         if self.safety is None:
             return
-        shocks = 0
-        for pname in session.phases:
-            phase = self.phases[pname]
-            if phase.us is None or self.us[phase.us].kind != "shock":
-                continue
-            shocks += (
-                phase.us_count if phase.type == "reinstatement" else sum(phase.reinforced.values())
-            )
+        shocks = sum(
+            KINDS[phase.type].shocks(phase, self.us)
+            for phase in (self.phases[name] for name in session.phases)
+        )
         if shocks > self.safety.max_shocks:
             raise ProtocolError(
                 self.shown,
@@ -1244,7 +717,3 @@ class _ProtocolReader:
                 f"at most safety.max_shocks ({self.safety.max_shocks}) shocks in a session",
                 f"{shocks} scheduled shocks",
             )
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{r}: {n}" for r, n in counts.items() if n) or "none"

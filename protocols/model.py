@@ -11,27 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: Phase types a protocol may use, in the field's words.
-PHASE_TYPES = (
-    "habituation",
-    "acquisition",
-    "reactivation",
-    "wait",
-    "extinction",
-    "recall",
-    "reinstatement",
-    "renewal",
-    "rating",
-    "instructions",
-    "rest",
-)
-
-#: Phase types made of CS trials (a CS per trial, an ITI after it).
-TRIAL_PHASE_TYPES = ("habituation", "acquisition", "extinction", "recall", "renewal")
-
-#: Phase types in which a CS may be reinforced. Every other phase is unreinforced by design.
-REINFORCED_PHASE_TYPES = ("acquisition",)
-
 CS_KINDS = ("image", "shape", "text", "sound")
 US_KINDS = ("shock", "sound", "image")
 SHAPES = ("square", "circle", "triangle", "diamond")
@@ -181,114 +160,40 @@ class RatingSpec:
 
 
 @dataclass(frozen=True)
-class Constraints:
-    """Pseudo-randomisation rules for a phase's trial order (field.md §3.5).
-
-    Attributes
-    ----------
-    max_run : int
-        At most this many trials of the same CS in a row.
-    first_reinforced : bool
-        The first trial of every reinforced CS role is reinforced.
-    spread_reinforced : bool
-        Reinforced trials of each role are split evenly over the first and second half
-        of that role's trials (the odd one, if any, goes to a half chosen by the seed).
-    start_with_pair : bool
-        The first two trials are one CS+ and one CS- (in a seeded order).
-    """
-
-    max_run: int = 2
-    first_reinforced: bool = True
-    spread_reinforced: bool = True
-    start_with_pair: bool = False
+class PhaseSpec:
+    """What a phase of one kind says beyond its name and type: each kind module
+    (:mod:`pavlov.protocols.kinds`) defines a frozen subclass with its own fields."""
 
 
 @dataclass(frozen=True)
 class Phase:
-    """One phase of a session. Which attributes matter depends on ``type``.
+    """One phase of a session.
 
     Attributes
     ----------
     name : str
         Unique name, used as the ``phase`` column of the log.
     type : str
-        One of :data:`PHASE_TYPES`.
+        The phase kind (:data:`pavlov.protocols.kinds.PHASE_TYPES`).
+    source : Source
+        Where the phase is defined.
     instructions : str or None
-        Text shown before the phase starts (any type); ``instructions`` phases show only this.
-        ``wait`` and ``rest`` phases show their ``text:`` here for their whole duration (a
-        wait without one shows "Please wait."; a rest without one, a fixation cross).
-    duration : float or None
-        ``wait``, ``rest``, ``instructions`` (minimum display time) and script reactivation.
-    trials : Mapping[str, int]
-        CS role → number of trials (trial phases).
-    reinforced : Mapping[str, int]
-        CS role → number of reinforced trials (acquisition only).
-    cs_duration : float
-        Seconds each CS is shown.
-    us : str or None
-        Name of the US delivered on reinforced trials (and in reinstatement).
-    us_onset : float or None
-        Seconds after CS onset the US starts (co-terminating by default).
-    iti : ITISpec or None
-        ITI after every trial (and between unsignalled USs).
-    lead_in : float
-        Fixation before the first trial, seconds.
-    context : str or None
-        Context role (e.g. ``A``) shown around every stimulus of the phase.
-    constraints : Constraints
-        Order rules for generated orders.
-    orders : tuple of str
-        Fixed trial orders (CSV files, absolute paths); with several, the counterbalancing
-        cell picks one.
-    swap_roles : tuple of str or None
-        Two CS roles whose stimuli trade places in this phase (reversal learning).
-    rating : RatingSpec or None
-        Online expectancy rating on every CS trial, or the post-phase rating of a
-        ``rating`` phase.
-    rate : tuple of str
-        ``rating`` phases: the CS roles rated, in a seeded order.
-    reminder : str or None
-        ``reactivation``: the CS role presented once, unreinforced.
-    script : str or None
-        ``reactivation``: audio file template (``{participant}`` is replaced), absolute.
-    countdown : bool
-        ``wait``: show the time left.
-    event_keys : Mapping[str, str]
-        ``wait``: experimenter key → event label logged when pressed (e.g. infusion start).
-    us_count : int
-        ``reinstatement``: number of unsignalled USs.
-    wait_for_scanner : bool
-        ``rest``: the block starts at the next scanner pulse.
-    advance : str
-        ``instructions``: ``key`` (the participant presses space after ``duration``) or
-        ``time`` (the screen ends after ``duration``).
+        Text shown before the phase starts; ``instructions`` phases show only this.
+    spec : PhaseSpec
+        The kind's own settings (e.g. :class:`pavlov.protocols.kinds.trial.TrialSpec`).
     """
 
     name: str
     type: str
     source: Source
     instructions: str | None = None
-    duration: float | None = None
-    trials: Mapping[str, int] = field(default_factory=dict)
-    reinforced: Mapping[str, int] = field(default_factory=dict)
-    cs_duration: float = 0.0
-    us: str | None = None
-    us_onset: float | None = None
-    iti: ITISpec | None = None
-    lead_in: float = 0.0
-    context: str | None = None
-    constraints: Constraints = field(default_factory=Constraints)
-    orders: tuple[str, ...] = ()
-    swap_roles: tuple[str, str] | None = None
-    rating: RatingSpec | None = None
-    rate: tuple[str, ...] = ()
-    reminder: str | None = None
-    script: str | None = None
-    countdown: bool = True
-    event_keys: Mapping[str, str] = field(default_factory=dict)
-    us_count: int = 0
-    wait_for_scanner: bool = False
-    advance: str = "key"
+    spec: PhaseSpec = field(default_factory=PhaseSpec)
+
+    @property
+    def rating(self) -> RatingSpec | None:
+        """The rating the phase asks for (online, on every trial, or post-phase), if any."""
+        rating = getattr(self.spec, "rating", None)
+        return rating if isinstance(rating, RatingSpec) else None
 
 
 @dataclass(frozen=True)

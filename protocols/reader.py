@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar, overload
 
 from pavlov.protocols.errors import ProtocolError, ProtocolErrors, suggest
 from pavlov.protocols.yamlio import Node
@@ -39,7 +39,7 @@ class _Missing:
 
 
 #: Marks a key without a default: it is required.
-MISSING: Any = _Missing()
+MISSING: Final = _Missing()
 
 #: Most mistakes one run reports: past them, the rest are usually consequences.
 MAX_ERRORS = 20
@@ -233,6 +233,10 @@ class Section:
         """The key's node, or None."""
         return self.items.get(name)
 
+    def child(self, name: str) -> Node:
+        """The node of a key known to be present (an item of :attr:`items`)."""
+        return self.items[name]
+
     def line_of(self, name: str) -> int:
         """Line of a key's value (or of the mapping, if the key is absent)."""
         node = self.items.get(name)
@@ -257,10 +261,21 @@ class Section:
 
     # -- typed readers -----------------------------------------------------------------
 
+    @overload
     def section(
-        self, name: str, allowed: Iterable[str] | None, default: Any = MISSING
+        self, name: str, allowed: Iterable[str] | None, default: _Missing = ...
+    ) -> Section: ...
+
+    @overload
+    def section(
+        self, name: str, allowed: Iterable[str] | None, default: _Missing | None
+    ) -> Section | None: ...
+
+    def section(
+        self, name: str, allowed: Iterable[str] | None, default: _Missing | None = MISSING
     ) -> Section | None:
-        """Read a nested mapping; None when absent and ``default`` is None."""
+        """Read a nested mapping (required by default); None when absent and ``default`` is
+        None."""
         node, fallback = self._get(name, default, "a mapping")
         if node is None:
             return fallback
@@ -439,8 +454,23 @@ class Section:
             self._fail_at(node.line, key, expected, describe(node), hint)
         return value
 
+    @overload
     def sequence(
-        self, name: str, default: Any = MISSING, *, min_len: int = 1, what: str = "a list"
+        self, name: str, default: _Missing = ..., *, min_len: int = 1, what: str = "a list"
+    ) -> list[Node]: ...
+
+    @overload
+    def sequence(
+        self, name: str, default: _Missing | None, *, min_len: int = 1, what: str = "a list"
+    ) -> list[Node] | None: ...
+
+    def sequence(
+        self,
+        name: str,
+        default: _Missing | None = MISSING,
+        *,
+        min_len: int = 1,
+        what: str = "a list",
     ) -> list[Node] | None:
         """Read a list (a single scalar is not accepted: lists are explicit)."""
         node, fallback = self._get(name, default, what)

@@ -24,21 +24,15 @@ from __future__ import annotations
 
 import itertools
 import re
+import typing
 from dataclasses import replace
 
 from pavlov.protocols.errors import ScheduleError
 from pavlov.protocols.events import Cell, Event, Schedule
-from pavlov.protocols.model import TRIAL_PHASE_TYPES, ITISpec, Phase, Protocol, cs_type
-from pavlov.protocols.orders import read_order
-from pavlov.protocols.randomize import (
-    Stream,
-    constrained_order,
-    derive_seed,
-    reinforced_positions,
-)
-
-#: Decimal places kept for generated ITIs and onsets (1 ms).
-PRECISION = 3
+from pavlov.protocols.kinds import KINDS
+from pavlov.protocols.kinds.base import PRECISION, Expansion
+from pavlov.protocols.model import Phase, Protocol
+from pavlov.protocols.randomize import Stream, derive_seed
 
 
 def participant_number(participant: str) -> int:
@@ -59,7 +53,7 @@ def counterbalancing_table(protocol: Protocol) -> list[Cell]:
     ctx_options = _assignments(
         protocol.context_roles, tuple(protocol.contexts), protocol.counterbalancing.contexts
     )
-    n_orders = max([len(p.orders) for p in protocol.phases.values()] + [1])
+    n_orders = max([len(KINDS[p.type].orders(p)) for p in protocol.phases.values()] + [1])
     n_cells = len(cs_options) * len(ctx_options) * n_orders
     cells = []
     for index in range(n_cells):
@@ -124,7 +118,7 @@ def build_schedule(protocol: Protocol, participant: str, session: str | None = N
     for name in spec.phases:
         phase = protocol.phases[name]
         stream = Stream(derive_seed(seed, name))
-        for event in _phase_events(protocol, phase, spec.name, cell, stream, participant):
+        for event in _phase_events(protocol, phase, spec.name, cell, stream):
             event = _at(event, clock)
             events.append(event)
             clock = round(event.onset + event.duration + event.iti, PRECISION)
@@ -147,150 +141,16 @@ def _at(event: Event, clock: float) -> Event:
     return replace(event, onset=round(clock + event.onset, PRECISION))
 
 
-def _phase_events(protocol, phase: Phase, session, cell, stream, participant) -> list[Event]:
-    context = cell.contexts.get(phase.context) if phase.context else None
-    base = dict(session=session, phase=phase.name, phase_type=phase.type, context=context)
+def _phase_events(
+    protocol: Protocol, phase: Phase, session: str, cell: Cell, stream: Stream
+) -> list[Event]:
+    kind = KINDS[phase.type]
+    role = kind.context(phase)
+    context = cell.contexts.get(role) if role else None
+    base: dict[str, typing.Any] = dict(
+        session=session, phase=phase.name, phase_type=phase.type, context=context
+    )
     events: list[Event] = []
-    if phase.instructions and phase.type not in ("wait", "rest", "instructions"):
+    if phase.instructions and kind.instructions_first:
         events.append(Event(**base, kind="instructions", index=1, onset=0.0, duration=0.0))
-    if phase.type in TRIAL_PHASE_TYPES:
-        events += _trial_events(protocol, phase, base, cell, stream)
-    elif phase.type == "reactivation":
-        lead = phase.lead_in
-        iti = _itis(phase.iti, 1, stream)[0]
-        if phase.reminder is not None:
-            role = phase.reminder
-            events.append(
-                Event(
-                    **base,
-                    kind="trial",
-                    index=1,
-                    onset=lead,
-                    duration=phase.cs_duration,
-                    iti=iti,
-                    cs=role,
-                    cs_type=cs_type(role),
-                    stimulus=cell.cs[role],
-                    event_type="CSpu" if cs_type(role) == "CS+" else "CSm",
-                )
-            )
-        else:
-            events.append(
-                Event(**base, kind="script", index=1, onset=lead, duration=phase.duration, iti=iti)
-            )
-    elif phase.type == "reinstatement":
-        us = protocol.us[phase.us]
-        itis = _itis(phase.iti, phase.us_count, stream)
-        for i in range(phase.us_count):
-            events.append(
-                Event(
-                    **base,
-                    kind="us",
-                    index=i + 1,
-                    onset=phase.lead_in if i == 0 else 0.0,
-                    duration=us.duration,
-                    iti=itis[i],
-                    reinforced=True,
-                    us=us.name,
-                    us_duration=us.duration,
-                    event_type="USp",
-                )
-            )
-    elif phase.type == "rating":
-        roles = stream.shuffled(phase.rate)
-        itis = _itis(phase.iti, len(roles), stream)
-        for i, role in enumerate(roles):
-            events.append(
-                Event(
-                    **base,
-                    kind="rating",
-                    index=i + 1,
-                    onset=0.0,
-                    duration=phase.rating.window,
-                    iti=itis[i],
-                    cs=role,
-                    cs_type=cs_type(role),
-                    stimulus=cell.cs[role],
-                )
-            )
-    elif phase.type == "instructions":
-        events.append(
-            Event(**base, kind="instructions", index=1, onset=0.0, duration=phase.duration)
-        )
-    elif phase.type == "wait":
-        events.append(Event(**base, kind="wait", index=1, onset=0.0, duration=phase.duration))
-    elif phase.type == "rest":
-        events.append(Event(**base, kind="rest", index=1, onset=0.0, duration=phase.duration))
-    return events
-
-
-def _trial_events(protocol, phase: Phase, base, cell, stream) -> list[Event]:
-    roles_to_stimuli = dict(cell.cs)
-    if phase.swap_roles:
-        a, b = phase.swap_roles
-        roles_to_stimuli[a], roles_to_stimuli[b] = cell.cs[b], cell.cs[a]
-    if phase.orders:
-        order = read_order(phase.orders[cell.order % len(phase.orders)], protocol.cs_roles)
-        roles = [row.cs for row in order.rows]
-        reinforced = [row.reinforced for row in order.rows]
-        itis = (
-            [row.iti for row in order.rows]
-            if order.has_iti
-            else _itis(phase.iti, len(roles), stream)
-        )
-    else:
-        c = phase.constraints
-        try:
-            roles = constrained_order(dict(phase.trials), c.max_run, c.start_with_pair, stream)
-        except ScheduleError as error:
-            raise ScheduleError(f"phase {phase.name}: {error}") from None
-        reinforced = [False] * len(roles)
-        for role, n in phase.reinforced.items():
-            positions = [i for i, r in enumerate(roles) if r == role]
-            chosen = reinforced_positions(
-                len(positions), n, c.first_reinforced, c.spread_reinforced, stream
-            )
-            for k in chosen:
-                reinforced[positions[k]] = True
-        itis = _itis(phase.iti, len(roles), stream)
-    us = protocol.us[phase.us] if phase.us else None
-    events = []
-    for i, (role, hit, iti) in enumerate(zip(roles, reinforced, itis)):
-        kind = cs_type(role)
-        event_type = ("CSpr" if hit else "CSpu") if kind == "CS+" else "CSm"
-        events.append(
-            Event(
-                **base,
-                kind="trial",
-                index=i + 1,
-                onset=phase.lead_in if i == 0 else 0.0,
-                duration=phase.cs_duration,
-                iti=iti,
-                cs=role,
-                cs_type=kind,
-                stimulus=roles_to_stimuli[role],
-                reinforced=hit,
-                us=us.name if (hit and us) else None,
-                us_onset=phase.us_onset,
-                us_duration=us.duration if (us and phase.us_onset is not None) else None,
-                event_type=event_type,
-                online_rating=phase.rating is not None,
-            )
-        )
-    return events
-
-
-def _itis(spec: ITISpec | None, n: int, stream: Stream) -> list[float]:
-    if spec is None:
-        return [0.0] * n
-    if spec.kind == "fixed":
-        return [spec.values[0]] * n
-    if spec.kind == "sequence":
-        return list(spec.values[:n])
-    if spec.kind == "choice":
-        return [spec.values[stream.below(len(spec.values))] for _ in range(n)]
-    if spec.kind == "uniform":
-        low, high = spec.values
-        return [round(stream.uniform(low, high), PRECISION) for _ in range(n)]
-    low, high = (int(v) for v in spec.values)  # trs: whole TRs
-    return [round((low + stream.below(high - low + 1)) * spec.tr, PRECISION) for _ in range(n)]
+    return events + kind.expand(phase, Expansion(protocol, session, cell, stream, base))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pavlov.protocols.errors import StimulusError
+from pavlov.protocols.kinds import KINDS
 from pavlov.stimuli.resolve import (
     STIMULI_ROOT,
     article,
@@ -111,15 +112,15 @@ def prepare_stimuli(protocol, schedule) -> SessionStimuli:
         if event.kind != "script":
             continue
         phase = protocol.phases[event.phase]
-        key = f"phases.{phase.name}.script"
-        path = _checked(phase.script, "sound", participant, folder, protocol, key)
-        length = sound_duration(path)
-        if length is not None and length > phase.duration + 1e-6:
-            raise StimulusError(
-                f"{protocol.path}: {key}: expected a script no longer than the phase's duration "
-                f"({phase.duration:g} s), got {path} lasting {length:.1f} s"
-            )
-        scripts[phase.name] = path
+        for key, kind, written in KINDS[phase.type].files(phase):
+            path = _checked(written, kind, participant, folder, protocol, key)
+            length = sound_duration(path) if kind == "sound" else None
+            if length is not None and length > event.duration + 1e-6:
+                raise StimulusError(
+                    f"{protocol.path}: {key}: expected a script no longer than the phase's "
+                    f"duration ({event.duration:g} s), got {path} lasting {length:.1f} s"
+                )
+            scripts[phase.name] = path
     return SessionStimuli(cs, contexts, us, scripts, folder)
 
 

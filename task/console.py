@@ -13,6 +13,8 @@ import time
 import typing
 from dataclasses import dataclass, field
 
+from pavlov.protocols.kinds.screen import format_clock
+
 __all__ = [
     "Console",
     "PlainConsole",
@@ -79,14 +81,6 @@ class Status:
     missed_ratings: int = 0
     ratings: int = 0
     next_us: str = ""
-
-
-def format_clock(seconds: float) -> str:
-    """``mm:ss`` (or ``h:mm:ss``) for a non-negative number of seconds, rounded up."""
-    total = max(0, int(-(-seconds // 1)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 class Console(typing.Protocol):

@@ -1,7 +1,8 @@
 """What the run loop asks of a screen (``Display``), and a recording fake of it.
 
 The run loop never draws directly: each frame it hands the display a :class:`Scene` (a
-small frozen description of what is on screen) and flips. The PsychoPy implementation
+small frozen description of what is on screen, defined with the phase kinds in
+:mod:`pavlov.protocols.kinds.screen`) and flips. The PsychoPy implementation
 (:mod:`pavlov.task.psychopy_display`) turns scenes into stimuli; :class:`RecordingDisplay`
 keeps them, with a :class:`FrameClock` that advances exactly one frame per flip, so the
 run loop's frame arithmetic can be tested exactly and fast without a window.
@@ -13,9 +14,11 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pavlov.protocols.kinds.screen import RatingView, Scene
+
 if typing.TYPE_CHECKING:
     from pavlov.protocols.events import Schedule
-    from pavlov.protocols.model import Protocol, RatingSpec
+    from pavlov.protocols.model import Protocol
     from pavlov.stimuli.check import SessionStimuli
 
 __all__ = [
@@ -26,59 +29,6 @@ __all__ = [
     "Scene",
     "script_sound",
 ]
-
-
-@dataclass(frozen=True)
-class RatingView:
-    """A rating scale on screen.
-
-    Attributes
-    ----------
-    spec : RatingSpec
-        Question, ends, anchors, input.
-    marker : float or None
-        Where the marker is (scale units), None before the participant moves it.
-    answered : bool
-        True once the answer is given (the display may highlight it).
-    placed : bool
-        True when the marker was placed by a click but not yet confirmed.
-    """
-
-    spec: RatingSpec
-    marker: float | None = None
-    answered: bool = False
-    placed: bool = False
-
-
-@dataclass(frozen=True)
-class Scene:
-    """Everything on screen for one frame, back to front.
-
-    Attributes
-    ----------
-    context : str or None
-        Context identity drawn as the background.
-    cs : str or None
-        Visual CS identity drawn in the centre.
-    fixation : bool
-        A fixation cross in the centre.
-    us_image : str or None
-        Name of an image US drawn over the CS.
-    text : str or None
-        Text in the centre (instructions, messages).
-    countdown : str or None
-        Time left, e.g. ``"09:58"``, below the text.
-    rating : RatingView or None
-        A rating scale in the lower half.
-    """
-
-    context: str | None = None
-    cs: str | None = None
-    fixation: bool = False
-    us_image: str | None = None
-    text: str | None = None
-    countdown: str | None = None
-    rating: RatingView | None = None
 
 
 def script_sound(path: str) -> str:

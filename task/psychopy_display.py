@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pavlov.protocols.errors import StimulusError
+from pavlov.protocols.kinds import KINDS
 from pavlov.task.display import RatingView, Scene, script_sound
 
 if typing.TYPE_CHECKING:
@@ -153,11 +154,12 @@ class PsychopyDisplay:
         self._clock = logging.defaultClock  # the base of win.flip() times
         self.measured_rate, self.vsync = self._measure()
         self.frame_period = 1.0 / (self.measured_rate if self.vsync else frame_rate)
-        self._stims: dict[str, object] = {}
-        self._contexts: dict[str, object] = {}
-        self._us_images: dict[str, object] = {}
-        self._sounds: dict[str, object] = {}
-        self._texts: dict[str, object] = {}
+        # PsychoPy stimuli and sounds (untyped: PsychoPy has no type information).
+        self._stims: dict[str, typing.Any] = {}
+        self._contexts: dict[str, typing.Any] = {}
+        self._us_images: dict[str, typing.Any] = {}
+        self._sounds: dict[str, typing.Any] = {}
+        self._texts: dict[str, typing.Any] = {}
         self._scales: dict[int, dict] = {}
         self._countdown = visual.TextStim(
             self.win, text="", height=0.06, pos=(0, -0.15), color="white"
@@ -197,7 +199,7 @@ class PsychopyDisplay:
             spec = protocol.cs[name]
             path = _path(files.cs.get(name) if files else spec.file)
             if spec.kind == "sound":
-                self._sounds[f"cs:{name}"] = self.sound_factory(path, 1.0)
+                self._sounds[f"cs:{name}"] = self.sound_factory(_required(path, name), 1.0)
             else:
                 self._stims[name] = self._make(spec, path)
         aspect = self.win.size[0] / self.win.size[1]
@@ -211,21 +213,21 @@ class PsychopyDisplay:
                     self.win, width=aspect, height=1, fillColor=spec.color, lineColor=None
                 )
         for name in sorted(used_us):
-            spec = protocol.us[name]
-            path = _path(files.us.get(name) if files else spec.file)
-            if spec.kind == "sound":
-                self._sounds[f"us:{name}"] = self.sound_factory(path, spec.volume)
-            elif spec.kind == "image":
+            us = protocol.us[name]
+            path = _path(files.us.get(name) if files else us.file)
+            if us.kind == "sound":
+                self._sounds[f"us:{name}"] = self.sound_factory(_required(path, name), us.volume)
+            elif us.kind == "image":
                 self._us_images[name] = visual.ImageStim(self.win, image=path, size=(None))
                 self._fit(self._us_images[name], 0.6)
         if files is not None:
-            for path in files.scripts.values():
-                self._sounds[script_sound(str(path))] = self.sound_factory(str(path), 1.0)
+            for script in files.scripts.values():
+                self._sounds[script_sound(str(script))] = self.sound_factory(str(script), 1.0)
         for phase in protocol.phases.values():
             if phase.rating is not None:
                 self._scale(phase.rating)
-            if phase.instructions:
-                self._text(phase.instructions)
+            for text in KINDS[phase.type].texts(phase):
+                self._text(text)
         for text in ("Waiting for the scanner...", "00:00"):
             self._text(text)
         self._warm_up()
@@ -456,6 +458,13 @@ class PsychopyDisplay:
                 player.stop()
         if self._own_window:
             self.win.close()
+
+
+def _required(path: str | None, name: str) -> str:
+    # The loader requires a file for every sound CS and US; a None here is a bug.
+    if path is None:
+        raise StimulusError(f"sound {name}: no file")
+    return path
 
 
 def _path(value) -> str | None:

@@ -39,17 +39,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pavlov.protocols.errors import PavlovError
+from pavlov.protocols.kinds import event_kind
+from pavlov.protocols.kinds.wait import END_WAIT_KEY
 from pavlov.task.console import Console, Status, format_clock
 from pavlov.task.devices.base import DeviceError, SafetyError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
 from pavlov.task.devices.safety import SessionStop
-from pavlov.task.display import RatingView, Scene, script_sound
+from pavlov.task.display import Scene, script_sound
 
 if typing.TYPE_CHECKING:
     from pavlov.protocols.events import Event, Schedule
-    from pavlov.protocols.model import Protocol, RatingSpec, ScannerSpec
+    from pavlov.protocols.model import Protocol, ScannerSpec
     from pavlov.stimuli.check import SessionStimuli
     from pavlov.task.devices.base import Clock, MarkerOutput, ScannerTrigger, ShockDevice
+    from pavlov.task.devices.safety import ShockGuard
     from pavlov.task.display import Display
     from pavlov.task.log import EventLog
     from pavlov.task.responder import Responder
@@ -58,7 +61,6 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "END_WAIT_KEY",
     "ESCAPE_KEY",
-    "MAIN_ROW_TYPES",
     "ResumePoint",
     "RunResult",
     "ScannerTimeout",
@@ -70,18 +72,6 @@ __all__ = [
 
 #: Key that asks to end the session (confirmed with ``y``, cancelled with ``n``).
 ESCAPE_KEY = "escape"
-#: Experimenter key that ends a wait or rest block early (logged as an ``event`` row).
-END_WAIT_KEY = "f12"
-#: ``trial_type`` of the row that stands for each kind of scheduled event.
-MAIN_ROW_TYPES: Mapping[str, str] = {
-    "trial": "cs",
-    "us": "us",
-    "instructions": "instructions",
-    "rating": "rating",
-    "wait": "wait",
-    "rest": "rest",
-    "script": "script",
-}
 
 
 class SessionAbort(SystemExit):
@@ -170,11 +160,7 @@ class ResumePoint:
 
 def _event_keys(event: Event) -> list[tuple[str, str, str]]:
     """(phase, trial_type, trial) of the rows that must be in the log for ``event``."""
-    main = MAIN_ROW_TYPES[event.kind]
-    keys = [(event.phase, main, str(event.index))]
-    if event.kind == "trial" and event.us_onset is not None:
-        keys.append((event.phase, "us", str(event.index)))
-    return keys
+    return [(event.phase, row, str(event.index)) for row in event_kind(event.kind).done_rows(event)]
 
 
 def resume_point(schedule: Schedule, rows: Sequence[Mapping[str, str]]) -> ResumePoint:
@@ -207,9 +193,9 @@ def resume_point(schedule: Schedule, rows: Sequence[Mapping[str, str]]) -> Resum
     if any(done[start:]):
         later = schedule.events[start + done[start:].index(True)]
         raise PavlovError(
-            f"cannot resume: the log has {later.phase} {MAIN_ROW_TYPES[later.kind]} "
+            f"cannot resume: the log has {later.phase} {event_kind(later.kind).row} "
             f"{later.index} but not {schedule.events[start].phase} "
-            f"{MAIN_ROW_TYPES[schedule.events[start].kind]} {schedule.events[start].index}; "
+            f"{event_kind(schedule.events[start].kind).row} {schedule.events[start].index}; "
             "it was not written for this schedule"
         )
     present = [positions[k] for k in _event_keys(schedule.events[start]) if k in positions]
@@ -311,6 +297,7 @@ class _Session:
         self.shock = shock
         self.markers = markers
         self.responder = responder
+        self.participant = responder  # the name a kind's presenter uses (Stage)
         self.log = log
         self.console = console
         self.speed = float(speed)
@@ -329,16 +316,14 @@ class _Session:
         self.keys: list[tuple[str, float]] = []
         self.extra: list[tuple[float, dict]] = []
         self.pending: _Pending | None = None
-        self.trains: dict[str, object] = {}
+        self.trains: dict[str, typing.Any] = {}
         self.pulses = 0
         self.pulse_times: list[float] = []
         self.scanning = False
         self.scanner_started = False
         self.writer = _Writer(log)
-        self.trials_total = sum(1 for e in schedule.events if e.kind in ("trial", "us"))
-        self.trials_done = sum(
-            1 for e in schedule.events[:start_index] if e.kind in ("trial", "us")
-        )
+        self.trials_total = sum(1 for e in schedule.events if _is_trial(e))
+        self.trials_done = sum(1 for e in schedule.events[:start_index] if _is_trial(e))
         self.refusals: list[str] = []
         self.fatal: BaseException | None = None  # an on-flip error that stops the session
         self.current: Event | None = None
@@ -385,11 +370,17 @@ class _Session:
             raise _EscapePressed
         return t
 
+    def scanner_and_trigger(self) -> tuple[ScannerSpec, ScannerTrigger]:
+        """The scanner settings and trigger of a scanner session (checked at construction)."""
+        if self.scanner is None or self.trigger is None:
+            raise RuntimeError("not a scanner session")
+        return self.scanner, self.trigger
+
     def poll_scanner(self, t: float) -> None:
         """Count the scanner's pulses; ignore (and log) too-fast ones; stop if it stopped."""
-        spec = self.scanner
+        spec, trigger = self.scanner_and_trigger()
         tr = spec.tr / self.speed
-        for pulse in self.trigger.poll():
+        for pulse in trigger.poll():
             if self.pulse_times and pulse - self.pulse_times[-1] < 0.5 * tr:
                 # A bouncing trigger or a repeating key is not a volume.
                 gap = (pulse - self.pulse_times[-1]) * self.speed
@@ -402,7 +393,7 @@ class _Session:
             self.extra.append((pulse, {"trial_type": "pulse", "value": self.pulses}))
         if self.scanner_started and t - self.pulse_times[-1] > max(3 * tr, 4 * self.period):
             raise ScannerTimeout(
-                f"the scanner stopped: no pulse on {self.trigger.name} for "
+                f"the scanner stopped: no pulse on {trigger.name} for "
                 f"{(t - self.pulse_times[-1]) * self.speed:.1f} s after volume {self.pulses} "
                 f"(TR {spec.tr:g} s); the session stopped so that nothing is shown unscanned; "
                 "continue with --resume when the scanner runs again"
@@ -428,11 +419,11 @@ class _Session:
         index = self.current_number if event is not None else 0
         now = self.to_log(self.last_flip or self.zero)
         left = self.schedule.duration - (now - self.slip)
-        playing = event is not None and event.kind in ("trial", "us")
+        playing = event is not None and _is_trial(event)
         self.console.update(
             Status(
                 phase=event.phase if event else "",
-                what=_describe(event) if event else "",
+                what=event_kind(event.kind).describe(event) if event else "",
                 event=index,
                 events=len(self.schedule.events),
                 trial=self.trials_done + (1 if playing else 0),
@@ -465,21 +456,6 @@ class _Session:
             return f"{kind} ({where}) now"
         return f"{kind} ({where}) in {format_clock(onset - now)}"
 
-    def rating_columns(self, answer, onset: float) -> dict:
-        """``rating`` and its times (protocol seconds from scale onset) for the log."""
-
-        def since(t: float | None) -> float | None:
-            return (t - onset) * self.speed if t is not None else None
-
-        if answer is None:
-            return {"rating": None, "rating_rt": None}
-        return {
-            "rating": answer.value,
-            "rating_rt": since(answer.time),
-            "rating_move": since(answer.first_move),
-            "rating_confirm": since(answer.confirmed),
-        }
-
     def rated(self, event: Event, value: float | None) -> None:
         """Count a rating window for the console (answered with ``value``, or missed)."""
         self.ratings_seen += 1
@@ -506,6 +482,8 @@ class _Session:
         """On-flip callback: deliver a scaled train through the guard; log a refusal."""
         try:
             # Pulse widths stay physical at any --speed: the stimulator gets the real train.
+            if self.shock is None:
+                return
             self.shock.deliver(train.pulse_width, train.interval, train.count, label)
             self.trains[label] = None
         except SafetyError as error:
@@ -527,7 +505,9 @@ class _Session:
         if spec.kind == "shock" and spec.train is not None and self.shock is not None:
             now = self.clock.now()
             window = max(4 * self.period, 0.25)
-            self.shock.arm(label, now, now + window)
+            # run_session wraps every shock device in a ShockGuard, which arms trains.
+            guard = typing.cast("ShockGuard", self.shock)
+            guard.arm(label, now, now + window)
             self.display.call_on_flip(self.deliver_shock, spec.train, label)
             return label
         if spec.kind == "sound":
@@ -631,15 +611,15 @@ class _Session:
 
     def wait_for_scanner(self) -> float:
         """Flip a waiting screen until the first stored volume; return its clock time."""
-        spec = self.scanner
+        spec, trigger = self.scanner_and_trigger()
         needed = spec.dummy_volumes + 1
         scene = Scene(text="Waiting for the scanner...")
-        self.trigger.start()
+        trigger.start()
         self.scanning = True
         self.frame(scene)
         started = self.clock.now()
         self.console.message(
-            f"waiting for the scanner on {self.trigger.name} "
+            f"waiting for the scanner on {trigger.name} "
             f"({spec.dummy_volumes} dummy volumes, timeout {spec.timeout:g} s)"
         )
         while self.pulses < needed:
@@ -649,7 +629,7 @@ class _Session:
                 self.scanner_started = True
             if not self.pulses and self.clock.now() - started > spec.timeout:
                 raise ScannerTimeout(
-                    f"no scanner pulse on {self.trigger.name} within {spec.timeout:g} s "
+                    f"no scanner pulse on {trigger.name} within {spec.timeout:g} s "
                     f"({self.pulses} of {needed} received, sync {spec.sync}): check that the "
                     "scanner runs and sends its trigger to this computer"
                 )
@@ -681,7 +661,7 @@ class _Session:
                     self.confirm_quit()
                     # Continue: the interrupted event starts again, now.
                     self.slip = max(self.slip, self.to_log(self.clock.now()) - event.onset)
-            if event.kind in ("trial", "us"):
+            if _is_trial(event):
                 self.trials_done += 1
         last = self.schedule.events[-1]
         end = self.to_clock(last.onset + self.slip + last.duration + last.iti)
@@ -716,15 +696,15 @@ class _Session:
         target = self.to_clock(planned)
         self.idle_until(target, Scene(context=event.context, fixation=True))
         dropped = self.display.dropped_frames()
-        method = getattr(self, f"play_{event.kind}")
-        rows, train, us_row, end = method(event, planned)
+        shown = event_kind(event.kind).present(self, event, planned)
+        rows, end = shown.rows, shown.end
         main = rows[0][1]
         main["planned_onset"] = planned
         main["onset_error"] = self.to_log(rows[0][0]) - planned
         main["dropped_frames"] = self.display.dropped_frames() - dropped
         if end is not None:  # self-paced: later events move by the overrun (or underrun)
             self.slip += self.to_log(end) - (planned + event.duration)
-        self.pending = _Pending(rows, train, us_row)
+        self.pending = _Pending(rows, shown.train, shown.us_row)
         self.settle_pending(force=False)
 
     def stim_file(self, kind: str, name: str | None) -> str | None:
@@ -737,28 +717,6 @@ class _Session:
         spec = (self.protocol.cs if kind == "cs" else self.protocol.us).get(name)
         return spec.file if spec is not None else None
 
-    def base_row(self, event: Event, trial_type: str) -> dict:
-        return {
-            "trial_type": trial_type,
-            "phase": event.phase,
-            "phase_type": event.phase_type,
-            "trial": event.index,
-            "context": event.context,
-            "iti": event.iti if trial_type in ("cs", "us") else None,
-        }
-
-    def cs_row(self, event: Event) -> dict:
-        row = self.base_row(event, "cs")
-        row.update(
-            event_type=event.event_type,
-            cs=event.cs,
-            cs_type=event.cs_type,
-            stimulus=event.stimulus,
-            reinforced=event.reinforced,
-            stim_file=self.stim_file("cs", event.stimulus),
-        )
-        return row
-
     def refresh_index(self, t: float, t0: float, f: int) -> int:
         """Index of the refresh a flip at ``t`` showed, counting from ``t0`` (frame 0).
 
@@ -767,322 +725,34 @@ class _Session:
         """
         return max(f, round((t - t0) / self.period))
 
-    def play_trial(self, event: Event, planned: float):
-        """A CS (with its US or omission, and an online rating if asked), then its offset."""
-        spec = self.protocol.cs.get(event.stimulus or "")
-        sound = spec is not None and spec.kind == "sound"
-        us = self.protocol.us.get(event.us or "")
-        n_cs = self.frames(event.duration, minimum=1)
-        k_us = self.frames(event.us_onset) if event.us_onset is not None else None
-        n_us = self.frames(event.us_duration, minimum=1) if us is not None else 0
-        image_us = us.name if (us is not None and us.kind == "image" and event.reinforced) else None
-        n_end = n_cs
-        if k_us is not None:
-            n_end = max(n_end, k_us + (n_us if event.reinforced else 1))
-        phase = self.protocol.phases[event.phase]
-        rating: RatingSpec | None = phase.rating if event.online_rating else None
-        k_r = self.frames(rating.onset) if rating else 0
-        n_r = self.frames(rating.window, minimum=1) if rating else 0
-        label = f"{event.phase}/{event.index}"
-        visual = None if sound else event.stimulus
-        cs_scene = Scene(context=event.context, cs=visual, fixation=sound)
-        iti_scene = Scene(context=event.context, fixation=True)
-        t0 = cs_off = us_on = us_off = rating_on = None
-        us_started = sound_stopped = False
-        state = answer = None
-        train = None
-        f = 0
-        while True:
-            # Before the flip that shows refresh ``f``: queue what starts on it.
-            if f == 0:
-                self.mark(event.event_type or "CSm", label)
-                if sound:
-                    self.display.call_on_flip(self.display.play, f"cs:{event.stimulus}")
-            if sound and f >= n_cs and not sound_stopped:
-                sound_stopped = True
-                self.display.call_on_flip(self.display.stop, f"cs:{event.stimulus}")
-            if k_us is not None and f >= k_us and not us_started:
-                us_started = True
-                if event.reinforced:
-                    train = self.start_us(event, label)
-                else:
-                    self.mark(event.outcome_type or "USo", label)
-            scene = cs_scene if f < n_cs else iti_scene
-            if image_us is not None and us_started and f < k_us + n_us:
-                scene = Scene(context=event.context, cs=scene.cs, us_image=image_us)
-            rating_open = rating is not None and k_r <= f < k_r + n_r and answer is None
-            if rating is not None and (rating_open or (answer is not None and f < n_cs)):
-                view = RatingView(
-                    rating,
-                    state.marker if state else None,
-                    answer is not None,
-                    placed=state is not None and state.pending is not None,
-                )
-                scene = Scene(scene.context, scene.cs, scene.fixation, scene.us_image, rating=view)
-                if rating_on is None:
-                    self.mark("rating", label)
-            t = self.frame(scene)
-            if t0 is None:
-                t0 = t
-            i = self.refresh_index(t, t0, f)
-            if cs_off is None and i >= n_cs:
-                cs_off = t
-            if us_started and us_on is None:
-                us_on = t
-            if us_on is not None and us_off is None and i >= k_us + n_us:
-                us_off = t
-            if rating_open and rating_on is None:
-                rating_on = t
-                self.responder.start_rating(event, rating, t)
-            if rating_open:
-                state = self.responder.poll_rating(t, self.keys)
-                if state.answer is not None:
-                    answer = state.answer
-                    self.mark("response", label)
-            f = i + 1
-            if rating is not None and answer is None and f >= k_r + n_r and state is not None:
-                answer = state.pending  # placed, not confirmed: the window's end takes it
-            rating_done = rating is None or answer is not None or f >= k_r + n_r
-            if i >= n_end and rating_done:
-                break
-        self.responder.observe(event, event.reinforced)
-        row = self.cs_row(event)
-        row["duration"] = (cs_off - t0) * self.speed
-        if rating is not None:
-            self.rated(event, answer.value if answer else None)
-            row.update(self.rating_columns(answer, rating_on))
-        rows = [(t0, row)]
-        us_row = None
-        if k_us is not None:
-            us_row = self.base_row(event, "us")
-            us_row.update(
-                event_type=event.outcome_type,
-                cs=event.cs,
-                cs_type=event.cs_type,
-                stimulus=event.stimulus,
-                reinforced=event.reinforced,
-                iti=None,
-            )
-            if event.reinforced:
-                us_row["us"] = event.us
-                us_row["stim_file"] = self.stim_file("us", event.us)
-            if us_on is None:
-                # A display stall jumped past the whole US (and the CS): the US is not given
-                # late, at a time the design does not have; its row says so.
-                us_on = t0 + k_us * self.period
-                if event.reinforced:
-                    us_row["value"] = "not delivered: the display stalled past the US onset"
-                    self.console.message(f"{label}: US not delivered (display stall)")
-            elif event.reinforced:
-                us_row["duration"] = ((us_off or t) - us_on) * self.speed
-            rows.append((us_on, us_row))
-        return rows, train, us_row, None
+    # -- what a kind's presenter is given (pavlov.protocols.kinds.base.Stage) ----------
 
-    def play_us(self, event: Event, planned: float):
-        """An unsignalled US (reinstatement): fixation, the US, offset."""
-        us = self.protocol.us.get(event.us or "")
-        n_us = self.frames(event.duration, minimum=1)
-        label = f"{event.phase}/{event.index}"
-        image = us.name if us is not None and us.kind == "image" else None
-        on_scene = Scene(context=event.context, fixation=image is None, us_image=image)
-        off_scene = Scene(context=event.context, fixation=True)
-        train = self.start_us(event, label)
-        t0 = t = None
-        f = 0
-        while True:
-            t = self.frame(on_scene if f < n_us else off_scene)
-            if t0 is None:
-                t0 = t
-            i = self.refresh_index(t, t0, f)
-            if i >= n_us:
-                break
-            f = i + 1
-        self.responder.observe(event, True)
-        row = self.base_row(event, "us")
-        row.update(
-            event_type="USp",
-            reinforced=True,
-            us=event.us,
-            stim_file=self.stim_file("us", event.us),
-            duration=(t - t0) * self.speed,
-        )
-        return [(t0, row)], train, row, None
+    def on_flip(self, function: Callable[..., object], *args: object) -> None:
+        """Call ``function(*args)`` right after the next flip."""
+        self.display.call_on_flip(function, *args)
 
-    def play_instructions(self, event: Event, planned: float):
-        """Text for at least ``duration``, then until the participant continues."""
-        phase = self.protocol.phases[event.phase]
-        text = phase.instructions or ""
-        n_min = self.frames(event.duration)
-        # Only the protocol's wording reaches the participant: how to continue is the
-        # protocol's to say (e.g. "Press space to begin."), not a line added under it.
-        scene = Scene(context=None, text=text)
-        self.mark("instructions", event.phase)
-        times = [self.frame(scene)]
-        t0 = times[0]
-        while self.refresh_index(times[-1], t0, len(times) - 1) < n_min - 1:
-            times.append(self.frame(scene))
-            self.tick()
-        shown = times[-1]
-        # ``advance: time`` screens end after their duration; the others wait for the key.
-        timed = phase.type == "instructions" and phase.advance == "time"
-        while not timed:
-            t = self.frame(scene)
-            times.append(t)
-            self.tick("instructions: waiting for the participant's key")
-            if self.responder.ready(t, self.keys, shown):
-                break
-        end = self.frame(Scene(fixation=True))
-        row = self.base_row(event, "instructions")
-        row.update(duration=(end - times[0]) * self.speed, value=text)
-        return [(times[0], row)], None, None, end
+    def play_sound(self, sound: str) -> None:
+        """Start a loaded sound now."""
+        self.display.play(sound)
 
-    def play_rating(self, event: Event, planned: float):
-        """A post-phase rating of one CS: the CS with the scale until answered or timed out."""
-        spec = self.protocol.phases[event.phase].rating
-        cs = self.protocol.cs.get(event.stimulus or "")
-        sound = cs is not None and cs.kind == "sound"
-        n_window = self.frames(spec.window, minimum=1) if spec else 1
-        label = f"{event.phase}/rating{event.index}"
-        self.mark("rating", label)
-        if sound:
-            self.display.call_on_flip(self.display.play, f"cs:{event.stimulus}")
-        visual = None if sound else event.stimulus
-        state = None
-        answer = None
-        times = []
-        onset = None
-        f = 0
-        while f < n_window:
-            view = None
-            if spec:
-                marker = state.marker if state else None
-                view = RatingView(spec, marker, placed=bool(state and state.pending))
-            t = self.frame(Scene(context=event.context, cs=visual, fixation=sound, rating=view))
-            times.append(t)
-            if onset is None:
-                onset = t
-                self.responder.start_rating(event, spec, t)
-            state = self.responder.poll_rating(t, self.keys)
-            if state.answer is not None:
-                answer = state.answer
-                self.mark("response", label)
-                break
-            f = self.refresh_index(t, onset, len(times) - 1) + 1
-        if answer is None and state is not None:
-            answer = state.pending  # placed, not confirmed: the window's end takes it
-        if sound:
-            self.display.call_on_flip(self.display.stop, f"cs:{event.stimulus}")
-        end = self.frame(Scene(context=event.context, fixation=True))
-        self.rated(event, answer.value if answer else None)
-        row = self.base_row(event, "rating")
-        row.update(
-            cs=event.cs,
-            cs_type=event.cs_type,
-            stimulus=event.stimulus,
-            duration=(end - times[0]) * self.speed,
-            **self.rating_columns(answer, onset),
-            stim_file=self.stim_file("cs", event.stimulus),
-        )
-        return [(times[0], row)], None, None, None
+    def stop(self, sound: str) -> None:
+        """Stop a sound."""
+        self.display.stop(sound)
 
-    def play_wait(self, event: Event, planned: float):
-        """A timed wait with a countdown; experimenter keys are logged, F12 ends it early."""
-        phase = self.protocol.phases[event.phase]
-        n = self.frames(event.duration, minimum=1)
-        # The protocol's ``text:`` (the loader's documented default is "Please wait.").
-        words = phase.instructions or None
-        self.mark("wait", event.phase)
-        times = []
-        ended_early = False
-        label = None
-        scene = None
-        i = 0
-        while i < n:
-            # Time left from the refresh actually shown: a dropped frame does not stretch
-            # the wait (counting flips made a 600-s wait last 667 s on a busy machine).
-            left = event.duration - i * self.period * self.speed
-            text = format_clock(left) if phase.countdown else None
-            if text != label or scene is None:
-                label = text
-                scene = Scene(text=words, countdown=text)
-            t = self.frame(scene)
-            times.append(t)
-            i = self.refresh_index(t, times[0], len(times) - 1) + 1
-            for key, time in self.keys:
-                if key in phase.event_keys:
-                    self.extra.append(
-                        (time, {"trial_type": "event", "value": phase.event_keys[key]})
-                    )
-                    self.mark("event", phase.event_keys[key], on_flip=False)
-                    self.console.message(
-                        f"{phase.event_keys[key]} at {format_clock(self.to_log(time))}"
-                    )
-                elif key == END_WAIT_KEY:
-                    ended_early = True
-                    self.extra.append((time, {"trial_type": "event", "value": "wait ended early"}))
-            self.tick(f"wait: {format_clock(left)} left")
-            if ended_early:
-                break
-        end = self.frame(Scene(fixation=True))
-        row = self.base_row(event, "wait")
-        row.update(
-            duration=(end - times[0]) * self.speed, value="ended early" if ended_early else None
-        )
-        return [(times[0], row)], None, None, end if ended_early else None
+    def script(self, phase: str) -> tuple[str | None, str | None]:
+        """A script phase's sound key and ``stim_file`` (None, None without the file)."""
+        path = self.stimuli.scripts.get(phase) if self.stimuli is not None else None
+        if path is None or self.stimuli is None:
+            return None, None
+        return script_sound(str(path)), self.stimuli.label(path)
 
-    def play_rest(self, event: Event, planned: float):
-        """A rest block (fixation), started by the next scanner pulse when the phase asks."""
-        phase = self.protocol.phases[event.phase]
-        # A rest shows the protocol's ``text:`` when it gives one, else a fixation cross.
-        words = phase.instructions or None
-        scene = Scene(context=event.context, fixation=words is None, text=words)
-        self.mark("rest", event.phase)
-        first = self.frame(scene)
-        paced = False
-        if phase.wait_for_scanner and self.scanning:
-            seen = self.pulses
-            while self.pulses == seen:
-                first = self.frame(scene)
-            paced = True
-        times = [first]
-        ended_early = False
-        n = self.frames(event.duration, minimum=1)
-        while self.refresh_index(times[-1], first, len(times) - 1) < n:
-            times.append(self.frame(scene))
-            if any(k == END_WAIT_KEY for k, _ in self.keys):
-                ended_early = True
-                self.extra.append((times[-1], {"trial_type": "event", "value": "rest ended early"}))
-                break
-            self.tick()
-        row = self.base_row(event, "rest")
-        row.update(
-            duration=(times[-1] - times[0]) * self.speed,
-            value="ended early" if ended_early else None,
-        )
-        self_paced = paced or ended_early
-        return [(times[0], row)], None, None, times[-1] if self_paced else None
+    def note(self, t: float, row: dict) -> None:
+        """Log a row of the run (an experimenter key, a pulse) at clock time ``t``."""
+        self.extra.append((t, row))
 
-    def play_script(self, event: Event, planned: float):
-        """Narrative audio played for ``duration`` with a fixation cross."""
-        path = self.stimuli.scripts.get(event.phase) if self.stimuli is not None else None
-        key = script_sound(str(path)) if path else None
-        self.mark("script", event.phase)
-        if key:
-            self.display.call_on_flip(self.display.play, key)
-        scene = Scene(context=event.context, fixation=True)
-        times = [self.frame(scene)]
-        for _ in range(self.frames(event.duration, minimum=1) - 1):
-            times.append(self.frame(scene))
-            self.tick()
-        if key:
-            self.display.call_on_flip(self.display.stop, key)
-        end = self.frame(scene)
-        row = self.base_row(event, "script")
-        row.update(
-            duration=(end - times[0]) * self.speed,
-            stim_file=self.stimuli.label(path) if path else None,
-        )
-        return [(times[0], row)], None, None, None
+    def message(self, text: str) -> None:
+        """Tell the experimenter."""
+        self.console.message(text)
 
     # -- the end ----------------------------------------------------------------------
 
@@ -1150,14 +820,9 @@ class _Session:
         return result
 
 
-def _describe(event: Event) -> str:
-    if event.kind == "trial":
-        return f"trial {event.index}: {event.cs} ({event.stimulus})" + (
-            " + US" if event.reinforced else ""
-        )
-    if event.kind == "us":
-        return f"unsignalled US {event.index}"
-    return f"{event.kind} {event.index}"
+def _is_trial(event: Event) -> bool:
+    """A CS trial or an unsignalled US: what the console counts as a trial."""
+    return event_kind(event.kind).counts_as_trial
 
 
 def guard_shock(device: ShockDevice, protocol: Protocol, clock: Clock, speed: float = 1.0):

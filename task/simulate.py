@@ -256,7 +256,7 @@ def simulate_session(
         elif event.kind == "rest":
             row = base_row(event, "rest")
             phase = protocol.phases[event.phase]
-            if phase.wait_for_scanner and scanner is not None:
+            if getattr(phase.spec, "wait_for_scanner", False) and scanner is not None:
                 # the run loop starts the rest on the first volume after its planned onset
                 onset = (math.floor(planned / scanner.tr + 1e-9) + 1) * scanner.tr
                 end = onset + event.duration

@@ -12,29 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_MARKER_CODES", "MARKER_EVENTS", "marker_code"]
+from pavlov.protocols.kinds import Marker, markers
 
-#: Default code per event, 1–255 (see the module docstring).
-DEFAULT_MARKER_CODES: Mapping[str, int] = MappingProxyType(
-    {
-        "CSpr": 10,  # CS onset, CS+ reinforced on this trial
-        "CSpu": 12,  # CS onset, CS+ unreinforced on this trial
-        "CSm": 14,  # CS onset, CS-
-        "USp": 20,  # US onset (shock train start, or sound/image US)
-        "USo": 22,  # omitted US: the time a CS+ US would have come
-        "USm": 24,  # the matching time on a CS- trial
-        "rating": 30,  # rating scale shown
-        "response": 32,  # rating answered
-        "instructions": 40,  # instruction screen shown
-        "wait": 42,  # wait phase (e.g. infusion) starts
-        "rest": 44,  # rest block starts
-        "script": 46,  # audio script starts
-        "event": 48,  # experimenter key during a wait
-        "phase_start": 50,  # first event of a phase
-        "session_start": 60,  # session zero (first stored volume, or start)
-        "session_end": 62,  # session ends, for any reason
-    }
+__all__ = ["DEFAULT_MARKER_CODES", "MARKER_EVENTS", "SESSION_MARKERS", "marker_code"]
+
+#: The run loop's own markers; every other code is declared by the kind that sends it
+#: (:mod:`pavlov.protocols.kinds`), so a kind cannot send a marker without a code.
+SESSION_MARKERS = (
+    Marker("phase_start", 50, "first event of a phase"),
+    Marker("session_start", 60, "session zero (first stored volume, or start)"),
+    Marker("session_end", 62, "session ends, for any reason"),
 )
+
+#: Default code per event, 1–255 (see the module docstring), in the order of the codes.
+DEFAULT_MARKER_CODES: Mapping[str, int] = MappingProxyType(markers(SESSION_MARKERS))
 
 #: Event names a lab file may give codes for.
 MARKER_EVENTS: tuple[str, ...] = tuple(DEFAULT_MARKER_CODES)

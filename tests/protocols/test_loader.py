@@ -165,13 +165,13 @@ def test_minimal_protocol_loads_with_its_values(write, minimal):
     """The fixture protocol loads, with defaults filled in (co-terminating US)."""
     protocol = load_protocol(write(minimal))
     assert protocol.cs_roles == ("CS+", "CS-")
-    acquisition = protocol.phases["acquisition"]
+    acquisition = protocol.phases["acquisition"].spec
     assert acquisition.trials == {"CS+": 8, "CS-": 8}
     assert acquisition.reinforced == {"CS+": 3}
     assert protocol.us["shock"].train == PulseTrain(0.002, 0.02, 10)
     assert acquisition.us_onset == pytest.approx(4 - 0.182)
     assert acquisition.constraints.first_reinforced is True
-    assert protocol.phases["extinction"].constraints.first_reinforced is False
+    assert protocol.phases["extinction"].spec.constraints.first_reinforced is False
     assert protocol.sessions[0].phases == ("acquisition", "extinction")
     assert len(protocol.sha256) == 64
 
@@ -179,7 +179,7 @@ def test_minimal_protocol_loads_with_its_values(write, minimal):
 def test_reinforcement_rate_rounds_half_up(write, minimal, edit):
     """A rate of 0.38 of 8 trials gives round(3.04) = 3 reinforced trials."""
     path = write(edit(minimal, "reinforced: {CS+: 3}", "reinforcement_rate: {CS+: 0.38}"))
-    assert load_protocol(path).phases["acquisition"].reinforced == {"CS+": 3}
+    assert load_protocol(path).phases["acquisition"].spec.reinforced == {"CS+": 3}
 
 
 def test_empty_file_is_one_line(write):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pavlov.protocols.cli import write_csv
 from pavlov.protocols.errors import ScheduleError
+from pavlov.protocols.kinds.trial import TrialSpec
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.model import cs_type
 from pavlov.protocols.schedule import (
@@ -167,7 +168,7 @@ def test_fixed_order_file_replicates_a_sequence(tmp_path, minimal, edit, write):
         "    order: [a.csv, b.csv]\n    cs_duration: 4\n",
     )
     protocol = load_protocol(write(text))
-    assert protocol.phases["acquisition"].reinforced == {"CS+": 1}
+    assert protocol.phases["acquisition"].spec.reinforced == {"CS+": 1}
     cells = counterbalancing_table(protocol)
     assert len(cells) == 4
     first = build_schedule(protocol, "0").phase_events("acquisition")
@@ -203,10 +204,10 @@ def check_schedule(protocol, schedule) -> None:
     )
     shocks = 0
     for name in protocol.session(schedule.session).phases:
-        phase = protocol.phases[name]
+        phase = protocol.phases[name].spec
         events = schedule.phase_events(name)
         trials = [e for e in events if e.kind == "trial"]
-        if phase.trials:
+        if isinstance(phase, TrialSpec):
             assert Counter(e.cs for e in trials) == {r: n for r, n in phase.trials.items() if n}
             assert Counter(e.cs for e in trials if e.reinforced) == phase.reinforced
             run = 1
@@ -231,10 +232,12 @@ def check_schedule(protocol, schedule) -> None:
             )
             if e.us_onset is not None:
                 assert e.us_onset + e.us_duration <= e.duration + 1e-9
-            if phase.iti is not None and phase.iti.kind == "uniform":
-                assert phase.iti.values[0] <= e.iti <= phase.iti.values[1]
+            iti = getattr(phase, "iti", None)
+            if iti is not None and iti.kind == "uniform":
+                assert iti.values[0] <= e.iti <= iti.values[1]
         us_events = [e for e in events if e.reinforced]
-        if phase.us and protocol.us[phase.us].kind == "shock":
+        us = getattr(phase, "us", None)
+        if us and protocol.us[us].kind == "shock":
             shocks += len(us_events)
     if protocol.safety is not None:
         assert shocks <= protocol.safety.max_shocks
@@ -242,8 +245,9 @@ def check_schedule(protocol, schedule) -> None:
 
 def _stimulus(protocol, schedule, phase, role):
     cs = dict(schedule.cell.cs)
-    if phase.swap_roles:
-        a, b = phase.swap_roles
+    swap = getattr(phase, "swap_roles", None)
+    if swap:
+        a, b = swap
         cs[a], cs[b] = schedule.cell.cs[b], schedule.cell.cs[a]
     assert cs_type(role) in ("CS+", "CS-")
     return cs[role]

@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from pavlov.protocols import load_protocol
+from pavlov.protocols.kinds import MAIN_ROW_TYPES
 from pavlov.task.devices.base import DeviceError
 from pavlov.task.devices.simulated import SimulatedShock
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog, LogError
 from pavlov.task.run_cli import _signals_end_session
-from pavlov.task.runner import MAIN_ROW_TYPES, SessionAbort, resume_point
+from pavlov.task.runner import SessionAbort, resume_point
 from pavlov.task.sidecar import SessionRecord
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "protocols" / "retrieval_extinction.yaml"

@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from pavlov.protocols import build_schedule, load_protocol
+from pavlov.protocols.kinds import MAIN_ROW_TYPES
 from pavlov.task.log import EventLog
-from pavlov.task.runner import MAIN_ROW_TYPES, resume_point
+from pavlov.task.runner import resume_point
 
 CHILD = Path(__file__).resolve().parent / "session_child.py"
 KILLS = 36

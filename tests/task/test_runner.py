@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -407,7 +408,8 @@ def test_rehearsal_shock_runs_on_the_session_clock(tmp_path):
 
 
 def test_wait_lasts_its_duration_despite_dropped_frames(tmp_path):
-    """A 600-s wait with dropped frames still lasts 600 s (refreshes, not flips, are counted)."""
+    """A 600-s wait with dropped frames still lasts 600 s (refreshes, not flips, are counted),
+    and the ITIs after it are not eaten: every later event keeps its planned onset."""
     clock = FrameClock()
     protocol = load_protocol(PROTOCOLS / "retrieval_extinction.yaml")
     schedule = build_schedule(protocol, "demo", "day2")
@@ -419,7 +421,18 @@ def test_wait_lasts_its_duration_despite_dropped_frames(tmp_path):
     row = run.log[run.log.trial_type == "wait"].iloc[0]
     frame = speed / 60
     assert abs(row.duration - 600.0) <= 2 * frame
-    assert main_rows(run.log).onset_error.abs().max() <= frame / 2 + 1e-6
+    main = main_rows(run.log)
+    assert main.onset_error.abs().max() <= frame / 2 + 1e-6
+    after = main[(main.onset > row.onset) & main.planned_onset.notna()]
+    planned = [e.onset for e in schedule.events if e.onset > wait.onset]
+    assert len(after) == len(planned) > 10
+    # The slip of the self-paced screens before the wait, and none added by the wait.
+    slip = row.planned_onset - wait.onset
+    assert (after.planned_onset - np.array(planned)).tolist() == pytest.approx(
+        [slip] * len(planned), abs=1e-6
+    )
+    itis = after.onset.diff().dropna().to_numpy()
+    assert itis == pytest.approx(np.diff(planned), abs=frame)
 
 
 def texts_during(run, kind):

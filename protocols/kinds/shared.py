@@ -1,0 +1,264 @@
+"""Keys and components several kinds share: instructions, ITI, lead-in, context, US, and
+the rating block (an online rating on every trial, or a post-phase rating)."""
+
+from __future__ import annotations
+
+from pavlov.protocols.errors import ProtocolError
+from pavlov.protocols.kinds.base import ReadContext
+from pavlov.protocols.kinds.keys import REQUIRED, Key, read_key
+from pavlov.protocols.model import RATING_INPUTS, RESERVED_KEYS, RatingSpec
+from pavlov.protocols.reader import MISSING, Section, describe
+from pavlov.protocols.yamlio import Node
+
+__all__ = [
+    "CONTEXT",
+    "INSTRUCTIONS",
+    "ITI",
+    "LEAD_IN",
+    "RATING_KEYS",
+    "US",
+    "rating_key",
+    "read_rating",
+    "read_scale",
+]
+
+DEFAULT_QUESTION = "How much do you expect a shock?"
+DEFAULT_ANCHORS = ("certainly no shock", "certainly a shock")
+
+INSTRUCTIONS = Key(
+    "instructions",
+    "text",
+    "a text screen shown before the phase starts (space continues)",
+    default=None,
+)
+ITI = Key(
+    "iti",
+    "iti",
+    "fixation after each trial. `trs`: a whole number of TRs drawn uniformly (needs "
+    "`scanner`), so onsets stay locked to volumes",
+    type_doc="seconds, or one of `{uniform: [low, high]}`, `{choice: [a, b, …]}`, "
+    "`{sequence: [one per trial]}`, `{trs: [low, high]}`",
+    default_doc="required unless the order files give ITIs",
+)
+LEAD_IN = Key(
+    "lead_in",
+    "number",
+    "fixation before the first trial",
+    default=0.0,
+    ge=0,
+    what="seconds",
+    type_doc="seconds",
+    default_doc="0",
+)
+CONTEXT = Key(
+    "context",
+    "context",
+    "background around everything in the phase",
+    default=None,
+)
+US = Key(
+    "us",
+    "us",
+    "the US delivered (required with several USs)",
+    default=None,
+    default_doc="the only US, if one",
+)
+
+#: The rating block's keys (``rating:`` of trial phases and rating phases).
+RATING_KEYS: tuple[Key, ...] = (
+    Key(
+        "question",
+        "text",
+        "shown above the scale",
+        default=DEFAULT_QUESTION,
+        default_doc=f"`{DEFAULT_QUESTION}`",
+    ),
+    Key(
+        "scale",
+        "integer",
+        "",
+        default=(0, 10),
+        type_doc="`[low, high]` whole numbers",
+        default_doc="`[0, 10]`",
+    ),
+    Key(
+        "anchors",
+        "text",
+        "",
+        default=DEFAULT_ANCHORS,
+        type_doc="`[low label, high label]`",
+        default_doc="`[certainly no shock, certainly a shock]`",
+    ),
+    Key(
+        "input",
+        "choice",
+        "number keys, or a mouse slider: the pointer is centred and the marker hidden until "
+        "the participant moves the mouse; a click places the marker, another click moves it, "
+        "space (or return) confirms; a value placed but not confirmed when the window ends is "
+        "the rating (log: `rating_move`, `rating_rt`, `rating_confirm`)",
+        enum=RATING_INPUTS,
+        default=None,
+        default_doc="`keys` when ≤ 10 points, else `slider`",
+    ),
+    Key(
+        "keys",
+        "text",
+        'e.g. a button box\'s `["1", "2", "3", "4"]`',
+        default=None,
+        type_doc="list of keys, one per point",
+        default_doc="the digits `low…high`",
+    ),
+    Key(
+        "onset",
+        "number",
+        "online ratings: when the scale appears (post-phase ratings: 0)",
+        default=0.0,
+        ge=0,
+        type_doc="seconds after CS onset",
+        default_doc="0",
+    ),
+    Key(
+        "window",
+        "number",
+        "time to answer; a miss is logged `n/a`. Online windows end by the end of the CS",
+        default=None,
+        gt=0,
+        type_doc="seconds",
+        default_doc="the rest of the CS (online); 10 (post-phase)",
+    ),
+)
+
+
+def rating_key(doc: str, required: bool) -> Key:
+    """The ``rating`` block key of a kind."""
+    return Key(
+        "rating",
+        "block",
+        doc,
+        default=REQUIRED if required else None,
+        keys=RATING_KEYS,
+        type_doc="rating block",
+    )
+
+
+def read_scale(section: Section, name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """Read ``[low, high]`` whole numbers with high > low."""
+    nodes = section.sequence(name, None, min_len=2, what="[low, high]")
+    if nodes is None:
+        return default
+    if len(nodes) != 2:
+        section.fail(name, "[low, high]", f"a list of {len(nodes)}")
+    low = section.check_integer(nodes[0], f"{section.sub(name)}[0]", "a whole number")
+    high = section.check_integer(nodes[1], f"{section.sub(name)}[1]", f"a whole number > {low}")
+    if high <= low:
+        raise ProtocolError(
+            section.path,
+            nodes[1].line,
+            f"{section.sub(name)}[1]",
+            f"a whole number > {low}",
+            str(high),
+        )
+    return low, high
+
+
+def read_rating(
+    ctx: ReadContext, parent: Section, online_cs_duration: float | None, required: bool
+) -> RatingSpec | None:
+    """Read a ``rating`` block: online (within a CS of ``online_cs_duration`` s) or post-phase.
+
+    Raises
+    ------
+    ProtocolError
+        On the first mistake.
+    """
+    section = parent.section(
+        "rating", tuple(k.name for k in RATING_KEYS), MISSING if required else None
+    )
+    if section is None:
+        return None
+    low, high = read_scale(section, "scale", (0, 10))
+    anchors_nodes = section.sequence("anchors", None, min_len=2, what="[low label, high label]")
+    anchors: tuple[str, str]
+    if anchors_nodes is None:
+        anchors = DEFAULT_ANCHORS
+    else:
+        if len(anchors_nodes) != 2:
+            section.fail("anchors", "[low label, high label]", describe(section.node("anchors")))
+        anchors = (
+            section.check_text(anchors_nodes[0], f"{section.sub('anchors')}[0]", "a label"),
+            section.check_text(anchors_nodes[1], f"{section.sub('anchors')}[1]", "a label"),
+        )
+    n_points = high - low + 1
+    default_input = "keys" if n_points <= 10 else "slider"
+    input_kind = section.choice("input", RATING_INPUTS, default_input)
+    keys: tuple[str, ...] = ()
+    if input_kind == "keys":
+        keys = _rating_keys(section, low, n_points)
+    elif section.has("keys"):
+        section.fail("keys", "no keys with input: slider", describe(section.node("keys")))
+    if online_cs_duration is None:
+        onset = section.number(
+            "onset", 0.0, ge=0, le=0, what="0 (post-phase ratings start at once)"
+        )
+        window = section.number("window", 10.0, gt=0, le=120, what="seconds")
+    else:
+        limit = f"seconds after CS onset, less than the CS ({online_cs_duration:g} s)"
+        onset = section.number("onset", 0.0, ge=0, what=limit)
+        if onset >= online_cs_duration:
+            section.fail("onset", limit, f"{onset:g}")
+        window = section.number("window", online_cs_duration - onset, gt=0, what="seconds")
+        if onset + window > online_cs_duration + 1e-9:
+            section.fail(
+                "window",
+                f"a window ending by the end of the CS (at most {online_cs_duration - onset:g} s)",
+                f"{window:g}",
+            )
+    return RatingSpec(
+        question=read_key(section, RATING_KEYS[0]),
+        low=low,
+        high=high,
+        anchors=anchors,
+        input=input_kind,
+        keys=keys,
+        onset=onset,
+        window=window,
+        source=ctx.source(section.line),
+    )
+
+
+def _rating_keys(section: Section, low: int, n_points: int) -> tuple[str, ...]:
+    key_nodes = section.sequence("keys", None, what="a list of keys")
+    if key_nodes is None and n_points > 10 and section.has("input"):
+        # `input: keys` asked for on a 0-100 scale: say why it cannot work.
+        section.fail(
+            "input",
+            f"slider for a {low}–{low + n_points - 1} scale (input: keys needs one key per "
+            f"point: {n_points} points, and only 10 digit keys exist)",
+            "'keys'",
+        )
+    if key_nodes is None:
+        if n_points > 10:
+            section.fail(
+                "keys",
+                f"one key per scale point ({n_points}; only 10 digit keys exist, or use "
+                "input: slider)",
+                "nothing",
+            )
+        return tuple(str((low + i) % 10) for i in range(n_points))
+    keys = tuple(
+        str(
+            section.check_text(
+                Node(str(n.value), n.line), f"{section.sub('keys')}[{i}]", "a key name"
+            )
+        )
+        for i, n in enumerate(key_nodes)
+    )
+    if len(keys) != n_points:
+        section.fail("keys", f"one key per scale point ({n_points})", f"{len(keys)} keys")
+    if len(set(keys)) != len(keys) or set(keys) & set(RESERVED_KEYS):
+        section.fail(
+            "keys",
+            "distinct keys other than escape, space and f12 (reserved)",
+            describe(section.node("keys")),
+        )
+    return keys

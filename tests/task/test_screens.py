@@ -1,0 +1,238 @@
+"""What is on the participant's screen during every kind of event, in process.
+
+One protocol uses every phase kind; it is played on a recording display and the scenes
+flipped during each event are checked against the protocol: the wait and rest show the
+protocol's own text (never a hard-coded one), the wait counts down, ratings show their
+scale, trials their CS. A kind added without a check here fails the test.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pavlov.protocols import build_schedule, load_protocol
+from pavlov.protocols.kinds import EVENT_KINDS, PHASE_TYPES
+from pavlov.protocols.kinds.screen import format_clock
+from pavlov.stimuli.check import prepare_stimuli
+from pavlov.task.console import RecordingConsole
+from pavlov.task.devices.simulated import SimulatedMarkers
+from pavlov.task.display import FrameClock, RecordingDisplay
+from pavlov.task.log import EventLog
+from pavlov.task.runner import run_session
+from pavlov.task.simulated_participant import SimulatedParticipant
+
+PROTOCOL = """\
+pavlov: 1
+study: Every screen
+task: screens
+seed: 11
+cs:
+  roles: [CS+, CS-]
+  stimuli:
+    blue: {image: cs/blue_square.png}
+    yellow: {image: cs/yellow_square.png}
+us:
+  flash:
+    type: image
+    file: cs/green_square.png
+    duration: 0.5
+phases:
+  welcome:
+    type: instructions
+    text: Welcome. Press space to begin.
+  baseline:
+    type: rest
+    duration: 6
+    text: Breathe slowly.
+  quiet:
+    type: rest
+    duration: 4
+  habituation:
+    type: habituation
+    instructions: First, just watch.
+    trials: 1
+    cs_duration: 2
+    iti: 1
+  acquisition:
+    type: acquisition
+    trials: 1
+    reinforced: {CS+: 1}
+    cs_duration: 2
+    iti: 1
+    rating: {question: "How likely is the flash?", window: 1.5}
+  reminder:
+    type: reactivation
+    reminder: CS+
+    cs_duration: 2
+  story:
+    type: reactivation
+    script: "scripts/{participant}_neutral.wav"
+    duration: 13
+  window:
+    type: wait
+    duration: 12
+    text: Please rest quietly during the infusion.
+  extinction:
+    type: extinction
+    trials: 1
+    cs_duration: 2
+    iti: 1
+  recall:
+    type: recall
+    trials: 1
+    cs_duration: 2
+    iti: 1
+  reinstatement:
+    type: reinstatement
+    us_count: 1
+    iti: 2
+  renewal:
+    type: renewal
+    trials: 1
+    cs_duration: 2
+    iti: 1
+  ratings:
+    type: rating
+    rate: [CS+]
+    rating: {question: "How unpleasant was this square?", window: 2}
+sessions:
+  - name: s1
+    phases: [welcome, baseline, quiet, habituation, acquisition, reminder, story, window,
+             extinction, recall, reinstatement, renewal, ratings]
+"""
+
+SPEED = 4.0
+
+
+def play(tmp_path, slow_frames=None):
+    path = tmp_path / "screens.yaml"
+    path.write_text(PROTOCOL)
+    protocol = load_protocol(path)
+    schedule = build_schedule(protocol, "demo", "s1")
+    clock = FrameClock()
+    display = RecordingDisplay(clock, slow_frames=slow_frames or {})
+    log = EventLog.create(tmp_path / "events.tsv")
+    try:
+        result = run_session(
+            schedule,
+            protocol,
+            display=display,
+            clock=clock,
+            trigger=None,
+            shock=None,
+            markers=SimulatedMarkers(clock),
+            responder=SimulatedParticipant(1, SPEED),
+            log=log,
+            console=RecordingConsole(),
+            speed=SPEED,
+            stimuli=prepare_stimuli(protocol, schedule),
+        )
+    finally:
+        log.close()
+    rows = pd.read_csv(tmp_path / "events.tsv", sep="\t", na_values="n/a", keep_default_na=False)
+    return protocol, display, result, rows
+
+
+def scenes(display, result, row):
+    """The scenes flipped while ``row``'s event was on screen (its first to last refresh)."""
+    return [
+        scene
+        for t, scene in display.frames
+        if row.onset - 1e-6 <= (t - result.zero) * SPEED < row.onset + row.duration - 1e-6
+    ]
+
+
+def test_every_kind_shows_what_its_protocol_says(tmp_path):
+    """Each event's screen holds the protocol's words, countdown, scale or stimulus, and
+    nothing the protocol did not ask for."""
+    protocol, display, result, rows = play(tmp_path)
+    assert result.end_reason == "completed"
+    assert {p.type for p in protocol.phases.values()} == set(PHASE_TYPES)
+
+    def instructions(row, shown):
+        assert {s.text for s in shown} == {protocol.phases[row.phase].instructions}
+        assert all(s.countdown is None and s.rating is None for s in shown)
+
+    def wait(row, shown):
+        assert {s.text for s in shown} == {"Please rest quietly during the infusion."}
+        assert shown[0].countdown == format_clock(12)
+        assert {s.countdown for s in shown} >= {format_clock(12), format_clock(1)}
+
+    def rest(row, shown):
+        expected = "Breathe slowly." if row.phase == "baseline" else None
+        assert {s.text for s in shown} == {expected}
+        assert all(s.fixation == (expected is None) for s in shown)
+
+    def cs(row, shown):
+        assert shown[0].cs == row.stimulus
+        assert all(s.text is None and s.countdown is None for s in shown)
+        rated = [s.rating for s in shown if s.rating is not None]
+        if row.phase == "acquisition":
+            assert rated and rated[0].spec.question == "How likely is the flash?"
+        else:
+            assert not rated
+
+    def us(row, shown):
+        assert shown[0].us_image == "flash" and shown[0].cs is None
+
+    def script(row, shown):
+        assert all(s.fixation and s.text is None and s.cs is None for s in shown)
+
+    def rating(row, shown):
+        assert shown[0].cs == row.stimulus
+        assert shown[0].rating.spec.question == "How unpleasant was this square?"
+
+    checks = {
+        "instructions": instructions,
+        "wait": wait,
+        "rest": rest,
+        "cs": cs,
+        "us": us,
+        "script": script,
+        "rating": rating,
+    }
+    assert set(checks) == {kind.row for kind in EVENT_KINDS.values()}
+    main = rows[rows.trial_type.isin(list(checks)) & rows.planned_onset.notna()]
+    assert set(main.trial_type) == set(checks)
+    for _, row in main.iterrows():
+        shown = scenes(display, result, row)
+        assert shown, (row.trial_type, row.phase)
+        checks[row.trial_type](row, shown)
+
+
+def test_every_timed_screen_ends_at_its_clock_time_when_frames_drop(tmp_path):
+    """With a frame lost every few flips, every timed screen (rest, script, wait, CS, US)
+    still lasts its planned duration and every planned onset is kept: drops neither
+    stretch a screen nor eat the ITIs after it."""
+    drops = {n: 3 for n in range(40, 6000, 7)}
+    protocol, _, result, rows = play(tmp_path, slow_frames=drops)
+    assert result.end_reason == "completed" and result.dropped_frames > 100
+    frame = SPEED / 60
+    main = rows[rows.planned_onset.notna()]
+    planned = {
+        "rest": {"baseline": 6.0, "quiet": 4.0},
+        "script": {"story": 13.0},
+        "wait": {"window": 12.0},
+        "cs": {
+            p: 2.0
+            for p in ("habituation", "acquisition", "reminder", "extinction", "recall", "renewal")
+        },
+        "us": {"reinstatement": 0.5},
+    }
+    checked = 0
+    for _, row in main.iterrows():
+        if row.trial_type in planned:
+            # A screen ends on the refresh due at its clock time; a drop of 3 refreshes at
+            # its onset or its end moves either by at most those 3.
+            assert abs(row.duration - planned[row.trial_type][row.phase]) <= 4 * frame + 1e-9
+            checked += 1
+    assert checked == 16
+    assert main.onset_error.abs().max() <= 3.5 * frame + 1e-9
+    # Only self-paced screens (instructions, ratings) may move later onsets: the script and
+    # the wait, though frames dropped throughout, leave the next events' plan untouched.
+    schedule = build_schedule(protocol, "demo", "s1")
+    slip = {
+        (e.phase, e.index): row.planned_onset - e.onset
+        for e, (_, row) in zip(schedule.events, main.iterrows(), strict=True)
+    }
+    assert slip[("story", 1)] == slip[("window", 1)] == slip[("extinction", 1)]
