@@ -1,5 +1,5 @@
-"""``pavlov validate`` and ``pavlov schedule``: check protocol files, print schedules and
-draw them.
+"""``pavlov validate``, ``pavlov schedule`` and ``pavlov schema``: check protocol files,
+print and draw schedules, print the format's JSON Schema.
 
 ``pavlov schedule FILE -p ID [-s S]`` prints one participant's session (``--format
 table|csv|json``) or, with ``--plot OUT.png|svg|html``, draws it (:mod:`pavlov.protocols.plot`);
@@ -45,7 +45,7 @@ COLUMNS = (
 
 
 def register(subparsers) -> None:
-    """Add the ``validate`` and ``schedule`` subcommands."""
+    """Add the ``validate``, ``schedule`` and ``schema`` subcommands."""
     validate = subparsers.add_parser(
         "validate",
         help="check protocol files",
@@ -84,6 +84,17 @@ def register(subparsers) -> None:
     )
     schedule.set_defaults(func=run_schedule)
 
+    schema = subparsers.add_parser(
+        "schema",
+        help="print the JSON Schema of protocol files (for editors)",
+        description="Print the JSON Schema (draft 2020-12) of protocol files, or of lab files "
+        "with --lab, for a YAML language server: completion, hover docs and inline errors. "
+        "The bundled protocols point at the copy shipped beside them with a first line "
+        "'# yaml-language-server: $schema=protocol.schema.json'.",
+    )
+    schema.add_argument("--lab", action="store_true", help="the lab-file format instead")
+    schema.set_defaults(func=run_schema)
+
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate every file; report each on one line."""
@@ -102,6 +113,14 @@ def run_validate(args: argparse.Namespace) -> int:
             f"{n_cells} counterbalancing cell(s))"
         )
     return 2 if failed else 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    """Print the protocol-file (or lab-file) JSON Schema."""
+    from pavlov.protocols.schema import lab_schema, protocol_schema, to_json
+
+    print(to_json(lab_schema() if args.lab else protocol_schema()), end="")
+    return 0
 
 
 def run_schedule(args: argparse.Namespace) -> int:

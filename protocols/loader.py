@@ -12,7 +12,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from pavlov.protocols import format as declared
 from pavlov.protocols.errors import ProtocolError, suggest
+from pavlov.protocols.format import names as key_names
 from pavlov.protocols.kinds import KINDS, PHASE_TYPES
 from pavlov.protocols.kinds.keys import REQUIRED
 from pavlov.protocols.kinds.shared import read_scale
@@ -61,25 +63,12 @@ COLOR_WHAT = "a colour (#rrggbb or a name such as white)"
 #: What to suggest for an ITI written as a range of text (``iti: 10-14``).
 DRAW_HINT = "{{uniform: [{low}, {high}]}}"
 
-TOP_KEYS = (
-    "pavlov",
-    "study",
-    "task",
-    "seed",
-    "cs",
-    "us",
-    "contexts",
-    "counterbalancing",
-    "scanner",
-    "safety",
-    "calibration",
-    "phases",
-    "sessions",
-    "authors",
-    "license",
-)
-CS_STIMULUS_KEYS = ("image", "shape", "text", "sound", "color", "size")
-CONTEXT_STIMULUS_KEYS = ("image", "color")
+# The accepted keys come from the format's declarations (pavlov.protocols.format), from
+# which the JSON Schema is generated too.
+TOP_KEYS = key_names(declared.TOP)
+CS_STIMULUS_KEYS = key_names(declared.CS_STIMULUS)
+CONTEXT_STIMULUS_KEYS = key_names(declared.CONTEXT_STIMULUS)
+_BLOCKS = {key.name: key_names(key.keys) for key in declared.TOP if key.keys}
 
 
 def load_protocol(path: str | os.PathLike[str]) -> Protocol:
@@ -203,7 +192,7 @@ class _ProtocolReader:
         )
 
     def read_cs_roles(self, top: Section) -> Section:
-        cs_section = top.section("cs", ("roles", "stimuli"))
+        cs_section = top.section("cs", _BLOCKS["cs"])
         self.cs_roles = self.read_roles(cs_section, ROLE, "a CS role such as CS+, CS- or CS+R")
         if not any(cs_type(r) == "CS+" for r in self.cs_roles):
             cs_section.fail("roles", "at least one CS+ role", describe(cs_section.node("roles")))
@@ -213,7 +202,7 @@ class _ProtocolReader:
         self.cs = self.read_stimuli(cs_section, len(self.cs_roles), CS_STIMULUS_KEYS, self.read_cs)
 
     def read_contexts_block(self, top: Section) -> None:
-        ctx_section = top.section("contexts", ("roles", "stimuli"), None)
+        ctx_section = top.section("contexts", _BLOCKS["contexts"], None)
         if ctx_section is not None:
             self.context_roles = self.read_roles(
                 ctx_section, LABEL, f"a context role ({LABEL_WHAT})"
@@ -385,18 +374,14 @@ class _ProtocolReader:
             self.shown,
             block.child(name),
             block.sub(name),
-            ("type", "train", "duration", "file", "volume"),
+            None,  # the type first: the keys a US accepts depend on it
         )
         kind = first.choice("type", US_KINDS)
-        allowed = {
-            "shock": ("type", "train", "duration"),
-            "sound": ("type", "file", "duration", "volume"),
-            "image": ("type", "file", "duration"),
-        }[kind]
+        allowed = key_names(declared.US_TYPES[kind])
         section = Section(self.shown, block.child(name), block.sub(name), allowed, self.errors)
         source = self.source(section.line)
         if kind == "shock":
-            train_section = section.section("train", ("pulse_width", "interval", "count"))
+            train_section = section.section("train", key_names(declared.US_TYPES["shock"][1].keys))
             width = train_section.number("pulse_width", gt=0, le=1, what="seconds")
             count = train_section.integer("count", ge=1, what="a number of pulses")
             if count == 1:  # a single pulse has no interval; keep the key optional
@@ -423,7 +408,7 @@ class _ProtocolReader:
         return USSpec(name, kind, duration, source, file=file, volume=volume)
 
     def read_counterbalancing(self, top: Section) -> Counterbalancing:
-        section = top.section("counterbalancing", ("cs", "contexts"), None)
+        section = top.section("counterbalancing", _BLOCKS["counterbalancing"], None)
         if section is None:
             return Counterbalancing()
         return Counterbalancing(
@@ -432,7 +417,7 @@ class _ProtocolReader:
         )
 
     def read_scanner(self, top: Section) -> ScannerSpec | None:
-        section = top.section("scanner", ("tr", "dummy_volumes", "sync", "timeout"), None)
+        section = top.section("scanner", _BLOCKS["scanner"], None)
         self.scanner_section = section
         if section is None:
             return None
@@ -465,9 +450,7 @@ class _ProtocolReader:
 
     def read_safety(self, top: Section) -> SafetyCaps | None:
         has_shock = any(u.kind == "shock" for u in self.us.values())
-        section = top.section(
-            "safety", ("max_shocks", "max_train_duration"), MISSING if has_shock else None
-        )
+        section = top.section("safety", _BLOCKS["safety"], MISSING if has_shock else None)
         if section is None:
             return None
         caps = SafetyCaps(
@@ -487,7 +470,7 @@ class _ProtocolReader:
         return caps
 
     def read_calibration(self, top: Section) -> CalibrationSpec | None:
-        keys = ("scale", "target", "target_text", "start_ma", "step_ma", "ceiling_ma", "max_steps")
+        keys = _BLOCKS["calibration"]
         section = top.section("calibration", keys, None)
         if section is None:
             return None
@@ -648,7 +631,7 @@ class _ProtocolReader:
                 self.shown,
                 node,
                 f"sessions[{i}]",
-                ("name", "day", "phases", "scanner"),
+                key_names(declared.SESSION),
                 self.errors,
             )
             name = section.text("name", pattern=LABEL, what=f"a BIDS session label ({LABEL_WHAT})")

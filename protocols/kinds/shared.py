@@ -75,7 +75,7 @@ RATING_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "scale",
-        "integer",
+        "integers",
         "",
         default=(0, 10),
         type_doc="`[low, high]` whole numbers",
@@ -83,7 +83,7 @@ RATING_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "anchors",
-        "text",
+        "texts",
         "",
         default=DEFAULT_ANCHORS,
         type_doc="`[low label, high label]`",
@@ -102,7 +102,7 @@ RATING_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "keys",
-        "text",
+        "texts",
         'e.g. a button box\'s `["1", "2", "3", "4"]`',
         default=None,
         type_doc="list of keys, one per point",
