@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pavlov.protocols import format as declared
 from pavlov.protocols.errors import ProtocolError, suggest
+from pavlov.protocols.format import COLOR, LABEL, NAME, ROLE
 from pavlov.protocols.format import names as key_names
 from pavlov.protocols.kinds import KINDS, PHASE_TYPES
 from pavlov.protocols.kinds.keys import REQUIRED
@@ -52,12 +53,8 @@ from pavlov.stimuli.resolve import (
 
 FORMAT_VERSION = 1
 
-LABEL = r"[A-Za-z0-9]+"
 LABEL_WHAT = "a label of letters and digits"
-NAME = r"[A-Za-z][A-Za-z0-9_]*"
 NAME_WHAT = "a name of letters, digits and _ (starting with a letter)"
-ROLE = r"CS[+-][A-Za-z0-9]*"
-COLOR = r"#[0-9a-fA-F]{6}|[A-Za-z]+"
 COLOR_WHAT = "a colour (#rrggbb or a name such as white)"
 
 #: What to suggest for an ITI written as a range of text (``iti: 10-14``).
