@@ -336,7 +336,8 @@ def summarize(schedule: Schedule) -> str:
     """One line: trials per CS role, USs, and the planned total duration."""
     counts: dict[str, int] = {}
     for event in schedule.trials:
-        counts[event.cs] = counts.get(event.cs, 0) + 1
+        role = event.cs or "no CS"  # every trial has one
+        counts[role] = counts.get(role, 0) + 1
     per_cs = ", ".join(f"{n} {role}" for role, n in counts.items()) or "no CS"
     n_us = sum(1 for e in schedule.events if e.reinforced)
     total = schedule.duration

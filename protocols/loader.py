@@ -8,6 +8,7 @@ partial result. The format is documented key by key in ``protocols/README.md``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -124,7 +125,8 @@ class _ProtocolReader:
         self.cs_roles: tuple[str, ...] = ()
         cs_section = attempt(lambda: self.read_cs_roles(top), name="cs")
         # Phases need the roles only: a broken stimulus does not hide their mistakes.
-        attempt(lambda: self.read_cs_stimuli(cs_section), needs=("cs",))
+        if cs_section is not None:
+            attempt(functools.partial(self.read_cs_stimuli, cs_section))
         self.us = attempt(lambda: self.read_us_block(top), name="us") or {}
         self.context_roles: tuple[str, ...] = ()
         self.contexts: dict[str, StimulusSpec] = {}
@@ -137,19 +139,23 @@ class _ProtocolReader:
 
         phases_section = attempt(lambda: top.section("phases", None), name="phases")
         self.phases: dict[str, Phase] = {}
-        for name in phases_section.items if phases_section is not None else ():
-            phase = attempt(
-                lambda name=name: self.read_phase(phases_section, name),
-                needs=("cs", "us", "contexts", "scanner"),
-            )
-            if phase is None:
-                errors.failed.add("phases")
-            else:
-                self.phases[name] = phase
-        if phases_section is not None and not phases_section.items:
-            attempt(lambda: top.fail("phases", "at least one phase", "an empty mapping"))
+        if phases_section is not None:
+            for name in phases_section.items:
+                phase = attempt(
+                    functools.partial(self.read_phase, phases_section, name),
+                    needs=("cs", "us", "contexts", "scanner"),
+                )
+                if phase is None:
+                    errors.failed.add("phases")
+                else:
+                    self.phases[name] = phase
+            if not phases_section.items:
+                attempt(lambda: top.fail("phases", "at least one phase", "an empty mapping"))
         sessions = attempt(lambda: self.read_sessions(top), needs=("phases",))
         errors.finish()
+        # Without a recorded mistake, every unit above was read.
+        assert study is not None and task is not None and seed is not None
+        assert counterbalancing is not None and sessions is not None
         for session in sessions:
             self.check_caps(top, session)
         self.check_sync_key(sessions)

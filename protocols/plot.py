@@ -163,7 +163,7 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
                 lane="CS",
                 start=event.onset,
                 duration=event.duration,
-                colour=roles[event.cs],
+                colour=_colour(roles, event),
                 edge=event.reinforced,
                 info={
                     "trial": f"{event.index} of {event.phase}",
@@ -196,7 +196,7 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
                     lane="rating",
                     start=event.onset + onset,
                     duration=length,
-                    colour=roles[event.cs],
+                    colour=_colour(roles, event),
                     info={
                         "rating": f"online, {event.cs} trial {event.index}",
                         "phase": event.phase,
@@ -223,7 +223,7 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
                 lane="rating",
                 start=event.onset,
                 duration=event.duration,
-                colour=roles[event.cs],
+                colour=_colour(roles, event),
                 info={
                     "rating": f"{event.cs} ({event.stimulus})",
                     **common,
@@ -266,6 +266,11 @@ def _role_colours(events, order: tuple[str, ...]) -> dict[str, str]:
     warm = iter(WARM * len(roles))
     cool = iter(COOL * len(roles))
     return {r: next(warm) if r.startswith("CS+") else next(cool) for r in roles}
+
+
+def _colour(roles: Mapping[str, str], event: Event) -> str:
+    """The colour of an event's CS role (trials and ratings always have one)."""
+    return roles.get(event.cs or "", SCREEN_COLOUR)
 
 
 def _online_rating(protocol: Protocol, event: Event) -> tuple[float, float] | None:

@@ -16,6 +16,7 @@ time as missing: a file with one mistake gets exactly the one line it always got
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, Final, NoReturn, TypeVar, overload
@@ -121,7 +122,7 @@ class Collector:
         """
         out: dict[str, T] = {}
         for item in list(items):
-            value = self.attempt(lambda item=item: read(item))
+            value = self.attempt(functools.partial(read, item))
             if value is None:
                 self.failed.add(name)
             else:
