@@ -134,3 +134,17 @@ def test_at_most_twenty_mistakes(write, minimal):
     assert [re.search(r"phases\.(p\d+)\.", line)[1] for line in lines] == [
         f"p{i}" for i in range(20)
     ]
+
+
+def test_every_command_reports_every_mistake(write, minimal, edit, capsys):
+    """Any command that loads a protocol (here `pavlov schedule`) prints each mistake on its
+    own `pavlov:` line and exits 2."""
+    from pavlov.task.cli import main
+
+    text = edit(minimal, "seed: 7", "seed: -7")
+    text = edit(text, "    iti: 10\n", "    iti: 10-14\n")
+    path = write(text)
+    assert main(["schedule", str(path), "-p", "01"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[2] for line in lines] == ["seed", "phases.extinction.iti"]
+    assert all(line.startswith(f"pavlov: {path}:") for line in lines)
