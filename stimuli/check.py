@@ -50,6 +50,11 @@ class SessionStimuli:
     scripts: dict[str, Path]
     protocol_dir: Path
 
+    def script(self, phase: str) -> tuple[Path | None, str | None]:
+        """A script phase's file and its ``stim_file`` label (None, None without one)."""
+        path = self.scripts.get(phase)
+        return path, self.label(path)
+
     def label(self, path: Path | None) -> str | None:
         """How a file is named in the log's ``stim_file`` column: relative to the bundled
         stimuli or the protocol's folder when inside them, else absolute."""
@@ -61,6 +66,18 @@ class SessionStimuli:
             except ValueError:
                 continue
         return str(path)
+
+
+def stim_file(protocol, stimuli: SessionStimuli | None, kind: str, name: str | None) -> str | None:
+    """The log's ``stim_file`` of a CS (``kind`` ``cs``) or US (``us``): the resolved file's
+    label, or the protocol's path when the session's files were not resolved."""
+    if name is None:
+        return None
+    if stimuli is not None:
+        path = getattr(stimuli, kind).get(name)
+        return stimuli.label(path) if path is not None else None
+    item = (protocol.cs if kind == "cs" else protocol.us).get(name)
+    return item.file if item is not None else None
 
 
 def prepare_stimuli(protocol, schedule) -> SessionStimuli:
@@ -108,17 +125,16 @@ def prepare_stimuli(protocol, schedule) -> SessionStimuli:
         if spec.file is not None:
             us[name] = _checked(spec.file, spec.kind, participant, folder, protocol, f"us.{name}")
     scripts = {}
-    for event in schedule.events:
-        if event.kind != "script":
-            continue
-        phase = protocol.phases[event.phase]
-        for key, kind, written in KINDS[phase.type].files(phase):
-            path = _checked(written, kind, participant, folder, protocol, key)
-            length = sound_duration(path) if kind == "sound" else None
-            if length is not None and length > event.duration + 1e-6:
+    # Files a phase itself needs (a script), as its kind names them.
+    for name in dict.fromkeys(e.phase for e in schedule.events):
+        phase = protocol.phases[name]
+        for need in KINDS[phase.type].files(phase):
+            path = _checked(need.template, need.kind, participant, folder, protocol, need.key)
+            length = sound_duration(path) if need.kind == "sound" else None
+            if length is not None and need.longest is not None and length > need.longest + 1e-6:
                 raise StimulusError(
-                    f"{protocol.path}: {key}: expected a script no longer than the phase's "
-                    f"duration ({event.duration:g} s), got {path} lasting {length:.1f} s"
+                    f"{protocol.path}: {need.key}: expected a script no longer than the phase's "
+                    f"duration ({need.longest:g} s), got {path} lasting {length:.1f} s"
                 )
             scripts[phase.name] = path
     return SessionStimuli(cs, contexts, us, scripts, folder)

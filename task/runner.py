@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pavlov.protocols.errors import PavlovError
 from pavlov.protocols.kinds import event_kind
 from pavlov.protocols.kinds.wait import END_WAIT_KEY
+from pavlov.stimuli.check import stim_file
 from pavlov.task.console import Console, Status, format_clock
 from pavlov.task.devices.base import DeviceError, SafetyError
 from pavlov.task.devices.codes import DEFAULT_MARKER_CODES, marker_code
@@ -709,13 +710,7 @@ class _Session:
 
     def stim_file(self, kind: str, name: str | None) -> str | None:
         """The ``stim_file`` of a CS (``cs``) or US (``us``): the resolved file's label."""
-        if name is None:
-            return None
-        if self.stimuli is not None:
-            path = getattr(self.stimuli, kind).get(name)
-            return self.stimuli.label(path) if path is not None else None
-        spec = (self.protocol.cs if kind == "cs" else self.protocol.us).get(name)
-        return spec.file if spec is not None else None
+        return stim_file(self.protocol, self.stimuli, kind, name)
 
     def refresh_index(self, t: float, t0: float, f: int) -> int:
         """Index of the refresh a flip at ``t`` showed, counting from ``t0`` (frame 0).
@@ -741,10 +736,8 @@ class _Session:
 
     def script(self, phase: str) -> tuple[str | None, str | None]:
         """A script phase's sound key and ``stim_file`` (None, None without the file)."""
-        path = self.stimuli.scripts.get(phase) if self.stimuli is not None else None
-        if path is None or self.stimuli is None:
-            return None, None
-        return script_sound(str(path)), self.stimuli.label(path)
+        path, label = self.stimuli.script(phase) if self.stimuli is not None else (None, None)
+        return (script_sound(str(path)) if path is not None else None), label
 
     def note(self, t: float, row: dict) -> None:
         """Log a row of the run (an experimenter key, a pulse) at clock time ``t``."""

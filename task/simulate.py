@@ -32,12 +32,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pavlov.protocols.errors import PavlovError
+from pavlov.protocols.kinds import event_kind
+from pavlov.stimuli.check import stim_file
 from pavlov.task.argtypes import positive_int
 from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
 
 if typing.TYPE_CHECKING:
-    from pavlov.protocols.events import Event, Schedule
-    from pavlov.protocols.model import Protocol
+    from pavlov.protocols.events import Schedule
+    from pavlov.protocols.model import Protocol, ScannerSpec
+    from pavlov.stimuli.check import SessionStimuli
 
 __all__ = [
     "SimulateUsageError",
@@ -53,10 +56,6 @@ class SimulateUsageError(PavlovError, ValueError):
     """A ``pavlov simulate`` option is not usable (one line, exit status 2)."""
 
     exit_status = 2
-
-
-#: Refresh period (s) the simulated sessions assume for self-paced screens (60 Hz).
-FRAME = 1.0 / 60.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +118,32 @@ def expectations(protocol: Protocol, schedule: Schedule) -> list[float]:
     return values
 
 
+@dataclass(frozen=True)
+class _Rehearsal:
+    """What a kind's simulation is given (:class:`pavlov.protocols.kinds.base.Rehearsal`)."""
+
+    protocol: Protocol
+    scanner: ScannerSpec | None
+    learner: SimulatedParticipant
+    stimuli: SessionStimuli | None
+
+    def stim_file(self, kind: str, name: str | None) -> str | None:
+        return stim_file(self.protocol, self.stimuli, kind, name)
+
+    def script(self, phase: str) -> tuple[str | None, str | None]:
+        path, label = self.stimuli.script(phase) if self.stimuli is not None else (None, None)
+        return (str(path) if path is not None else None), label
+
+    def shock(self, us_row: dict, name: str | None, onset: float) -> None:
+        us = self.protocol.us.get(name or "")
+        if us is None or us.kind != "shock" or us.train is None:
+            return
+        train = us.train
+        edges = [onset + i * train.interval for i in range(train.count)]
+        us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
+        us_row["duration"] = (train.count - 1) * train.interval + train.pulse_width
+
+
 def simulate_session(
     protocol: Protocol,
     schedule: Schedule,
@@ -140,134 +165,18 @@ def simulate_session(
     learner = learner if learner is not None else learner_for(protocol, schedule, None)
     spec = protocol.session(schedule.session)
     scanner = protocol.scanner if spec.scanner else None
-    p = learner.parameters
     rows: list[dict] = []
     responses: list[TrialResponse] = []
     slip = 0.0
 
-    def stim_file(kind: str, name: str | None) -> str | None:
-        if name is None:
-            return None
-        if stimuli is not None:
-            path = getattr(stimuli, kind).get(name)
-            return stimuli.label(path) if path is not None else None
-        item = (protocol.cs if kind == "cs" else protocol.us).get(name)
-        return item.file if item is not None else None
-
-    def base_row(event: Event, trial_type: str) -> dict:
-        return {
-            "trial_type": trial_type,
-            "phase": event.phase,
-            "phase_type": event.phase_type,
-            "trial": event.index,
-            "context": event.context,
-            "iti": event.iti if trial_type in ("cs", "us") else None,
-        }
-
-    def shock(us_row: dict, name: str | None, onset: float) -> None:
-        us = protocol.us.get(name or "")
-        if us is None or us.kind != "shock" or us.train is None:
-            return
-        train = us.train
-        edges = [onset + i * train.interval for i in range(train.count)]
-        us_row["value"] = ";".join(f"{t:.4f}" for t in edges)
-        us_row["duration"] = (train.count - 1) * train.interval + train.pulse_width
-
+    rehearsal = _Rehearsal(protocol, scanner, learner, stimuli)
     for event in schedule.events:
         planned = event.onset + slip
-        onset = planned
-        end = None  # self-paced events: when they really ended
-        extra: list[dict] = []
-        if event.kind == "trial":
-            learner.enter(event)
-            value = learner.value(event.stimulus)
-            rating = protocol.phases[event.phase].rating if event.online_rating else None
-            row = base_row(event, "cs")
-            row.update(
-                event_type=event.event_type,
-                cs=event.cs,
-                cs_type=event.cs_type,
-                stimulus=event.stimulus,
-                reinforced=event.reinforced,
-                stim_file=stim_file("cs", event.stimulus),
-                duration=event.duration,
-            )
-            if rating is not None:
-                answer, rt = learner.rate(event, rating)
-                row["rating"] = answer
-                row["rating_rt"] = rt if answer is not None else None
-            learner.observe(event, event.reinforced)
-            us_at = None
-            if event.us_onset is not None:
-                us_row = base_row(event, "us")
-                us_row.update(
-                    onset=onset + event.us_onset,
-                    event_type=event.outcome_type,
-                    cs=event.cs,
-                    cs_type=event.cs_type,
-                    stimulus=event.stimulus,
-                    reinforced=event.reinforced,
-                    iti=None,
-                    duration=0.0,
-                )
-                if event.reinforced:
-                    us_at = onset + event.us_onset
-                    us_row["us"] = event.us
-                    us_row["stim_file"] = stim_file("us", event.us)
-                    us_row["duration"] = event.us_duration or 0.0
-                    shock(us_row, event.us, us_at)
-                extra.append(us_row)
-            responses.append(TrialResponse(onset, value, us_at))
-        elif event.kind == "us":
-            learner.observe(event, True)
-            row = base_row(event, "us")
-            row.update(
-                event_type="USp",
-                reinforced=True,
-                us=event.us,
-                stim_file=stim_file("us", event.us),
-                duration=event.duration,
-            )
-            shock(row, event.us, onset)
-            responses.append(TrialResponse(onset, 1.0, onset))
-        elif event.kind == "instructions":
-            text = protocol.phases[event.phase].instructions or ""
-            row = base_row(event, "instructions")
-            # as the run loop counts it on a 60-Hz display: the minimum in frames, then
-            # the participant continues continue_rt later, seen on the next refresh
-            shown = max(round(event.duration / FRAME) - 1, 0)
-            ready = shown + math.ceil(p.continue_rt / FRAME - 1e-9)
-            row.update(duration=(ready + 1) * FRAME, value=text)
-            end = onset + row["duration"]
-        elif event.kind == "rating":
-            rating = protocol.phases[event.phase].rating
-            answer, rt = learner.rate(event, rating) if rating else (None, 0.0)
-            window = rating.window if rating else 0.0
-            row = base_row(event, "rating")
-            row.update(
-                cs=event.cs,
-                cs_type=event.cs_type,
-                stimulus=event.stimulus,
-                rating=answer,
-                rating_rt=rt if answer is not None else None,
-                duration=rt if answer is not None else window,
-                stim_file=stim_file("cs", event.stimulus),
-            )
-        elif event.kind == "rest":
-            row = base_row(event, "rest")
-            phase = protocol.phases[event.phase]
-            if getattr(phase.spec, "wait_for_scanner", False) and scanner is not None:
-                # the run loop starts the rest on the first volume after its planned onset
-                onset = (math.floor(planned / scanner.tr + 1e-9) + 1) * scanner.tr
-                end = onset + event.duration
-            row.update(duration=event.duration)
-        elif event.kind == "script":
-            path = stimuli.scripts.get(event.phase) if stimuli is not None else None
-            row = base_row(event, "script")
-            row.update(duration=event.duration, stim_file=stimuli.label(path) if path else None)
-        else:  # wait
-            row = base_row(event, event.kind)
-            row.update(duration=event.duration)
+        simulated = event_kind(event.kind).rehearse(rehearsal, event, planned)
+        row, extra, end = simulated.row, simulated.extra, simulated.end
+        onset = simulated.onset if simulated.onset is not None else planned
+        if simulated.response is not None:
+            responses.append(TrialResponse(onset, *simulated.response))
         row["onset"] = onset
         row["planned_onset"] = planned
         row["onset_error"] = onset - planned

@@ -155,6 +155,10 @@ class SimulatedParticipant:
 
     # -- answering --------------------------------------------------------------------
 
+    def continue_after(self) -> float:
+        """Seconds (protocol time) the participant takes to leave an instruction screen."""
+        return self.parameters.continue_rt
+
     def rate(self, event: Event, spec: RatingSpec) -> tuple[float | None, float]:
         """Draw a rating and its RT (protocol seconds) for ``event``; the value is None if missed."""
         self.enter(event)

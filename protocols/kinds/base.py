@@ -37,6 +37,7 @@ if typing.TYPE_CHECKING:
 
 __all__ = [
     "EventKind",
+    "FileNeed",
     "Kind",
     "Marker",
     "Participant",
@@ -45,6 +46,16 @@ __all__ = [
     "Row",
     "Stage",
 ]
+
+
+class FileNeed(typing.NamedTuple):
+    """A file a phase needs: its protocol key, ``image`` or ``sound``, the path as written
+    (``{participant}`` is replaced per participant), and the longest it may play (s)."""
+
+    key: str
+    kind: str
+    template: str
+    longest: float | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +284,104 @@ class Presented:
     end: float | None = None
 
 
+# -- simulating ------------------------------------------------------------------------
+
+
+class Learner(typing.Protocol):
+    """A simulated participant (see :class:`pavlov.task.simulated_participant.SimulatedParticipant`)."""
+
+    def enter(self, event: Event) -> None:
+        """A trial (or unsignalled US) begins."""
+        ...
+
+    def value(self, stimulus: str | None) -> float:
+        """The learnt expectation of the US for a CS identity."""
+        ...
+
+    def observe(self, event: Event, us_delivered: bool) -> None:
+        """The trial ended, with or without a US."""
+        ...
+
+    def rate(self, event: Event, spec: RatingSpec) -> tuple[float | None, float]:
+        """The rating given and its response time (None: missed)."""
+        ...
+
+    def continue_after(self) -> float:
+        """Seconds the participant takes to continue past an instruction screen."""
+        ...
+
+
+class Rehearsal(typing.Protocol):
+    """What ``pavlov simulate`` gives a kind that simulates an event without a display:
+    every screen lasts its planned time on a 60-Hz display, the participant is a learner."""
+
+    @property
+    def protocol(self) -> Protocol:
+        """The protocol."""
+        ...
+
+    @property
+    def scanner(self) -> ScannerSpec | None:
+        """The scanner, in a scanner session."""
+        ...
+
+    @property
+    def learner(self) -> Learner:
+        """The simulated participant."""
+        ...
+
+    def stim_file(self, kind: str, name: str | None) -> str | None:
+        """The ``stim_file`` of a CS (``cs``) or US (``us``)."""
+        ...
+
+    def script(self, phase: str) -> tuple[str | None, str | None]:
+        """A script phase's sound key and ``stim_file``."""
+        ...
+
+    def shock(self, us_row: dict[str, object], name: str | None, onset: float) -> None:
+        """Fill a shock US row with the train's pulse times, as a delivered train reports."""
+        ...
+
+
+@dataclass
+class Simulated:
+    """What simulating an event produced.
+
+    Attributes
+    ----------
+    row : dict
+        The event's own row (``onset`` is filled in by the caller unless set).
+    extra : list of dict
+        Its other rows (a trial's ``us`` row), with their onsets.
+    end : float or None
+        Self-paced events: the log time they ended.
+    onset : float or None
+        When the event really started, if not at its planned onset (a pulse-paced rest).
+    response : tuple of (float, float or None), optional
+        For the simulated physiology: the learner's expectation at onset and the log time
+        of a delivered US.
+    """
+
+    row: dict[str, object]
+    extra: list[dict[str, object]] = field(default_factory=list)
+    end: float | None = None
+    onset: float | None = None
+    response: tuple[float, float | None] | None = None
+
+
+def simulate_fixed(trial_type: str) -> Callable[[Rehearsal, Event, float], Simulated]:
+    """The simulation of an event that simply lasts its planned duration."""
+
+    def simulate(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+        from pavlov.protocols.kinds.present import base_row
+
+        row = base_row(event, trial_type)
+        row.update(duration=event.duration)
+        return Simulated(row)
+
+    return simulate
+
+
 # -- kinds -----------------------------------------------------------------------------
 
 
@@ -300,6 +409,10 @@ class EventKind:
     describe_event : callable
         ``describe_event(event) -> str``: one line for the experimenter's console
         (``<kind> <index>`` by default).
+    simulate : callable
+        ``simulate(rehearsal, event, onset) -> Simulated``: the rows the event would log
+        with a simulated participant and no display (``pavlov simulate``); the event
+        lasting its planned duration when None.
     """
 
     name: str
@@ -310,6 +423,11 @@ class EventKind:
     counts_as_trial: bool = False
     needs_rows: Callable[[Event], tuple[str, ...]] | None = None
     describe_event: Callable[[Event], str] | None = None
+    simulate: Callable[[Rehearsal, Event, float], Simulated] | None = None
+
+    def rehearse(self, sim: Rehearsal, event: Event, onset: float) -> Simulated:
+        """Simulate ``event`` (see ``simulate``)."""
+        return (self.simulate or simulate_fixed(self.row))(sim, event, onset)
 
     def done_rows(self, event: Event) -> tuple[str, ...]:
         """The ``trial_type`` of every row a complete ``event`` has in the log."""
@@ -324,6 +442,9 @@ class EventKind:
 
 #: Decimal places kept for generated ITIs and onsets (1 ms).
 PRECISION = 3
+
+#: The refresh period a rehearsal without a display assumes (60 Hz).
+REHEARSAL_FRAME = 1.0 / 60.0
 
 
 @dataclass(frozen=True)
@@ -423,8 +544,8 @@ class Kind:
         """Shock USs one run of the phase delivers (for ``safety.max_shocks``)."""
         return 0
 
-    def files(self, phase: Phase) -> tuple[tuple[str, str, str], ...]:
-        """Files the phase itself needs as (key, kind, path template), e.g. a script."""
+    def files(self, phase: Phase) -> tuple[FileNeed, ...]:
+        """Files the phase itself needs (a script), beyond the protocol's CS and US files."""
         return ()
 
     def scanner_locked(self, phase: Phase) -> bool:

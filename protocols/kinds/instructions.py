@@ -5,17 +5,21 @@ Every other kind's ``instructions:`` key schedules the same event before its pha
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pavlov.protocols.events import Event
 from pavlov.protocols.kinds.base import (
+    REHEARSAL_FRAME,
     EventKind,
     Expansion,
     Kind,
     Marker,
     Presented,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import Key, read_key
@@ -91,12 +95,25 @@ def present_instructions(stage: Stage, event: Event, planned: float) -> Presente
     return Presented([(times[0], row)], end=end)
 
 
+def simulate_instructions(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """The screen as the run loop counts it on a 60-Hz display: the minimum in refreshes,
+    then the participant continues, seen on the next refresh."""
+    text = sim.protocol.phases[event.phase].instructions or ""
+    row = base_row(event, "instructions")
+    shown = max(round(event.duration / REHEARSAL_FRAME) - 1, 0)
+    ready = shown + math.ceil(sim.learner.continue_after() / REHEARSAL_FRAME - 1e-9)
+    duration = (ready + 1) * REHEARSAL_FRAME
+    row.update(duration=duration, value=text)
+    return Simulated(row, end=onset + duration)
+
+
 INSTRUCTIONS = EventKind(
     "instructions",
     row="instructions",
     rows=(Row("instructions", "an instruction screen; `value` is its text"),),
     markers=(Marker("instructions", 40, "instruction screen shown"),),
     present=present_instructions,
+    simulate=simulate_instructions,
 )
 
 

@@ -94,7 +94,13 @@ def base_row(event: Event, trial_type: str) -> dict[str, object]:
     }
 
 
-def cs_row(stage: Stage, event: Event) -> dict[str, object]:
+class Files(typing.Protocol):
+    """Anything that names a stimulus's ``stim_file`` (a :class:`Stage`, a rehearsal)."""
+
+    def stim_file(self, kind: str, name: str | None) -> str | None: ...
+
+
+def cs_row(files: Files, event: Event) -> dict[str, object]:
     """The columns of a CS row (a trial's main row)."""
     row = base_row(event, "cs")
     row.update(
@@ -103,7 +109,7 @@ def cs_row(stage: Stage, event: Event) -> dict[str, object]:
         cs_type=event.cs_type,
         stimulus=event.stimulus,
         reinforced=event.reinforced,
-        stim_file=stage.stim_file("cs", event.stimulus),
+        stim_file=files.stim_file("cs", event.stimulus),
     )
     return row
 

@@ -14,7 +14,9 @@ from pavlov.protocols.kinds.base import (
     Presented,
     RatingProgress,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import Key
@@ -99,6 +101,24 @@ def present_rating(stage: Stage, event: Event, planned: float) -> Presented:
     return Presented([(times[0], row)])
 
 
+def simulate_rating(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """A post-phase rating: the learner's answer and time, or a miss after the window."""
+    rating = sim.protocol.phases[event.phase].rating
+    answer, rt = sim.learner.rate(event, rating) if rating else (None, 0.0)
+    window = rating.window if rating else 0.0
+    row = base_row(event, "rating")
+    row.update(
+        cs=event.cs,
+        cs_type=event.cs_type,
+        stimulus=event.stimulus,
+        rating=answer,
+        rating_rt=rt if answer is not None else None,
+        duration=rt if answer is not None else window,
+        stim_file=sim.stim_file("cs", event.stimulus),
+    )
+    return Simulated(row)
+
+
 RATING = EventKind(
     "rating",
     row="rating",
@@ -108,6 +128,7 @@ RATING = EventKind(
         Marker("response", 32, "rating answered"),
     ),
     present=present_rating,
+    simulate=simulate_rating,
 )
 
 

@@ -10,11 +10,14 @@ from pavlov.protocols.events import Event
 from pavlov.protocols.kinds.base import (
     EventKind,
     Expansion,
+    FileNeed,
     Kind,
     Marker,
     Presented,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import REQUIRED, Key, read_key
@@ -136,12 +139,20 @@ def present_script(stage: Stage, event: Event, planned: float) -> Presented:
     return Presented([(times[0], row)])
 
 
+def simulate_script(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """A script lasts its planned duration."""
+    row = base_row(event, "script")
+    row.update(duration=event.duration, stim_file=sim.script(event.phase)[1])
+    return Simulated(row)
+
+
 SCRIPT = EventKind(
     "script",
     row="script",
     rows=(Row("script", "a narrative script played"),),
     markers=(Marker("script", 46, "audio script starts"),),
     present=present_script,
+    simulate=simulate_script,
 )
 
 
@@ -221,8 +232,10 @@ class ReactivationKind(Kind):
             )
         ]
 
-    def files(self, phase: Phase) -> tuple[tuple[str, str, str], ...]:
+    def files(self, phase: Phase) -> tuple[FileNeed, ...]:
         spec = phase.spec
         if isinstance(spec, ReactivationSpec) and spec.script is not None:
-            return ((f"phases.{phase.name}.script", "sound", spec.script),)
+            # The recording must fit the phase: playback and imagery.
+            key = f"phases.{phase.name}.script"
+            return (FileNeed(key, "sound", spec.script, spec.duration),)
         return ()

@@ -13,11 +13,13 @@ from pavlov.protocols.kinds.base import (
     Marker,
     Presented,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import Key, read_key
-from pavlov.protocols.kinds.present import base_row
+from pavlov.protocols.kinds.present import Files, base_row
 from pavlov.protocols.kinds.screen import Scene
 from pavlov.protocols.kinds.shared import CONTEXT, INSTRUCTIONS, ITI, LEAD_IN, US
 from pavlov.protocols.model import ITISpec, Phase, PhaseSpec, USSpec
@@ -55,6 +57,18 @@ KEYS = (
 )
 
 
+def _row(files: Files, event: Event, duration: float) -> dict[str, object]:
+    row = base_row(event, "us")
+    row.update(
+        event_type="USp",
+        reinforced=True,
+        us=event.us,
+        stim_file=files.stim_file("us", event.us),
+        duration=duration,
+    )
+    return row
+
+
 def present_us(stage: Stage, event: Event, planned: float) -> Presented:
     """An unsignalled US (reinstatement): fixation, the US, offset."""
     us = stage.protocol.us.get(event.us or "")
@@ -75,15 +89,16 @@ def present_us(stage: Stage, event: Event, planned: float) -> Presented:
             break
         f = i + 1
     stage.participant.observe(event, True)
-    row = base_row(event, "us")
-    row.update(
-        event_type="USp",
-        reinforced=True,
-        us=event.us,
-        stim_file=stage.stim_file("us", event.us),
-        duration=(t - t0) * stage.speed,
-    )
+    row = _row(stage, event, (t - t0) * stage.speed)
     return Presented([(t0, row)], train=train, us_row=row)
+
+
+def simulate_us(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """An unsignalled US: certain, so the learner's expectation is 1."""
+    sim.learner.observe(event, True)
+    row = _row(sim, event, event.duration)
+    sim.shock(row, event.us, onset)
+    return Simulated(row, response=(1.0, onset))
 
 
 UNSIGNALLED_US = EventKind(
@@ -94,6 +109,7 @@ UNSIGNALLED_US = EventKind(
     present=present_us,
     counts_as_trial=True,
     describe_event=lambda event: f"unsignalled US {event.index}",
+    simulate=simulate_us,
 )
 
 

@@ -3,6 +3,7 @@ scanner pulse; F12 ends it early."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pavlov.protocols.events import Event
@@ -13,7 +14,9 @@ from pavlov.protocols.kinds.base import (
     Marker,
     Presented,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import Key, read_key
@@ -101,12 +104,25 @@ def present_rest(stage: Stage, event: Event, planned: float) -> Presented:
     return Presented([(times[0], row)], end=end if paced or ended else None)
 
 
+def simulate_rest(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """A rest; one started by the scanner begins on the first volume after its plan."""
+    spec = sim.protocol.phases[event.phase].spec
+    row = base_row(event, "rest")
+    row.update(duration=event.duration)
+    if isinstance(spec, RestSpec) and spec.wait_for_scanner and sim.scanner is not None:
+        tr = sim.scanner.tr
+        start = (math.floor(onset / tr + 1e-9) + 1) * tr
+        return Simulated(row, onset=start, end=start + event.duration)
+    return Simulated(row)
+
+
 REST = EventKind(
     "rest",
     row="rest",
     rows=(Row("rest", "a rest block; `value` is `ended early` when F12 ended it"),),
     markers=(Marker("rest", 44, "rest block starts"),),
     present=present_rest,
+    simulate=simulate_rest,
 )
 
 

@@ -25,7 +25,9 @@ from pavlov.protocols.kinds.base import (
     Presented,
     RatingProgress,
     ReadContext,
+    Rehearsal,
     Row,
+    Simulated,
     Stage,
 )
 from pavlov.protocols.kinds.keys import Key, read_key
@@ -307,15 +309,7 @@ class OutcomeComponent:
         if self.k is None:
             return None
         event, stage = self.event, self.stage
-        row = base_row(event, "us")
-        row.update(
-            event_type=event.outcome_type,
-            cs=event.cs,
-            cs_type=event.cs_type,
-            stimulus=event.stimulus,
-            reinforced=event.reinforced,
-            iti=None,
-        )
+        row = outcome_row(event)
         if event.reinforced:
             row["us"] = event.us
             row["stim_file"] = stage.stim_file("us", event.us)
@@ -387,6 +381,20 @@ class RatingComponent:
         return rating_columns(self.stage, answer, self.onset or 0.0)  # type: ignore[arg-type]
 
 
+def outcome_row(event: Event) -> dict[str, object]:
+    """The columns of a trial's ``us`` row: the US, its omission, or the CS- time point."""
+    row = base_row(event, "us")
+    row.update(
+        event_type=event.outcome_type,
+        cs=event.cs,
+        cs_type=event.cs_type,
+        stimulus=event.stimulus,
+        reinforced=event.reinforced,
+        iti=None,
+    )
+    return row
+
+
 def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
     """A CS (with its US or omission, and an online rating if asked), then its offset."""
     label = f"{event.phase}/{event.index}"
@@ -426,6 +434,34 @@ def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
     return Presented(rows, train=outcome.train, us_row=us[1] if us is not None else None)
 
 
+def simulate_trial(sim: Rehearsal, event: Event, onset: float) -> Simulated:
+    """A trial as the learner lives it: its expectation at CS onset, a rating, the US."""
+    learner = sim.learner
+    learner.enter(event)
+    value = learner.value(event.stimulus)
+    rating = sim.protocol.phases[event.phase].rating if event.online_rating else None
+    row = cs_row(sim, event)
+    row["duration"] = event.duration
+    if rating is not None:
+        answer, rt = learner.rate(event, rating)
+        row["rating"] = answer
+        row["rating_rt"] = rt if answer is not None else None
+    learner.observe(event, event.reinforced)
+    us_at = None
+    extra = []
+    if event.us_onset is not None:
+        us_row = outcome_row(event)
+        us_row.update(onset=onset + event.us_onset, duration=0.0)
+        if event.reinforced:
+            us_at = onset + event.us_onset
+            us_row["us"] = event.us
+            us_row["stim_file"] = sim.stim_file("us", event.us)
+            us_row["duration"] = event.us_duration or 0.0
+            sim.shock(us_row, event.us, us_at)
+        extra.append(us_row)
+    return Simulated(row, extra, response=(value, us_at))
+
+
 def _trial_rows(event: Event) -> tuple[str, ...]:
     # A trial with a US time has its cs and its us row (the US, or its omission).
     return ("cs", "us") if event.us_onset is not None else ("cs",)
@@ -458,6 +494,7 @@ TRIAL = EventKind(
     counts_as_trial=True,
     needs_rows=_trial_rows,
     describe_event=_describe,
+    simulate=simulate_trial,
 )
 
 
