@@ -101,7 +101,7 @@ def phase_marks(trials: pd.DataFrame, protocols: Sequence = (), protocol=None) -
                 after = next((n for n in names[i + 1 :] if n in phases), None)
                 if after is not None:
                     seen.add(name)
-                    n = spec.us_count or 0
+                    n = getattr(spec.spec, "us_count", 0)
                     marks.append(("us", after, f"{n} US" if n else "US"))
     return marks
 

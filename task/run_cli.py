@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pavlov.protocols.errors import PavlovError
+from pavlov.protocols.kinds import KINDS
 from pavlov.task.argtypes import folder_name, positive_float, positive_int, speed
 
 __all__ = ["register", "run_command"]
@@ -740,9 +741,7 @@ def _check_trigger_key(protocol, schedule, trigger: str | None) -> None:
     key = trigger[4:]
     for name in protocol.session(schedule.session).phases:
         phase = protocol.phases[name]
-        used = list(phase.rating.keys) if phase.rating is not None else []
-        used += list(getattr(phase, "event_keys", None) or {})
-        if key in used:
+        if key in KINDS[phase.type].used_keys(phase):
             raise RunError(
                 f"--trigger {trigger}: phase {name} uses the key '{key}' (its presses would be "
                 "scanner pulses, so that answer could never be given); use another pulse key"

@@ -106,3 +106,22 @@ def test_intensity_is_checked_against_the_ceiling_from_every_source():
             RunError, match=rf"expected 0 < mA <= the protocol's calibration ceiling_ma {ceiling:g}"
         ):
             _check_intensity(protocol, value, source)
+
+
+def test_a_pulse_key_may_not_be_a_wait_event_key_or_a_rating_key():
+    """--trigger key:i is refused for the infusion session (its wait logs i as an event
+    key), key:2 for the fMRI session (its ratings use 1-4); other keys are accepted."""
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.task.run_cli import RunError, _check_trigger_key
+
+    folder = Path(__file__).resolve().parents[2] / "protocols"
+    protocol = load_protocol(folder / "ketamine_reconsolidation.yaml")
+    infusion = build_schedule(protocol, "demo", "infusion")
+    with pytest.raises(RunError, match="phase infusion uses the key 'i'"):
+        _check_trigger_key(protocol, infusion, "key:i")
+    _check_trigger_key(protocol, infusion, "key:t")
+    fmri = load_protocol(folder / "aversive_pavlovian_fmri.yaml")
+    scan = build_schedule(fmri, "demo", "scan")
+    with pytest.raises(RunError, match="uses the key '2'"):
+        _check_trigger_key(fmri, scan, "key:2")
+    _check_trigger_key(fmri, scan, "key:t")
