@@ -203,10 +203,12 @@ class Section:
         for name in list(self.items):
             if allowed is not None and name not in allowed:
                 hint = suggest(name, allowed)
+                # A blank or spaced key is quoted, so the message stays one readable line.
+                shown = name if re.fullmatch(r"[^\s]+", str(name)) else f"'{name}'"
                 error = ProtocolError(
                     self.path,
                     self.key_lines[name],
-                    self.sub(name),
+                    self.sub(shown),
                     f"one of the keys {', '.join(allowed)}",
                     f"unknown key '{name}'",
                     hint,

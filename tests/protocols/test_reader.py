@@ -110,3 +110,12 @@ def test_one_mistake_is_the_plain_error():
     collector.attempt(lambda: (_ for _ in ()).throw(error))
     assert collector.combined() is error
     assert error_lines(error) == ["p.yaml:3: k: expected a number, got 'x'"]
+
+
+def test_a_blank_unknown_key_is_quoted(tmp_path):
+    """An unknown key of spaces is quoted in its key path, so the line keeps its shape."""
+    with pytest.raises(ProtocolError) as caught:
+        section(tmp_path, "' ': 1\n", ("alpha",))
+    assert str(caught.value).endswith(
+        ":1: ' ': expected one of the keys alpha, got unknown key ' '"
+    )
