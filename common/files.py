@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 
-__all__ = ["FileProblem", "read_regular"]
+__all__ = ["FileProblem", "read_regular", "write_new"]
 
 
 class FileProblem(Exception):
@@ -69,3 +69,39 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
         raise FileProblem(error.strerror or str(error)) from None
     finally:
         os.close(fd)
+
+
+def write_new(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a new file complete or not at all; never replace an existing one.
+
+    The bytes go to a temporary file beside ``path`` first (fsynced), which is then linked
+    to ``path``: the link fails when the name exists, so existing data is never overwritten,
+    and a crash leaves either the whole file or none.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists (nothing is written).
+    OSError
+        If the folder is missing or not writable.
+    """
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=".pavlov-", suffix=".tmp")
+    try:
+        os.fchmod(handle, 0o666 & ~_umask())
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.link(temp, path)
+    finally:
+        os.unlink(temp)
+
+
+def _umask() -> int:
+    # Read-and-restore: the only portable way to learn the process umask.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

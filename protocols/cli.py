@@ -1,14 +1,25 @@
-"""``pavlov validate`` and ``pavlov schedule``: check protocol files and print schedules."""
+"""``pavlov validate``, ``pavlov schedule`` and ``pavlov schema``: check protocol files,
+print and draw schedules, print the format's JSON Schema.
+
+``pavlov schedule FILE -p ID [-s S]`` prints one participant's session (``--format
+table|csv|json``) or, with ``--plot OUT.png|svg|html``, draws it (:mod:`pavlov.protocols.plot`);
+``pavlov schedule FILE --participants 01-24 [-s S] --format csv`` prints many participants'
+sessions (every session unless ``-s`` names one) with ``participant`` and ``session`` columns.
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
+import re
 import sys
 from dataclasses import asdict
 
 from pavlov.common.errors import PavlovError
+from pavlov.common.files import write_new
+from pavlov.protocols.errors import ScheduleError, error_lines
 from pavlov.protocols.events import Event, Schedule
 from pavlov.protocols.kinds import KINDS
 from pavlov.protocols.loader import load_protocol
@@ -35,7 +46,7 @@ COLUMNS = (
 
 
 def register(subparsers) -> None:
-    """Add the ``validate`` and ``schedule`` subcommands."""
+    """Add the ``validate``, ``schedule`` and ``schema`` subcommands."""
     validate = subparsers.add_parser(
         "validate",
         help="check protocol files",
@@ -50,15 +61,40 @@ def register(subparsers) -> None:
         description="Print every planned trial and event of one participant's session.",
     )
     schedule.add_argument("file", metavar="FILE", help="protocol YAML file")
-    schedule.add_argument("--participant", "-p", required=True, metavar="ID", help="participant ID")
+    who = schedule.add_mutually_exclusive_group(required=True)
+    who.add_argument("--participant", "-p", metavar="ID", help="participant ID")
+    who.add_argument(
+        "--participants",
+        metavar="IDS",
+        help="many participants, e.g. 01-24 or 01,03,10-12 (zero-padding kept): their "
+        "schedules one after another, with participant and session columns (every session "
+        "unless --session names one)",
+    )
     schedule.add_argument("--session", "-s", metavar="S", help="session name (default: the first)")
     schedule.add_argument("--format", "-f", choices=FORMATS, default="table", help="output format")
+    schedule.add_argument(
+        "--plot",
+        metavar="OUT",
+        help="draw the session's timeline into OUT.png, OUT.svg or OUT.html (interactive, "
+        "self-contained) instead of printing it; an existing file is never replaced",
+    )
     schedule.add_argument(
         "--counterbalancing",
         action="store_true",
         help="print the protocol's counterbalancing table instead",
     )
     schedule.set_defaults(func=run_schedule)
+
+    schema = subparsers.add_parser(
+        "schema",
+        help="print the JSON Schema of protocol files (for editors)",
+        description="Print the JSON Schema (draft 2020-12) of protocol files, or of lab files "
+        "with --lab, for a YAML language server: completion, hover docs and inline errors. "
+        "The bundled protocols point at the copy shipped beside them with a first line "
+        "'# yaml-language-server: $schema=protocol.schema.json'.",
+    )
+    schema.add_argument("--lab", action="store_true", help="the lab-file format instead")
+    schema.set_defaults(func=run_schema)
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -68,7 +104,8 @@ def run_validate(args: argparse.Namespace) -> int:
         try:
             protocol = load_protocol(path)
         except PavlovError as error:
-            print(str(error), file=sys.stderr)
+            for line in error_lines(error):  # every independent mistake, one line each
+                print(line, file=sys.stderr)
             failed += 1
             continue
         n_cells = len(counterbalancing_table(protocol))
@@ -79,20 +116,154 @@ def run_validate(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def run_schema(args: argparse.Namespace) -> int:
+    """Print the protocol-file (or lab-file) JSON Schema."""
+    from pavlov.protocols.schema import lab_schema, protocol_schema, to_json
+
+    print(to_json(lab_schema() if args.lab else protocol_schema()), end="")
+    return 0
+
+
 def run_schedule(args: argparse.Namespace) -> int:
-    """Print a schedule (or the counterbalancing table) in the chosen format."""
+    """Print a schedule (or the counterbalancing table) in the chosen format, or draw it."""
+    plot_format = _plot_format(args)
+    participants = participant_ids(args.participants) if args.participants else None
     protocol = load_protocol(args.file)
     if args.counterbalancing:
         print(format_cells(protocol), end="")
         return 0
+    if participants is not None:
+        sessions = [args.session] if args.session else [s.name for s in protocol.sessions]
+        pairs = [(p, s) for p in participants for s in sessions]
+        schedules = [build_schedule(protocol, p, s) for p, s in _progress(pairs)]
+        write_many(schedules, args.format, sys.stdout)
+        return 0
     schedule = build_schedule(protocol, args.participant, args.session)
-    if args.format == "csv":
+    if plot_format:
+        from pavlov.protocols.plot import render  # matplotlib: only when drawing
+
+        _write_plot(args.plot, render(schedule, protocol, plot_format))
+        print(f"{args.plot}: timeline of {len(schedule.events)} events written")
+    elif args.format == "csv":
         write_csv(schedule, sys.stdout)
     elif args.format == "json":
         print(json.dumps(schedule_dict(schedule), indent=2))
     else:
         print(format_table(schedule), end="")
     return 0
+
+
+def _progress(pairs: list[tuple[str, str]]):
+    """Iterate, with a progress bar on a terminal's stderr (quiet when piped)."""
+    from rich.console import Console
+    from rich.progress import track
+
+    console = Console(stderr=True)
+    return track(
+        pairs,
+        description="planning sessions",
+        console=console,
+        transient=True,
+        disable=not console.is_terminal or len(pairs) < 50,
+    )
+
+
+#: ``--plot`` file extensions and the format each gives.
+PLOT_EXTENSIONS = {".png": "png", ".svg": "svg", ".html": "html", ".htm": "html"}
+
+
+def _plot_format(args: argparse.Namespace) -> str | None:
+    """The picture format ``--plot`` asks for, after checking it goes with the other options."""
+    if args.plot is None:
+        return None
+    if args.participants or args.counterbalancing:
+        other = "--participants" if args.participants else "--counterbalancing"
+        raise ScheduleError(f"--plot: expected one participant (-p ID), got {other}")
+    extension = os.path.splitext(args.plot)[1].lower()
+    if extension not in PLOT_EXTENSIONS:
+        raise ScheduleError(
+            f"--plot: expected a file name ending .png, .svg or .html, got '{args.plot}'"
+        )
+    if os.path.lexists(args.plot):
+        raise ScheduleError(
+            f"--plot: {args.plot} already exists; existing files are never replaced "
+            "(remove it or choose another name)"
+        )
+    folder = os.path.dirname(args.plot) or "."
+    if not os.path.isdir(folder):
+        raise ScheduleError(f"--plot: expected an existing folder, got '{folder}'")
+    return PLOT_EXTENSIONS[extension]
+
+
+def _write_plot(path: str, data: bytes) -> None:
+    try:
+        write_new(path, data)
+    except FileExistsError:
+        raise ScheduleError(
+            f"--plot: {path} already exists; existing files are never replaced "
+            "(remove it or choose another name)"
+        ) from None
+    except OSError as error:
+        raise ScheduleError(f"--plot: cannot write {path}: {error.strerror or error}") from None
+
+
+#: Most participants one ``--participants`` may name.
+MAX_PARTICIPANTS = 10_000
+
+
+def participant_ids(spec: str) -> list[str]:
+    """The participant IDs of a ``--participants`` value, in order.
+
+    ``01-24`` gives ``01`` ... ``24`` (the first ID's zero-padding is kept), ``1,5,7-9``
+    gives ``1, 5, 7, 8, 9``; an ID may also be a plain label (``pilot``).
+
+    Raises
+    ------
+    ScheduleError
+        For an empty or reversed range, a repeated ID, or more than
+        :data:`MAX_PARTICIPANTS` IDs.
+    """
+    ids: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        bounds = re.fullmatch(r"(\d+)-(\d+)", part)
+        if bounds:
+            first, last = bounds.groups()
+            if int(last) < int(first) or int(last) - int(first) >= MAX_PARTICIPANTS:
+                raise ScheduleError(
+                    f"--participants: expected a range FIRST-LAST with FIRST <= LAST and at most "
+                    f"{MAX_PARTICIPANTS:,} IDs, got '{part}'"
+                )
+            width = len(first)
+            ids += [f"{n:0{width}d}" for n in range(int(first), int(last) + 1)]
+        elif re.fullmatch(r"[A-Za-z0-9]+", part):
+            ids.append(part)
+        else:
+            raise ScheduleError(
+                "--participants: expected IDs or ranges separated by commas (e.g. 01-24 or "
+                f"01,03,10-12), got '{part or spec}'"
+            )
+    if len(set(ids)) != len(ids):
+        raise ScheduleError(f"--participants: expected each ID once, got '{spec}'")
+    if len(ids) > MAX_PARTICIPANTS:
+        raise ScheduleError(
+            f"--participants: expected at most {MAX_PARTICIPANTS:,} IDs, got {len(ids):,}"
+        )
+    return ids
+
+
+def write_many(schedules: list[Schedule], fmt: str, stream) -> None:
+    """Write several schedules: one CSV with ``participant`` and ``session`` columns, a JSON
+    list, or one table after another."""
+    if fmt == "csv":
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(("participant", "session", *COLUMNS))
+        for schedule in schedules:
+            for event in schedule.events:
+                writer.writerow([schedule.participant, schedule.session, *csv_cells(event)])
+    elif fmt == "json":
+        stream.write(json.dumps([schedule_dict(s) for s in schedules], indent=2) + "\n")
+    else:
+        stream.write("\n".join(format_table(s) for s in schedules))
 
 
 def event_row(event: Event) -> dict[str, object]:
@@ -119,8 +290,13 @@ def write_csv(schedule: Schedule, stream) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(COLUMNS)
     for event in schedule.events:
-        row = event_row(event)
-        writer.writerow(["n/a" if row[c] is None else row[c] for c in COLUMNS])
+        writer.writerow(csv_cells(event))
+
+
+def csv_cells(event: Event) -> list[object]:
+    """An event's CSV cells in :data:`COLUMNS` order, ``n/a`` for missing values."""
+    row = event_row(event)
+    return ["n/a" if row[c] is None else row[c] for c in COLUMNS]
 
 
 def schedule_dict(schedule: Schedule) -> dict[str, object]:
@@ -161,7 +337,7 @@ def summarize(schedule: Schedule) -> str:
     """One line: trials per CS role, USs, and the planned total duration."""
     counts: dict[str, int] = {}
     for event in schedule.trials:
-        role = event.cs or ""
+        role = event.cs or "no CS"  # every trial has one
         counts[role] = counts.get(role, 0) + 1
     per_cs = ", ".join(f"{n} {role}" for role, n in counts.items()) or "no CS"
     n_us = sum(1 for e in schedule.events if e.reinforced)

@@ -8,16 +8,19 @@ partial result. The format is documented key by key in ``protocols/README.md``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import replace
 from pathlib import Path
 
-from pavlov.common.bids import LABEL
 from pavlov.common.errors import suggest
 from pavlov.common.keys import SYNC_RESERVED_KEYS, reserved_keys
 from pavlov.common.yamlio import Node, read_yaml
+from pavlov.protocols import format as declared
 from pavlov.protocols.errors import ProtocolError
+from pavlov.protocols.format import COLOR, LABEL, NAME, ROLE
+from pavlov.protocols.format import names as key_names
 from pavlov.protocols.kinds import KINDS, PHASE_TYPES
 from pavlov.protocols.kinds.keys import REQUIRED
 from pavlov.protocols.kinds.shared import read_scale
@@ -39,7 +42,7 @@ from pavlov.protocols.model import (
     USSpec,
     cs_type,
 )
-from pavlov.protocols.reader import MISSING, Section, describe
+from pavlov.protocols.reader import MISSING, Collector, Section, describe
 from pavlov.stimuli.resolve import (
     IMAGE_SUFFIXES,
     SOUND_SUFFIXES,
@@ -54,31 +57,18 @@ from pavlov.stimuli.resolve import (
 FORMAT_VERSION = 1
 
 LABEL_WHAT = "a label of letters and digits"
-NAME = r"[A-Za-z][A-Za-z0-9_]*"
 NAME_WHAT = "a name of letters, digits and _ (starting with a letter)"
-ROLE = r"CS[+-][A-Za-z0-9]*"
-COLOR = r"#[0-9a-fA-F]{6}|[A-Za-z]+"
 COLOR_WHAT = "a colour (#rrggbb or a name such as white)"
 
-TOP_KEYS = (
-    "pavlov",
-    "study",
-    "task",
-    "seed",
-    "cs",
-    "us",
-    "contexts",
-    "counterbalancing",
-    "scanner",
-    "safety",
-    "calibration",
-    "phases",
-    "sessions",
-    "authors",
-    "license",
-)
-CS_STIMULUS_KEYS = ("image", "shape", "text", "sound", "color", "size")
-CONTEXT_STIMULUS_KEYS = ("image", "color")
+#: What to suggest for an ITI written as a range of text (``iti: 10-14``).
+DRAW_HINT = "{{uniform: [{low}, {high}]}}"
+
+# The accepted keys come from the format's declarations (pavlov.protocols.format), from
+# which the JSON Schema is generated too.
+TOP_KEYS = key_names(declared.TOP)
+CS_STIMULUS_KEYS = key_names(declared.CS_STIMULUS)
+CONTEXT_STIMULUS_KEYS = key_names(declared.CONTEXT_STIMULUS)
+_BLOCKS = {key.name: key_names(key.keys) for key in declared.TOP if key.keys}
 
 
 def load_protocol(path: str | os.PathLike[str]) -> Protocol:
@@ -118,52 +108,56 @@ class _ProtocolReader:
     # -- top level ---------------------------------------------------------------------
 
     def read(self, root: Node) -> Protocol:
-        top = Section(self.shown, root, "", TOP_KEYS)
-        version = top.integer("pavlov", what=f"the format version ({FORMAT_VERSION})")
-        if version != FORMAT_VERSION:
-            top.fail("pavlov", f"format version {FORMAT_VERSION} (this pavlov's)", str(version))
-        study = top.text("study")
-        task = top.text("task", pattern=LABEL, what=f"a BIDS task label ({LABEL_WHAT})")
-        seed = top.integer("seed", ge=0, what="a seed (a whole number)")
-        # For the BIDS dataset_description.json of the data folder (optional).
-        author_nodes = top.sequence("authors", None, what="a list of author names") or []
-        authors = tuple(
-            top.check_text(node, f"authors[{i}]", "an author's name")
-            for i, node in enumerate(author_nodes)
+        # Every independent mistake in one run: each block, stimulus, US, phase and the
+        # sessions are units of their own; a unit that needs a failed one is skipped, and
+        # the checks across the whole file run only on a file without other mistakes.
+        errors = self.errors = Collector()
+        attempt = errors.attempt
+        top = Section(self.shown, root, "", TOP_KEYS, collector=errors)
+        attempt(lambda: self.read_version(top))
+        study = attempt(lambda: top.text("study"))
+        task = attempt(
+            lambda: top.text("task", pattern=LABEL, what=f"a BIDS task label ({LABEL_WHAT})")
         )
-        license_ = top.text("license", None, what="a licence name (e.g. CC0)")
+        seed = attempt(lambda: top.integer("seed", ge=0, what="a seed (a whole number)"))
+        # For the BIDS dataset_description.json of the data folder (optional).
+        authors = attempt(lambda: self.read_authors(top)) or ()
+        license_ = attempt(lambda: top.text("license", None, what="a licence name (e.g. CC0)"))
 
-        cs_section = top.section("cs", ("roles", "stimuli"))
-        self.cs_roles = self.read_roles(cs_section, ROLE, "a CS role such as CS+, CS- or CS+R")
-        if not any(cs_type(r) == "CS+" for r in self.cs_roles):
-            cs_section.fail("roles", "at least one CS+ role", describe(cs_section.node("roles")))
-        self.cs = self.read_stimuli(cs_section, len(self.cs_roles), CS_STIMULUS_KEYS, self.read_cs)
+        self.cs_roles: tuple[str, ...] = ()
+        cs_section = attempt(lambda: self.read_cs_roles(top), name="cs")
+        # Phases need the roles only: a broken stimulus does not hide their mistakes.
+        if cs_section is not None:
+            attempt(functools.partial(self.read_cs_stimuli, cs_section))
+        self.us = attempt(lambda: self.read_us_block(top), name="us") or {}
+        self.context_roles: tuple[str, ...] = ()
+        self.contexts: dict[str, StimulusSpec] = {}
+        attempt(lambda: self.read_contexts_block(top), name="contexts")
 
-        self.us = self.read_us_block(top)
-        ctx_section = top.section("contexts", ("roles", "stimuli"), None)
-        if ctx_section is None:
-            self.context_roles: tuple[str, ...] = ()
-            self.contexts: dict[str, StimulusSpec] = {}
-        else:
-            self.context_roles = self.read_roles(
-                ctx_section, LABEL, f"a context role ({LABEL_WHAT})"
-            )
-            self.contexts = self.read_stimuli(
-                ctx_section, len(self.context_roles), CONTEXT_STIMULUS_KEYS, self.read_context
-            )
+        counterbalancing = attempt(lambda: self.read_counterbalancing(top))
+        self.scanner = attempt(lambda: self.read_scanner(top), name="scanner")
+        self.safety = attempt(lambda: self.read_safety(top), name="safety", needs=("us",))
+        calibration = attempt(lambda: self.read_calibration(top), needs=("us",))
 
-        counterbalancing = self.read_counterbalancing(top)
-        self.scanner = self.read_scanner(top)
-        self.safety = self.read_safety(top)
-        calibration = self.read_calibration(top)
-
-        phases_section = top.section("phases", None)
+        phases_section = attempt(lambda: top.section("phases", None), name="phases")
         self.phases: dict[str, Phase] = {}
-        for name in phases_section.items:
-            self.phases[name] = self.read_phase(phases_section, name)
-        if not self.phases:
-            top.fail("phases", "at least one phase", "an empty mapping")
-        sessions = self.read_sessions(top)
+        if phases_section is not None:
+            for name in phases_section.items:
+                phase = attempt(
+                    functools.partial(self.read_phase, phases_section, name),
+                    needs=("cs", "us", "contexts", "scanner"),
+                )
+                if phase is None:
+                    errors.failed.add("phases")
+                else:
+                    self.phases[name] = phase
+            if not phases_section.items:
+                attempt(lambda: top.fail("phases", "at least one phase", "an empty mapping"))
+        sessions = attempt(lambda: self.read_sessions(top), needs=("phases",))
+        errors.finish()
+        # Without a recorded mistake, every unit above was read.
+        assert study is not None and task is not None and seed is not None
+        assert counterbalancing is not None and sessions is not None
         for session in sessions:
             self.check_caps(top, session)
         self.check_sync_key(sessions)
@@ -188,6 +182,39 @@ class _ProtocolReader:
             authors=authors,
             license=license_,
         )
+
+    def read_version(self, top: Section) -> int:
+        version = top.integer("pavlov", what=f"the format version ({FORMAT_VERSION})")
+        if version != FORMAT_VERSION:
+            top.fail("pavlov", f"format version {FORMAT_VERSION} (this pavlov's)", str(version))
+        return version
+
+    def read_authors(self, top: Section) -> tuple[str, ...]:
+        author_nodes = top.sequence("authors", None, what="a list of author names") or []
+        return tuple(
+            top.check_text(node, f"authors[{i}]", "an author's name")
+            for i, node in enumerate(author_nodes)
+        )
+
+    def read_cs_roles(self, top: Section) -> Section:
+        cs_section = top.section("cs", _BLOCKS["cs"])
+        self.cs_roles = self.read_roles(cs_section, ROLE, "a CS role such as CS+, CS- or CS+R")
+        if not any(cs_type(r) == "CS+" for r in self.cs_roles):
+            cs_section.fail("roles", "at least one CS+ role", describe(cs_section.node("roles")))
+        return cs_section
+
+    def read_cs_stimuli(self, cs_section: Section) -> None:
+        self.cs = self.read_stimuli(cs_section, len(self.cs_roles), CS_STIMULUS_KEYS, self.read_cs)
+
+    def read_contexts_block(self, top: Section) -> None:
+        ctx_section = top.section("contexts", _BLOCKS["contexts"], None)
+        if ctx_section is not None:
+            self.context_roles = self.read_roles(
+                ctx_section, LABEL, f"a context role ({LABEL_WHAT})"
+            )
+            self.contexts = self.read_stimuli(
+                ctx_section, len(self.context_roles), CONTEXT_STIMULUS_KEYS, self.read_context
+            )
 
     def check_sync_key(self, sessions) -> None:
         """A keyboard scanner pulse key must not be a rating or event key of a scanner
@@ -235,12 +262,16 @@ class _ProtocolReader:
                 f"at least one stimulus per role ({n_roles})",
                 f"{len(stimuli.items)} stimuli",
             )
-        out = {}
-        for name in stimuli.items:
+
+        def read_stimulus(name: str) -> StimulusSpec:
             stimuli.check_text(
                 Node(name, stimuli.key_lines[name]), stimuli.sub(name), NAME_WHAT, pattern=NAME
             )
-            out[name] = read_one(stimuli.section(name, keys), name)
+            return read_one(stimuli.section(name, keys), name)
+
+        out = self.errors.each(stimuli.items, read_stimulus, name=stimuli.key)
+        if not self.errors.ready(stimuli.key):
+            raise self.errors.combined()  # the block is incomplete; its mistakes are recorded
         return out
 
     def read_file(self, section: Section, name: str, kind: str, template: bool = False) -> str:
@@ -334,31 +365,30 @@ class _ProtocolReader:
         block = top.section("us", None, None)
         if block is None:
             return {}
-        out = {}
-        for name in block.items:
+
+        def read_one(name: str) -> USSpec:
             block.check_text(
                 Node(name, block.key_lines[name]), block.sub(name), NAME_WHAT, pattern=NAME
             )
-            out[name] = self.read_us(block, name)
-        return out
+            return self.read_us(block, name)
+
+        return self.errors.each(block.items, read_one, name="us")
 
     def read_us(self, block: Section, name: str) -> USSpec:
         first = Section(
             self.shown,
             block.child(name),
             block.sub(name),
-            ("type", "train", "duration", "file", "volume"),
+            None,  # the type first: the keys a US accepts depend on it
         )
         kind = first.choice("type", US_KINDS)
-        allowed = {
-            "shock": ("type", "train", "duration"),
-            "sound": ("type", "file", "duration", "volume"),
-            "image": ("type", "file", "duration"),
-        }[kind]
-        section = Section(self.shown, block.child(name), block.sub(name), allowed)
+        allowed = key_names(declared.US_TYPES[kind])
+        section = Section(
+            self.shown, block.child(name), block.sub(name), allowed, collector=self.errors
+        )
         source = self.source(section.line)
         if kind == "shock":
-            train_section = section.section("train", ("pulse_width", "interval", "count"))
+            train_section = section.section("train", key_names(declared.US_TYPES["shock"][1].keys))
             width = train_section.number("pulse_width", gt=0, le=1, what="seconds")
             count = train_section.integer("count", ge=1, what="a number of pulses")
             if count == 1:  # a single pulse has no interval; keep the key optional
@@ -385,7 +415,7 @@ class _ProtocolReader:
         return USSpec(name, kind, duration, source, file=file, volume=volume)
 
     def read_counterbalancing(self, top: Section) -> Counterbalancing:
-        section = top.section("counterbalancing", ("cs", "contexts"), None)
+        section = top.section("counterbalancing", _BLOCKS["counterbalancing"], None)
         if section is None:
             return Counterbalancing()
         return Counterbalancing(
@@ -394,7 +424,7 @@ class _ProtocolReader:
         )
 
     def read_scanner(self, top: Section) -> ScannerSpec | None:
-        section = top.section("scanner", ("tr", "dummy_volumes", "sync", "timeout"), None)
+        section = top.section("scanner", _BLOCKS["scanner"], None)
         self.scanner_section = section
         if section is None:
             return None
@@ -427,9 +457,7 @@ class _ProtocolReader:
 
     def read_safety(self, top: Section) -> SafetyCaps | None:
         has_shock = any(u.kind == "shock" for u in self.us.values())
-        section = top.section(
-            "safety", ("max_shocks", "max_train_duration"), MISSING if has_shock else None
-        )
+        section = top.section("safety", _BLOCKS["safety"], MISSING if has_shock else None)
         if section is None:
             return None
         caps = SafetyCaps(
@@ -449,7 +477,7 @@ class _ProtocolReader:
         return caps
 
     def read_calibration(self, top: Section) -> CalibrationSpec | None:
-        keys = ("scale", "target", "target_text", "start_ma", "step_ma", "ceiling_ma", "max_steps")
+        keys = _BLOCKS["calibration"]
         section = top.section("calibration", keys, None)
         if section is None:
             return None
@@ -483,7 +511,7 @@ class _ProtocolReader:
         allowed = ("type", *(k.name for k in kind.keys))
         if kind.instructions_key not in allowed:
             allowed = (*allowed, kind.instructions_key)
-        section = Section(self.shown, node, key, allowed)
+        section = Section(self.shown, node, key, allowed, collector=self.errors)
         source = self.source(section.line)
         instructions = section.text(
             kind.instructions_key, REQUIRED if kind.instructions_key == "text" else None
@@ -555,7 +583,8 @@ class _ProtocolReader:
                 )
             return None if default is None else ITISpec("fixed", (float(default),))
         if not node.is_mapping:
-            return ITISpec("fixed", (section.number(name, ge=0, le=300, what="seconds"),))
+            seconds = section.number(name, ge=0, le=300, what="seconds", range_hint=DRAW_HINT)
+            return ITISpec("fixed", (seconds,))
         spec = section.section(name, ("uniform", "choice", "sequence", "trs"))
         if len(spec.items) != 1:
             raise ProtocolError(
@@ -609,7 +638,11 @@ class _ProtocolReader:
         sessions: list[SessionSpec] = []
         for i, node in enumerate(nodes):
             section = Section(
-                self.shown, node, f"sessions[{i}]", ("name", "day", "phases", "scanner")
+                self.shown,
+                node,
+                f"sessions[{i}]",
+                key_names(declared.SESSION),
+                collector=self.errors,
             )
             name = section.text("name", pattern=LABEL, what=f"a BIDS session label ({LABEL_WHAT})")
             if any(s.name == name for s in sessions):

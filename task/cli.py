@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from pavlov.common.bids import pavlov_version
 from pavlov.common.errors import PavlovError
+from pavlov.protocols.errors import error_lines
 
 #: Modules contributing subcommands, in the order their commands are listed.
 COMMAND_MODULES = (
@@ -64,7 +65,8 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
             return 2
         return int(args.func(args) or 0)
     except PavlovError as error:
-        print(f"pavlov: {_one_line(error)}", file=sys.stderr)
+        for line in error_lines(error):  # one line per independent mistake
+            print(f"pavlov: {line}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         print("pavlov: interrupted", file=sys.stderr)

@@ -45,7 +45,11 @@ REQUIRED: Any = MISSING
 #: - ``counts`` (a whole number for every CS role, or a mapping role → whole/number),
 #:   ``iti`` (seconds, or a mapping ``uniform|choice|sequence|trs`` → list of numbers),
 #:   ``files`` (one file or a list of files), ``keymap`` (a mapping key name → label),
-#:   ``block`` (a mapping whose keys are ``keys``).
+#:   ``block`` (a mapping whose keys are ``keys``);
+#: - ``integers`` (a list of whole numbers, e.g. a scale's ``[low, high]``), ``texts`` (a list
+#:   of texts; ``pattern`` each must match), ``list`` (a list of blocks whose keys are
+#:   ``keys``), ``named`` (a mapping from names the user chooses to blocks whose keys are
+#:   ``keys``, e.g. ``cs.stimuli``).
 KEY_TYPES = (
     "number",
     "integer",
@@ -62,6 +66,10 @@ KEY_TYPES = (
     "files",
     "keymap",
     "block",
+    "integers",
+    "texts",
+    "list",
+    "named",
 )
 
 
@@ -152,6 +160,10 @@ class Key:
             "files": "file, or a list of files",
             "keymap": "mapping key → label",
             "block": "mapping",
+            "integers": "list of whole numbers",
+            "texts": "list of texts",
+            "list": "list of mappings",
+            "named": "mapping name → mapping",
         }[self.type]
 
     def describe_default(self) -> str:

@@ -76,7 +76,7 @@ RATING_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "scale",
-        "integer",
+        "integers",
         "",
         default=(0, 10),
         type_doc="`[low, high]` whole numbers",
@@ -84,7 +84,7 @@ RATING_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "anchors",
-        "text",
+        "texts",
         "",
         default=DEFAULT_ANCHORS,
         type_doc="`[low label, high label]`",
@@ -103,7 +103,7 @@ RATING_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "keys",
-        "text",
+        "texts",
         'e.g. a button box\'s `["1", "2", "3", "4"]`',
         default=None,
         type_doc="list of keys, one per point",
@@ -229,6 +229,14 @@ def read_rating(
 
 def _rating_keys(section: Section, low: int, n_points: int) -> tuple[str, ...]:
     key_nodes = section.sequence("keys", None, what="a list of keys")
+    if key_nodes is None and n_points > 10 and section.has("input"):
+        # `input: keys` asked for on a 0-100 scale: say why it cannot work.
+        section.fail(
+            "input",
+            f"slider for a {low}–{low + n_points - 1} scale (input: keys needs one key per "
+            f"point: {n_points} points, and only 10 digit keys exist)",
+            "'keys'",
+        )
     if key_nodes is None:
         if n_points > 10:
             section.fail(

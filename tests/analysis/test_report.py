@@ -113,3 +113,29 @@ def test_report_title_is_the_study(two_days_sessions):
         "pavlov analysis: Fear acquisition, extinction and next-day recall with renewal and "
         "reinstatement"
     )
+
+
+def test_report_loads_in_a_real_browser(bids_data, tmp_path, capsys):
+    """`pavlov analyze`'s report.html opens in headless Chromium: the methods are on the
+    page, nothing reaches the console (no blocked request, no script error), and every
+    figure it shows is a file beside it."""
+    import argparse
+
+    from browser import open_page
+
+    from pavlov.analysis.cli import register
+
+    parser = argparse.ArgumentParser(prog="pavlov")
+    register(parser.add_subparsers())
+    out = tmp_path / "out"
+    args = parser.parse_args(["analyze", str(bids_data), "--out", str(out)])
+    assert args.func(args) == 0
+    capsys.readouterr()
+    page = open_page(out / "report.html", tmp_path / "profile")
+    assert page.console == []
+    assert "Design (from the logged trials)" in page.dom
+    import re
+
+    figures = re.findall(r'<img src="([^"]+)"', page.dom)
+    assert "curves.png" in figures
+    assert all((out / name).is_file() for name in figures)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pavlov.protocols import build_schedule, load_protocol
 from pavlov.task.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -204,3 +205,130 @@ def test_schedule_bad_participant_is_one_line_exit_2():
         result.stderr
         == "pavlov: participant: expected a BIDS label of letters and digits (e.g. 07), got 'sub-01'\n"
     )
+
+
+def schedule_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """`pavlov schedule ARGS` in process: exit status, stdout, stderr."""
+    status = main(["schedule", *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("extension", ["png", "svg", "html"])
+def test_schedule_plot_writes_the_picture_once(tmp_path, capsys, extension):
+    """--plot OUT writes the picture in the format its extension names, says so on one
+    line, and refuses to replace it on a second run (the file stays as it was)."""
+    from pavlov.protocols.plot import render
+
+    out = tmp_path / f"timeline.{extension}"
+    protocol_file = str(REPO / "protocols/retrieval_extinction.yaml")
+    status, stdout, stderr = schedule_cli(
+        capsys, protocol_file, "-p", "01", "-s", "day3", "--plot", str(out)
+    )
+    assert (status, stderr) == (0, "")
+    assert stdout == f"{out}: timeline of 37 events written\n"
+    protocol = load_protocol(protocol_file)
+    assert out.read_bytes() == render(build_schedule(protocol, "01", "day3"), protocol, extension)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
+    before = out.stat().st_mtime_ns
+    status, stdout, stderr = schedule_cli(capsys, protocol_file, "-p", "01", "--plot", str(out))
+    assert status == 2
+    assert stderr == (
+        f"pavlov: --plot: {out} already exists; existing files are never replaced "
+        "(remove it or choose another name)\n"
+    )
+    assert out.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["-p", "01", "--plot", "t.pdf"],
+            "--plot: expected a file name ending .png, .svg or .html, got 't.pdf'",
+        ),
+        (
+            ["-p", "01", "--plot", "missing/t.png"],
+            "--plot: expected an existing folder, got 'missing'",
+        ),
+        (
+            ["--participants", "01-02", "--plot", "t.png"],
+            "--plot: expected one participant (-p ID), got --participants",
+        ),
+        (
+            ["-p", "01", "--counterbalancing", "--plot", "t.png"],
+            "--plot: expected one participant (-p ID), got --counterbalancing",
+        ),
+        (
+            ["--participants", "5-1"],
+            "--participants: expected a range FIRST-LAST with FIRST <= LAST and at most 10,000 IDs, got '5-1'",
+        ),
+        (["--participants", "01,02,01"], "--participants: expected each ID once, got '01,02,01'"),
+        (
+            ["--participants", "01,,02"],
+            "--participants: expected IDs or ranges separated by commas (e.g. 01-24 or 01,03,10-12), got '01,,02'",
+        ),
+        (
+            ["--participants", "sub-01"],
+            "--participants: expected IDs or ranges separated by commas (e.g. 01-24 or 01,03,10-12), got 'sub-01'",
+        ),
+    ],
+)
+def test_schedule_bad_plot_or_participants_is_one_line_exit_2(
+    tmp_path, capsys, monkeypatch, args, message
+):
+    """Bad --plot or --participants values: one line naming the option, exit 2, no file."""
+    monkeypatch.chdir(tmp_path)
+    status, stdout, stderr = schedule_cli(capsys, str(BUNDLED[0]), *args)
+    assert (status, stdout) == (2, "")
+    assert stderr == f"pavlov: {message}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_participant_ids_keep_padding_and_order():
+    """Ranges keep the first bound's zero-padding; lists and ranges mix, in order."""
+    from pavlov.protocols.cli import participant_ids
+
+    assert participant_ids("01-24") == [f"{n:02d}" for n in range(1, 25)]
+    assert participant_ids("8-11") == ["8", "9", "10", "11"]
+    assert participant_ids("001-003, pilot,7") == ["001", "002", "003", "pilot", "7"]
+
+
+def test_schedule_many_participants_as_one_csv(capsys):
+    """--participants 01-24 --format csv: every participant's every session, with
+    participant and session columns, each block equal to that participant's own schedule."""
+    protocol_file = str(REPO / "protocols/retrieval_extinction.yaml")
+    status, stdout, stderr = schedule_cli(
+        capsys, protocol_file, "--participants", "01-24", "-f", "csv"
+    )
+    assert (status, stderr) == (0, "")
+    rows = list(csv.DictReader(io.StringIO(stdout)))
+    assert list(rows[0])[:3] == ["participant", "session", "phase"]
+    pairs = list(dict.fromkeys((r["participant"], r["session"]) for r in rows))
+    assert pairs == [(f"{n:02d}", s) for n in range(1, 25) for s in ("day1", "day2", "day3")]
+    status, single, _ = schedule_cli(capsys, protocol_file, "-p", "13", "-s", "day2", "-f", "csv")
+    expected = list(csv.DictReader(io.StringIO(single)))
+    got = [r for r in rows if (r["participant"], r["session"]) == ("13", "day2")]
+    assert [
+        {k: v for k, v in r.items() if k not in ("participant", "session")} for r in got
+    ] == expected
+
+
+def test_schedule_many_participants_one_session_as_json(capsys):
+    """--participants with -s and --format json: a list of schedules of that session."""
+    status, stdout, _ = schedule_cli(
+        capsys,
+        str(REPO / "protocols/fear_extinction_recall.yaml"),
+        "--participants",
+        "3,4",
+        "-s",
+        "day2",
+        "-f",
+        "json",
+    )
+    data = json.loads(stdout)
+    assert status == 0
+    assert [(d["participant"], d["session"], len(d["events"])) for d in data] == [
+        ("3", "day2", 30),
+        ("4", "day2", 30),
+    ]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pavlov.protocols.errors import ProtocolError
+from pavlov.protocols.errors import ProtocolError, error_lines
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.model import PulseTrain
 
@@ -158,6 +158,7 @@ def test_mistake_gives_one_exact_line(write, minimal, edit, old, new, expected):
     message = str(caught.value)
     assert "\n" not in message
     assert re.fullmatch(re.escape(str(path)) + ":" + expected, message), message
+    assert error_lines(caught.value) == [message]  # one mistake: one line, no consequences
 
 
 def test_minimal_protocol_loads_with_its_values(write, minimal):
