@@ -210,7 +210,8 @@ KEYS = (
         "files",
         "fixed trial order(s) instead of generated ones; with several, the counterbalancing "
         "cell picks one. Columns `cs`, `reinforced` (1/0), optional `iti`; one row per "
-        "trial. `trials`/`reinforced`, if given, must match",
+        "trial. `trials`/`reinforced`, if given, must match. Each run's session record keeps "
+        "the files' sha256: `--resume` refuses a run whose order file changed",
         default=None,
         type_doc="CSV file, or a list of them",
     ),

@@ -17,7 +17,7 @@ import yaml
 from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.loader import load_protocol
 from pavlov.protocols.schema import SCHEMA_FILES, lab_schema, protocol_schema, to_json
-from pavlov.task.devices.lab import load_lab
+from pavlov.task.devices.lab import LabFileError, load_lab
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = sorted((REPO / "protocols").glob("*.yaml"))
@@ -138,7 +138,7 @@ def test_lab_loader_and_schema_accept_the_same_keys(tmp_path):
         data = {path[0]: {UNKNOWN: 1}} if path else {UNKNOWN: 1}
         file = tmp_path / "lab.yaml"
         file.write_text(yaml.safe_dump(data), encoding="utf-8")
-        with pytest.raises(ProtocolError) as caught:
+        with pytest.raises(LabFileError) as caught:
             load_lab(file)
         found = re.search(r"expected one of the keys (.+), got unknown key", str(caught.value))
         assert found and set(found[1].split(", ")) == set(block["properties"]), path
