@@ -197,6 +197,14 @@ def finish_trials(frame: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_values(["_participant_rank", "_position"], kind="stable")
     out["phase_order"] = phase_order(out) if n else pd.Series(dtype=int)
     out["cs_trial"] = out.groupby(["participant", "session", "phase", "cs"]).cumcount() + 1
+    if n:
+        # A generalisation stimulus logged under a CS− role (CS-GS) is not a CS−.
+        from pavlov.analysis.table import GS_TYPE, is_gs_role
+
+        # a handful of roles: each checked once, not once per row
+        gs = out["cs"].isin([r for r in pd.unique(out["cs"]) if is_gs_role(r)]).to_numpy()
+        if gs.any():
+            out.loc[gs, "cs_type"] = GS_TYPE
     extra = [c for c in out.columns if c not in TRIAL_COLUMNS and not c.startswith("_")]
     out = out[list(TRIAL_COLUMNS) + extra].reset_index(drop=True)
     for column in ("participant", "phase", "cs", "cs_type", *_TEXT_COLUMNS):
@@ -704,13 +712,13 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
     TableError
         Malformed trial numbers, CS types, reinforcement flags or ratings.
     """
-    from pavlov.analysis.table import CS_TYPES, parse_choice
+    from pavlov.analysis.table import TRIAL_TYPES, parse_choice
 
     cs = events[events["trial_type"].to_numpy() == "cs"]
     if cs.empty:
         return pd.DataFrame()
     _require(events, name, ("phase", "trial", "cs_type"))
-    cs_type = parse_choice(cs, "cs_type", name, CS_TYPES)
+    cs_type = parse_choice(cs, "cs_type", name, TRIAL_TYPES)
     roles = _text(cs, "cs")
     out = {
         "phase": cs["phase"].to_numpy(dtype=object),
