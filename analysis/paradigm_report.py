@@ -92,8 +92,14 @@ def _probes(args: argparse.Namespace, trials: pd.DataFrame, *, table: bool):
                 raise AnalysisError(
                     f"{flag}: scores EMG recordings; --startle-probes gives scored probes"
                 )
-        probes = startle.read_probe_table(args.startle_probes)
-        probes = startle.finish_probes(probes, order)
+        probes = startle.finish_probes(startle.read_probe_table(args.startle_probes), order)
+        unknown = sorted(set(probes["participant"]) - set(trials["participant"]))
+        if unknown:
+            notes.append(
+                f"--startle-probes: {len(unknown)} participant(s) not in the trials "
+                f"({', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}): their probes "
+                "are in the startle outputs but not in the trials' startle column"
+            )
         return (probes if len(probes) else None), notes
     if table:
         if "startle" in trials.columns and trials["startle"].notna().any():

@@ -428,10 +428,16 @@ def load_probes(
         probes["run"] = log.run
         probes["_position"] = ranks[log] * 1e9 + probes["_position"]
         parts.append(probes)
+    if missing and channel is not None:
+        raise AnalysisError(
+            f"--emg-channel {channel}: expected a recording with that channel beside each run "
+            f"with startle probes, got none for {missing[0]}"
+            + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+        )
     if missing and notes is not None:
         notes.append(
             f"Startle not scored for {len(missing)} run(s) with probes but no EMG recording "
-            f"(channel {channel or 'emg'}): {', '.join(missing[:3])}"
+            f"(channel emg): {', '.join(missing[:3])}"
             + (" ..." if len(missing) > 3 else "")
         )
     if not parts:
