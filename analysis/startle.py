@@ -437,8 +437,7 @@ def load_probes(
     if missing and notes is not None:
         notes.append(
             f"Startle not scored for {len(missing)} run(s) with probes but no EMG recording "
-            f"(channel emg): {', '.join(missing[:3])}"
-            + (" ..." if len(missing) > 3 else "")
+            f"(channel emg): {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")
         )
     if not parts:
         return pd.DataFrame(columns=list(PROBE_COLUMNS))

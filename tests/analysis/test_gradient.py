@@ -35,13 +35,25 @@ def gs_table(tmp_path, profile=PROFILE, people=2, repeats=2):
             for role, value in profile.items():
                 trial += 1
                 rows.append(
-                    {"participant": person, "phase": "test", "trial": trial, "cs": role,
-                     "us": 0, "response": value + 2 * (person - 1)}  # fmt: skip
+                    {
+                        "participant": person,
+                        "phase": "test",
+                        "trial": trial,
+                        "cs": role,
+                        "us": 0,
+                        "response": value + 2 * (person - 1),
+                    }
                 )
         for t, role in enumerate(("CS+", "CS-") * 2, start=1):
             rows.append(
-                {"participant": person, "phase": "acq", "trial": t, "cs": role,
-                 "us": int(role == "CS+"), "response": 8.0 if role == "CS+" else 1.0}  # fmt: skip
+                {
+                    "participant": person,
+                    "phase": "acq",
+                    "trial": t,
+                    "cs": role,
+                    "us": int(role == "CS+"),
+                    "response": 8.0 if role == "CS+" else 1.0,
+                }
             )
     path = tmp_path / "gs.csv"
     pd.DataFrame(rows).to_csv(path, index=False)

@@ -226,8 +226,13 @@ def test_trials_get_the_t_score_of_their_probe():
     """add_to_trials puts each trial's probe T-score in ``startle``, NaN where none."""
     probes = probe_frame().assign(session="", run="")
     trials = pd.DataFrame(
-        {"participant": ["a", "a", "a"], "session": "", "run": "", "phase": "acq",
-         "trial": [1, 2, 9]}  # fmt: skip
+        {
+            "participant": ["a", "a", "a"],
+            "session": "",
+            "run": "",
+            "phase": "acq",
+            "trial": [1, 2, 9],
+        }
     )
     out = add_to_trials(trials, probes)
     expected = probes[(probes["participant"] == "a") & (probes["trial"] == 1)]["startle"]
