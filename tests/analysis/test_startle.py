@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pavlov.analysis.errors import AnalysisError, TableError
-from pavlov.analysis.physio import Physio, write_physio
+from pavlov.analysis.physio import Physio
 from pavlov.analysis.startle import (
     ITI,
     StartleScoring,
@@ -268,20 +268,28 @@ def png_size(path):
     return struct.unpack(">II", data[16:24])
 
 
-def test_analyze_scores_startle_end_to_end(tmp_path, logs):
-    """`pavlov analyze` on logs with probes and EMG recordings writes startle.csv, curves,
-    potentiation (CS+ above the ITI for everyone), a figure and the report section."""
-    root = tmp_path / "data"
-    for number in range(1, 5):
+def probe_study(root, logs, participants=4):
+    """Logs with a probe in every CS trial (4 s in) and in every other ITI, and the run's
+    blink EMG (and skin conductance) written by the simulator's own writer
+    (``write_simulated_physio``: ``_recording-emg_physio.tsv.gz``, channel ``emg``); the
+    expectation is 1 in CS+ trials, 0.2 in CS− trials and 0 in ITIs."""
+    from types import SimpleNamespace
+
+    from pavlov.task.simulate import TrialResponse
+    from pavlov.task.simulated_physio import write_simulated_physio
+
+    for number in range(1, participants + 1):
         acquisition = [
             (role, role == "CS+" and i % 2 == 0, 8.0 if role == "CS+" else 2.0)
             for i in range(4)
             for role in ("CS+", "CS-")
         ]
         rows = logs.make_events([("acquisition", "acquisition", acquisition)], seed=number)
-        probes = []
+        probes, responses = [], []
         for i, row in enumerate(r for r in list(rows) if r["trial_type"] == "cs"):
             value = 1.0 if row["cs"] == "CS+" else 0.2
+            us = row["onset"] + 5.5 if row["reinforced"] else None  # make_events' US time
+            responses.append(TrialResponse(row["onset"], value, us))
             keys = ("phase", "phase_type", "trial", "cs", "cs_type")
             probe = {"onset": row["onset"] + 4.0, "duration": 0.05, "trial_type": "probe"}
             probes.append(({**probe, **{k: row[k] for k in keys}}, value))
@@ -290,18 +298,31 @@ def test_analyze_scores_startle_end_to_end(tmp_path, logs):
                 probes.append((iti, 0.0))
         rows = sorted(rows + [p for p, _ in probes], key=lambda r: r["onset"])
         path = logs.write_log(root, f"{number:02d}", rows)
-        emg = blink_emg([(p["onset"], v) for p, v in probes], -5.0, 200_000, seed=number)
-        target = path.with_name(path.name.replace("_events.tsv", "_recording-emg_physio.tsv.gz"))
-        write_physio(target, {"emg": emg}, RATE, start_time=-5.0, units={"emg": "uV"})
-    out = tmp_path / "out"
-    result = subprocess.run(
+        paths = SimpleNamespace(events=path, directory=path.parent)
+        end = max(r["onset"] for r in rows) + 10.0
+        onsets = [(p["onset"], v) for p, v in probes]
+        write_simulated_physio(paths, responses, end, seed=number, probes=onsets)
+    return root
+
+
+def run_analyze(root, out, *options):
+    """`pavlov analyze ROOT --out OUT --models` (no model fits) as a real process."""
+    return subprocess.run(
         [sys.executable, "-m", "pavlov.task.cli", "analyze", str(root), "--out", str(out),
-         "--models"],
-        env=dict(os.environ, HOME=str(tmp_path)),
+         "--models", *options],
+        env=dict(os.environ, HOME=str(out.parent)),
         capture_output=True,
         text=True,
         timeout=300,
     )  # fmt: skip
+
+
+def test_analyze_scores_startle_end_to_end(tmp_path, logs):
+    """`pavlov analyze` on logs with probes and simulated EMG recordings writes startle.csv,
+    curves, potentiation (CS+ above the ITI for everyone), a figure and the report section."""
+    root = probe_study(tmp_path / "data", logs)
+    out = tmp_path / "out"
+    result = run_analyze(root, out)
     assert result.returncode == 0, result.stderr
     scored = pd.read_csv(out / "startle.csv", keep_default_na=False, na_values=[""])
     assert len(scored) == 4 * 12  # 8 CS probes and 4 ITI probes each
@@ -318,3 +339,63 @@ def test_analyze_scores_startle_end_to_end(tmp_path, logs):
     report = (out / "report.html").read_text()
     assert "Fear-potentiated startle" in report and 'src="startle.png"' in report
     assert "Blumenthal et al. 2005" in report
+
+
+def test_a_named_emg_channel_that_is_missing_is_an_input_error(tmp_path, logs):
+    """--emg-channel naming a channel no recording has: one line, exit 2, nothing written."""
+    root = probe_study(tmp_path / "data", logs, participants=1)
+    out = tmp_path / "out"
+    result = run_analyze(root, out, "--emg-channel", "orbicularis")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "pavlov: --emg-channel orbicularis: expected a recording with that channel beside "
+        "each run with startle probes, got none for sub-01_ses-1_task-fear_run-1_events.tsv"
+    ]
+    assert not out.exists()
+
+
+def test_runs_with_probes_but_no_emg_are_named_in_the_notes(tmp_path, logs):
+    """Without an EMG recording the probes are not scored and the report says so."""
+    root = probe_study(tmp_path / "data", logs, participants=1)
+    for emg in root.rglob("*_recording-emg_physio.*"):
+        emg.unlink()
+    notes = []
+    from pavlov.analysis.startle import load_probes
+
+    assert load_probes(root, notes=notes).empty
+    assert notes and "1 run(s) with probes but no EMG recording" in notes[0]
+
+
+def test_a_trial_tables_startle_column_is_t_scored(tmp_path):
+    """A trial table's startle column becomes per-trial T-scores; --response startle gives
+    the usual curves of them."""
+    import argparse
+
+    from pavlov.analysis.cli import register
+
+    rows = ["participant,phase,trial,cs,us,response,startle"]
+    for person, scale in (("1", 1.0), ("2", 10.0)):
+        for trial in range(1, 9):
+            role = "CS+" if trial % 2 else "CS-"
+            size = (3.0 if role == "CS+" else 1.0) * scale
+            rows.append(f"{person},acq,{trial},{role},{int(role == 'CS+')},5,{size}")
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join(rows) + "\n")
+    parser = argparse.ArgumentParser(prog="pavlov")
+    register(parser.add_subparsers())
+    out = tmp_path / "out"
+    args = parser.parse_args(
+        ["analyze", str(path), "--out", str(out), "--models", "--response", "startle",
+         "--no-figures"]
+    )  # fmt: skip
+    assert args.func(args) == 0
+    scored = pd.read_csv(out / "startle.csv")
+    # each person: four 3s and four 1s (× scale) → T = 50 ± 10 / (2 / sqrt(8/7) / 2)
+    z = 1 / np.std([3, 1] * 4, ddof=1)
+    assert scored.groupby("participant")["startle"].max().tolist() == pytest.approx(
+        [50 + 10 * z] * 2
+    )
+    curves = pd.read_csv(out / "curves_by_block.csv")
+    diff = curves[curves["cs_type"] == "diff"]["mean"]
+    assert diff.tolist() == pytest.approx([20 * z] * 2)
+    assert "ITI" in (out / "report.html").read_text()  # the note: no noise-alone probes
