@@ -164,3 +164,17 @@ def test_analyze_writes_the_gradient_end_to_end(tmp_path):
     assert (out / "gradient.svg").read_text().count("GS2") >= 1
     report = (out / "report.html").read_text()
     assert "Generalisation gradient" in report and 'src="gradient.png"' in report
+
+
+def test_gradient_figure_draws_the_group_means_at_their_positions(tmp_path):
+    """plot_gradient draws one line per phase through the group means, ticks named CS+,
+    GS1 ... CS−."""
+    from pavlov.analysis.figures import plot_gradient
+
+    group = group_gradient(participant_gradient(read_table(gs_table(tmp_path)), "rating"))
+    fig = plot_gradient(group, "rating")
+    (ax,) = fig.axes
+    (line,) = ax.lines
+    assert line.get_xdata().tolist() == [0, 1, 2, 3, 4]
+    assert line.get_ydata().tolist() == [v + 1 for v in PROFILE.values()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(PROFILE)

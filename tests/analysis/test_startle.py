@@ -399,3 +399,27 @@ def test_a_trial_tables_startle_column_is_t_scored(tmp_path):
     diff = curves[curves["cs_type"] == "diff"]["mean"]
     assert diff.tolist() == pytest.approx([20 * z] * 2)
     assert "ITI" in (out / "report.html").read_text()  # the note: no noise-alone probes
+
+
+def test_startle_figure_draws_role_means_and_potentiation_bars():
+    """plot_startle draws each role's mean T-score and bars of the mean potentiation."""
+    from pavlov.analysis.figures import plot_startle
+    from pavlov.analysis.startle import group_startle, participant_startle
+
+    probes = probe_frame()
+    group = group_startle(participant_startle(probes, "block", 2))
+    table = potentiation(probes)
+    fig = plot_startle(group, table)
+    top, bottom = fig.axes
+    drawn = {line.get_label(): line.get_ydata().tolist() for line in top.lines}
+    expected = group.set_index("cs")["mean"]
+    for role in ("CS+", "CS-", ITI):
+        assert drawn[role] == pytest.approx([expected[role]])
+    heights = [patch.get_height() for patch in bottom.patches]
+    assert heights == pytest.approx(
+        [
+            table["potentiation_cs_plus"].mean(),
+            table["potentiation_cs_minus"].mean(),
+            table["differential"].mean(),
+        ]
+    )
