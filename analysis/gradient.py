@@ -37,6 +37,7 @@ from pavlov.analysis.table import GS_ROLE, GS_TYPE
 
 __all__ = [
     "GRADIENT_COLUMNS",
+    "PARTICIPANT_COLUMNS",
     "SCORE_COLUMNS",
     "gradient_scores",
     "group_gradient",
@@ -45,14 +46,21 @@ __all__ = [
     "participant_gradient",
 ]
 
-#: Columns of :func:`group_gradient` (``gradient.csv``).
-GRADIENT_COLUMNS = (
+#: Columns of :func:`participant_gradient`.
+PARTICIPANT_COLUMNS = (
+    "participant",
     "group",
     "phase",
     "phase_order",
     "position",
     "distance",
     "cs",
+    "value",
+)
+
+#: Columns of :func:`group_gradient` (``gradient.csv``).
+GRADIENT_COLUMNS = (
+    *PARTICIPANT_COLUMNS[1:-1],
     "n",
     "mean",
     "sem",
@@ -143,16 +151,7 @@ def participant_gradient(
     from pavlov.analysis.curves import check_response, select_trials
 
     check_response(trials, response)
-    columns = [
-        "participant",
-        "group",
-        "phase",
-        "phase_order",
-        "position",
-        "distance",
-        "cs",
-        "value",
-    ]
+    columns = list(PARTICIPANT_COLUMNS)
     if not has_gradient(trials):
         return pd.DataFrame(columns=columns)
     gs_rows = trials["cs_type"] == GS_TYPE
