@@ -423,3 +423,25 @@ def test_startle_figure_draws_role_means_and_potentiation_bars():
             table["differential"].mean(),
         ]
     )
+
+
+def test_the_emg_channel_is_found_in_any_recording_beside_the_log(tmp_path, logs):
+    """An EMG column in another recording (as `pavlov physio import` writes channels of one
+    rate together) is found from the sidecars; recording-emg comes first; a named channel
+    is looked up as given."""
+    from pavlov.analysis.load import find_logs
+    from pavlov.analysis.physio import write_physio
+    from pavlov.analysis.startle import find_emg
+
+    path = logs.write_log(tmp_path / "data", "1", logs.make_events(logs.design()))
+    stem = path.name[: -len("_events.tsv")]
+    (log,) = find_logs(path)
+    assert find_emg(log) is None
+    both = path.with_name(f"{stem}_recording-scr_physio.tsv.gz")
+    write_physio(both, {"scr": [1.0, 1.0], "EMG1": [0.0, 0.0]}, 1000.0)
+    assert find_emg(log) == (both, "EMG1")
+    assert find_emg(log, "orbicularis") is None
+    own = path.with_name(f"{stem}_recording-emg_physio.tsv.gz")
+    write_physio(own, {"emg": [0.0, 0.0], "orbicularis": [0.0, 0.0]}, 1000.0)
+    assert find_emg(log) == (own, "emg")
+    assert find_emg(log, "orbicularis") == (own, "orbicularis")
