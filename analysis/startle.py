@@ -236,40 +236,33 @@ def score_probes(
         index = first[inside, None] + np.arange(span)
         epochs[inside] = samples[index]
     valid = inside & np.isfinite(epochs).all(axis=1)
-    out = pd.DataFrame(
-        {
-            "baseline": np.nan,
-            "peak": np.nan,
-            "peak_latency": np.nan,
-            "magnitude": np.nan,
-            "response": False,
-            "artefact": np.where(valid, "", "no data").astype(object),
-        },
-        index=range(n),
-    )
-    if not valid.any():
-        return out.assign(noise=np.nan, threshold=np.nan)
-    smooth = process(epochs[valid], rate, s)[:, pad:]  # column 0 = probe onset
-    base = smooth[:, b0:b1].mean(axis=1)
-    rise = smooth[:, b0:b1].max(axis=1) - smooth[:, b0]
-    peak_at = w0 + smooth[:, w0 : w1 + 1].argmax(axis=1)
-    peak = smooth[np.arange(len(smooth)), peak_at]
-    noise = float(np.median(base))
-    threshold = s.threshold if s.threshold is not None else s.relative * noise
-    magnitude = peak - base
-    artefact = np.where(
-        rise > threshold, "early", np.where(base > s.baseline_limit * noise, "baseline", "")
-    )
-    response = (magnitude >= threshold) & (magnitude > 0) & (artefact == "")
-    out.loc[valid, "baseline"] = base
-    out.loc[valid, "peak"] = peak
-    out.loc[valid, "peak_latency"] = peak_at / rate
-    out.loc[valid, "magnitude"] = np.where(
-        artefact != "", np.nan, np.where(response, magnitude, 0.0)
-    )
-    out.loc[valid, "response"] = response
-    out.loc[valid, "artefact"] = artefact.astype(object)
-    return out.assign(noise=noise, threshold=threshold)
+    scores = {k: np.full(n, np.nan) for k in ("baseline", "peak", "peak_latency", "magnitude")}
+    response = np.zeros(n, dtype=bool)
+    artefact = np.where(valid, "", "no data").astype(object)
+    noise = threshold = np.nan
+    if valid.any():
+        smooth = process(epochs[valid], rate, s)[:, pad:]  # column 0 = probe onset
+        base = smooth[:, b0:b1].mean(axis=1)
+        rise = smooth[:, b0:b1].max(axis=1) - smooth[:, b0]
+        peak_at = w0 + smooth[:, w0 : w1 + 1].argmax(axis=1)
+        peak = smooth[np.arange(len(smooth)), peak_at]
+        noise = float(np.median(base))
+        threshold = s.threshold if s.threshold is not None else s.relative * noise
+        flag = np.where(
+            rise > threshold, "early", np.where(base > s.baseline_limit * noise, "baseline", "")
+        )
+        size = peak - base
+        blink = (size >= threshold) & (size > 0) & (flag == "")
+        scores["baseline"][valid] = base
+        scores["peak"][valid] = peak
+        scores["peak_latency"][valid] = peak_at / rate
+        scores["magnitude"][valid] = np.where(flag != "", np.nan, np.where(blink, size, 0.0))
+        response[valid] = blink
+        artefact[valid] = flag
+    return pd.DataFrame(
+        {**scores, "response": response, "artefact": artefact, "noise": noise,
+         "threshold": threshold}
+    )  # fmt: skip
 
 
 def t_scores(values: pd.Series, groups: pd.Series) -> pd.Series:
