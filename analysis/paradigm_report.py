@@ -145,8 +145,8 @@ def startle_outputs(probes, args, save, out: Path, written: list) -> Outputs:
             curves["phase"].drop(columns=["phase_order", "block"]),
         ),
         (
-            "Fear-potentiated startle (paired t-tests on T-scores: CS+ − ITI, CS− − ITI, "
-            "CS+ − CS−; d_z, 95 % CI)",
+            "Fear-potentiated startle (paired t-tests on T-scores, all participants: CS+ − "
+            "ITI, CS− − ITI, CS+ − CS−; d_z, 95 % CI)",
             tests,
         ),
     ]
@@ -221,8 +221,8 @@ def gradient_outputs(trials, response, select, args, save, out: Path, written: l
     summary.columns = [" ".join(c).strip() for c in summary.columns]
     result.tables += [
         (
-            "Generalisation gradient (group mean by continuum position; within-subject 95 % "
-            "CI, Cousineau–Morey)",
+            "Generalisation gradient (group mean by continuum position, all participants; "
+            "within-subject 95 % CI, Cousineau–Morey)",
             tables["gradient"].drop(columns=["phase_order", "sem"]),
         ),
         (
@@ -231,9 +231,14 @@ def gradient_outputs(trials, response, select, args, save, out: Path, written: l
             summary,
         ),
     ]
+    gs = trials[trials["cs_type"] == "GS"]
+    counts = gs.groupby("cs", sort=False).size()
     result.options["generalisation"] = (
-        "position = the GS role's number (GS1 nearest the CS+), CS+ at 0 and CS− at n + 1; "
-        "GS trials kept out of the CS+/CS− curves, indices, ANOVAs and model fits"
+        f"{len(gs)} GS trials ("
+        + ", ".join(f"{role} {n}" for role, n in sorted(counts.items(), key=lambda rn: rn[0]))
+        + "); position = the GS role's number (GS1 nearest the CS+), CS+ at 0 and CS− at "
+        "n + 1; GS trials kept out of the CS+/CS− curves, indices, ANOVAs and model fits; "
+        "gradients over all participants"
     )
     if not args.no_figures:
         from pavlov.analysis.figures import plot_gradient, save_figure
