@@ -582,11 +582,14 @@ def probes_from_trials(trials: pd.DataFrame) -> pd.DataFrame:
 def add_to_trials(trials: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
     """The trials with a ``startle`` column: the T-score of the probe in each trial (the
     mean when a trial has several), NaN for trials without one."""
-    keys = ["participant", "session", "run", "phase", "trial"]
     inside = probes[probes["cs"] != ITI].copy()
     inside["trial"] = inside["trial"].astype(int)
+    # a probe table without sessions or runs matches the trials of any session or run
+    keys = ["participant", "phase", "trial"]
     for key in ("session", "run"):
         inside[key] = inside[key].astype(str)
+        if (inside[key] != "").any():
+            keys.insert(1, key)
     means = inside.groupby(keys, sort=False)["startle"].mean().rename("_startle")
     out = trials.drop(columns=["startle"], errors="ignore")
     joined = out.join(means, on=keys)
