@@ -322,6 +322,9 @@ def register(subparsers) -> None:
         metavar="THEIRS=OURS,...",
         help="trial tables: read your column names as pavlov's, e.g. subject=participant,stim=cs",
     )
+    from pavlov.analysis.paradigm_report import register_options
+
+    register_options(parser)
     parser.set_defaults(func=run_analyze)
 
 
@@ -386,6 +389,14 @@ def _analyze(args: argparse.Namespace, client) -> int:
             columns=args.columns,
         )
     trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
+    from pavlov.analysis import paradigm_report
+
+    # startle probes, if any: scored, and their T-scores in the trials' startle column
+    trials, probes, startle_notes = paradigm_report.read_probes(
+        args, trials, table=load.is_trial_table(args.data)
+    )
+    # generalisation stimuli have their own analysis (gradient.csv), never pooled with CS−
+    everything, trials = trials, curves.conditioning_trials(trials)
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     check_stats_options(args, trials)
@@ -456,8 +467,17 @@ def _analyze(args: argparse.Namespace, client) -> int:
     save(flags, "exclusion_flags.csv")
     save(counts, "exclusions.csv")
 
-    notes = list(protocol_notes)
+    notes = list(protocol_notes) + startle_notes
     role_tables, role_figure = _roles(trials, response, args, select, keep, save, notes)
+    extras = []  # startle and generalisation: tables, figures, options, notes
+    if probes is not None:
+        extras.append(paradigm_report.startle_outputs(probes, args, save, out, written))
+    if len(everything) > len(trials):
+        extras.append(
+            paradigm_report.gradient_outputs(everything, response, select, args, save, out, written)
+        )
+    for extra in extras:
+        notes += extra.notes
     inference_tables = _inference(index, save)
     anova = pd.concat(
         [
@@ -529,6 +549,8 @@ def _analyze(args: argparse.Namespace, client) -> int:
             )
         if bayes is not None:
             figures.append(bayes.figure(out, written))
+        for extra in extras:
+            figures += extra.figures
         if len(keep) < trials["participant"].nunique() and len(kept):
             written += save_figure(
                 plot_curves(kept, response, per[per["participant"].isin(keep)], marks=marks),
@@ -561,6 +583,8 @@ def _analyze(args: argparse.Namespace, client) -> int:
         options["SCR"] = f"scored from {source}: {describe_scoring(args, load.SCR_SCORING)}"
     if scr_chain is not None:
         options["SCR transform"] = scr_chain
+    for extra in extras:
+        options.update(extra.options)
     fit_rule = fit_selection(response, args)
     options["model fits use"] = (
         f"{fit_rule} trials' {response} (the models learn from every trial); "
@@ -593,6 +617,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
         (INDEX_TITLE, index_summary),
         *inference_tables,
         *role_tables,
+        *(table for extra in extras for table in extra.tables),
         ("Exclusion counts", counts),
     ]
     if mixed is not None:
