@@ -26,7 +26,14 @@ import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
 
-__all__ = ["RUNS_FOLDER", "cluster", "fit_models", "load_study"]
+__all__ = [
+    "LOCAL_WORKER_CONFIG",
+    "RUNS_FOLDER",
+    "batch_size",
+    "cluster",
+    "fit_models",
+    "load_study",
+]
 
 #: Where the per-run derivatives go, under the output folder.
 RUNS_FOLDER = Path("derivatives") / "runs"
@@ -138,11 +145,13 @@ def load_study(
     client,
     response_name: str = "rating",
     scoring: dict | None = None,
+    batch: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`pavlov.analysis.load.load_study` with the runs loaded on Dask workers.
 
     Writes ``OUT/derivatives/runs/<run>_trials.parquet`` (and ``_ratings.parquet``) per
-    run. Trial tables have nothing to distribute and are read here.
+    run. Trial tables have nothing to distribute and are read here. ``batch`` runs go in
+    one task (default: :func:`batch_size` for the cluster's worker threads).
     """
     from pavlov.analysis import load
 
@@ -152,7 +161,7 @@ def load_study(
     ranks = load._session_ranks(logs)
     folder = Path(out) / RUNS_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    size = batch_size(len(logs), sum(client.nthreads().values()))
+    size = batch or batch_size(len(logs), sum(client.nthreads().values()))
     batches = [[(log, ranks[log]) for log in logs[i : i + size]] for i in range(0, len(logs), size)]
     futures = client.map(
         _run_task,

@@ -135,3 +135,18 @@ def test_reminder_phases_are_marked(bids_data):
     top = fig.axes[0]
     assert "reminder" in [t.get_text() for t in top.texts]
     assert any(line.get_marker() == "*" for line in top.lines)
+
+
+def test_the_three_files_share_one_layout_and_the_figure_keeps_its_engine(bids_data, tmp_path):
+    """save_figure lays the figure out once, for the PNG, and writes the SVG and PDF from
+    that layout; the figure keeps the layout engine it had."""
+    trials = load_trials(bids_data)
+    fig = plot_curves(group_curves(participant_curves(trials, "rating")), "rating")
+    engine = fig.get_layout_engine()
+    written = save_figure(fig, tmp_path / "f")
+    assert [p.suffix for p in written] == [".png", ".svg", ".pdf"]
+    assert all(p.stat().st_size > 0 for p in written)
+    assert fig.get_layout_engine() is engine
+    after_three = [ax.get_position().bounds for ax in fig.axes]
+    save_figure(fig, tmp_path / "g", formats=("png",))
+    assert [ax.get_position().bounds for ax in fig.axes] == after_three
