@@ -103,13 +103,18 @@ def _worker_settings():
     )
 
 
-def test_local_workers_keep_default_malloc_and_batches_give_the_serial_frames(study, tmp_path):
+def test_local_workers_keep_default_malloc_and_batches_give_the_serial_frames(
+    study, tmp_path, monkeypatch
+):
     """A local cluster's workers run without Dask's MALLOC_TRIM_THRESHOLD_ (which made
     every large array a fresh mmap) and without the sampling profiler; runs loaded three
     to a task give exactly the serial trial and ratings frames."""
     from pavlov.analysis import load
     from pavlov.analysis.distributed import cluster, load_study
 
+    # a Dask nanny started earlier in this process (the test above) leaves the variable in
+    # os.environ, which workers would inherit; a command starts from the user's environment
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with cluster(workers=2) as client:
         assert set(client.run(_worker_settings).values()) == {(None, False)}
         trials, ratings = load_study(study, tmp_path / "out", client, batch=3)
