@@ -400,6 +400,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     check_stats_options(args, trials)
+    fitting = _start_fit(trials, response, args, client)  # fitted while the rest is computed
     sessions = load.load_sessions(args.data)
     protocol = _load_protocol(args.protocol)
     recorded = provenance.recorded_protocols(sessions)
@@ -505,7 +506,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
         save(groups, "group_comparison.csv")
-    fits = _fit(trials, response, args, notes, client)
+    fits = _fit(fitting, response, args, notes)
     extra_sections = []
     bayes = _fit_hierarchical(trials, response, args, fits, out, save, written, notes)
     if fits is not None:
@@ -1114,14 +1115,14 @@ def fit_selection(response: str, args: argparse.Namespace) -> str:
     return "all"
 
 
-def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list, client=None):
-    if not args.models:
-        return None
-    if response not in ("rating", "scr"):
-        notes.append(f"Models not fitted: they model 'rating' or 'scr', not '{response}'.")
+def _start_fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, client=None):
+    """Start the learning-model fits; :func:`_fit` collects them. Locally they run in
+    forked processes while the command computes the curves, statistics and figures
+    (the same fits, at the same time as the rest rather than after it)."""
+    if not args.models or response not in ("rating", "scr"):
         return None
     from pavlov.analysis.curves import select_trials
-    from pavlov.analysis.fit import fit_models
+    from pavlov.analysis.fit import start_fits
 
     # The models learn from every trial; only the responses of the selected trials
     # enter the likelihood (the others are set missing, not dropped).
@@ -1137,11 +1138,11 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
     if client is not None:
         from pavlov.analysis import distributed
 
-        return distributed.fit_models(
+        return lambda: distributed.fit_models(
             client, masked, models=args.models, response=response, n_starts=args.n_starts,
             seed=args.seed, rating_scale=scale, rating_model=args.rating_model,
         )  # fmt: skip
-    return fit_models(
+    return start_fits(
         masked,
         models=tuple(args.models),
         response=response,
@@ -1149,7 +1150,17 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
         seed=args.seed,
         rating_scale=scale,
         rating_model=args.rating_model,
-    )
+    ).result
+
+
+def _fit(fitting, response: str, args: argparse.Namespace, notes: list):
+    """The fits that :func:`_start_fit` started (None when no model is fitted)."""
+    if not args.models:
+        return None
+    if response not in ("rating", "scr"):
+        notes.append(f"Models not fitted: they model 'rating' or 'scr', not '{response}'.")
+        return None
+    return fitting()
 
 
 def _check_hierarchical(args: argparse.Namespace) -> None:

@@ -226,7 +226,9 @@ def participant_curves(
 
 
 def _is_difference(labels: pd.Series) -> np.ndarray:
-    return labels.astype(str).str.startswith("diff").to_numpy()
+    # judged once per distinct label (a handful), not per row through the string accessor
+    codes, uniques = pd.factorize(labels.to_numpy(dtype=object), use_na_sentinel=False)
+    return np.array([str(u).startswith("diff") for u in uniques], dtype=bool)[codes]
 
 
 def within_sem(curves: pd.DataFrame) -> pd.Series:

@@ -356,26 +356,38 @@ def save_figure(
     list of Path
         The written files.
     """
-    from pavlov.analysis.report import umask_mode
-
     stem = Path(stem)
     written = []
-    for suffix in (f".{f}" for f in formats):
-        target = stem.with_suffix(suffix)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-        try:
-            os.fchmod(handle, umask_mode())
-            # A fixed hash salt makes SVG element ids, and so the file, reproducible.
-            with os.fdopen(handle, "wb") as stream, rc_context({"svg.hashsalt": "pavlov"}):
-                fig.savefig(stream, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        written.append(target)
+    engine = fig.get_layout_engine()
+    try:
+        for suffix in (f".{f}" for f in formats):
+            written.append(_save_one(fig, stem.with_suffix(suffix), dpi))
+            # The first save laid the figure out; the others keep that layout rather than
+            # solve it again (constrained layout was half of a figure's three saves).
+            fig.set_layout_engine("none")
+    finally:
+        fig.set_layout_engine(engine)
     return written
+
+
+def _save_one(fig: Figure, target: Path, dpi: int) -> Path:
+    """Write one file of :func:`save_figure`."""
+    from pavlov.analysis.report import umask_mode
+
+    suffix = target.suffix
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    try:
+        os.fchmod(handle, umask_mode())
+        # A fixed hash salt makes SVG element ids, and so the file, reproducible.
+        with os.fdopen(handle, "wb") as stream, rc_context({"svg.hashsalt": "pavlov"}):
+            fig.savefig(stream, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def _metadata(suffix: str) -> dict:
