@@ -202,6 +202,56 @@ def test_group_means_of_a_simulated_table_fall_in_their_hdis(tmp_path):
     assert np.isfinite(comparison.loc[0, "elpd_loo"]) and comparison.loc[0, "se"] > 0
 
 
+def test_ratings_use_the_linear_observation_model_unless_identity_is_asked(tmp_path):
+    """Hierarchical rating fits default to the ML fits' linear model (b0 + b1*V): ratings
+    squeezed into 0.2-0.7 of the scale give back group means of b0 near 0.2 and b1 near 0.5;
+    `pavlov analyze --rating-model identity` fits V + noise (no b) and says so."""
+    isolated(
+        tmp_path,
+        """
+        from pavlov.analysis.hierarchical import fit_hierarchical
+
+        trials, _ = simulated_groups()
+        trials["rating"] = 0.2 + 0.5 * trials["rating"]  # a participant using part of the scale
+        trials.to_csv("squeezed.csv", index=False)
+        result = fit_hierarchical(
+            trials, ["rw"], "rating", chains=2, draws=150, warmup=150, seed=2,
+            rating_scale=(0.0, 1.0), progress=False, groups=False,
+        )
+        result.group.to_csv("group.csv", index=False)
+        result.fits.to_csv("fits.csv", index=False)
+        with open("attrs.json", "w") as out:
+            json.dump({k: result.attrs[k] for k in ("rating_model", "observation")}, out)
+        """,
+    )
+    attrs = json.loads((tmp_path / "attrs.json").read_text())
+    assert attrs["rating_model"] == "linear" and "beta0_i + beta_v_i*V" in attrs["observation"]
+    group = pd.read_csv(tmp_path / "group.csv", keep_default_na=False).set_index("parameter")
+    for name, true in (("beta0", 0.2), ("beta_v", 0.5)):
+        row = group.loc[name]
+        assert row["quantity"] == "observation"
+        # near, not exactly, the truth: the simulated ratings are clipped at the scale's ends
+        assert abs(float(row["mean"]) - true) < 0.05, (name, row)
+    fits = pd.read_csv(tmp_path / "fits.csv")
+    assert fits["beta_v"].between(0.3, 0.7).all()
+    out = tmp_path / "out"
+    done = pavlov(
+        "analyze", tmp_path / "squeezed.csv", "--out", out, "--response-name", "rating",
+        "--rating-scale", "0", "1", "--models", "rw", "--fit", "hierarchical",
+        "--rating-model", "identity", "--chains", "2", "--draws", "20", "--warmup", "20",
+        "--regressors", "none",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out / "model_fits.csv")
+    bayes = table[table["fit"] == "hierarchical"]
+    assert len(bayes) == 20 and bayes["alpha"].notna().all()
+    assert "beta_v" not in bayes.columns or bayes["beta_v"].isna().all()
+    group = pd.read_csv(out / "group_posteriors.csv", keep_default_na=False)
+    assert "beta_v" not in set(group["parameter"])
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "rescaled rating ~ N(V, sigma_i^2) (identity)" in report
+
+
 @pytest.fixture(scope="module")
 def homan_run(homan_table, tmp_path_factory):
     """`pavlov analyze` of Homan et al. 2019 (the first 24 participants, SCR, groups A/B)
