@@ -131,6 +131,8 @@ def simulate(protocol, model, n, noise, seed, repeat):
     data = _prepare(trials, "scr", None)
     cues, outcomes, plus = (np.tile(data[k], (1, repeat)) for k in ("cues", "outcomes", "plus"))
     rates = truth[list(MODELS[model])].to_numpy()
+    if repeat == 1:  # pavlov recover's own data
+        return cues, outcomes, plus, data["y"], rates
     x = design(model, rates, cues, outcomes, plus, model)
     rng = np.random.default_rng(seed + 10_000)
     y = x @ np.asarray(SCR_BETA[model]) + rng.normal(0.0, noise, cues.shape)
@@ -175,6 +177,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=100)
     parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument(
+        "--seed", type=int, help="one sample of this seed, as designed (e.g. 0: the README's)"
+    )
     args = parser.parse_args(argv)
     protocol = load_protocol(PROTOCOL)
     variants = [
@@ -184,12 +189,14 @@ def main(argv=None) -> int:
         ("noise SD 0.1", 0.1, 1, False),
         ("schedule run twice (114 unreinforced trials)", 0.4, 2, False),
     ]
+    seeds = range(1, args.samples + 1)
+    if args.seed is not None:
+        variants, seeds = variants[:1], [args.seed]
     for label, noise, repeat, all_trials in variants:
         runs = [
-            evaluate(protocol, args.participants, noise, seed, repeat, all_trials)
-            for seed in range(1, args.samples + 1)
+            evaluate(protocol, args.participants, noise, seed, repeat, all_trials) for seed in seeds
         ]
-        print(f"{label} ({args.samples} samples x {args.participants} participants)")
+        print(f"{label} ({len(seeds)} sample(s) x {args.participants} participants)")
         for key in runs[0]:
             values = np.array([r[key] for r in runs])
             print(f"  {key:32s} {np.nanmean(values):.3f} (SD {np.nanstd(values, ddof=1):.3f})")
