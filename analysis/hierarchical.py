@@ -758,10 +758,10 @@ def _evidence(model, inputs, arrays, z, seed, n_hyper=EVIDENCE_DRAWS[0], n_inner
     ``n_hyper`` posterior draws of the group-level parameters and ``θ_is`` ``n_inner``
     draws of the participant's parameters (rates, β, σ) from the population distribution
     that draw implies: leave-one-participant-out by integrated importance sampling. (PSIS
-    on a participant's block of trials fails: the block holds nearly everything known
-    about the participant's own parameters, so Pareto k runs far above 0.7.) The
-    participant's own data inform the group level a little too (1 of many participants),
-    which this ignores.
+    on a participant's whole block of trials is not used: the block holds nearly everything
+    known about the participant's own parameters, so importance weights from the full
+    posterior are expected to be far too heavy-tailed.) The participant's own data inform
+    the group level a little too (1 of many participants), which this ignores.
     """
     import jax
     import jax.numpy as jnp
