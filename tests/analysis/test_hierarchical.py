@@ -252,6 +252,48 @@ def test_ratings_use_the_linear_observation_model_unless_identity_is_asked(tmp_p
     assert "rescaled rating ~ N(V, sigma_i^2) (identity)" in report
 
 
+def test_leave_one_participant_out_elpd_integrates_over_the_population(tmp_path):
+    """elpd_lopo is each participant's log marginal likelihood given the group level: for
+    RW ratings and known group values it matches quadrature over the population of α."""
+    isolated(
+        tmp_path,
+        """
+        from scipy.special import logsumexp
+        from scipy.stats import norm
+        from pavlov.analysis.hierarchical import _arrays, _evidence, _Inputs
+
+        rng = np.random.default_rng(4)
+        n, t, mu, tau, sigma = 5, 40, -0.5, 0.8, 0.2
+        cues = rng.integers(0, 2, (n, t))
+        outcomes = ((cues == 0) & (rng.random((n, t)) < 0.5)).astype(float)
+        alpha = 1 / (1 + np.exp(-(mu + tau * rng.normal(size=n))))
+        y = run_model("rw", {"alpha": alpha}, cues, outcomes).v + rng.normal(0, sigma, (n, t))
+        part, trial = np.nonzero(np.ones((n, t), bool))
+        inputs = _Inputs(cues=cues, outcomes=outcomes, plus=cues == 0, part_idx=part,
+                         trial_idx=trial, y=y[part, trial], group_of=np.zeros(n, int),
+                         n_groups=1, response="rating", v0=0.5, linear=False)
+        draws = 50  # every posterior draw at the known group values
+        z = {
+            "mu": np.full((1, draws, 1, 1), mu), "log_tau": np.full((1, draws, 1), np.log(tau)),
+            "m_log_sigma": np.full((1, draws), np.log(sigma)),
+            "log_s_log_sigma": np.full((1, draws), -20.0),
+            "z": np.zeros((1, draws, n, 1)), "z_log_sigma": np.zeros((1, draws, n)),
+        }
+        z = {k: v.astype(np.float32) for k, v in z.items()}
+        got = _evidence("rw", inputs, _arrays(inputs), z, seed=0, n_hyper=50, n_inner=400)
+        logit = np.linspace(mu - 6 * tau, mu + 6 * tau, 801)
+        grid = 1 / (1 + np.exp(-logit))
+        for i in range(n):
+            v = run_model("rw", {"alpha": grid}, np.tile(cues[i], (len(grid), 1)),
+                          np.tile(outcomes[i], (len(grid), 1))).v
+            ll = norm.logpdf(y[i], v, sigma).sum(axis=1)
+            weights = norm.logpdf(logit, mu, tau) + np.log(logit[1] - logit[0])
+            exact = logsumexp(ll + weights)
+            assert abs(got[i] - exact) < 0.1, (i, got[i], exact)
+        """,
+    )
+
+
 @pytest.fixture(scope="module")
 def homan_run(homan_table, tmp_path_factory):
     """`pavlov analyze` of Homan et al. 2019 (the first 24 participants, SCR, groups A/B)
