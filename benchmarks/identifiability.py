@@ -207,7 +207,8 @@ def main(argv=None) -> int:
         print(f"{label} ({len(seeds)} sample(s) x {args.participants} participants)")
         for key in runs[0]:
             values = np.array([r[key] for r in runs])
-            print(f"  {key:32s} {np.nanmean(values):.3f} (SD {np.nanstd(values, ddof=1):.3f})")
+            spread = f" (SD {np.nanstd(values, ddof=1):.3f})" if len(values) > 1 else ""
+            print(f"  {key:32s} {np.nanmean(values):.3f}{spread}")
         sys.stdout.flush()
     return 0
 
