@@ -111,7 +111,6 @@ EVIDENCE_DRAWS = (100, 200)
 _MU_SD = 1.5  # logit-scale prior SD of the group means of the rates
 _TAU_SD = 1.0  # half-normal scale of the between-participant logit SD
 _BETA_LABELS = ("beta0", "beta_v", "beta_alpha")
-_UNROLL = 1
 
 
 class HierarchicalError(AnalysisError):
@@ -525,7 +524,7 @@ def _learn(model: str, rates, inputs: _Inputs, onehot, outcomes, plus):
             assoc = assoc + oh * (eta * (jnp.abs(d) - a))[:, None]
             return (value, assoc), (v, a)
 
-        _, (v, a) = lax.scan(step, (value0, assoc0), (onehot, outcomes), unroll=_UNROLL)
+        _, (v, a) = lax.scan(step, (value0, assoc0), (onehot, outcomes))
     else:
 
         def step(value, x):
@@ -535,7 +534,7 @@ def _learn(model: str, rates, inputs: _Inputs, onehot, outcomes, plus):
             value = value + oh * (a * (lam - v))[:, None]
             return value, (v, a)
 
-        _, (v, a) = lax.scan(step, value0, (onehot, outcomes, plus), unroll=_UNROLL)
+        _, (v, a) = lax.scan(step, value0, (onehot, outcomes, plus))
     return v.T, a.T
 
 

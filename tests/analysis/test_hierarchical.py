@@ -213,7 +213,8 @@ def test_ratings_use_the_linear_observation_model_unless_identity_is_asked(tmp_p
 
         trials, _ = simulated_groups()
         trials["rating"] = 0.2 + 0.5 * trials["rating"]  # a participant using part of the scale
-        trials.to_csv("squeezed.csv", index=False)
+        table = trials.rename(columns={"rating": "response"})  # a trial table's columns
+        table.assign(us=table.pop("reinforced").astype(int)).to_csv("squeezed.csv", index=False)
         result = fit_hierarchical(
             trials, ["rw"], "rating", chains=2, draws=150, warmup=150, seed=2,
             rating_scale=(0.0, 1.0), progress=False, groups=False,
