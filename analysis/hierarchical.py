@@ -1333,19 +1333,8 @@ def recover_hierarchical(
 
     trials, truth = simulate_trials(protocol, model, n_participants, noise, response, seed)
     scale = _rating_scale(trials, protocol) if response == "rating" else None
-    result = fit_hierarchical(
-        trials,
-        (model,),
-        response,
-        chains=chains,
-        draws=draws,
-        warmup=warmup,
-        seed=seed,
-        rating_scale=scale,
-        rating_model="identity",  # the simulator's ratings are V + noise
-        progress=progress,
-        groups=False,
-    )
+    sampler = dict(chains=chains, draws=draws, warmup=warmup, progress=progress)
+    result = _fit_simulated(trials, (model,), response, scale, seed, sampler)
     out = against_truth(truth, result.fits, model)
     out.attrs.update(trials.attrs)
     out.attrs.update(fit="hierarchical", chains=chains, draws=draws, warmup=warmup)
@@ -1387,20 +1376,10 @@ def confusion_hierarchical(
     if len(models) < 2:
         raise HierarchicalError(f"models: expected at least two models to compare, got {models}")
 
+    sampler = dict(chains=chains, draws=draws, warmup=warmup, progress=progress)
+
     def judge(trials, scale, seed):
-        result = fit_hierarchical(
-            trials,
-            models,
-            response,
-            chains=chains,
-            draws=draws,
-            warmup=warmup,
-            seed=seed,
-            rating_scale=scale,
-            rating_model="identity",  # the simulator's ratings are V + noise
-            progress=progress,
-            groups=False,
-        )
+        result = _fit_simulated(trials, models, response, scale, seed, sampler)
         return participant_winners(result), {
             "sample_winner": result.comparison["model"].iloc[0],
             "flagged": ", ".join(m for m, d in result.diagnostics.items() if d.flagged),
@@ -1409,3 +1388,18 @@ def confusion_hierarchical(
     out = confusion(protocol, models, n_participants, noise, response, seed, judge)
     out.attrs["fit"] = "hierarchical"
     return out
+
+
+def _fit_simulated(trials, models, response, scale, seed, sampler) -> HierarchicalFit:
+    """Fit simulated participants: one group, and ratings as the simulator makes them (V +
+    noise, the identity observation model)."""
+    return fit_hierarchical(
+        trials,
+        models,
+        response,
+        seed=seed,
+        rating_scale=scale,
+        rating_model="identity",
+        groups=False,
+        **sampler,
+    )
