@@ -13,7 +13,9 @@ Submodules: :mod:`~pavlov.analysis.load` and :mod:`~pavlov.analysis.table` (inpu
 :mod:`~pavlov.analysis.figures`, :mod:`~pavlov.analysis.report`,
 :mod:`~pavlov.analysis.provenance` (the protocol recorded in the run sidecars), and the SCR
 and model modules (:mod:`~pavlov.analysis.scr`, :mod:`~pavlov.analysis.fit`,
-:mod:`~pavlov.analysis.fmri` for parametric regressors, ...).
+:mod:`~pavlov.analysis.fmri` for parametric regressors, ...), fear-potentiated startle
+(:mod:`~pavlov.analysis.startle`) and generalisation gradients
+(:mod:`~pavlov.analysis.gradient`).
 """
 
 import importlib
@@ -31,7 +33,9 @@ _EXPORTS = {
     "exclusion_counts": "exclusions",
     "flag_participants": "exclusions",
     "group_by_phase": "stats",
+    "gradient_scores": "gradient",
     "group_curves": "curves",
+    "group_gradient": "gradient",
     "included": "exclusions",
     "load_ratings": "load",
     "load_sessions": "load",
@@ -43,10 +47,13 @@ _EXPORTS = {
     "one_sample_t": "stats",
     "paired_t": "stats",
     "participant_curves": "curves",
+    "participant_gradient": "gradient",
+    "potentiation": "startle",
     "phase_roles": "indices",
     "read_table": "table",
     "reversal_index": "indices",
     "rm_anova": "stats",
+    "score_probes": "startle",
     "select_trials": "curves",
     "summarise_phases": "curves",
 }
@@ -70,8 +77,10 @@ __all__ = [
     "compute_indices",
     "exclusion_counts",
     "flag_participants",
+    "gradient_scores",
     "group_by_phase",
     "group_curves",
+    "group_gradient",
     "included",
     "load_ratings",
     "load_sessions",
@@ -81,11 +90,14 @@ __all__ = [
     "one_sample_t",
     "paired_t",
     "participant_curves",
+    "participant_gradient",
     "phase_model",
     "phase_roles",
+    "potentiation",
     "read_table",
     "reversal_index",
     "rm_anova",
+    "score_probes",
     "select_trials",
     "summarise_phases",
 ]

@@ -322,6 +322,9 @@ def register(subparsers) -> None:
         metavar="THEIRS=OURS,...",
         help="trial tables: read your column names as pavlov's, e.g. subject=participant,stim=cs",
     )
+    from pavlov.analysis.paradigm_report import register_options
+
+    register_options(parser)
     parser.set_defaults(func=run_analyze)
 
 
@@ -386,9 +389,18 @@ def _analyze(args: argparse.Namespace, client) -> int:
             columns=args.columns,
         )
     trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
+    from pavlov.analysis import paradigm_report
+
+    # startle probes, if any: scored, and their T-scores in the trials' startle column
+    trials, probes, startle_notes = paradigm_report.read_probes(
+        args, trials, table=load.is_trial_table(args.data)
+    )
+    # generalisation stimuli have their own analysis (gradient.csv), never pooled with CS−
+    everything, trials = trials, curves.conditioning_trials(trials)
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     check_stats_options(args, trials)
+    fitting = _start_fit(trials, response, args, client)  # fitted while the rest is computed
     sessions = load.load_sessions(args.data)
     protocol = _load_protocol(args.protocol)
     recorded = provenance.recorded_protocols(sessions)
@@ -456,8 +468,17 @@ def _analyze(args: argparse.Namespace, client) -> int:
     save(flags, "exclusion_flags.csv")
     save(counts, "exclusions.csv")
 
-    notes = list(protocol_notes)
+    notes = list(protocol_notes) + startle_notes
     role_tables, role_figure = _roles(trials, response, args, select, keep, save, notes)
+    extras = []  # startle and generalisation: tables, figures, options, notes
+    if probes is not None:
+        extras.append(paradigm_report.startle_outputs(probes, args, save, out, written))
+    if len(everything) > len(trials):
+        extras.append(
+            paradigm_report.gradient_outputs(everything, response, select, args, save, out, written)
+        )
+    for extra in extras:
+        notes += extra.notes
     inference_tables = _inference(index, save)
     anova = pd.concat(
         [
@@ -485,7 +506,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
         save(groups, "group_comparison.csv")
-    fits = _fit(trials, response, args, notes, client)
+    fits = _fit(fitting, response, args, notes)
     extra_sections = []
     bayes = _fit_hierarchical(trials, response, args, fits, out, save, written, notes)
     if fits is not None:
@@ -529,6 +550,8 @@ def _analyze(args: argparse.Namespace, client) -> int:
             )
         if bayes is not None:
             figures.append(bayes.figure(out, written))
+        for extra in extras:
+            figures += extra.figures
         if len(keep) < trials["participant"].nunique() and len(kept):
             written += save_figure(
                 plot_curves(kept, response, per[per["participant"].isin(keep)], marks=marks),
@@ -561,6 +584,8 @@ def _analyze(args: argparse.Namespace, client) -> int:
         options["SCR"] = f"scored from {source}: {describe_scoring(args, load.SCR_SCORING)}"
     if scr_chain is not None:
         options["SCR transform"] = scr_chain
+    for extra in extras:
+        options.update(extra.options)
     fit_rule = fit_selection(response, args)
     options["model fits use"] = (
         f"{fit_rule} trials' {response} (the models learn from every trial); "
@@ -593,6 +618,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
         (INDEX_TITLE, index_summary),
         *inference_tables,
         *role_tables,
+        *(table for extra in extras for table in extra.tables),
         ("Exclusion counts", counts),
     ]
     if mixed is not None:
@@ -1089,14 +1115,14 @@ def fit_selection(response: str, args: argparse.Namespace) -> str:
     return "all"
 
 
-def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: list, client=None):
-    if not args.models:
-        return None
-    if response not in ("rating", "scr"):
-        notes.append(f"Models not fitted: they model 'rating' or 'scr', not '{response}'.")
+def _start_fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, client=None):
+    """Start the learning-model fits; :func:`_fit` collects them. Locally they run in
+    forked processes while the command computes the curves, statistics and figures
+    (the same fits, at the same time as the rest rather than after it)."""
+    if not args.models or response not in ("rating", "scr"):
         return None
     from pavlov.analysis.curves import select_trials
-    from pavlov.analysis.fit import fit_models
+    from pavlov.analysis.fit import start_fits
 
     # The models learn from every trial; only the responses of the selected trials
     # enter the likelihood (the others are set missing, not dropped).
@@ -1112,11 +1138,11 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
     if client is not None:
         from pavlov.analysis import distributed
 
-        return distributed.fit_models(
+        return lambda: distributed.fit_models(
             client, masked, models=args.models, response=response, n_starts=args.n_starts,
             seed=args.seed, rating_scale=scale, rating_model=args.rating_model,
         )  # fmt: skip
-    return fit_models(
+    return start_fits(
         masked,
         models=tuple(args.models),
         response=response,
@@ -1124,7 +1150,17 @@ def _fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, notes: l
         seed=args.seed,
         rating_scale=scale,
         rating_model=args.rating_model,
-    )
+    ).result
+
+
+def _fit(fitting, response: str, args: argparse.Namespace, notes: list):
+    """The fits that :func:`_start_fit` started (None when no model is fitted)."""
+    if not args.models:
+        return None
+    if response not in ("rating", "scr"):
+        notes.append(f"Models not fitted: they model 'rating' or 'scr', not '{response}'.")
+        return None
+    return fitting()
 
 
 def _check_hierarchical(args: argparse.Namespace) -> None:

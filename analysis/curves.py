@@ -121,8 +121,19 @@ def select_trials(
     return trials[keep]
 
 
+def conditioning_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The CS+ and CS− trials: generalisation stimuli (``cs_type`` ``GS``) left out, so
+    that they are never pooled with the CS− (:mod:`pavlov.analysis.gradient` has them)."""
+    from pavlov.analysis.frame import GS_TYPE
+
+    gs = trials["cs_type"].to_numpy() == GS_TYPE
+    return trials[~gs] if gs.any() else trials
+
+
 def has_roles(trials: pd.DataFrame) -> bool:
-    """True when the CS roles are more than the two CS types (e.g. CS+R, CS+NR and CS-)."""
+    """True when the CS roles are more than the two CS types (e.g. CS+R, CS+NR and CS-);
+    generalisation stimuli do not count."""
+    trials = conditioning_trials(trials)
     return trials["cs"].nunique() > trials["cs_type"].nunique()
 
 
@@ -158,7 +169,7 @@ def participant_curves(
     level : {'cs_type', 'cs'}
         ``cs_type``: CS+ (its roles averaged) and CS-; ``cs``: every CS role, with one
         differential curve per CS+ role (``diff:CS+R`` = CS+R minus the mean of the CS−
-        roles).
+        roles). Generalisation stimuli (``cs_type`` ``GS``) are left out of both.
 
     Returns
     -------
@@ -174,6 +185,7 @@ def participant_curves(
     if level not in ("cs_type", "cs"):
         raise AnalysisError(f"level: expected cs_type or cs, got {level!r}")
     check_response(trials, response)
+    trials = conditioning_trials(trials)
     data = select_trials(trials, exclude_reinforced=exclude_reinforced, drop_first=drop_first)
     if by == "block":
         data = add_blocks(data, block_size)
@@ -192,8 +204,10 @@ def participant_curves(
         labels = list(CURVE_TYPES)
     else:
         roles = list(pd.unique(trials["cs"]))
-        plus = [r for r in roles if str(r).startswith("CS+")]
-        minus = [r for r in roles if not str(r).startswith("CS+")]
+        first = trials.drop_duplicates("cs")
+        kinds = dict(zip(first["cs"], first["cs_type"]))
+        plus = [r for r in roles if kinds[r] == "CS+"]
+        minus = [r for r in roles if kinds[r] == "CS-"]
         for role in roles:
             if role not in means.columns:
                 means[role] = np.nan
@@ -212,7 +226,9 @@ def participant_curves(
 
 
 def _is_difference(labels: pd.Series) -> np.ndarray:
-    return labels.astype(str).str.startswith("diff").to_numpy()
+    # judged once per distinct label (a handful), not per row through the string accessor
+    codes, uniques = pd.factorize(labels.to_numpy(dtype=object), use_na_sentinel=False)
+    return np.array([str(u).startswith("diff") for u in uniques], dtype=bool)[codes]
 
 
 def within_sem(curves: pd.DataFrame) -> pd.Series:

@@ -356,26 +356,38 @@ def save_figure(
     list of Path
         The written files.
     """
-    from pavlov.analysis.report import umask_mode
-
     stem = Path(stem)
     written = []
-    for suffix in (f".{f}" for f in formats):
-        target = stem.with_suffix(suffix)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-        try:
-            os.fchmod(handle, umask_mode())
-            # A fixed hash salt makes SVG element ids, and so the file, reproducible.
-            with os.fdopen(handle, "wb") as stream, rc_context({"svg.hashsalt": "pavlov"}):
-                fig.savefig(stream, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        written.append(target)
+    engine = fig.get_layout_engine()
+    try:
+        for suffix in (f".{f}" for f in formats):
+            written.append(_save_one(fig, stem.with_suffix(suffix), dpi))
+            # The first save laid the figure out; the others keep that layout rather than
+            # solve it again (constrained layout was half of a figure's three saves).
+            fig.set_layout_engine("none")
+    finally:
+        fig.set_layout_engine(engine)
     return written
+
+
+def _save_one(fig: Figure, target: Path, dpi: int) -> Path:
+    """Write one file of :func:`save_figure`."""
+    from pavlov.analysis.report import umask_mode
+
+    suffix = target.suffix
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    try:
+        os.fchmod(handle, umask_mode())
+        # A fixed hash salt makes SVG element ids, and so the file, reproducible.
+        with os.fdopen(handle, "wb") as stream, rc_context({"svg.hashsalt": "pavlov"}):
+            fig.savefig(stream, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def _metadata(suffix: str) -> dict:
@@ -431,3 +443,112 @@ def _participant_figure(job: tuple) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return target
+
+
+#: Colour of inter-trial-interval (noise-alone) startle probes.
+ITI_COLOUR = "#7F7F7F"
+
+
+def plot_startle(group: pd.DataFrame, potentiation: pd.DataFrame) -> Figure:
+    """Startle by CS role and ITI (top: T-score by block of probes, phases side by side)
+    and potentiation per phase (bottom: CS+ − ITI, CS− − ITI, CS+ − CS−, mean ± SEM).
+
+    Parameters
+    ----------
+    group : pandas.DataFrame
+        From :func:`pavlov.analysis.startle.group_startle` (by block).
+    potentiation : pandas.DataFrame
+        From :func:`pavlov.analysis.startle.potentiation`.
+    """
+    fig = Figure(figsize=(8.0, 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1)
+    everyone = group[group["group"] == group["group"].iloc[0]] if len(group) else group
+    positions, spans = _layout(everyone, "block")
+    roles = list(pd.unique(everyone["cs"]))
+    others = [c for c in ROLE_COLOURS if c not in COLOURS.values()]
+    colours = {r: others[i % len(others)] for i, r in enumerate(roles)}
+    colours.update({r: COLOURS["CS-"] for r in roles if r.startswith("CS-")})
+    gs = [r for r in roles if r.startswith("GS")]
+    colours.update(_continuum_colours(gs))
+    colours.update({"CS+": COLOURS["CS+"], "ITI": ITI_COLOUR})
+    for role in roles:
+        part = everyone[everyone["cs"] == role]
+        for i, (phase, lines) in enumerate(part.groupby("phase", sort=False)):
+            xs = np.array([positions[(phase, int(v))] for v in lines["block"]])
+            mean = lines["mean"].to_numpy(dtype=float)
+            sem = np.nan_to_num(lines["sem_within"].to_numpy(dtype=float))
+            style = "s--" if role == "ITI" else "o-"
+            top.plot(xs, mean, style, color=colours[role], markersize=3,
+                     label=role if i == 0 else None)  # fmt: skip
+            top.fill_between(xs, mean - sem, mean + sem, color=colours[role], alpha=0.2, lw=0)
+    _decorate(top, spans, "block of probes within phase", "startle (T, mean ± within-SEM)")
+    top.legend(frameon=False, fontsize=8)
+    measures = (
+        ("potentiation_cs_plus", "CS+ − ITI", COLOURS["CS+"]),
+        ("potentiation_cs_minus", "CS− − ITI", COLOURS["CS-"]),
+        ("differential", "CS+ − CS−", COLOURS["diff"]),
+    )
+    phases = potentiation.drop_duplicates("phase").sort_values("phase_order")["phase"].tolist()
+    width = 0.8 / len(measures)
+    for k, (column, label, colour) in enumerate(measures):
+        values = [potentiation.loc[potentiation["phase"] == p, column].dropna() for p in phases]
+        means = [v.mean() if len(v) else np.nan for v in values]
+        sems = [v.std() / np.sqrt(len(v)) if len(v) > 1 else 0.0 for v in values]
+        xs = np.arange(len(phases)) + (k - 1) * width
+        bottom.bar(xs, means, width, yerr=sems, color=colour, alpha=0.8, label=label)
+    bottom.axhline(0, color="0.3", linewidth=0.6)
+    bottom.set_xticks(np.arange(len(phases)), phases, fontsize=8)
+    bottom.set_ylabel("potentiation (T, mean ± SEM)")
+    bottom.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _continuum_colours(roles: Sequence[str]) -> dict[str, tuple]:
+    """Colours of GS roles between the CS+ colour (GS1) and the CS− colour (GSn)."""
+    from matplotlib.colors import to_rgb
+
+    plus, minus = np.array(to_rgb(COLOURS["CS+"])), np.array(to_rgb(COLOURS["CS-"]))
+    n = len(roles)
+    return {r: tuple(plus + (minus - plus) * (i + 1) / (n + 1)) for i, r in enumerate(roles)}
+
+
+def plot_gradient(gradient: pd.DataFrame, response: str) -> Figure:
+    """Generalisation gradients: mean response by continuum position (CS+, GS1 ... GSn,
+    CS−) with the within-subject 95 % CI, one line per phase, one panel per group.
+
+    Parameters
+    ----------
+    gradient : pandas.DataFrame
+        From :func:`pavlov.analysis.gradient.group_gradient`.
+    response : str
+        Y-axis label.
+    """
+    groups = list(pd.unique(gradient["group"]))
+    fig = Figure(figsize=(4.5 * max(len(groups), 1), 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, max(len(groups), 1), squeeze=False, sharey=True)[0]
+    ticks = gradient.drop_duplicates("position").sort_values("position")
+    for ax, name in zip(axes, groups):
+        rows = gradient[gradient["group"] == name]
+        for i, (phase, line) in enumerate(rows.groupby("phase", sort=False)):
+            line = line.sort_values("position")
+            colour = ROLE_COLOURS[(i + 3) % len(ROLE_COLOURS)] if i else "#000000"
+            xs = line["position"].to_numpy(dtype=float)
+            mean = line["mean"].to_numpy(dtype=float)
+            ax.plot(xs, mean, "o-", color=colour, markersize=4, label=phase)
+            ax.fill_between(
+                xs,
+                line["ci_low"].fillna(line["mean"]).to_numpy(dtype=float),
+                line["ci_high"].fillna(line["mean"]).to_numpy(dtype=float),
+                color=colour,
+                alpha=0.2,
+                linewidth=0,
+            )
+        ax.set_xticks(ticks["position"].to_numpy(dtype=float), ticks["cs"].tolist(), fontsize=8)
+        n = int(rows["n"].max()) if len(rows) else 0
+        ax.set_title(f"{name or 'all participants'} (n = {n})")
+        ax.set_xlabel("continuum position (CS+ … CS−)")
+        ax.legend(frameon=False, fontsize=8)
+    axes[0].set_ylabel(f"{response} (mean, within-subject 95 % CI)")
+    return fig

@@ -53,8 +53,8 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
+import weakref
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,15 @@ from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.models import MODELS, ModelError, check_model, run_model
 from pavlov.common.errors import suggest
 
-__all__ = ["RESPONSES", "FitError", "combine_fits", "fit_models", "regressors"]
+__all__ = [
+    "RESPONSES",
+    "FitError",
+    "PendingFits",
+    "combine_fits",
+    "fit_models",
+    "regressors",
+    "start_fits",
+]
 
 #: Responses a model can be fitted to.
 RESPONSES = ("rating", "scr")
@@ -160,6 +168,64 @@ def fit_models(
         estimate is a limit, not an interior maximum) and ``at_bound_params``. Participants with fewer observations than free parameters + 1 get
         NaN estimates. ``attrs`` records the settings.
     """
+    return start_fits(
+        trials, models, response, n_starts, seed, v0=v0, rating_scale=rating_scale,
+        rating_model=rating_model, max_iter=max_iter, workers=workers,
+    ).result()  # fmt: skip
+
+
+class PendingFits:
+    """Fits started by :func:`start_fits`; :meth:`result` waits for them."""
+
+    def __init__(self, jobs: list[tuple], pool, finish):
+        self._jobs = jobs
+        self._pool = pool
+        self._finish = finish
+        # fitted side by side now (largest model first, so the longest job starts at
+        # once), or here on the first call of result() when one process does them all
+        order = sorted(range(len(jobs)), key=lambda i: -len(MODELS[jobs[i][0]]))
+        self._async = {i: pool.apply_async(_fit_job, (jobs[i],)) for i in order} if pool else {}
+        self._frame = None
+        if pool is not None:  # a caller that fails before result() leaves no fits running
+            weakref.finalize(self, pool.terminate)
+
+    def result(self) -> pd.DataFrame:
+        """The :func:`fit_models` frame (waits for the fits to finish)."""
+        if self._frame is None:
+            if self._pool is None:
+                rows = [_fit_job(job) for job in self._jobs]
+            else:
+                try:
+                    rows = [self._async[i].get() for i in range(len(self._jobs))]
+                finally:
+                    self._pool.terminate()
+            self._frame = self._finish(rows)
+        return self._frame
+
+    def cancel(self) -> None:
+        """Stop fits still running (their processes end at once)."""
+        if self._pool is not None:
+            self._pool.terminate()
+
+
+def start_fits(
+    trials: pd.DataFrame,
+    models: Sequence[str] = ("rw", "rw2", "hybrid"),
+    response: str = "rating",
+    n_starts: int = 10,
+    seed: int = 0,
+    *,
+    v0: float = 0.5,
+    rating_scale: tuple[float, float] | None = None,
+    rating_model: str = "linear",
+    max_iter: int = 100,
+    workers: int | None = None,
+) -> PendingFits:
+    """:func:`fit_models` that returns at once: the fits run in forked processes (when
+    they pay, see ``workers``) while the caller does other work; ``result()`` waits for
+    them and gives what :func:`fit_models` returns. Bad options raise :class:`FitError`
+    here, before any process starts.
+    """
     if response not in RESPONSES:
         hint = suggest(str(response), RESPONSES)
         tail = f". Did you mean '{hint}'?" if hint else ""
@@ -179,24 +245,30 @@ def fit_models(
     linear = response == "scr" or rating_model == "linear"
     data = _prepare(trials, response, rating_scale)
     jobs = [(model, data, response, n_starts, seed, v0, max_iter, linear) for model in models]
-    rows = _run_jobs(jobs, len(data["participants"]) * n_starts, workers)
-    frame = _columns(pd.concat(rows, ignore_index=True), models, response, linear)
-    frame.attrs.update(
-        response=response,
-        n_starts=n_starts,
-        seed=seed,
-        v0=v0,
-        rating_scale=data["scale"],
-        rating_model=rating_model if response == "rating" else None,
-        observation=(
-            "rating: rescaled rating ~ N(V, sigma^2)"
-            if not linear
-            else "rating ~ N(beta0 + beta_v*V, sigma^2), beta by OLS"
-            if response == "rating"
-            else "scr ~ N(beta0 + beta_v*V [+ beta_alpha*alpha for hybrid], sigma^2), beta by OLS"
-        ),
+
+    def finish(rows: list[pd.DataFrame]) -> pd.DataFrame:
+        frame = _columns(pd.concat(rows, ignore_index=True), models, response, linear)
+        frame.attrs.update(
+            response=response,
+            n_starts=n_starts,
+            seed=seed,
+            v0=v0,
+            rating_scale=data["scale"],
+            rating_model=rating_model if response == "rating" else None,
+            observation=(
+                "rating: rescaled rating ~ N(V, sigma^2)"
+                if not linear
+                else "rating ~ N(beta0 + beta_v*V, sigma^2), beta by OLS"
+                if response == "rating"
+                else "scr ~ N(beta0 + beta_v*V [+ beta_alpha*alpha for hybrid], sigma^2), "
+                "beta by OLS"
+            ),
+        )
+        return frame
+
+    return PendingFits(
+        jobs, _pool(len(jobs), len(data["participants"]) * n_starts, workers), finish
     )
-    return frame
 
 
 def _columns(
@@ -445,20 +517,19 @@ def _fit_job(job: tuple) -> pd.DataFrame:
     return _fit_batch(model, data, response, n_starts, rng, v0=v0, max_iter=max_iter, linear=linear)
 
 
-def _run_jobs(jobs: list[tuple], batch: int, workers: int | None) -> list[pd.DataFrame]:
-    """Fit each model (a job); in forked processes when it pays, else here, in order."""
+def _pool(n_jobs: int, batch: int, workers: int | None):
+    """A pool of forked processes for the jobs when fitting side by side pays, else None.
+
+    Fork shares the loaded modules and data, so a worker starts in milliseconds; the
+    pool's processes are daemons, ended with the command even if it stops early.
+    """
     if workers is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         workers = cpus if batch >= PARALLEL_BATCH else 1
-    workers = min(workers, len(jobs))
+    workers = min(workers, n_jobs)
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        return [_fit_job(job) for job in jobs]
-    # Largest models first, so the longest job starts at once; fork shares the loaded
-    # modules, so a worker starts in milliseconds. Results come back in the jobs' order.
-    order = sorted(range(len(jobs)), key=lambda i: -len(MODELS[jobs[i][0]]))
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        futures = {i: pool.submit(_fit_job, jobs[i]) for i in order}
-        return [futures[i].result() for i in range(len(jobs))]
+        return None
+    return mp.get_context("fork").Pool(workers)
 
 
 # --- the batched Levenberg–Marquardt search -------------------------------------------

@@ -81,6 +81,25 @@ _PHASE_PATTERNS = (
 )
 
 
+#: ``cs_type`` of generalisation stimuli (never reinforced; kept out of CS− curves).
+GS_TYPE = "GS"
+
+#: A generalisation-stimulus role: ``GS1`` ... ``GSn`` (``GS`` alone when there is one), also
+#: as logged under a CS− role (``CS-GS2``). The number is the position on the continuum,
+#: counted from the CS+ end (:mod:`pavlov.analysis.gradient`).
+GS_ROLE = re.compile(r"^(?:CS-)?GS(\d*)$")
+
+
+def is_gs_role(role: object) -> bool:
+    """True for a generalisation-stimulus role (``GS3``, ``CS-GS``; see :data:`GS_ROLE`)."""
+    return GS_ROLE.match(str(role)) is not None
+
+
+def role_type(role: str, cs_type: str) -> str:
+    """The trial type of a role: ``GS`` for a generalisation stimulus, else ``cs_type``."""
+    return GS_TYPE if is_gs_role(role) else cs_type
+
+
 def guess_phase_type(name: str) -> str:
     """Guess a phase's type from its name (``'Pre-conditioning'`` → ``'habituation'``).
 
@@ -135,6 +154,12 @@ def finish_trials(frame: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_values(["_participant_rank", "_position"], kind="stable")
     out["phase_order"] = phase_order(out) if n else pd.Series(dtype=int)
     out["cs_trial"] = out.groupby(["participant", "session", "phase", "cs"]).cumcount() + 1
+    if n:
+        # A generalisation stimulus logged under a CS− role (CS-GS) is not a CS−; a handful
+        # of roles, each checked once rather than once per row.
+        gs = out["cs"].isin([r for r in pd.unique(out["cs"]) if is_gs_role(r)]).to_numpy()
+        if gs.any():
+            out.loc[gs, "cs_type"] = GS_TYPE
     extra = [c for c in out.columns if c not in TRIAL_COLUMNS and not c.startswith("_")]
     out = out[list(TRIAL_COLUMNS) + extra].reset_index(drop=True)
     for column in ("participant", "phase", "cs", "cs_type", *_TEXT_COLUMNS):

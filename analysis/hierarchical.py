@@ -19,12 +19,16 @@ column, e.g. from ``participants.tsv``), so each group has its own mean on the l
 and the posterior of every difference between group means is reported; without groups
 there is one mean.
 
-Observation models, as in the maximum-likelihood fits:
+Observation models, as in the maximum-likelihood fits (:mod:`pavlov.analysis.fit`):
 
-- **ratings**: the rating rescaled to [0, 1] is ``N(V_t, σ_i²)``;
+- **ratings**, ``rating_model="linear"`` (the default, as for ``fit_models``):
+  ``N(β0_i + βv_i·V_t, σ_i²)`` with per-participant β, so a participant who uses only part
+  of the scale is not read as a slow learner; ``rating_model="identity"``: the rating
+  rescaled to [0, 1] is ``N(V_t, σ_i²)``;
 - **SCR**: ``N(β0_i + βv_i·V_t [+ βα_i·α_t for hybrid], σ_i²)`` with per-participant β.
-  The SCR is standardised over the whole sample before fitting (so one set of priors suits µS,
-  √µS or z-scores) and the β and σ are reported back in the data's units.
+  The SCR (and a linearly modelled rating) is standardised over the whole sample before
+  fitting (so one set of priors suits µS, √µS, z-scores or any rating scale) and the β and
+  σ are reported back in the data's units.
 
 The observation parameters are pooled too (``β_ij = m_j + s_j·z_ij``, ``log σ_i = m_σ +
 s_σ·z_i``): pooling only the learning rates leaves the β free to absorb what the rates
@@ -43,7 +47,7 @@ NUTS (NumPyro's kernel, target acceptance 0.9) with ``chains`` chains of ``warmu
 compiled once for sampling and once for the derived quantities, which matters because
 compilation, not sampling, dominates small fits). The trial loop is a ``jax.lax.scan``
 vectorised over participants; the chains are vmapped, and split over CPU devices with
-``pmap`` when several cores are free. Every fit reports the
+``pmap`` when several cores are free (:func:`configure_devices`). Every fit reports the
 largest R-hat, the smallest bulk and tail ESS and the number of divergent transitions; a
 fit with R-hat > 1.01, a divergence or a bulk ESS below 100 per chain is *flagged*
 (``Diagnostics.flagged``) and the report says so. Models are compared by PSIS-LOO on the
@@ -62,6 +66,7 @@ pavlov[bayes]``); :func:`require` says in one line when they are missing.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -75,7 +80,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.analysis.fit import RESPONSES, _prepare
+from pavlov.analysis.fit import RATING_MODELS, RESPONSES, _prepare
 from pavlov.analysis.models import MODELS, ModelError, check_model
 
 __all__ = [
@@ -100,6 +105,9 @@ ESS_PER_CHAIN = 100
 
 #: Pareto k above which a PSIS-LOO term is unreliable.
 PARETO_K_LIMIT = 0.7
+
+#: Group-level posterior draws × population draws per participant behind ``elpd_lopo``.
+EVIDENCE_DRAWS = (100, 200)
 
 _MU_SD = 1.5  # logit-scale prior SD of the group means of the rates
 _TAU_SD = 1.0  # half-normal scale of the between-participant logit SD
@@ -157,7 +165,16 @@ class Diagnostics:
         Divergent transitions after warm-up, over all chains.
     chains, draws, warmup : int
     seconds : float
-        Wall time of warm-up and sampling.
+        Wall time of compilation, warm-up, sampling and the derived quantities.
+    steps_per_draw : float
+        Mean leapfrog steps (gradient evaluations) per kept iteration and chain: the
+        sampler's cost independent of the machine's speed and load.
+    max_tree_depth : int
+        Deepest NUTS tree of a kept iteration (depth d means up to 2^d − 1 steps).
+    step_size : float
+        Adapted step size (mean over chains).
+    compile_seconds : float
+        Wall time spent compiling the sampler.
     """
 
     model: str
@@ -169,6 +186,10 @@ class Diagnostics:
     draws: int
     warmup: int
     seconds: float
+    steps_per_draw: float = math.nan
+    max_tree_depth: int = 0
+    step_size: float = math.nan
+    compile_seconds: float = math.nan
 
     @property
     def problems(self) -> list[str]:
@@ -198,7 +219,9 @@ class HierarchicalFit:
         Per participant and model: ``participant, model, fit`` (``hierarchical``), every
         rate's posterior mean with ``<rate>_hdi_low``/``_hdi_high`` (94 % HDI), the
         posterior means of ``sigma`` and (SCR) ``beta0, beta_v[, beta_alpha]`` in the data's
-        units, ``elpd_loo`` (the participant's summed PSIS-LOO terms), ``n_obs``.
+        units, ``elpd_loo`` (the participant's summed PSIS-LOO terms), ``elpd_lopo`` (the
+        log predictive density of the participant's data given the group level alone:
+        leave-one-participant-out, see :func:`participant_winners`), ``n_obs``.
     group : pandas.DataFrame
         ``group_posteriors.csv``: ``model, parameter, quantity, group, mean, sd, hdi_low,
         hdi_high, p_positive, r_hat, ess_bulk, contraction, overlap``. ``quantity`` is
@@ -243,6 +266,10 @@ class HierarchicalFit:
                     "draws": d.draws,
                     "warmup": d.warmup,
                     "seconds": d.seconds,
+                    "compile_seconds": d.compile_seconds,
+                    "steps_per_draw": d.steps_per_draw,
+                    "max_tree_depth": d.max_tree_depth,
+                    "step_size": d.step_size,
                     "flagged": d.flagged,
                     "problems": "; ".join(d.problems),
                 }
@@ -265,6 +292,7 @@ def fit_hierarchical(
     v0: float = 0.5,
     rating_scale: tuple[float, float] | None = None,
     exclude_reinforced: bool | None = None,
+    rating_model: str = "linear",
     groups: bool = True,
     progress: bool | None = None,
     predictive_draws: int = 200,
@@ -291,6 +319,10 @@ def fit_hierarchical(
     exclude_reinforced : bool, optional
         Leave reinforced trials out of the likelihood; default True for SCR, False for
         ratings. The model learns from them either way.
+    rating_model : {'linear', 'identity'}
+        Ratings' observation model, as for :func:`pavlov.analysis.fit.fit_models`:
+        ``linear`` (β0 + βv·V + noise, per-participant β) or ``identity`` (V + noise on the
+        rating rescaled to [0, 1]). Not used for SCR.
     groups : bool
         Give each group its own group means when the data have two or more groups.
     progress : bool, optional
@@ -315,6 +347,11 @@ def fit_hierarchical(
             check_model(model)
         except ModelError as error:
             raise HierarchicalError(str(error)) from None
+    if rating_model not in RATING_MODELS:
+        raise HierarchicalError(
+            f"rating_model: expected one of {', '.join(RATING_MODELS)}, got {rating_model!r}"
+        )
+    linear = response == "scr" or rating_model == "linear"
     check_sampling(chains, draws, warmup, seed)
     configure_devices(chains)
     if exclude_reinforced is None:
@@ -340,7 +377,7 @@ def fit_hierarchical(
     rows, observed = rows[fitted], observed[fitted]
     part_idx, trial_idx = np.nonzero(observed)
     y = data["y"][fitted][part_idx, trial_idx]
-    if response == "scr":
+    if linear:
         centre, scale = float(np.mean(y)), float(np.std(y))
         scale = scale if scale > 0 else 1.0
     else:
@@ -356,6 +393,7 @@ def fit_hierarchical(
         n_groups=len(group_names),
         response=response,
         v0=v0,
+        linear=linear,
     )
     observations = pd.DataFrame(
         {"participant": [participants[i] for i in part_idx], "row": rows[part_idx, trial_idx]}
@@ -381,6 +419,7 @@ def fit_hierarchical(
         table = _participant_table(
             model, samples, participants, part_idx, pointwise[model], response, centre, scale
         )
+        table["elpd_lopo"] = samples.pop("elpd_lopo")  # like elpd_loo: standardised units
         table = table.set_index("participant").reindex(everyone).rename_axis("participant")
         table = table.reset_index().assign(model=model, fit="hierarchical")
         table["n_obs"] = table["n_obs"].fillna(0).astype(int)
@@ -392,7 +431,10 @@ def fit_hierarchical(
     comparison = _comparison(idatas, pointwise, observations)
     fit_frame = pd.concat(fits, ignore_index=True)
     observation = (
-        "rating: rescaled rating ~ N(V, sigma_i^2)"
+        "rating: rescaled rating ~ N(V, sigma_i^2) (identity)"
+        if not linear
+        else "rating ~ N(beta0_i + beta_v_i*V, sigma_i^2) (linear), beta and sigma pooled "
+        "across participants"
         if response == "rating"
         else "scr ~ N(beta0_i + beta_v_i*V [+ beta_alpha_i*alpha for hybrid], sigma_i^2), "
         "beta and sigma pooled across participants"
@@ -407,6 +449,7 @@ def fit_hierarchical(
         "v0": v0,
         "rating_scale": data["scale"],
         "exclude_reinforced": bool(exclude_reinforced),
+        "rating_model": rating_model if response == "rating" else None,
         "observation": observation,
         "groups": list(group_names) if len(group_names) > 1 else [],
         "hdi_prob": HDI_PROB,
@@ -424,9 +467,15 @@ def fit_hierarchical(
     )
 
 
-def participant_winners(result: HierarchicalFit) -> pd.Series:
-    """Each participant's model with the highest summed PSIS-LOO elpd (index: participant)."""
-    table = result.fits.pivot(index="participant", columns="model", values="elpd_loo")
+def participant_winners(result: HierarchicalFit, criterion: str = "elpd_lopo") -> pd.Series:
+    """Each participant's best model (index: participant).
+
+    ``criterion`` ``elpd_lopo`` (the default): the highest log predictive density of the
+    participant's data given the group level alone (leave one participant out, the
+    participant's parameters integrated over the population); ``elpd_loo``: the highest
+    sum of the participant's pointwise PSIS-LOO terms.
+    """
+    table = result.fits.pivot(index="participant", columns="model", values=criterion)
     table = table.dropna()
     return table.idxmax(axis=1)
 
@@ -446,11 +495,13 @@ class _Inputs:
     n_groups: int
     response: str
     v0: float
+    linear: bool = True  # β0 + βv·V (+ βα·α: hybrid SCR); False: the identity rating model
 
     def betas(self, model: str) -> int:
-        if self.response == "rating":
+        """How many per-participant β the observation model has."""
+        if not self.linear:
             return 0
-        return 3 if model == "hybrid" else 2
+        return 3 if model == "hybrid" and self.response == "scr" else 2
 
 
 def _learn(model: str, rates, inputs: _Inputs, onehot, outcomes, plus):
@@ -610,7 +661,7 @@ def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, 
         def advance(state):
             def body(state, _):
                 state = kernel.sample(state, (), {})
-                return state, (state.z, state.diverging)
+                return state, (state.z, state.diverging, state.num_steps)
 
             return lax.scan(body, state, None, length=size)
 
@@ -624,26 +675,41 @@ def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, 
             block = jax.pmap(advance)
         else:
             split, block = state, jax.jit(advance)
-        kept, diverging = [], []
+        compiling = time.perf_counter()
+        block = block.lower(split).compile()  # ahead of time, so compilation is timed apart
+        compile_seconds = time.perf_counter() - compiling
+        kept, diverging, steps = [], [], []
         done = 0
         while done < total:
-            split, (z, div) = jax.block_until_ready(block(split))
+            split, (z, div, n_steps) = jax.block_until_ready(block(split))
             if done >= warmup:
-                z, div = jax.device_get((z, div))
+                z, div, n_steps = jax.device_get((z, div, n_steps))
                 if devices > 1:  # (device, iteration, chain, ...) → (iteration, chain, ...)
                     z = {k: _merge_devices(v) for k, v in z.items()}
                     div = _merge_devices(np.asarray(div))
+                    n_steps = _merge_devices(np.asarray(n_steps))
                 kept.append(z)
                 diverging.append(np.asarray(div))
+                steps.append(np.asarray(n_steps))
             done += size
             bar.update(done)
+        step_size = float(np.mean(jax.device_get(split.adapt_state.step_size)))
     # (iteration, chain, ...) blocks → (chain, draw, ...)
     z = {k: np.concatenate([b[k] for b in kept], axis=0).swapaxes(0, 1) for k in kept[0]}
     diverging = np.concatenate(diverging, axis=0).T
     samples = _derive(model, inputs, arrays, z, n_predictive, seed)
+    samples["elpd_lopo"] = _evidence(model, inputs, arrays, z, seed)
     seconds = time.perf_counter() - start
     idata = _inference_data(model, samples, samples.pop("loglik"), diverging)
+    steps = np.concatenate(steps, axis=0)
     diag = _diagnostics(model, idata, int(diverging.sum()), chains, draws, warmup, seconds)
+    diag = dataclasses.replace(
+        diag,
+        steps_per_draw=float(steps.mean()),
+        max_tree_depth=int(np.ceil(np.log2(steps.max() + 1))),
+        step_size=step_size,
+        compile_seconds=compile_seconds,
+    )
     return idata, samples, diag
 
 
@@ -683,6 +749,53 @@ def _derive(model, inputs, arrays, z, n_predictive, seed) -> dict:
     sigma = np.concatenate(sigmas)[:, inputs.part_idx]
     samples["predictive"] = mean + sigma * rng.standard_normal(mean.shape)
     return samples
+
+
+def _evidence(model, inputs, arrays, z, seed, n_hyper=EVIDENCE_DRAWS[0], n_inner=EVIDENCE_DRAWS[1]):
+    """Each participant's log predictive density given the group level alone, (participants,).
+
+    ``log p(y_i | y_-i) ≈ log mean over (h, s) of p(y_i | θ_is)``, with ``h`` one of
+    ``n_hyper`` posterior draws of the group-level parameters and ``θ_is`` ``n_inner``
+    draws of the participant's parameters (rates, β, σ) from the population distribution
+    that draw implies: leave-one-participant-out by integrated importance sampling. (PSIS
+    on a participant's whole block of trials is not used: the block holds nearly everything
+    known about the participant's own parameters, so importance weights from the full
+    posterior are expected to be far too heavy-tailed.) The participant's own data inform
+    the group level a little too (1 of many participants), which this ignores.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.scipy.special import logsumexp
+
+    chains, draws = next(iter(z.values())).shape[:2]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(chains * draws, size=min(n_hyper, chains * draws), replace=False)
+    hyper = {
+        k: jnp.asarray(v.reshape(chains * draws, *v.shape[2:])[pick])
+        for k, v in z.items()
+        if not k.startswith("z")
+    }
+    shapes = {k: v.shape[2:] for k, v in z.items() if k.startswith("z")}
+    n_part = inputs.cues.shape[0]
+
+    def one(group, key):
+        """log p(y_i | θ) for n_inner population draws θ of every participant: (n_inner, P)."""
+        keys = jax.random.split(key, len(shapes))
+        inner = {
+            k: jax.random.normal(sub, (n_inner, *shape))
+            for sub, (k, shape) in zip(keys, sorted(shapes.items()))
+        }
+
+        def loglik(u):
+            ll = _unpack(model, inputs, {**group, **u}, arrays)["loglik"]
+            return jax.ops.segment_sum(ll, arrays["part_idx"], num_segments=n_part)
+
+        return jax.vmap(loglik)(inner)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(pick))
+    ll = jax.jit(lambda h, k: jax.lax.map(lambda a: one(*a), (h, k)))(hyper, keys)
+    ll = ll.reshape(-1, n_part)
+    return np.asarray(logsumexp(ll, axis=0) - jnp.log(ll.shape[0]))
 
 
 def _devices(chains: int) -> int:
@@ -1036,7 +1149,14 @@ def _arviz():
 
 
 def configure_devices(chains: int) -> None:
-    """Let parallel chains use the CPU cores (effective only before JAX starts its backend)."""
+    """One CPU device per core, at most one per chain (effective only before JAX starts).
+
+    Chains sharing a device are vmapped and advance in lockstep (each NUTS iteration lasts
+    as long as the deepest tree among them), yet a device per chain costs more: for 100
+    participants × 120 trials one gradient of all 4 chains took 1.26 ms of CPU on 2 devices
+    × 2 vmapped chains and 1.73 ms on 4 devices × 1 chain (2 cores; the device threads
+    contend), more than the lockstep wastes.
+    """
     import numpyro
 
     numpyro.set_host_device_count(max(1, min(chains, os.cpu_count() or 1)))
@@ -1210,41 +1330,13 @@ def recover_hierarchical(
     (``participant, parameter, true, estimated``) plus ``hdi_low``, ``hdi_high`` and
     ``covered`` (the true value inside the 94 % HDI), together with the fit.
     """
-    from pavlov.analysis.recovery import _rating_scale, simulate_trials
+    from pavlov.analysis.recovery import _rating_scale, against_truth, simulate_trials
 
     trials, truth = simulate_trials(protocol, model, n_participants, noise, response, seed)
     scale = _rating_scale(trials, protocol) if response == "rating" else None
-    result = fit_hierarchical(
-        trials,
-        (model,),
-        response,
-        chains=chains,
-        draws=draws,
-        warmup=warmup,
-        seed=seed,
-        rating_scale=scale,
-        progress=progress,
-        groups=False,
-    )
-    estimated = result.fits.set_index("participant")
-    rows = []
-    for _, row in truth.iterrows():
-        fit = estimated.loc[row["participant"]]
-        for name in MODELS[model]:
-            true = float(row[name])
-            low, high = float(fit[f"{name}_hdi_low"]), float(fit[f"{name}_hdi_high"])
-            rows.append(
-                {
-                    "participant": row["participant"],
-                    "parameter": name,
-                    "true": true,
-                    "estimated": float(fit[name]),
-                    "hdi_low": low,
-                    "hdi_high": high,
-                    "covered": low <= true <= high,
-                }
-            )
-    out = pd.DataFrame(rows)
+    sampler = dict(chains=chains, draws=draws, warmup=warmup, progress=progress)
+    result = _fit_simulated(trials, (model,), response, scale, seed, sampler)
+    out = against_truth(truth, result.fits, model)
     out.attrs.update(trials.attrs)
     out.attrs.update(fit="hierarchical", chains=chains, draws=draws, warmup=warmup)
     out.attrs["n_participants"] = n_participants
@@ -1265,12 +1357,12 @@ def confusion_hierarchical(
     warmup: int = 1000,
     progress: bool | None = None,
 ) -> pd.DataFrame:
-    """Model recovery with hierarchical fits, judged by PSIS-LOO.
+    """Model recovery with hierarchical fits, judged by leave-one-out predictive densities.
 
     For each generating model (seed ``seed + i``), every model is fitted hierarchically to
-    the simulated sample; each participant's winner is the model with the highest summed
-    LOO elpd over that participant's trials (:func:`participant_winners`), and the sample's
-    winner the model with the highest total elpd.
+    the simulated sample; each participant's winner is the model with the highest
+    leave-one-participant-out elpd (:func:`participant_winners`), and the sample's winner
+    the model with the highest total PSIS-LOO elpd.
 
     Returns
     -------
@@ -1279,50 +1371,36 @@ def confusion_hierarchical(
         it won), ``n``, ``recovered`` (share won by the generating model), ``sample_winner``,
         ``flagged`` (fits whose diagnostics were flagged).
     """
-    from pavlov.analysis.recovery import DEFAULT_NOISE, _rating_scale, simulate_trials
+    from pavlov.analysis.recovery import confusion
 
     models = list(dict.fromkeys(models))
     if len(models) < 2:
         raise HierarchicalError(f"models: expected at least two models to compare, got {models}")
-    rows = []
-    n_trials = 0
-    for index, generating in enumerate(models):
-        trials, _ = simulate_trials(
-            protocol, generating, n_participants, noise, response, seed + index
-        )
-        n_trials = int(len(trials) / n_participants)
-        scale = _rating_scale(trials, protocol) if response == "rating" else None
-        result = fit_hierarchical(
-            trials,
-            models,
-            response,
-            chains=chains,
-            draws=draws,
-            warmup=warmup,
-            seed=seed + index,
-            rating_scale=scale,
-            progress=progress,
-            groups=False,
-        )
-        winners = participant_winners(result).value_counts()
-        n = int(winners.sum())
-        row: dict[str, Any] = {
-            "simulated": generating,
-            **{m: int(winners.get(m, 0)) for m in models},
+
+    sampler = dict(chains=chains, draws=draws, warmup=warmup, progress=progress)
+
+    def judge(trials, scale, seed):
+        result = _fit_simulated(trials, models, response, scale, seed, sampler)
+        return participant_winners(result), {
+            "sample_winner": result.comparison["model"].iloc[0],
+            "flagged": ", ".join(m for m, d in result.diagnostics.items() if d.flagged),
         }
-        row["n"] = n
-        row["recovered"] = row[generating] / n if n else np.nan
-        row["sample_winner"] = result.comparison["model"].iloc[0]
-        row["flagged"] = ", ".join(m for m, d in result.diagnostics.items() if d.flagged)
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    out.attrs.update(
-        protocol=protocol.path,
-        response=response,
-        noise=DEFAULT_NOISE[response] if noise is None else float(noise),
-        seed=seed,
-        n_participants=n_participants,
-        n_trials=n_trials,
-        fit="hierarchical",
-    )
+
+    out = confusion(protocol, models, n_participants, noise, response, seed, judge)
+    out.attrs["fit"] = "hierarchical"
     return out
+
+
+def _fit_simulated(trials, models, response, scale, seed, sampler) -> HierarchicalFit:
+    """Fit simulated participants: one group, and ratings as the simulator makes them (V +
+    noise, the identity observation model)."""
+    return fit_hierarchical(
+        trials,
+        models,
+        response,
+        seed=seed,
+        rating_scale=scale,
+        rating_model="identity",
+        groups=False,
+        **sampler,
+    )

@@ -132,6 +132,7 @@ def run(
         rating_scale=fits.attrs.get("rating_scale"),
         # SCR leaves reinforced trials out by default; --exclude-reinforced does so for ratings
         exclude_reinforced=True if args.exclude_reinforced else None,
+        rating_model=args.rating_model,
     )
     comparison = result.comparison
     best = comparison["model"].iloc[0] if comparison["elpd_loo"].notna().any() else None

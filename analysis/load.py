@@ -58,7 +58,7 @@ from pavlov.analysis.frame import (
 )
 from pavlov.analysis.physio import Physio
 from pavlov.analysis.table import (
-    CS_TYPES,
+    TRIAL_TYPES,
     missing_mask,
     parse_choice,
     parse_numeric,
@@ -586,7 +586,7 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
     if cs.empty:
         return pd.DataFrame()
     _require(events, name, ("phase", "trial", "cs_type"))
-    cs_type = parse_choice(cs, "cs_type", name, CS_TYPES)
+    cs_type = parse_choice(cs, "cs_type", name, TRIAL_TYPES)
     roles = _text(cs, "cs")
     out = {
         "phase": cs["phase"].to_numpy(dtype=object),

@@ -216,7 +216,7 @@ def run_model(
                 d_value[idx] = buf_v
     out_v, out_d, out_a = (np.ascontiguousarray(x.T) for x in (out_v, out_d, out_a))
     if gradient:
-        out_dv, out_da = (np.ascontiguousarray(x.transpose(1, 0, 2)) for x in (out_dv, out_da))
+        out_dv, out_da = (x.transpose(1, 0, 2) for x in (out_dv, out_da))
     if pad.any():  # the sink column absorbed padding updates; hide its trace
         for out in (out_v, out_d, out_a):
             out[pad] = np.nan

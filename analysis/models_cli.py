@@ -17,7 +17,9 @@ often each model had the lowest BIC (rows: simulated model; ``--out`` writes tha
 Bayesian model (:mod:`pavlov.analysis.hierarchical`; ``--chains``, ``--draws``, ``--warmup``):
 the table adds each parameter's 94 % HDI coverage of the true values and its identifiability
 (posterior contraction, prior–posterior overlap); with ``--confusion`` a participant's winner
-is the model with the highest PSIS-LOO elpd over that participant's trials.
+is the model under which the participant's data are most probable given the group level
+alone (leave-one-participant-out elpd, ``elpd_lopo``: the participant's parameters
+integrated over the fitted population; :func:`~pavlov.analysis.hierarchical.participant_winners`).
 """
 
 from __future__ import annotations
@@ -211,7 +213,7 @@ def _run_hierarchical(args: argparse.Namespace, protocol) -> int:
             f"(noise SD {attrs['noise']:g}), {args.participants} participants x "
             f"{attrs['n_trials']} trials per simulated model, {setting}, seed {args.seed}"
         )
-        print("highest per-participant PSIS-LOO elpd wins (rows: simulated, columns: fitted)")
+        print("highest leave-one-participant-out elpd wins (rows: simulated, columns: fitted)")
         print(
             f"{'simulated':<10}"
             + "".join(f"{m:>8}" for m in models)

@@ -36,6 +36,8 @@ from pavlov.protocols.model import Protocol
 __all__ = [
     "DEFAULT_NOISE",
     "PARAMETER_RANGE",
+    "against_truth",
+    "confusion",
     "model_confusion",
     "recover",
     "recovery_summary",
@@ -192,19 +194,7 @@ def recover(
         rating_scale=scale,
         rating_model="identity",
     )
-    estimated = fits.set_index("participant")
-    rows = []
-    for _, row in truth.iterrows():
-        for name in MODELS[model]:
-            rows.append(
-                {
-                    "participant": row["participant"],
-                    "parameter": name,
-                    "true": float(row[name]),
-                    "estimated": float(estimated.loc[row["participant"], name]),
-                }
-            )
-    out = pd.DataFrame(rows)
+    out = against_truth(truth, fits, model)
     out.attrs.update(trials.attrs)
     out.attrs["n_participants"] = n_participants
     out.attrs["n_trials"] = int(len(trials) / n_participants)
@@ -285,6 +275,31 @@ def model_confusion(
         check_model(model)
     if len(models) < 2:
         raise FitError(f"models: expected at least two models to compare, got {models}")
+
+    def judge(trials, scale, seed):
+        fits = fit_models(
+            trials,
+            models,
+            response,
+            n_starts=n_starts,
+            seed=seed,
+            rating_scale=scale,
+            rating_model="identity",
+        )
+        bic = fits.pivot(index="participant", columns="model", values="bic")[models].dropna()
+        return bic.idxmin(axis=1), {}
+
+    return confusion(protocol, models, n_participants, noise, response, seed, judge)
+
+
+def confusion(protocol, models, n_participants, noise, response, seed, judge) -> pd.DataFrame:
+    """Simulate from each model in turn and count whom ``judge`` assigns to which model.
+
+    ``judge(trials, rating_scale, seed)`` returns each participant's winning model (a Series;
+    participants it cannot judge left out) and a dict of extra columns for the row; the
+    ``i``-th model is simulated with seed ``seed + i``. Columns: ``simulated``, a count per
+    model, ``n``, ``recovered`` (share won by the generating model), then the extras.
+    """
     rows = []
     n_trials = 0
     for index, generating in enumerate(models):
@@ -293,25 +308,17 @@ def model_confusion(
         )
         n_trials = int(len(trials) / n_participants)
         scale = _rating_scale(trials, protocol) if response == "rating" else None
-        fits = fit_models(
-            trials,
-            models,
-            response,
-            n_starts=n_starts,
-            seed=seed + index,
-            rating_scale=scale,
-            rating_model="identity",
-        )
-        bic = fits.pivot(index="participant", columns="model", values="bic")[models].dropna()
-        winners = bic.idxmin(axis=1).value_counts()
+        winners, extra = judge(trials, scale, seed + index)
+        counts = winners.value_counts()
+        n = int(counts.sum())
         row: dict[str, Any] = {
             "simulated": generating,
-            **{m: int(winners.get(m, 0)) for m in models},
+            **{m: int(counts.get(m, 0)) for m in models},
+            "n": n,
         }
-        row["n"] = len(bic)
-        row["recovered"] = row[generating] / len(bic) if len(bic) else np.nan
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=["simulated", *models, "n", "recovered"])
+        row["recovered"] = row[generating] / n if n else np.nan
+        rows.append({**row, **extra})
+    out = pd.DataFrame(rows)
     out.attrs.update(
         protocol=protocol.path,
         response=response,
@@ -321,6 +328,28 @@ def model_confusion(
         n_trials=n_trials,
     )
     return out
+
+
+def against_truth(truth: pd.DataFrame, fits: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Long table ``participant, parameter, true, estimated`` of one model's fits; with
+    ``hdi_low``, ``hdi_high`` and ``covered`` (truth inside the interval) when ``fits`` has
+    ``<parameter>_hdi_low``/``_hdi_high`` columns."""
+    estimated = fits.set_index("participant")
+    rows = []
+    for _, row in truth.iterrows():
+        fit = estimated.loc[row["participant"]]
+        for name in MODELS[model]:
+            entry = {
+                "participant": row["participant"],
+                "parameter": name,
+                "true": float(row[name]),
+                "estimated": float(fit[name]),
+            }
+            if f"{name}_hdi_low" in fit.index:
+                low, high = float(fit[f"{name}_hdi_low"]), float(fit[f"{name}_hdi_high"])
+                entry.update(hdi_low=low, hdi_high=high, covered=low <= entry["true"] <= high)
+            rows.append(entry)
+    return pd.DataFrame(rows)
 
 
 # --- helpers -------------------------------------------------------------------------

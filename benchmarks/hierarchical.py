@@ -130,6 +130,12 @@ def main(argv=None) -> int:
         f"{row['max_rhat']:.3f}, min bulk ESS {row['min_ess_bulk']:.0f}, "
         f"{int(row['divergences'])} divergences"
     )
+    print(
+        f"sampler cost (independent of load): {row['steps_per_draw']:.1f} leapfrog steps "
+        f"(gradient evaluations) per draw and chain, max tree depth "
+        f"{int(row['max_tree_depth'])}, step size {row['step_size']:.3f}; compilation "
+        f"{row['compile_seconds']:.1f} s"
+    )
     return 0
 
 

@@ -79,3 +79,46 @@ def test_existing_scheduler_is_used(study, serial, tmp_path):
         assert analyze(study, "--out", out, "--scheduler", address, *OPTIONS) == 0
     for name, frame in outputs(serial).items():
         pd.testing.assert_frame_equal(frame, outputs(out)[name], obj=name)
+
+
+def test_batch_size_keeps_many_tasks_per_worker_and_few_runs_per_task():
+    """Runs per task: one for a small study, about n / (16 x threads) for a larger one,
+    never more than MAX_BATCH (so the last tasks leave no worker idle for long)."""
+    from pavlov.analysis.distributed import MAX_BATCH, batch_size
+
+    assert batch_size(8, 2) == 1
+    assert batch_size(200, 2) == 6
+    assert batch_size(1000, 2) == MAX_BATCH == 16
+    assert batch_size(10**5, 100) == 16
+    assert batch_size(0, 0) == 1
+
+
+def _worker_settings():
+    import os
+
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get(
+        "distributed.worker.profile.enabled"
+    )
+
+
+def test_local_workers_keep_default_malloc_and_batches_give_the_serial_frames(
+    study, tmp_path, monkeypatch
+):
+    """A local cluster's workers run without Dask's MALLOC_TRIM_THRESHOLD_ (which made
+    every large array a fresh mmap) and without the sampling profiler; runs loaded three
+    to a task give exactly the serial trial and ratings frames."""
+    from pavlov.analysis import load
+    from pavlov.analysis.distributed import cluster, load_study
+
+    # a Dask nanny started earlier in this process (the test above) leaves the variable in
+    # os.environ, which workers would inherit; a command starts from the user's environment
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with cluster(workers=2) as client:
+        assert set(client.run(_worker_settings).values()) == {(None, False)}
+        trials, ratings = load_study(study, tmp_path / "out", client, batch=3)
+    expected_trials, expected_ratings = load.load_study(study)
+    pd.testing.assert_frame_equal(trials, expected_trials, check_exact=True)
+    pd.testing.assert_frame_equal(ratings, expected_ratings, check_exact=True)
+    assert len(list((tmp_path / "out" / "derivatives" / "runs").glob("*_trials.parquet"))) == 8

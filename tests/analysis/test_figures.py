@@ -135,3 +135,19 @@ def test_reminder_phases_are_marked(bids_data):
     top = fig.axes[0]
     assert "reminder" in [t.get_text() for t in top.texts]
     assert any(line.get_marker() == "*" for line in top.lines)
+
+
+def test_the_three_files_share_one_layout_and_the_figure_keeps_its_engine(bids_data, tmp_path):
+    """save_figure writes PNG, SVG and PDF with the PNG's layout (the axes stand where a
+    PNG alone puts them) and leaves the figure with the layout engine it had."""
+    trials = load_trials(bids_data)
+    fig = plot_curves(group_curves(participant_curves(trials, "rating")), "rating")
+    engine = fig.get_layout_engine()
+    written = save_figure(fig, tmp_path / "f")
+    assert [p.suffix for p in written] == [".png", ".svg", ".pdf"]
+    assert all(p.stat().st_size > 0 for p in written)
+    assert fig.get_layout_engine() is engine
+    after_three = [ax.get_position().bounds for ax in fig.axes]
+    save_figure(fig, tmp_path / "g", formats=("png",))
+    again = [ax.get_position().bounds for ax in fig.axes]
+    assert again == [pytest.approx(bounds, abs=1e-12) for bounds in after_three]

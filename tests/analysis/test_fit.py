@@ -272,3 +272,35 @@ def test_models_fitted_in_processes_give_the_serial_result():
     alone = fit_models(frame, models=("hybrid",), n_starts=2, workers=1)
     together = serial[serial["model"] == "hybrid"][alone.columns].reset_index(drop=True)
     pd.testing.assert_frame_equal(alone, together)
+
+
+def test_started_fits_give_fit_models_result_and_cancel_ends_their_processes():
+    """start_fits runs the fits in forked processes and its result() is exactly
+    fit_models'; cancel() ends the processes of fits still running."""
+    import multiprocessing as mp
+
+    from pavlov.analysis.fit import start_fits
+
+    frame, _ = make_trials(6, "hybrid", "rating", seed=11, n_trials=30)
+    serial = fit_models(frame, models=("rw", "hybrid"), n_starts=2, workers=1)
+    pending = start_fits(frame, models=("rw", "hybrid"), n_starts=2, workers=2)
+    pd.testing.assert_frame_equal(pending.result(), serial)
+    assert pending.result() is pending.result()  # collected once
+    abandoned = start_fits(frame, models=("rw", "hybrid"), n_starts=2, workers=2)
+    assert mp.active_children()
+    abandoned.cancel()
+    for child in mp.active_children():
+        child.join(timeout=10)
+    assert not mp.active_children()
+
+
+def test_bad_fit_options_fail_before_any_process_starts():
+    """start_fits checks its options at once, with one line, and starts no process."""
+    import multiprocessing as mp
+
+    from pavlov.analysis.fit import start_fits
+
+    frame, _ = make_trials(2, "rw", "rating", n_trials=20)
+    with pytest.raises(FitError, match=r"^n_starts: expected a whole number >= 1, got 0$"):
+        start_fits(frame, models=("rw", "hybrid"), n_starts=0, workers=2)
+    assert not mp.active_children()

@@ -202,6 +202,99 @@ def test_group_means_of_a_simulated_table_fall_in_their_hdis(tmp_path):
     assert np.isfinite(comparison.loc[0, "elpd_loo"]) and comparison.loc[0, "se"] > 0
 
 
+def test_ratings_use_the_linear_observation_model_unless_identity_is_asked(tmp_path):
+    """Hierarchical rating fits default to the ML fits' linear model (b0 + b1*V): ratings
+    squeezed into 0.2-0.7 of the scale give back group means of b0 near 0.2 and b1 near 0.5;
+    `pavlov analyze --rating-model identity` fits V + noise (no b) and says so."""
+    isolated(
+        tmp_path,
+        """
+        from pavlov.analysis.hierarchical import fit_hierarchical
+
+        trials, _ = simulated_groups()
+        trials["rating"] = 0.2 + 0.5 * trials["rating"]  # a participant using part of the scale
+        table = trials.rename(columns={"rating": "response"})  # a trial table's columns
+        table.assign(us=table.pop("reinforced").astype(int)).to_csv("squeezed.csv", index=False)
+        result = fit_hierarchical(
+            trials, ["rw"], "rating", chains=2, draws=150, warmup=150, seed=2,
+            rating_scale=(0.0, 1.0), progress=False, groups=False,
+        )
+        result.group.to_csv("group.csv", index=False)
+        result.fits.to_csv("fits.csv", index=False)
+        with open("attrs.json", "w") as out:
+            json.dump({k: result.attrs[k] for k in ("rating_model", "observation")}, out)
+        """,
+    )
+    attrs = json.loads((tmp_path / "attrs.json").read_text())
+    assert attrs["rating_model"] == "linear" and "beta0_i + beta_v_i*V" in attrs["observation"]
+    group = pd.read_csv(tmp_path / "group.csv", keep_default_na=False).set_index("parameter")
+    for name, true in (("beta0", 0.2), ("beta_v", 0.5)):
+        row = group.loc[name]
+        assert row["quantity"] == "observation"
+        # near, not exactly, the truth: the simulated ratings are clipped at the scale's ends
+        assert abs(float(row["mean"]) - true) < 0.05, (name, row)
+    fits = pd.read_csv(tmp_path / "fits.csv")
+    assert fits["beta_v"].between(0.3, 0.7).all()
+    out = tmp_path / "out"
+    done = pavlov(
+        "analyze", tmp_path / "squeezed.csv", "--out", out, "--response-name", "rating",
+        "--rating-scale", "0", "1", "--models", "rw", "--fit", "hierarchical",
+        "--rating-model", "identity", "--chains", "2", "--draws", "20", "--warmup", "20",
+        "--regressors", "none",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out / "model_fits.csv")
+    bayes = table[table["fit"] == "hierarchical"]
+    assert len(bayes) == 20 and bayes["alpha"].notna().all()
+    assert "beta_v" not in bayes.columns or bayes["beta_v"].isna().all()
+    group = pd.read_csv(out / "group_posteriors.csv", keep_default_na=False)
+    assert "beta_v" not in set(group["parameter"])
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "rescaled rating ~ N(V, sigma_i^2) (identity)" in report
+
+
+def test_leave_one_participant_out_elpd_integrates_over_the_population(tmp_path):
+    """elpd_lopo is each participant's log marginal likelihood given the group level: for
+    RW ratings and known group values it matches quadrature over the population of α."""
+    isolated(
+        tmp_path,
+        """
+        from scipy.special import logsumexp
+        from scipy.stats import norm
+        from pavlov.analysis.hierarchical import _arrays, _evidence, _Inputs
+
+        rng = np.random.default_rng(4)
+        n, t, mu, tau, sigma = 5, 40, -0.5, 0.8, 0.2
+        cues = rng.integers(0, 2, (n, t))
+        outcomes = ((cues == 0) & (rng.random((n, t)) < 0.5)).astype(float)
+        alpha = 1 / (1 + np.exp(-(mu + tau * rng.normal(size=n))))
+        y = run_model("rw", {"alpha": alpha}, cues, outcomes).v + rng.normal(0, sigma, (n, t))
+        part, trial = np.nonzero(np.ones((n, t), bool))
+        inputs = _Inputs(cues=cues, outcomes=outcomes, plus=cues == 0, part_idx=part,
+                         trial_idx=trial, y=y[part, trial], group_of=np.zeros(n, int),
+                         n_groups=1, response="rating", v0=0.5, linear=False)
+        draws = 50  # every posterior draw at the known group values
+        z = {
+            "mu": np.full((1, draws, 1, 1), mu), "log_tau": np.full((1, draws, 1), np.log(tau)),
+            "m_log_sigma": np.full((1, draws), np.log(sigma)),
+            "log_s_log_sigma": np.full((1, draws), -20.0),
+            "z": np.zeros((1, draws, n, 1)), "z_log_sigma": np.zeros((1, draws, n)),
+        }
+        z = {k: v.astype(np.float32) for k, v in z.items()}
+        got = _evidence("rw", inputs, _arrays(inputs), z, seed=0, n_hyper=50, n_inner=400)
+        logit = np.linspace(mu - 6 * tau, mu + 6 * tau, 801)
+        grid = 1 / (1 + np.exp(-logit))
+        for i in range(n):
+            v = run_model("rw", {"alpha": grid}, np.tile(cues[i], (len(grid), 1)),
+                          np.tile(outcomes[i], (len(grid), 1))).v
+            ll = norm.logpdf(y[i], v, sigma).sum(axis=1)
+            weights = norm.logpdf(logit, mu, tau) + np.log(logit[1] - logit[0])
+            exact = logsumexp(ll + weights)
+            assert abs(got[i] - exact) < 0.1, (i, got[i], exact)
+        """,
+    )
+
+
 @pytest.fixture(scope="module")
 def homan_run(homan_table, tmp_path_factory):
     """`pavlov analyze` of Homan et al. 2019 (the first 24 participants, SCR, groups A/B)

@@ -112,7 +112,7 @@ def test_bad_cs_type_in_log_names_row_and_column(bids_data):
     cells[8] = "CSx"
     lines[2] = "\t".join(cells)
     file.write_text("\n".join(lines) + "\n")
-    message = f"{file}:3: row 2, column 'cs_type': expected 'CS\\+' or 'CS-', got 'CSx'"
+    message = f"{file}:3: row 2, column 'cs_type': expected 'CS\\+' or 'CS-' or 'GS', got 'CSx'"
     with pytest.raises(TableError, match=message):
         load_trials(bids_data)
 

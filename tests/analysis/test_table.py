@@ -82,11 +82,11 @@ def test_missing_column(tmp_path):
 
 
 def test_bad_cs_type(tmp_path):
-    """A cs_type other than CS+/CS- names file, line, row and column, with a suggestion."""
+    """A cs_type other than CS+/CS-/GS names file, line, row and column, with a suggestion."""
     path = write(tmp_path, GOOD.replace("s10,acq,1,CS-", "s10,acq,1,CS +"))
     with pytest.raises(
         TableError,
-        match=rf"^{path}:4: row 3, column 'cs_type': expected 'CS\+' or 'CS-', got 'CS \+' "
+        match=rf"^{path}:4: row 3, column 'cs_type': expected 'CS\+' or 'CS-' or 'GS', got 'CS \+' "
         r"\(did you mean 'CS\+'\?\)$",
     ):
         read_table(path)
