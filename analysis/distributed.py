@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
+
+if typing.TYPE_CHECKING:
+    from pavlov.analysis.load import LogFile
 
 __all__ = [
     "LOCAL_WORKER_CONFIG",
@@ -102,7 +106,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterato
 
 
 def _run_task(
-    items: list[tuple[object, int]], folder: str, scoring=None
+    items: list[tuple[LogFile, int]], folder: str, scoring=None
 ) -> list[tuple[pd.DataFrame, pd.DataFrame | None]]:
     """On a worker: load a batch of runs; write each run's trial (and rating) rows as
     Parquet and return the frames themselves (the client then reads nothing back)."""

@@ -467,7 +467,7 @@ def plot_startle(group: pd.DataFrame, potentiation: pd.DataFrame) -> Figure:
     positions, spans = _layout(everyone, "block")
     roles = list(pd.unique(everyone["cs"]))
     others = [c for c in ROLE_COLOURS if c not in COLOURS.values()]
-    colours = {r: others[i % len(others)] for i, r in enumerate(roles)}
+    colours: dict[str, object] = {r: others[i % len(others)] for i, r in enumerate(roles)}
     colours.update({r: COLOURS["CS-"] for r in roles if r.startswith("CS-")})
     gs = [r for r in roles if r.startswith("GS")]
     colours.update(_continuum_colours(gs))

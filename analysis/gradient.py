@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.errors import AnalysisError
-from pavlov.analysis.table import GS_ROLE, GS_TYPE
+from pavlov.analysis.frame import GS_ROLE, GS_TYPE
 
 __all__ = [
     "GRADIENT_COLUMNS",

@@ -64,7 +64,7 @@ def register_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _nonnegative(text: str) -> float:
-    from pavlov.task.argtypes import nonnegative_float
+    from pavlov.common.argtypes import nonnegative_float
 
     return nonnegative_float(text)
 
@@ -198,7 +198,7 @@ def gradient_outputs(trials, response, select, args, save, out: Path, written: l
         and trials.loc[trials["cs_type"] == "GS", "startle"].notna().any()
     ):
         measures.append("startle")
-    parts = {"gradient": [], "per": [], "scores": []}
+    parts: dict[str, list[pd.DataFrame]] = {"gradient": [], "per": [], "scores": []}
     for measure in measures:
         per = gradient.participant_gradient(trials, measure, **select)
         parts["per"].append(per.assign(response=measure))

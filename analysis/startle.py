@@ -289,7 +289,8 @@ def probe_events(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataFrame
     TableError
         Malformed trial numbers, or a trial that has no ``cs`` row.
     """
-    from pavlov.analysis.table import parse_numeric, require_columns, role_type
+    from pavlov.analysis.frame import role_type
+    from pavlov.analysis.table import parse_numeric, require_columns
 
     rows = events[events["trial_type"].to_numpy() == PROBE]
     if rows.empty:
@@ -458,7 +459,7 @@ def finish_probes(frame: pd.DataFrame, phase_order: dict | None = None) -> pd.Da
         ``magnitude``; ``probe`` counts the role's probes within the participant's
         session and phase.
     """
-    from pavlov.analysis.load import natural_key
+    from pavlov.analysis.frame import natural_key
     from pavlov.analysis.load import phase_order as order_of
 
     out = frame.copy()
@@ -507,13 +508,13 @@ def read_probe_table(path: str | Path) -> pd.DataFrame:
     TableError
         Naming the file, row and column of the first malformed cell.
     """
+    from pavlov.analysis.frame import role_type
     from pavlov.analysis.table import (
         missing_mask,
         parse_labels,
         parse_numeric,
         read_delimited,
         require_columns,
-        role_type,
     )
 
     name = str(path)

@@ -275,8 +275,7 @@ def probe_study(root, logs, participants=4):
     expectation is 1 in CS+ trials, 0.2 in CS− trials and 0 in ITIs."""
     from types import SimpleNamespace
 
-    from pavlov.task.simulate import TrialResponse
-    from pavlov.task.simulated_physio import write_simulated_physio
+    from pavlov.task.simulated_physio import TrialResponse, write_simulated_physio
 
     for number in range(1, participants + 1):
         acquisition = [
