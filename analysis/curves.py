@@ -250,6 +250,8 @@ def within_sem(curves: pd.DataFrame) -> pd.Series:
     diff = _is_difference(curves[level])
     keys = ["group", "phase"]
     cells = curves[~diff]
+    if cells.empty:  # no participant left (all excluded): nothing to normalise
+        return pd.Series(np.nan, index=curves.index, dtype=float)
     person = cells.groupby(["participant", *keys], sort=False)["value"].transform("mean")
     grand = cells.groupby(keys, sort=False)["value"].transform("mean")
     normalised = cells["value"] - person + grand

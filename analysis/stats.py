@@ -331,6 +331,8 @@ def anova_by_phase(
     data = trials
     if participants is not None:
         data = trials[trials["participant"].isin(set(participants))]
+        if data.empty:  # every participant excluded: no phase can be tested
+            return pd.DataFrame(columns=["phase", "phase_order", *ANOVA_COLUMNS])
     curves = participant_curves(
         data,
         response,

@@ -176,3 +176,35 @@ def test_participant_figures_only_when_asked(bids_data, tmp_path):
     names = sorted(p.name for p in (each / "figures").iterdir())
     assert names == sorted(f"sub-{p}_curves.png" for p in ("1", "2", "10"))
     assert all((each / "figures" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+
+
+def test_every_participant_excluded_still_writes_the_study(tmp_path, capsys):
+    """A study whose every participant is excluded (US non-responders: no US response at
+    all) is analysed in full; the after-exclusion outputs are empty, not an internal error."""
+    rows = []
+    for participant in ("01", "02"):
+        for trial in range(1, 13):
+            cs_type = "CS+" if trial % 2 else "CS-"
+            reinforced = cs_type == "CS+" and trial % 4 == 1
+            rows.append(
+                dict(
+                    participant=participant,
+                    phase="acquisition",
+                    trial=trial,
+                    cs_type=cs_type,
+                    us=int(reinforced),
+                    response=0.5 + 0.01 * trial + (0.3 if cs_type == "CS+" else 0.0),
+                    scr=0.5 + 0.01 * trial + (0.3 if cs_type == "CS+" else 0.0),
+                    us_scr=0.0 if reinforced else float("nan"),
+                )
+            )
+    table = tmp_path / "study.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    out = tmp_path / "out"
+    assert analyze(str(table), "--out", str(out), "--response", "scr", "--models") == 0
+    flags = pd.read_csv(out / "exclusion_flags.csv")
+    assert flags["excluded"].all()
+    kept = pd.read_csv(out / "curves_by_block_after_exclusions.csv")
+    assert kept.empty
+    assert (out / "report.html").exists()
+    assert "0 kept after exclusions" in capsys.readouterr().out
