@@ -151,9 +151,17 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
 
 
 class LogError(PavlovError, OSError):
-    """The session log cannot be created, resumed or written (one-line message)."""
+    """The session log cannot be created, resumed or written (one-line message).
+
+    Attributes
+    ----------
+    rows_saved : bool
+        True when the rows of the failing append did reach disk (the log was written again
+        in a re-created folder), so the event counts as logged.
+    """
 
     exit_status = 5
+    rows_saved: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,7 @@ class RunPaths:
     shocks : Path
         ``..._shocks.tsv``: the shock ledger (every train let through, see
         :class:`~pavlov.task.devices.safety.ShockLedger`).
-    lock : Path or None
+    lock : Path
         ``sub-<id>/ses-<s>/.pavlov.lock``: the participant's session lock (see
         :class:`~pavlov.task.devices.safety.SessionLock`), one for every run of the session.
     """
@@ -186,7 +194,7 @@ class RunPaths:
     events_json: Path
     session_json: Path
     shocks: Path
-    lock: Path | None = None
+    lock: Path
 
     def session_ledgers(self) -> list[Path]:
         """The shock ledgers of every run (and task) of this participant's session."""
@@ -558,7 +566,7 @@ class LogWriter:
         try:
             self.log.append(rows)
         except BaseException as error:
-            if counts_event and getattr(error, "rows_saved", False):
+            if counts_event and isinstance(error, LogError) and error.rows_saved:
                 self.events += 1  # e.g. the log was rescued into a re-created folder
             self._failed = error
             raise

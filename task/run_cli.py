@@ -250,6 +250,12 @@ def _recorders(args, lab, paths, clock) -> list:
     return recorders
 
 
+def _set_zero(recorders, zero: float, base: float) -> None:
+    """Tell every stream recorder the session's time zero (``run_session``'s ``on_zero``)."""
+    for recorder in recorders:
+        recorder.set_zero(zero, base)
+
+
 def _session_data(protocol, schedule, args, run, display, devices, intensity, source) -> dict:
     from pavlov.task.sidecar import now_iso, package_versions, schedule_header, schedule_record
 
@@ -401,7 +407,7 @@ def _run(
     from pavlov.task.keyboard import KeyboardInput, KeyTrigger, PsychopyClock, check_keyboard
     from pavlov.task.log import EventLog, write_events_json
     from pavlov.task.psychopy_display import PsychopyDisplay, SilentSound, psychopy_sound
-    from pavlov.task.responder import ParticipantResponder
+    from pavlov.task.responder import ParticipantResponder, Responder
     from pavlov.task.runner import reopen_for_resume, run_session
     from pavlov.task.sidecar import SessionRecord, now_iso, package_versions
     from pavlov.task.simulated_participant import SimulatedParticipant
@@ -557,6 +563,7 @@ def _run(
                     f"sub-{participant} ses-{schedule.session} already had {before} of "
                     f"max_shocks {protocol.safety.max_shocks} shocks (shock ledgers)"
                 )
+        responder: Responder
         if args.simulate:
             responder = SimulatedParticipant(schedule.seed, args.speed)
             seen = []  # what the simulated participant learnt in the sessions before this one
@@ -594,7 +601,7 @@ def _run(
                 marker_codes=devices.marker_codes,
                 stimuli=stimuli,
                 completed_before=completed_before,
-                on_zero=lambda zero, base: [r.set_zero(zero, base) for r in recorders],
+                on_zero=lambda zero, base: _set_zero(recorders, zero, base),
             )
         finally:
             log.close()

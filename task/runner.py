@@ -500,9 +500,7 @@ class _Session:
         if spec.kind == "shock" and spec.train is not None and self.shock is not None:
             now = self.clock.now()
             window = max(4 * self.period, 0.25)
-            # run_session wraps every shock device in a ShockGuard, which arms trains.
-            guard = typing.cast("ShockGuard", self.shock)
-            guard.arm(label, now, now + window)
+            self.shock.arm(label, now, now + window)
             self.display.call_on_flip(self.deliver_shock, spec.train, label)
             return label
         if spec.kind == "sound":
@@ -515,8 +513,8 @@ class _Session:
         if pending is None:
             return
         if pending.train is not None and self.shock is not None:
-            for record in self.shock.delivered():
-                self.trains[record.label] = record
+            for delivered in self.shock.delivered():
+                self.trains[delivered.label] = delivered
             reported = self.trains.get(pending.train) is not None
             if not reported and not force:
                 return

@@ -218,7 +218,7 @@ def run_workup(
         f"Shock work-up for sub-{participant}: target rating {spec.target} on {low}-{high} "
         f"({spec.target_text}); ceiling {spec.ceiling_ma:g} mA, at most {spec.max_steps} steps."
     )
-    record = {
+    record: dict[str, Any] = {
         "participant": participant,
         "started": started,
         "target": spec.target,

@@ -45,7 +45,7 @@ def run_checks(
     say: Callable[[str], None],
     wait: Callable[[float], None],
     tr: float | None = None,
-    broken: dict[str, str] | None = None,
+    broken: dict[str, tuple[str, str]] | None = None,
 ) -> list[CheckResult]:
     """Check markers, trigger and shock line in turn; return one result per device.
 

@@ -191,26 +191,41 @@ def check_command(args: argparse.Namespace) -> int:
     """Run ``pavlov devices check``; return 0 if every check passed, else 3."""
     from pavlov.task.devices.base import DeviceError
     from pavlov.task.devices.check import run_checks
-    from pavlov.task.devices.spec import build_devices
+    from pavlov.task.devices.spec import DeviceSet, build_devices
 
     clock = MonotonicClock()
     lab = _lab(args)
-    given = {"shock": args.shock, "trigger": args.trigger, "markers": args.markers}
+    given: dict[str, str | None] = {
+        "shock": args.shock,
+        "trigger": args.trigger,
+        "markers": args.markers,
+    }
+
+    def build(specs: dict[str, str | None], tr: float | None = None) -> DeviceSet:
+        return build_devices(
+            shock=specs["shock"],
+            trigger=specs["trigger"],
+            markers=specs["markers"],
+            lab=lab,
+            clock=clock,
+            tr=tr,
+        )
+
     broken: dict[str, tuple[str, str]] = {}
     try:
-        devices = build_devices(**given, lab=lab, clock=clock, tr=args.tr)
+        devices = build(given, tr=args.tr)
     except DeviceError:
         # One device cannot be opened: find which (each alone, the others simulated), report
         # it as failed and still check the others.
         for role in given:
-            alone = {other: "simulated" for other in given if other != role}
+            alone = {other: "simulated" if other != role else spec for other, spec in given.items()}
             try:
-                build_devices(**{role: given[role]}, **alone, lab=lab, clock=clock).close()
+                build(alone).close()
             except DeviceError as error:
                 spec = given[role] or getattr(lab, role, None) or "simulated"
                 broken[role] = (f"{role} {spec}", str(error))
         stand_in = {role: "simulated" if role in broken else spec for role, spec in given.items()}
-        devices = build_devices(**stand_in, lab=lab, clock=clock, tr=args.tr)
+        devices = build(stand_in, tr=args.tr)
     from pavlov.task.devices.watchdog import watching
     from pavlov.task.run_cli import _signals_end_session
 

@@ -561,6 +561,8 @@ def _build_outputs(
     from pavlov.task.devices.lines import LineMarkers, PulseTrainShock, SharedLines
 
     labjacks = _LabJacks()
+    shock_lines: OutputLines | None = None
+    marker_lines: OutputLines | None = None
     if shared:
         port = SharedLines(open_lines(shock_spec, labjacks))
         shock_lines = port.channel(shock_code, name=str(shock_spec))
@@ -568,7 +570,6 @@ def _build_outputs(
         marker_lines = port.channel(0xFF & ~shock_code, name=str(marker_spec))
         opened.append(marker_lines)
     else:
-        shock_lines = marker_lines = None
         if shock_spec.is_real:
             shock_lines = open_lines(shock_spec, labjacks)
             opened.append(shock_lines)
@@ -588,5 +589,6 @@ def _build_outputs(
         stream = marker_spec.target or "pavlov-markers"
         markers = LSLMarkers(clock, stream=stream, source_id=stream)
     else:
+        assert marker_lines is not None  # a real, non-LSL marker spec: opened above
         markers = LineMarkers(marker_lines, clock, width, str(marker_spec))
     return shock, markers

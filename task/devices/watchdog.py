@@ -105,13 +105,14 @@ class Watchdog:
             self.process.wait(timeout=RETRY + 2)
 
 
-def start_watchdog(spec: str, shock_code: int) -> Watchdog | None:
+def start_watchdog(spec: str | None, shock_code: int) -> Watchdog | None:
     """Start the watchdog for shock device ``spec`` (None for a simulated shock).
 
     Parameters
     ----------
-    spec : str
-        The shock's device spec (``serial:/dev/ttyACM0``, ``parallel:/dev/parport0``, ...).
+    spec : str or None
+        The shock's device spec (``serial:/dev/ttyACM0``, ``parallel:/dev/parport0``, ...);
+        None or ``simulated`` for none.
     shock_code : int
         The shock line bit(s), recorded in the watchdog's message.
     """
@@ -153,7 +154,7 @@ def start_watchdog(spec: str, shock_code: int) -> Watchdog | None:
 
 
 @contextlib.contextmanager
-def watching(spec: str, shock_code: int) -> Iterator[Watchdog | None]:
+def watching(spec: str | None, shock_code: int) -> Iterator[Watchdog | None]:
     """Run the block with a watchdog on the shock line ``spec`` (none for a simulated one).
 
     A clean end of the block stands the watchdog down; an exception (or a death) leaves it
