@@ -9,6 +9,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from pavlov.task.devices.base import SafetyError
 from pavlov.task.devices.lines import LineMarkers, PulseTrainShock, SharedLines
 from pavlov.task.devices.serial_backend import SerialLines
@@ -92,6 +94,39 @@ def test_marker_and_set_low_on_a_shared_port_never_wait_for_the_shocks_write(pty
     assert any(v & 4 for v in values), values
     assert values[-1] == 0
     assert not any(v & 1 for v in values[values.index(max(values, key=lambda v: v & 1)) + 2 :])
+
+
+class _LowDuringStart(PulseTrainShock):
+    """A shock whose deliver, after it began and before it takes its lock, lets another
+    thread run a whole set_low: the interleaving a race can only hit by chance, forced."""
+
+    race = True
+
+    def _raise_error(self) -> None:
+        if self.race:
+            self.race = False
+            other = threading.Thread(target=self.set_low)
+            other.start()
+            other.join()
+        super()._raise_error()
+
+
+def test_set_low_during_deliver_start_is_never_undone(real_clock):
+    """A set_low from another thread that runs while deliver is starting its train wins every
+    time: deliver refuses the train and the line never rises (deterministic: the old code,
+    which cleared the stop latch after that point, delivered the whole train)."""
+    lines = _TimedLines()
+    shock = _LowDuringStart(lines, 1, real_clock, "recording")
+    shock.open()
+    lines.writes.clear()
+    try:
+        with pytest.raises(SafetyError, match="set low while the train was being started"):
+            shock.deliver(0.0005, 0.001, 3, "t/1")
+        _finish(shock)
+    finally:
+        shock.close()
+    assert [value for _, value in lines.writes if value] == []
+    assert shock.delivered() == []
 
 
 def test_set_low_racing_deliver_always_wins(real_clock):
