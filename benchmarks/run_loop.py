@@ -125,10 +125,13 @@ class TracedDisplay:
         self._flip = display.flip
         self._process_time = time.process_time
         self.frame_period = display.frame_period
-        for name in ("load", "call_on_flip", "poll_keys", "mouse", "play", "stop"):
-            setattr(self, name, getattr(display, name))
-        self.dropped_frames = display.dropped_frames
-        self.close = display.close
+        from pavlov.task.display import Display
+
+        # Every other member of the Display interface, bound once (no __getattr__ per call).
+        own = {"flip", "draw", "record_frame_intervals", "frame_period"}
+        for name in vars(Display):
+            if not name.startswith("_") and name not in own:
+                setattr(self, name, getattr(display, name))
         if scenes is None:
             self.draw = display.draw
         else:
