@@ -1,6 +1,6 @@
 """The fast session harness: one session played on a recording display and a frame clock,
 with simulated devices behind the real :class:`~pavlov.task.devices.safety.ShockGuard` (the
-one place the safety tests wire ``run_session``)."""
+one place the tests wire ``run_session`` with simulated devices)."""
 
 from __future__ import annotations
 
@@ -56,14 +56,17 @@ def run_fast(
     shock=None,
     ledger=None,
     before=None,
+    stimuli: bool = False,
 ) -> FastRun:
     """Play one session on the fast path; never raises (the error is kept on the run).
 
     ``shock`` is the raw device (default a SimulatedShock on the display's clock);
     ``ledger`` a shock ledger the guard counts and records in (as `pavlov run` does);
-    ``before(ledger, guard)`` runs just before the session starts.
+    ``before(ledger, guard)`` runs just before the session starts; ``stimuli`` resolves and
+    checks the protocol's stimulus files first (as `pavlov run` does).
     """
     from pavlov.protocols import build_schedule
+    from pavlov.stimuli.check import prepare_stimuli
     from pavlov.task.console import RecordingConsole
     from pavlov.task.devices.safety import guard_shock
     from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
@@ -107,6 +110,7 @@ def run_fast(
             start_index=start_index,
             time_base=time_base,
             completed_before=start_index,
+            stimuli=prepare_stimuli(protocol, schedule) if stimuli else None,
         )
     except BaseException as error:  # the tests check what was raised
         run.error = error

@@ -362,13 +362,10 @@ def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1
     frame clock, simulated devices and participant) into ``root`` as ``pavlov run`` lays it
     out (task/LOG.md), with a provenance sidecar holding the protocol text; return the
     ``RunPaths``."""
+    from fast_session import run_fast
+
     from pavlov.protocols import build_schedule, load_protocol
-    from pavlov.stimuli.check import prepare_stimuli
-    from pavlov.task.console import RecordingConsole
-    from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
-    from pavlov.task.display import FrameClock, RecordingDisplay
     from pavlov.task.log import EventLog, run_paths, write_events_json
-    from pavlov.task.runner import run_session
     from pavlov.task.sidecar import SessionRecord, add_participant, write_dataset_description
     from pavlov.task.simulated_participant import SimulatedParticipant
 
@@ -379,8 +376,6 @@ def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1
     paths.directory.mkdir(parents=True, exist_ok=True)
     write_dataset_description(root, protocol.study)
     add_participant(root, participant)
-    clock = FrameClock()
-    display = RecordingDisplay(clock)
     record = SessionRecord.create(
         paths.session_json,
         {
@@ -407,24 +402,20 @@ def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1
     write_events_json(paths.events_json)
     log = EventLog.create(paths.events)
     try:
-        run_session(
-            schedule,
+        run = run_fast(
             protocol,
-            display=display,
-            clock=clock,
-            trigger=SimulatedScanner(clock, protocol.scanner.tr / speed) if scanner else None,
-            shock=SimulatedShock(clock) if protocol.safety else None,
-            markers=SimulatedMarkers(clock),
-            responder=SimulatedParticipant(seed, speed),
-            log=log,
-            console=RecordingConsole(),
+            session,
+            participant,
             speed=speed,
-            scanner=scanner,
+            log=log,
             record=record,
-            stimuli=prepare_stimuli(protocol, schedule),
+            responder=SimulatedParticipant(seed, speed),
+            stimuli=True,
         )
     finally:
         log.close()
+    if run.error is not None:
+        raise run.error
     return paths
 
 

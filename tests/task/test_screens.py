@@ -9,16 +9,13 @@ scale, trials their CS. A kind added without a check here fails the test.
 from __future__ import annotations
 
 import pandas as pd
+from fast_session import run_fast
 
 from pavlov.protocols import build_schedule, load_protocol
 from pavlov.protocols.kinds import EVENT_KINDS, PHASE_TYPES
 from pavlov.protocols.kinds.screen import format_clock
-from pavlov.stimuli.check import prepare_stimuli
-from pavlov.task.console import RecordingConsole
-from pavlov.task.devices.simulated import SimulatedMarkers
 from pavlov.task.display import FrameClock, RecordingDisplay
 from pavlov.task.log import EventLog
-from pavlov.task.runner import run_session
 from pavlov.task.simulated_participant import SimulatedParticipant
 
 PROTOCOL = """\
@@ -108,27 +105,24 @@ def play(tmp_path, slow_frames=None):
     path = tmp_path / "screens.yaml"
     path.write_text(PROTOCOL)
     protocol = load_protocol(path)
-    schedule = build_schedule(protocol, "demo", "s1")
-    clock = FrameClock()
-    display = RecordingDisplay(clock, slow_frames=slow_frames or {})
+    display = RecordingDisplay(FrameClock(), slow_frames=slow_frames or {})
     log = EventLog.create(tmp_path / "events.tsv")
     try:
-        result = run_session(
-            schedule,
+        run = run_fast(
             protocol,
-            display=display,
-            clock=clock,
-            trigger=None,
-            shock=None,
-            markers=SimulatedMarkers(clock),
-            responder=SimulatedParticipant(1, SPEED),
-            log=log,
-            console=RecordingConsole(),
+            "s1",
+            "demo",
             speed=SPEED,
-            stimuli=prepare_stimuli(protocol, schedule),
+            display=display,
+            log=log,
+            responder=SimulatedParticipant(1, SPEED),
+            stimuli=True,
         )
     finally:
         log.close()
+    if run.error is not None:
+        raise run.error
+    result = run.result
     rows = pd.read_csv(tmp_path / "events.tsv", sep="\t", na_values="n/a", keep_default_na=False)
     return protocol, display, result, rows
 

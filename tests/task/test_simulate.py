@@ -22,40 +22,26 @@ def runner_session(root: Path, protocol, participant: str, session: str):
     """Play a session with the run loop exactly as `pavlov run --simulate` wires it (simulated
     participant seeded by the schedule and replaying earlier sessions, simulated scanner,
     shock and markers), on a recording display and frame clock instead of a window."""
-    from pavlov.stimuli.check import prepare_stimuli
-    from pavlov.task.console import RecordingConsole
-    from pavlov.task.devices.simulated import SimulatedMarkers, SimulatedScanner, SimulatedShock
-    from pavlov.task.display import FrameClock, RecordingDisplay
+    from fast_session import run_fast
+
     from pavlov.task.log import EventLog, run_paths
-    from pavlov.task.runner import run_session
     from pavlov.task.simulate import learner_for
 
     schedule = build_schedule(protocol, participant, session)
     scanner = protocol.scanner if protocol.session(session).scanner else None
     paths = run_paths(root, participant, session, protocol.task, 1, scanner is not None)
     paths.directory.mkdir(parents=True)
-    clock = FrameClock()
     learner = learner_for(protocol, schedule, None)
     learner.speed = SPEED
     log = EventLog.create(paths.events)
     try:
-        run_session(
-            schedule,
-            protocol,
-            display=RecordingDisplay(clock),
-            clock=clock,
-            trigger=SimulatedScanner(clock, protocol.scanner.tr / SPEED) if scanner else None,
-            shock=SimulatedShock(clock) if protocol.safety else None,
-            markers=SimulatedMarkers(clock),
-            responder=learner,
-            log=log,
-            console=RecordingConsole(),
-            speed=SPEED,
-            scanner=scanner,
-            stimuli=prepare_stimuli(protocol, schedule),
+        run = run_fast(
+            protocol, session, participant, speed=SPEED, log=log, responder=learner, stimuli=True
         )
     finally:
         log.close()
+    if run.error is not None:
+        raise run.error
     return paths.events
 
 
