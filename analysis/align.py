@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pavlov.analysis.physio import PhysioError
+from pavlov.protocols.kinds import markers
 
 __all__ = [
     "ALIGN_EVENTS",
@@ -37,15 +38,14 @@ __all__ = [
     "expected_markers",
 ]
 
-#: pavlov's default marker codes of the events alignment uses (the runner's table in
-#: ``task/devices/codes.py``; the analysis room may not import the task room, and a test
-#: checks the two agree).
-DEFAULT_MARKER_CODES: Mapping[str, int] = MappingProxyType(
-    {"CSpr": 10, "CSpu": 12, "CSm": 14, "USp": 20, "USo": 22, "USm": 24}
-)
-
 #: Events whose markers are sent on the flip their log row's onset is: the anchors.
-ALIGN_EVENTS = tuple(DEFAULT_MARKER_CODES)
+ALIGN_EVENTS = ("CSpr", "CSpu", "CSm", "USp", "USo", "USm")
+
+#: pavlov's default marker codes of the events alignment uses, as the phase kinds declare
+#: them (:func:`pavlov.protocols.kinds.markers`, the same table the runner sends from).
+DEFAULT_MARKER_CODES: Mapping[str, int] = MappingProxyType(
+    {event: code for event, code in markers().items() if event in ALIGN_EVENTS}
+)
 
 #: Largest drift between two clocks that the first, coarse pairing allows (parts per one).
 MAX_DRIFT = 5e-4
