@@ -12,6 +12,9 @@ Writes into ``--out``:
   recovery ratio, and the exclusion flags;
 - ``summaries.csv``: multiverse phase summaries;
 - ``exclusions.csv``: flag counts;
+- ``questionnaire.csv`` (one row per questionnaire item asked), ``questionnaire_summary.csv``
+  and ``awareness.csv`` (contingency awareness per participant) when the logs hold
+  questionnaire rows (:mod:`pavlov.analysis.questionnaire`);
 - ``anova.csv``: CS × block rm-ANOVA per phase (``sample`` = all / after_exclusions);
 - ``index_tests.csv``: paired tests of extinction and return of fear (d_z, 95 % CI), and
   ``group_index_tests.csv`` between groups (Welch, Hedges' g) when groups exist;
@@ -148,7 +151,8 @@ def register(subparsers) -> None:
         nargs="*",
         default=["us_nonresponder"],
         metavar="FLAG",
-        help="flags that exclude: us_nonresponder, nonlearner, missing (us_nonresponder)",
+        help="flags that exclude: us_nonresponder, nonlearner, missing, unaware (a wrong "
+        "answer to a questionnaire's contingency-awareness item) (us_nonresponder)",
     )
     parser.add_argument(
         "--models",
@@ -322,10 +326,74 @@ def register(subparsers) -> None:
         metavar="THEIRS=OURS,...",
         help="trial tables: read your column names as pavlov's, e.g. subject=participant,stim=cs",
     )
+    parser.add_argument(
+        "--codes",
+        metavar="FILE",
+        help="a blinded study's code list (CSV: participant, code, arm); with --unblind its "
+        "arms become the groups compared",
+    )
+    parser.add_argument(
+        "--unblind",
+        action="store_true",
+        help="read the --codes list's arm column: each listed participant's group is its arm",
+    )
     from pavlov.analysis.paradigm_report import register_options
 
     register_options(parser)
     parser.set_defaults(func=run_analyze)
+
+
+def unblind(frame: pd.DataFrame, arms: dict[str, str]) -> pd.DataFrame:
+    """``frame`` with each listed participant's ``group`` set to its arm (a blinded study's
+    code list, read to unblind); other participants keep theirs."""
+    if not arms or "group" not in frame.columns:
+        return frame
+    from pavlov.common.bids import LabelError
+    from pavlov.protocols.arms import participant_key
+
+    def key(participant: str) -> str:
+        try:
+            return participant_key(participant)
+        except LabelError:  # a trial table's own ID: matched as written
+            return participant
+
+    out = frame.copy()
+    was = out["group"]
+    labels = out["participant"].astype(str)
+    # The list's 1 is the data's 01 (participant_key): matched once per participant.
+    by_key = {key(p): arm for p, arm in arms.items()}
+    found = {p: by_key.get(key(p)) for p in labels.unique()}
+    group = labels.map(found).fillna(was.astype(str))
+    out["group"] = group.astype("category") if isinstance(was.dtype, pd.CategoricalDtype) else group
+    return out
+
+
+def _check_blinded_codes(data: Path, listed, codes_path: str) -> None:
+    """Every participant ``participants.tsv`` records as blinded must be in the code list,
+    with the kit code recorded at the run: else the unblinded groups would be wrong (a
+    participant left with no group, or given another kit's arm) without a word."""
+    from pavlov.analysis.load import find_participants_tsv
+
+    tsv = find_participants_tsv(data)
+    if tsv is None:
+        return
+    table = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False)
+    if "arm" not in table.columns or "participant_id" not in table.columns:
+        return
+    for _, row in table[table["arm"] == "blinded"].iterrows():
+        participant = str(row["participant_id"]).removeprefix("sub-")
+        code = listed.get(participant)
+        if code is None:
+            raise AnalysisError(
+                f"--codes {codes_path}: expected a row for sub-{participant} (blinded in "
+                f"{tsv}), got none"
+            )
+        recorded = str(row.get("code", "") or "")
+        if recorded not in ("", "n/a") and recorded != code.code:
+            raise AnalysisError(
+                f"--codes {codes_path}:{code.line}: code: expected {recorded} (sub-"
+                f"{participant}'s kit code in {tsv}), got {code.code}"
+            )
 
 
 def _check_phases(option: str, names, trials: pd.DataFrame) -> None:
@@ -366,6 +434,7 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace, client) -> int:
     from pavlov.analysis import curves, exclusions, indices, load, provenance, report, stats
+    from pavlov.analysis.frame import with_categorical_keys
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -374,20 +443,39 @@ def _analyze(args: argparse.Namespace, client) -> int:
     physio = read_physio_option(args)
     scoring = scr_scoring(args)
     # one pass over the logs: each events file is read once for trials and ratings
-    if client is not None and physio is None and not args.columns:
-        from pavlov.analysis import distributed
+    try:
+        if client is not None and physio is None and not args.columns:
+            from pavlov.analysis import distributed
 
-        trials, ratings = distributed.load_study(
-            args.data, out, client, args.response_name, scoring=scoring
-        )
-    else:
-        trials, ratings = load.load_study(
-            args.data,
-            response_name=args.response_name,
-            physio=physio,
-            scoring=scoring,
-            columns=args.columns,
-        )
+            trials, ratings = distributed.load_study(
+                args.data, out, client, args.response_name, scoring=scoring
+            )
+        else:
+            trials, ratings = load.load_study(
+                args.data,
+                response_name=args.response_name,
+                physio=physio,
+                scoring=scoring,
+                columns=args.columns,
+            )
+    except load.NoTrialsError:
+        if load.is_trial_table(args.data):
+            raise
+        # no CS trial anywhere (a questionnaire-only follow-up day): what the logs hold
+        return _without_any_trials(args, out)
+    # A participant whose logs hold no CS trial (a run aborted before its first trial, a
+    # questionnaire-only session) has nothing to analyse, but must not vanish unnoticed.
+    unanalysed = _without_trials(args.data, trials)
+    arms: dict[str, str] = {}  # participant -> arm, from an unblinded code list
+    if args.unblind or args.codes:
+        if not (args.unblind and args.codes):
+            raise AnalysisError("--unblind: expected --codes FILE and --unblind together")
+        from pavlov.protocols.arms import read_codes
+
+        listed = read_codes(args.codes, unblind=True)
+        _check_blinded_codes(Path(args.data), listed, args.codes)
+        arms = {p: c.arm for p, c in listed.items() if c.arm}
+        trials, ratings = unblind(trials, arms), unblind(ratings, arms)
     trials, scr_chain = transform_scr(trials, args, scored=not load.is_trial_table(args.data))
     from pavlov.analysis import paradigm_report
 
@@ -395,8 +483,12 @@ def _analyze(args: argparse.Namespace, client) -> int:
     trials, probes, startle_notes = paradigm_report.read_probes(
         args, trials, table=load.is_trial_table(args.data)
     )
+    if probes is not None:
+        # The probes read their groups from participants.tsv, where a blinded one is n/a.
+        probes = unblind(probes, arms)
     # generalisation stimuli have their own analysis (gradient.csv), never pooled with CS−
     everything, trials = trials, curves.conditioning_trials(trials)
+    trials = with_categorical_keys(trials)  # grouped dozens of times below
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     check_stats_options(args, trials)
@@ -410,6 +502,15 @@ def _analyze(args: argparse.Namespace, client) -> int:
         override=protocol,
         override_path=args.protocol or "",
     )
+    from pavlov.analysis import questionnaire
+
+    answers = (
+        questionnaire.load_questionnaire(args.data, recorded, sessions)
+        if not load.is_trial_table(args.data)
+        else pd.DataFrame(columns=list(questionnaire.QUESTIONNAIRE_COLUMNS))
+    )
+    answers = unblind(answers, arms)  # as the probes: groups read from participants.tsv
+    awareness = questionnaire.classify_awareness(answers)
     drop_first = True if args.drop_first == [] else (args.drop_first or False)
     if drop_first and drop_first is not True:
         _check_phases("--drop-first", drop_first, trials)
@@ -424,6 +525,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
         acquisition=args.acquisition,
         max_missing=args.max_missing,
         criteria=tuple(args.exclude),
+        awareness=awareness,
     )
     keep = exclusions.included(flags)
     counts = exclusions.exclusion_counts(flags)
@@ -467,8 +569,28 @@ def _analyze(args: argparse.Namespace, client) -> int:
     save(curves.summarise_phases(trials, response, **select), "summaries.csv")
     save(flags, "exclusion_flags.csv")
     save(counts, "exclusions.csv")
+    questionnaire_tables = []
+    if len(answers):
+        summary = questionnaire.summarise_items(answers)
+        save(answers, "questionnaire.csv")
+        save(summary, "questionnaire_summary.csv")
+        questionnaire_tables.append(("Questionnaire items (answers over participants)", summary))
+    if len(awareness):
+        save(awareness, "awareness.csv")
+        shown = awareness.assign(aware=awareness["aware"].astype(object).fillna("unknown"))
+        questionnaire_tables.append(
+            (
+                "Contingency awareness (aware: the CS+ picture chosen and the CS+ expected most in every awareness item)",
+                shown.groupby(["group", "aware"], sort=False).size().reset_index(name="n"),
+            )
+        )
 
     notes = list(protocol_notes) + startle_notes
+    if unanalysed:
+        notes.append(
+            f"{len(unanalysed)} participant(s) with logs but no CS trial are not analysed: "
+            f"{', '.join(unanalysed)}."
+        )
     role_tables, role_figure = _roles(trials, response, args, select, keep, save, notes)
     extras = []  # startle and generalisation: tables, figures, options, notes
     if probes is not None:
@@ -574,6 +696,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
         "US non-responder": f"< {args.us_min_share:.0%} of US trials with ≥ {args.us_threshold} µS",
         "non-learner": f"CS+ − CS− ≤ 0 over the last {args.nonlearner_trials} acquisition trials",
         "missing data": f"> {args.max_missing:.0%} of trials without {response}",
+        "unaware": "another picture than the CS+ chosen, or a CS− expected as much as the CS+, in a contingency-awareness item",
         "exclusion criteria": ", ".join(args.exclude) or "none",
         "models": ", ".join(args.models) or "none",
     }
@@ -619,6 +742,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
         *inference_tables,
         *role_tables,
         *(table for extra in extras for table in extra.tables),
+        *questionnaire_tables,
         ("Exclusion counts", counts),
     ]
     if mixed is not None:
@@ -637,12 +761,84 @@ def _analyze(args: argparse.Namespace, client) -> int:
         notes=notes,
     )
     written.append(report.write_text(out / "report.html", html))
+    missing = f" ({len(unanalysed)} with no CS trial not analysed: {', '.join(unanalysed)})"
     print(
-        f"{trials['participant'].nunique()} participants, {len(trials)} trials, "
-        f"response {response}, {int((~flags['excluded']).sum())} kept after exclusions; "
+        f"{trials['participant'].nunique()} participants{missing if unanalysed else ''}, "
+        f"{len(trials)} trials, response {response}, "
+        f"{int((~flags['excluded']).sum())} kept after exclusions; "
         f"wrote {len(written)} files to {out}"
     )
     return 0
+
+
+def _without_any_trials(args: argparse.Namespace, out: Path) -> int:
+    """``pavlov analyze`` of logs without a CS trial (a questionnaire-only follow-up day):
+    the questionnaire outputs and a report that says there are no trials; exit 0."""
+    from pavlov.analysis import load, provenance, questionnaire, report
+
+    sessions = load.load_sessions(args.data)
+    protocol = _load_protocol(args.protocol)
+    recorded = provenance.recorded_protocols(sessions)
+    answers = questionnaire.load_questionnaire(args.data, recorded, sessions)
+    if args.unblind or args.codes:
+        if not (args.unblind and args.codes):
+            raise AnalysisError("--unblind: expected --codes FILE and --unblind together")
+        from pavlov.protocols.arms import read_codes
+
+        listed = read_codes(args.codes, unblind=True)
+        _check_blinded_codes(Path(args.data), listed, args.codes)
+        answers = unblind(answers, {p: c.arm for p, c in listed.items() if c.arm})
+    awareness = questionnaire.classify_awareness(answers)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AnalysisError(
+            f"--out: cannot create the folder {out}: {error.strerror or error}"
+        ) from None
+    written = []
+    tables = []
+    if len(answers):
+        summary = questionnaire.summarise_items(answers)
+        written.append(report.write_csv(answers, out / "questionnaire.csv"))
+        written.append(report.write_csv(summary, out / "questionnaire_summary.csv"))
+        tables.append(("Questionnaire items (answers over participants)", summary))
+    if len(awareness):
+        written.append(report.write_csv(awareness, out / "awareness.csv"))
+        shown = awareness.assign(aware=awareness["aware"].astype(object).fillna("unknown"))
+        tables.append(
+            (
+                "Contingency awareness (aware: the CS+ picture chosen and the CS+ expected most in every awareness item)",
+                shown.groupby(["group", "aware"], sort=False).size().reset_index(name="n"),
+            )
+        )
+    logged = sorted({log.participant for log in load.find_logs(args.data)})
+    note = (
+        f"The logs hold no CS trial (trial_type 'cs' rows): no conditioning analysis. "
+        f"{len(logged)} participant(s) logged: {', '.join(logged)}; "
+        f"{len(answers)} questionnaire answer(s)."
+    )
+    html = report.render_report(
+        report.report_title(sessions, protocol, args.data),
+        [("Data", [note])],
+        tables=tables,
+        notes=[note],
+    )
+    written.append(report.write_text(out / "report.html", html))
+    print(
+        f"{len(logged)} participants, no CS trials (no conditioning analysis), "
+        f"{len(answers)} questionnaire answers; wrote {len(written)} files to {out}"
+    )
+    return 0
+
+
+def _without_trials(data: str | Path, trials: pd.DataFrame) -> list[str]:
+    """Participants with events logs under ``data`` but no trial in ``trials``."""
+    from pavlov.analysis import load
+
+    if load.is_trial_table(data):
+        return []
+    logged = {log.participant for log in load.find_logs(data)}
+    return sorted(logged - set(trials["participant"].astype(str)))
 
 
 def scr_window(text: str):

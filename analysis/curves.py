@@ -395,10 +395,12 @@ def summarise_phases(
     out = table[list(CURVE_TYPES)].stack(future_stack=True).rename("value").reset_index()
     out = out.dropna(subset=["value"]).copy()
     order = {name: i for i, name in enumerate(SUMMARIES)}
+    # ranked once per distinct summary name (a few dozen), not per row (234,000)
     out["_s"] = out["summary"].map(
-        lambda s: order.get(
-            s, len(order) + int(s.split("_")[1]) if s.startswith("block2_") else 999
-        )
+        {
+            s: order.get(s, len(order) + int(s.split("_")[1]) if s.startswith("block2_") else 999)
+            for s in pd.unique(out["summary"])
+        }
     )
     out["_p"] = out["participant"].map({p: i for i, p in enumerate(pd.unique(data["participant"]))})
     out["_t"] = out["cs_type"].map({t: i for i, t in enumerate(CURVE_TYPES)})

@@ -10,6 +10,9 @@ Flags per participant:
   people before testing acquisition on the same measure is circular: it is reported, but
   only excludes when asked for.
 - ``missing``: more than ``max_missing`` of the participant's trials lack a response.
+- ``unaware``: the participant chose another picture than the CS+ in a contingency-awareness
+  item (a questionnaire ``picture_choice`` with ``awareness: true``,
+  :func:`pavlov.analysis.questionnaire.classify_awareness`); NA without one answered.
 - ``no_response``: not one trial has a response (a recording that failed, a participant who
   never rated); such participants are always excluded, whatever ``criteria`` say.
 
@@ -27,7 +30,7 @@ from pavlov.analysis.curves import check_response
 from pavlov.analysis.errors import AnalysisError
 
 #: Flags that can be used as exclusion criteria.
-FLAGS = ("us_nonresponder", "nonlearner", "missing")
+FLAGS = ("us_nonresponder", "nonlearner", "missing", "unaware")
 
 #: Columns of :func:`flag_participants`.
 FLAG_COLUMNS = (
@@ -40,6 +43,7 @@ FLAG_COLUMNS = (
     "nonlearner",
     "missing_share",
     "missing",
+    "unaware",
     "no_response",
     "excluded",
 )
@@ -55,6 +59,7 @@ def flag_participants(
     acquisition: str | None = None,
     max_missing: float = 0.5,
     criteria: Sequence[str] = ("us_nonresponder",),
+    awareness: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Compute exclusion flags per participant.
 
@@ -76,6 +81,9 @@ def flag_participants(
         Highest allowed share (0–1) of trials without a response.
     criteria : sequence of str
         Flags (from :data:`FLAGS`) that set ``excluded``.
+    awareness : pandas.DataFrame, optional
+        :func:`pavlov.analysis.questionnaire.classify_awareness`; ``unaware`` is NA for
+        everyone without it.
 
     Returns
     -------
@@ -119,6 +127,19 @@ def flag_participants(
     share = trials[response].isna().groupby(trials["participant"]).mean()
     people["missing_share"] = people["participant"].map(share).astype(float)
     people["missing"] = pd.array(people["missing_share"] > max_missing, dtype="boolean")
+    aware = (
+        awareness.set_index("participant")["aware"]
+        if awareness is not None and len(awareness)
+        else pd.Series(dtype="boolean")
+    )
+    if "unaware" in criteria and not aware.notna().any():
+        raise AnalysisError(
+            "--exclude unaware: expected answered contingency-awareness items (a questionnaire "
+            "picture_choice with awareness: true), got none in the data"
+        )
+    people["unaware"] = pd.array(
+        ~people["participant"].map(aware).astype("boolean"), dtype="boolean"
+    )
     answered = trials[response].notna().groupby(trials["participant"]).any()
     people["no_response"] = pd.array(
         ~people["participant"].map(answered).fillna(False).astype(bool), dtype="boolean"

@@ -46,6 +46,9 @@ simulated participants × 120 trials, ratings / SCR: with 10 starts ``rw`` 0.8 /
 ``rw2`` 2.7 / 3.9 s, ``hybrid`` 4.9 / 6.6 s; with ``n_starts=3`` ``rw`` 0.4 / 0.9 s,
 ``rw2`` 0.9 / 1.3 s, ``hybrid`` 1.9 / 2.6 s. For ``rw`` three starts reach the same optimum
 as ten (one rate, screened on 16 candidates first); the hybrid surface has several basins.
+With several CPUs the models are fitted in forked processes, each model's participants in
+pieces of about equal cost (the hybrid in four), so that the processes finish together; a
+participant's fit is the same in any piece (its starts come from the same draws).
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import qmc
 
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.models import MODELS, ModelError, check_model, run_model
@@ -244,7 +246,17 @@ def start_fits(
         )
     linear = response == "scr" or rating_model == "linear"
     data = _prepare(trials, response, rating_scale)
-    jobs = [(model, data, response, n_starts, seed, v0, max_iter, linear) for model in models]
+    n_part = len(data["participants"])
+    pool = _pool(len(models), n_part * n_starts, workers)
+    # With several processes, each model's participants are fitted in pieces (a model's
+    # share of the work in pieces of about equal cost), so that the processes finish
+    # together instead of one waiting for the hybrid; the pieces give the same numbers.
+    pieces = {m: 1 if pool is None else _PIECES[len(MODELS[m])] for m in models}
+    jobs = [
+        (model, data, response, n_starts, seed, v0, max_iter, linear, part)
+        for model in models
+        for part in np.array_split(np.arange(n_part), min(pieces[model], n_part))
+    ]
 
     def finish(rows: list[pd.DataFrame]) -> pd.DataFrame:
         frame = _columns(pd.concat(rows, ignore_index=True), models, response, linear)
@@ -266,9 +278,7 @@ def start_fits(
         )
         return frame
 
-    return PendingFits(
-        jobs, _pool(len(jobs), len(data["participants"]) * n_starts, workers), finish
-    )
+    return PendingFits(jobs, pool, finish)
 
 
 def _columns(
@@ -511,10 +521,17 @@ def _rescale(
 PARALLEL_BATCH = 2000
 
 
+#: Pieces a model's participants are fitted in when processes fit side by side, by the
+#: model's number of rates (its cost: rw 1, rw2 2-3, hybrid 5-6 s for 1,000 participants).
+_PIECES = {1: 1, 2: 2, 3: 4}
+
+
 def _fit_job(job: tuple) -> pd.DataFrame:
-    model, data, response, n_starts, seed, v0, max_iter, linear = job
+    model, data, response, n_starts, seed, v0, max_iter, linear, part = job
     rng = np.random.default_rng([seed, list(MODELS).index(model)])
-    return _fit_batch(model, data, response, n_starts, rng, v0=v0, max_iter=max_iter, linear=linear)
+    return _fit_batch(
+        model, data, response, n_starts, rng, v0=v0, max_iter=max_iter, linear=linear, part=part
+    )
 
 
 def _pool(n_jobs: int, batch: int, workers: int | None):
@@ -545,13 +562,32 @@ def _fit_batch(
     v0: float,
     max_iter: int,
     linear: bool,
+    part: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """Fit ``model`` to the participants ``part`` (row numbers in ``data``; all when None).
+
+    A participant's fit does not depend on the others in the batch: its starting points
+    come from the same draws of ``rng`` whichever part is fitted (see
+    :func:`_starting_points`) and every search step is its own.
+    """
     names = MODELS[model]
     k = len(names)
-    n_part = len(data["participants"])
+    n_all = len(data["participants"])
+    part = np.arange(n_all) if part is None else np.asarray(part)
+    data = {
+        key: (
+            [data[key][i] for i in part]
+            if key == "participants"
+            else data[key][part]
+            if key in ("cues", "outcomes", "plus", "y")
+            else data[key]
+        )
+        for key in data
+    }
+    n_part = len(part)
     member = np.repeat(np.arange(n_part), n_starts)
     problem = _Problem(model, data, response, member, v0, linear)
-    theta = _starting_points(problem, k, n_part, n_starts, rng)
+    theta = _starting_points(problem, k, n_part, n_starts, rng, who=part, n_all=n_all)
     theta, rss = _levenberg_marquardt(problem, theta, max_iter)
     rss = rss.reshape(n_part, n_starts)
     best = np.argmin(np.where(np.isfinite(rss), rss, np.inf), axis=1)
@@ -584,7 +620,14 @@ def _fit_batch(
 
 
 def _starting_points(
-    problem: _Problem, k: int, n_part: int, n_starts: int, rng: np.random.Generator
+    problem: _Problem,
+    k: int,
+    n_part: int,
+    n_starts: int,
+    rng: np.random.Generator,
+    *,
+    who: np.ndarray | None = None,
+    n_all: int | None = None,
 ) -> np.ndarray:
     """Screen a quasi-random design of candidate rates; start from the best and a random few.
 
@@ -597,6 +640,10 @@ def _starting_points(
     # 16, rounded up to a power of 2 as Sobol designs want
     wanted = max(16, n_starts, min(8**k, 4 * n_starts))
     n_screen = 1 << int(np.ceil(np.log2(wanted)))
+    # Imported here: scipy.stats takes 0.6 s to import, and every `pavlov` command's
+    # parser imports this module (for its option choices) before it knows it will fit.
+    from scipy.stats import qmc
+
     design = qmc.Sobol(k, scramble=True, seed=rng).random(n_screen)
     candidates = _logit(0.02 + 0.96 * design)
     candidates[0] = _logit(np.full(k, 0.3))
@@ -615,7 +662,12 @@ def _starting_points(
     order = np.argsort(rss, axis=1, kind="stable")
     n_best = (n_starts + 1) // 2
     rest = order[:, n_best:]
-    shuffled = np.argsort(rng.random(rest.shape), axis=1)[:, : n_starts - n_best]
+    # drawn for every participant of the study and cut to ``who``: a participant gets the
+    # same random starts whether fitted alone, in a piece or with everyone
+    draws = rng.random((n_part if n_all is None else n_all, rest.shape[1]))
+    if who is not None:
+        draws = draws[who]
+    shuffled = np.argsort(draws, axis=1)[:, : n_starts - n_best]
     chosen = np.concatenate([order[:, :n_best], np.take_along_axis(rest, shuffled, 1)], axis=1)
     return candidates[chosen].reshape(n_part * n_starts, k)
 

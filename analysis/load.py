@@ -62,7 +62,9 @@ from pavlov.analysis.table import (
     missing_mask,
     parse_choice,
     parse_numeric,
+    plain_line_lengths,
     read_delimited,
+    read_plain,
     read_table,
     require_columns,
 )
@@ -270,22 +272,123 @@ PARALLEL_RUNS = 200
 
 
 def _load_chunk(chunk: list[tuple[LogFile, int]], scoring: dict | None = None) -> list:
-    return [load_run(log, rank, scoring=scoring) for log, rank in chunk]
+    """The :func:`load_run` parts of ``chunk``'s runs: plain logs without a recording are
+    read and converted together (:func:`_load_together`), the others one by one."""
+    parts = []
+    together: dict[bytes, list[tuple[LogFile, int, bytes]]] = {}
+    for log, rank in chunk:
+        data = None if find_physio(log) is not None else _plain_bytes(log.path)
+        if data is None:
+            parts.append(load_run(log, rank, scoring=scoring))
+        else:  # logs are joined under one header: same columns, same order
+            together.setdefault(data.split(b"\n", 1)[0], []).append((log, rank, data))
+    for header, runs in together.items():
+        try:
+            parts.append(_load_together(header, runs))
+        except (TableError, ValueError, UnicodeDecodeError, pd.errors.ParserError):
+            # the strict path names the file, row and column of the problem
+            parts.extend(load_run(log, rank, scoring=scoring) for log, rank, _ in runs)
+    return parts
+
+
+def _plain_bytes(path: Path) -> bytes | None:
+    """The log's bytes when it may be read together with others: plain (no quotes, equal
+    field counts), with a header and rows, no blank or CR-ended lines, ending in a newline."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    lengths = plain_line_lengths(data, "\t")
+    if lengths is None or len(lengths) < 2 or b"\r" in data or not data.endswith(b"\n"):
+        return None
+    return data if (lengths > 0).all() else None
+
+
+def _load_together(header: bytes, runs: list[tuple[LogFile, int, bytes]]):
+    """The parts of :func:`load_run` for several runs at once: their logs (plain, one
+    header) parsed as one table and converted column by column, not run by run (a run's
+    pandas overhead was most of a 1,000-run study's loading). Raises on anything unusual,
+    and the caller then reads each run alone, whose errors name the file and row."""
+    bodies = [data.split(b"\n", 1)[1] for _, _, data in runs]
+    counts = np.array([body.count(b"\n") for body in bodies])
+    frame = pd.read_csv(
+        io.BytesIO(header + b"\n" + b"".join(bodies)), sep="\t", dtype=str,
+        keep_default_na=False, na_filter=False, quoting=3, encoding="utf-8",
+    )  # fmt: skip
+    names = [f.strip() for f in header.decode("utf-8").split("\t")]
+    if list(frame.columns) != names or len(set(names)) != len(names) or "" in names:
+        raise ValueError("header")
+    if len(frame) != counts.sum():
+        raise ValueError("rows")
+    cells = frame.to_numpy(dtype=object)
+    stripped = np.array([c.strip() for c in cells.ravel()], dtype=object).reshape(cells.shape)
+    if len(stripped) and (stripped == "").all(axis=1).any():
+        raise ValueError("blank row")
+    raw = pd.DataFrame(stripped, columns=names, dtype=object)
+    raw.index = pd.Index(np.arange(1, len(raw) + 1), name="row")
+    events = _checked_events(raw, "logs")
+    row_runs = np.repeat(np.arange(len(runs)), counts)
+    trials = events_to_trials(events, "logs", runs=row_runs)
+    logs = [log for log, _, _ in runs]
+    ranks = np.array([rank for _, rank, _ in runs], dtype=float)
+    if len(trials):
+        at = trials.pop("_run").to_numpy()
+        for column in ("participant", "session", "run"):
+            trials[column] = np.array([getattr(log, column) for log in logs], dtype=object)[at]
+        trials["_position"] = ranks[at] * 1e9 + trials["_position"]
+    return trials, _ratings_together(events, row_runs, logs, ranks)
+
+
+def _ratings_together(
+    events: pd.DataFrame, row_runs: np.ndarray, logs: list[LogFile], ranks: np.ndarray
+) -> pd.DataFrame | None:
+    """:func:`_run_ratings` of several runs read as one frame (``row_runs``)."""
+    is_rating = events["trial_type"].to_numpy() == "rating"
+    if not is_rating.any():
+        return None
+    rows = events[is_rating]
+    at = row_runs[is_rating]
+    _require(events, "logs", ("phase", "trial", "cs", "rating"))
+    labels = {
+        c: np.array([getattr(log, c) for log in logs], dtype=object)
+        for c in ("participant", "session", "run")
+    }
+    return pd.DataFrame(
+        {
+            "participant": labels["participant"][at],
+            "session": labels["session"][at],
+            "run": labels["run"][at],
+            "phase": rows["phase"].to_numpy(dtype=object),
+            "trial": _as_int(rows, "trial", "logs"),
+            "cs": rows["cs"].to_numpy(dtype=object),
+            "cs_type": rows["cs_type"].to_numpy(dtype=object)
+            if "cs_type" in rows
+            else rows["cs"].map(lambda r: "CS+" if str(r).startswith("CS+") else "CS-"),
+            "stimulus": _text(rows, "stimulus"),
+            "rating": _number(rows, "rating", "logs"),
+            "rating_rt": _number(rows, "rating_rt", "logs"),
+            "onset": rows["onset"].to_numpy(dtype=float),
+            "_position": ranks[at] * 1e9 + _within_run(at),
+        }
+    )
 
 
 def _load_runs(
     logs: list[LogFile], ranks: dict, physio: Physio | None, scoring: dict | None = None
 ) -> list:
-    """Every run's :func:`load_run` parts, in ``logs`` order; a large study's runs are
-    loaded in forked processes, one contiguous share per CPU (the same parts)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if physio is not None or len(logs) < PARALLEL_RUNS or cpus < 2:
+    """The parts of :func:`load_run` for every run (joined by :func:`combine_runs`); a
+    large study's runs are loaded in forked processes, one contiguous share per CPU (the
+    same parts)."""
+    if physio is not None:
         return [load_run(log, ranks[log], physio, scoring) for log in logs]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if len(logs) < PARALLEL_RUNS or cpus < 2:
+        return _load_chunk([(log, ranks[log]) for log in logs], scoring)
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     if "fork" not in mp.get_all_start_methods():
-        return [load_run(log, ranks[log], physio, scoring) for log in logs]
+        return _load_chunk([(log, ranks[log]) for log in logs], scoring)
     items = [(log, ranks[log]) for log in logs]
     size = -(-len(items) // (2 * cpus))  # two shares per CPU: an uneven share waits less
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -306,6 +409,10 @@ def load_run(
     """
     events = read_events(log.path)
     trials = events_to_trials(events, str(log.path))
+    if trials.empty:
+        # A session without any CS trial (an infusion and its waits, a reactivation by
+        # script): nothing to score, but its post-phase ratings still count.
+        return trials, _run_ratings(log, events, rank)
     recording = physio if physio is not None else find_physio(log)
     if recording is not None and len(trials):
         trials = score_physio(events, trials, recording, scoring)
@@ -316,16 +423,21 @@ def load_run(
     return trials, _run_ratings(log, events, rank)
 
 
+class NoTrialsError(AnalysisError):
+    """The logs hold no CS trial at all (a questionnaire-only follow-up day, an infusion
+    session): ``pavlov analyze`` then reports what the logs do hold."""
+
+
 def combine_runs(
     runs: list[tuple[pd.DataFrame, pd.DataFrame | None]],
     groups: Mapping[str, str],
     path: str | Path = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Join the parts of :func:`load_run` into the trial and ratings frames."""
-    parts = [trials for trials, _ in runs]
+    parts = [trials for trials, _ in runs if len(trials)]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if frame.empty:
-        raise AnalysisError(
+        raise NoTrialsError(
             f"{path}: expected CS trials (trial_type 'cs' rows) in the logs, found none"
         )
     frame["group"] = frame["participant"].map(lambda p: groups.get(p, ""))
@@ -487,6 +599,11 @@ def read_events(path: str | Path) -> pd.DataFrame:
     raw = _read_plain_log(path)
     if raw is None:  # anything unusual: the strict reader names the file, row and column
         raw = read_delimited(path, sep="\t")
+    return _checked_events(raw, name)
+
+
+def _checked_events(raw: pd.DataFrame, name: str) -> pd.DataFrame:
+    """:func:`read_events` of a frame of stripped strings."""
     _require(raw, name, ("onset", "duration", "trial_type"))
     onset = parse_numeric(raw, "onset", name, missing_ok=False)
     duration = parse_numeric(raw, "duration", name)
@@ -512,37 +629,7 @@ def _read_plain_log(path: str | Path) -> pd.DataFrame | None:
         data = Path(path).read_bytes()
     except OSError:
         return None
-    if not data.strip() or b"\x00" in data or data.startswith(b"\xef\xbb\xbf") or b'"' in data:
-        return None
-    # every line must have the header's number of fields (pandas would pad a short one)
-    raw = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    if len(ends) == 0 or ends[-1] != len(raw) - 1:
-        ends = np.append(ends, len(raw))
-    starts = np.r_[0, ends[:-1] + 1]
-    tabs = np.r_[0, np.cumsum(raw == 9)]
-    per_line = tabs[ends] - tabs[starts]
-    if (per_line != per_line[0]).any():
-        return None
-    try:
-        frame = pd.read_csv(
-            io.BytesIO(data), sep="\t", dtype=str, keep_default_na=False, na_filter=False,
-            quoting=3, skip_blank_lines=False, encoding="utf-8",
-        )  # fmt: skip
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
-        return None
-    header = [f.strip() for f in data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r").split("\t")]
-    if list(frame.columns) != header or len(set(header)) != len(header) or "" in header:
-        return None
-    cells = frame.to_numpy(dtype=object)
-    if cells.size and (pd.isna(cells).any() or not all(type(c) is str for c in cells.ravel())):
-        return None  # short rows (filled with NaN)
-    stripped = np.array([c.strip() for c in cells.ravel()], dtype=object).reshape(cells.shape)
-    if len(stripped) and (stripped == "").all(axis=1).any():
-        return None  # a blank row: the strict reader numbers rows around it
-    out = pd.DataFrame(stripped, columns=header, dtype=object)
-    out.index = pd.Index(np.arange(1, len(out) + 1), name="row")
-    return out
+    return read_plain(data, "\t")
 
 
 def _require(frame: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
@@ -569,12 +656,18 @@ def _text(rows: pd.DataFrame, column: str) -> np.ndarray:
     return rows[column].astype(str).to_numpy(dtype=object)
 
 
-def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataFrame:
+def events_to_trials(
+    events: pd.DataFrame, name: str = "events.tsv", runs: np.ndarray | None = None
+) -> pd.DataFrame:
     """Turn one checked events frame (:func:`read_events`) into trial rows.
 
     One row per ``cs`` row, with the US time point (``USp``/``USo``/``USm`` row of the same
     phase and trial) giving ``us_onset``. Participant, session, run and group are left to
     the caller. ``_position`` is the row's place in the file.
+
+    ``runs`` (one integer per events row, ascending) marks the rows of several runs' logs
+    read as one frame: trials and USs are then matched within a run, ``_position`` counts
+    within its run, and the run of each trial row is returned in ``_run``.
 
     Raises
     ------
@@ -582,9 +675,12 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
         Malformed trial numbers, CS types, reinforcement flags or ratings.
     """
 
-    cs = events[events["trial_type"].to_numpy() == "cs"]
+    is_cs = events["trial_type"].to_numpy() == "cs"
+    cs = events[is_cs]
     if cs.empty:
         return pd.DataFrame()
+    # one run: every key starts with the same run number, 0
+    cs_runs = np.zeros(len(cs), dtype=int) if runs is None else runs[is_cs]
     _require(events, name, ("phase", "trial", "cs_type"))
     cs_type = parse_choice(cs, "cs_type", name, TRIAL_TYPES)
     roles = _text(cs, "cs")
@@ -615,37 +711,46 @@ def events_to_trials(events: pd.DataFrame, name: str = "events.tsv") -> pd.DataF
     if "event_type" in events.columns:
         kinds = events["trial_type"].to_numpy()
         labels = events["event_type"].to_numpy()
-        us = events[(kinds == "us") & np.isin(labels, ["USp", "USo", "USm"])]
+        is_us = (kinds == "us") & np.isin(labels, ["USp", "USo", "USm"])
+        us = events[is_us]
+        us_runs = np.zeros(len(us), dtype=int) if runs is None else runs[is_us]
         if len(us) and "phase" in us.columns and "trial" in us.columns:
-            us_onset = dict(zip(zip(us["phase"], us["trial"]), us["onset"]))
-            keys = zip(cs["phase"], cs["trial"])
+            us_onset = dict(zip(zip(us_runs, us["phase"], us["trial"]), us["onset"]))
+            keys = zip(cs_runs, cs["phase"], cs["trial"])
             out["us_onset"] = np.array([us_onset.get(k, np.nan) for k in keys]) - onset
         if len(us) and "phase" in us.columns and "trial" in us.columns and "value" in us.columns:
             # A US the safety guard refused (or a display stall skipped) was scheduled but
             # never given (task/LOG.md): fits and regressors use the delivered USs.
             notes = us["value"].astype(str)
-            undelivered = us[
-                (us["event_type"].to_numpy() == "USp")
-                & (notes.str.startswith("refused") | notes.str.startswith("not delivered"))
-            ]
+            refused = (us["event_type"].to_numpy() == "USp") & (
+                notes.str.startswith("refused") | notes.str.startswith("not delivered")
+            ).to_numpy()
+            undelivered = us[refused]
             if len(undelivered):
-                missed = set(zip(undelivered["phase"], undelivered["trial"]))
-                given = [k not in missed for k in zip(cs["phase"], cs["trial"])]
+                missed = set(zip(us_runs[refused], undelivered["phase"], undelivered["trial"]))
+                given = [k not in missed for k in zip(cs_runs, cs["phase"], cs["trial"])]
                 out["reinforced"] = np.asarray(out["reinforced"], dtype=bool) & np.array(given)
     seen: dict[tuple, int] = {}
-    for position, key in zip(cs.index, zip(cs["phase"], out["trial"])):
+    for position, key in zip(cs.index, zip(cs_runs, cs["phase"], out["trial"])):
         if key in seen:
             raise TableError(
                 name,
                 int(position),
                 "trial",
-                f"each trial of a phase once (trial {key[1]} of phase {key[0]} is at row "
+                f"each trial of a phase once (trial {key[2]} of phase {key[1]} is at row "
                 f"{seen[key]})",
-                f"trial {key[1]} again",
+                f"trial {key[2]} again",
             )
         seen[key] = position
-    out["_position"] = np.arange(len(cs), dtype=float)
+    out["_position"] = _within_run(cs_runs)
+    if runs is not None:
+        out["_run"] = cs_runs
     return pd.DataFrame(out)
+
+
+def _within_run(runs: np.ndarray) -> np.ndarray:
+    """Each row's place (0, 1, ...) among the rows of its run (``runs`` ascending)."""
+    return (np.arange(len(runs)) - np.searchsorted(runs, runs)).astype(float)
 
 
 def find_physio(log: LogFile) -> Path | None:
@@ -682,21 +787,27 @@ def score_physio(
         (M-BIDS ``scr1``).
     """
     from pavlov.analysis.physio import read_physio
-    from pavlov.analysis.scr import score_events
+    from pavlov.analysis.scr import prepare_signal, score_events
 
     recording = physio if isinstance(physio, Physio) else read_physio(physio)
     channel = _scr_channel(recording)
     out = trials.copy()
     cs = events[events["trial_type"] == "cs"]
     options = dict(scoring or {})
-    out["scr"] = np.asarray(score_events(cs, recording, channel=channel, **options), dtype=float)
+    # Filtering and quality checks of the whole recording cost more than scoring its
+    # epochs: done once, shared by the CS and the US scoring when their settings agree.
+    preparation = {k: options[k] for k in ("lowpass_hz", "qc", "qc_options") if k in options}
+    signal = prepare_signal(recording, channel=channel, **preparation)
+    out["scr"] = np.asarray(score_events(cs, signal, channel=channel, **options), dtype=float)
     if "event_type" in events.columns and "trial" in events.columns:
         us = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
         us = us[us["trial"] != ""]
         if not us.empty:
-            # Scored like a CS so that the scorer's window is placed after the US onset.
+            # Scored like a CS so that the scorer's window is placed after the US onset,
+            # with the scorer's default filter and checks.
             as_cs = us.assign(trial_type="cs")
-            scores = score_events(as_cs, recording, window=US_WINDOW, channel=channel)
+            defaults = prepare_signal(recording, channel=channel) if preparation else signal
+            scores = score_events(as_cs, defaults, window=US_WINDOW, channel=channel)
             values = np.asarray(scores, dtype=float)
             by_trial = dict(zip(zip(us["phase"], us["trial"]), values))
             keys = zip(cs["phase"], cs["trial"])

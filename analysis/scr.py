@@ -43,6 +43,7 @@ from pavlov.common.errors import suggest
 __all__ = [
     "EZYSCR_WINDOWS",
     "TRANSFORMS",
+    "PreparedSignal",
     "SCRError",
     "Transformed",
     "detect_extrema",
@@ -50,6 +51,7 @@ __all__ = [
     "latency_windows",
     "lowpass",
     "missing_epochs",
+    "prepare_signal",
     "quality_flags",
     "score_baseline_to_peak",
     "score_epoch",
@@ -517,9 +519,56 @@ def score_baseline_to_peak(
 # --- events --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PreparedSignal:
+    """A recording's skin-conductance channel, filtered and quality-checked once, so that
+    several :func:`score_events` calls on one run (CS and US responses) share the work.
+
+    Attributes
+    ----------
+    recording : Physio
+        The recording it came from.
+    channel : str
+        The skin-conductance column.
+    sc : array of float
+        µS, after the low-pass filter (when one applied).
+    bad : array of bool or None
+        :func:`quality_flags`' ``bad`` column; None without quality checks.
+    lowpass_hz, qc, qc_options
+        The settings it was prepared with (as :func:`score_events` takes them).
+    """
+
+    recording: Physio
+    channel: str
+    sc: np.ndarray
+    bad: np.ndarray | None
+    lowpass_hz: float | None
+    qc: bool
+    qc_options: Mapping[str, Any] | None
+
+
+def prepare_signal(
+    physio: str | os.PathLike | Physio,
+    *,
+    channel: str = "scr",
+    lowpass_hz: float | None = 5.0,
+    qc: bool = True,
+    qc_options: Mapping[str, Any] | None = None,
+) -> PreparedSignal:
+    """Filter and quality-check a recording's skin conductance once (see
+    :func:`score_events` for the parameters)."""
+    recording = physio if isinstance(physio, Physio) else read_physio(physio)
+    fs = recording.sampling_frequency
+    sc = recording.channel(channel)
+    if lowpass_hz is not None and lowpass_hz < fs / 2:
+        sc = lowpass(sc, fs, lowpass_hz)
+    bad = quality_flags(sc, fs, **dict(qc_options or {}))["bad"].to_numpy() if qc else None
+    return PreparedSignal(recording, channel, sc, bad, lowpass_hz, qc, qc_options)
+
+
 def score_events(
     events: pd.DataFrame,
-    physio: str | os.PathLike | Physio,
+    physio: str | os.PathLike | Physio | PreparedSignal,
     *,
     window: str | tuple[float, float] = "FIR",
     method: str = "ttp",
@@ -540,8 +589,10 @@ def score_events(
     events : pandas.DataFrame
         BIDS events (``onset``, ``duration``, ``trial_type``, ...), onsets in the same time
         base as the recording's ``StartTime``.
-    physio : path-like or Physio
-        ``*_physio.tsv.gz`` (with its JSON sidecar) or a recording already read.
+    physio : path-like, Physio or PreparedSignal
+        ``*_physio.tsv.gz`` (with its JSON sidecar), a recording already read, or one
+        already filtered and checked (:func:`prepare_signal`; its ``channel``,
+        ``lowpass_hz``, ``qc`` and ``qc_options`` must then be the ones given here).
     window : str or (float, float)
         ``FIR``, ``SIR``, ``TIR`` (from :func:`latency_windows` of each row's CS
         duration, or ``cs_duration``), or explicit seconds after CS onset.
@@ -581,12 +632,21 @@ def score_events(
             )
     if method not in METHODS:
         raise SCRError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
-    recording = physio if isinstance(physio, Physio) else read_physio(physio)
+    if not isinstance(physio, PreparedSignal):
+        prepared = prepare_signal(
+            physio, channel=channel, lowpass_hz=lowpass_hz, qc=qc, qc_options=qc_options
+        )
+    else:
+        prepared = physio
+        given = (channel, lowpass_hz, qc, dict(qc_options or {}))
+        made = (prepared.channel, prepared.lowpass_hz, prepared.qc, dict(prepared.qc_options or {}))
+        if given != made:
+            raise SCRError(
+                f"physio: a signal prepared with channel, lowpass_hz, qc, qc_options = {made}, "
+                f"got {given}"
+            )
+    recording, sc, bad = prepared.recording, prepared.sc, prepared.bad
     fs = recording.sampling_frequency
-    sc = recording.channel(channel)
-    if lowpass_hz is not None and lowpass_hz < fs / 2:
-        sc = lowpass(sc, fs, lowpass_hz)
-    bad = quality_flags(sc, fs, **dict(qc_options or {}))["bad"].to_numpy() if qc else None
     time = recording.time
     onsets = pd.to_numeric(events["onset"], errors="coerce").to_numpy(dtype=float)
     durations = pd.to_numeric(events["duration"], errors="coerce").to_numpy(dtype=float)

@@ -479,6 +479,16 @@ def finish_probes(frame: pd.DataFrame, phase_order: dict | None = None) -> pd.Da
     own = order_of(out) if len(out) else pd.Series(dtype=int)
     if phase_order:
         known = out["phase"].map(phase_order)
+        # A phase of probes alone (startle habituation) has no trials, so no order of its
+        # own: one whose probes come before every trial phase's goes first (order below
+        # the first), any other after the trial phases
+        first = out.groupby("phase", sort=False)["_position"].min()
+        starts = [first[p] for p in first.index if p in phase_order]
+        early = [p for p in first.sort_values().index if p not in phase_order and starts
+                 and first[p] < min(starts)]  # fmt: skip
+        low = min(phase_order.values())
+        ahead = {p: low - len(early) + i for i, p in enumerate(early)}
+        known = known.fillna(out["phase"].map(ahead))
         out["phase_order"] = known.fillna(own + max(phase_order.values())).astype(int)
     else:
         out["phase_order"] = own

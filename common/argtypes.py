@@ -8,6 +8,35 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
+from typing import NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser every ``pavlov`` command uses: a usage error is one line.
+
+    argparse prints the whole usage block before an error (``pavlov run --speed abc``
+    gave a dozen lines of options above the one that mattered); here it is
+    ``pavlov run: error: argument --speed: ...`` and exit status 2, as every other pavlov
+    error. ``--help`` still prints the usage. Subcommands' parsers are of this class too
+    (argparse's ``add_subparsers`` makes them of the parent's class), and an option no
+    subcommand knows is reported by the subcommand that got it, not by ``pavlov``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` on one line of stderr and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse ``args``; words nothing takes are an error of this (sub)command."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 def finite_float(text: str) -> float:

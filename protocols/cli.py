@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import re
 import sys
+import typing
 from dataclasses import asdict
 
 from pavlov.common.errors import PavlovError
 from pavlov.common.files import write_new
 from pavlov.protocols.errors import ScheduleError, error_lines
-from pavlov.protocols.events import Event, Schedule
+from pavlov.protocols.events import Event, Probe, Schedule
 from pavlov.protocols.kinds import KINDS
 from pavlov.protocols.loader import load_protocol
-from pavlov.protocols.schedule import build_schedule, counterbalancing_table
+from pavlov.protocols.model import Protocol
+from pavlov.protocols.schedule import arm_for, build_schedule, cell_for, counterbalancing_table
 
 FORMATS = ("table", "csv", "json")
 
@@ -42,6 +45,7 @@ COLUMNS = (
     "us_onset",
     "iti",
     "context",
+    "item",
 )
 
 
@@ -81,7 +85,20 @@ def register(subparsers) -> None:
     schedule.add_argument(
         "--counterbalancing",
         action="store_true",
-        help="print the protocol's counterbalancing table instead",
+        help="print the protocol's counterbalancing table (and its arms, and with "
+        "--participants who is in which cell and arm) instead",
+    )
+    schedule.add_argument(
+        "--arm", metavar="NAME", help="the participant's arm (default: by participant number)"
+    )
+    schedule.add_argument(
+        "--codes",
+        metavar="FILE",
+        help="a blinded code list (CSV: participant, code[, arm]): listed participants' arms "
+        "stay hidden unless --unblind",
+    )
+    schedule.add_argument(
+        "--unblind", action="store_true", help="read the code list's arm column and show the arms"
     )
     schedule.set_defaults(func=run_schedule)
 
@@ -108,12 +125,20 @@ def run_validate(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             failed += 1
             continue
+        print_warnings(protocol)
         n_cells = len(counterbalancing_table(protocol))
         print(
             f"{path}: ok ({len(protocol.sessions)} session(s), {len(protocol.phases)} phases, "
-            f"{n_cells} counterbalancing cell(s))"
+            f"{n_cells} counterbalancing cell(s)"
+            + (f", {len(protocol.arms)} arms)" if protocol.arms else ")")
         )
     return 2 if failed else 0
+
+
+def print_warnings(protocol: Protocol, stream: typing.TextIO | None = None) -> None:
+    """Print the protocol's warnings, one line each, on stderr (they never stop a command)."""
+    for line in protocol.warnings:
+        print(line, file=stream or sys.stderr)
 
 
 def run_schema(args: argparse.Namespace) -> int:
@@ -129,16 +154,23 @@ def run_schedule(args: argparse.Namespace) -> int:
     plot_format = _plot_format(args)
     participants = participant_ids(args.participants) if args.participants else None
     protocol = load_protocol(args.file)
+    print_warnings(protocol)
+    codes = _codes(args, protocol)
     if args.counterbalancing:
-        print(format_cells(protocol), end="")
+        print(format_cells(protocol, participants, codes), end="")
         return 0
     if participants is not None:
-        sessions = [args.session] if args.session else [s.name for s in protocol.sessions]
-        pairs = [(p, s) for p in participants for s in sessions]
-        schedules = [build_schedule(protocol, p, s) for p, s in _progress(pairs)]
+        views = {p: _view(protocol, p, args, codes) for p in participants}
+        pairs = [
+            (p, s)
+            for p in participants
+            for s in ([args.session] if args.session else [s.name for s in views[p].sessions])
+        ]
+        schedules = [build_schedule(views[p], p, s) for p, s in _progress(pairs)]
         write_many(schedules, args.format, sys.stdout)
         return 0
-    schedule = build_schedule(protocol, args.participant, args.session)
+    view = _view(protocol, args.participant, args, codes)
+    schedule = build_schedule(view, args.participant, args.session)
     if plot_format:
         from pavlov.protocols.plot import render  # matplotlib: only when drawing
 
@@ -151,6 +183,25 @@ def run_schedule(args: argparse.Namespace) -> int:
     else:
         print(format_table(schedule), end="")
     return 0
+
+
+def _codes(args: argparse.Namespace, protocol):
+    """The code list of ``--codes`` (with its arms under ``--unblind``), or None."""
+    from pavlov.protocols.arms import read_codes
+
+    if args.unblind and not args.codes:
+        raise ScheduleError("--unblind: expected --codes FILE (the list that holds the arms)")
+    if not args.codes:
+        return None
+    return read_codes(args.codes, unblind=args.unblind, arms=tuple(protocol.arms))
+
+
+def _view(protocol, participant: str, args: argparse.Namespace, codes):
+    """The protocol as ``participant`` runs it (``--arm``, the code list, or the number)."""
+    from pavlov.protocols.arms import choose_arm
+
+    listed = codes if codes is not None and participant in codes else None
+    return choose_arm(protocol, participant, arm=args.arm, codes=listed)
 
 
 def _progress(pairs: list[tuple[str, str]]):
@@ -258,12 +309,45 @@ def write_many(schedules: list[Schedule], fmt: str, stream) -> None:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(("participant", "session", *COLUMNS))
         for schedule in schedules:
-            for event in schedule.events:
-                writer.writerow([schedule.participant, schedule.session, *csv_cells(event)])
+            for row in schedule_rows(schedule):
+                writer.writerow([schedule.participant, schedule.session, *csv_cells(row)])
     elif fmt == "json":
         stream.write(json.dumps([schedule_dict(s) for s in schedules], indent=2) + "\n")
     else:
         stream.write("\n".join(format_table(s) for s in schedules))
+
+
+def probe_row(probe: Probe) -> dict[str, object]:
+    """One schedule row of a startle probe: the trial it falls in, or ``ITI`` as its ``cs``
+    when it sounds alone."""
+    return {
+        "phase": probe.phase,
+        "kind": "probe",
+        "trial": probe.trial,
+        "cs": probe.cs if probe.trial is not None else "ITI",
+        "cs_type": probe.cs_type,
+        "stimulus": probe.stimulus,
+        "reinforced": None,
+        "event_type": None,
+        "onset": probe.onset,
+        "duration": probe.duration,
+        "us_onset": None,
+        "iti": None,
+        "context": probe.context,
+        "item": None,
+    }
+
+
+def schedule_rows(schedule: Schedule) -> list[dict[str, object]]:
+    """The printed rows of a schedule: each event, each startle probe after the event it
+    sounds in (a probe alone stands for its ``probe`` event)."""
+    probes = iter(schedule.probes)
+    rows = []
+    for event in schedule.events:
+        if event.kind != "probe":
+            rows.append(event_row(event))
+        rows.extend(probe_row(next(probes)) for _ in event.probes)
+    return rows
 
 
 def event_row(event: Event) -> dict[str, object]:
@@ -282,6 +366,7 @@ def event_row(event: Event) -> dict[str, object]:
         "us_onset": event.us_onset,
         "iti": event.iti,
         "context": event.context,
+        "item": event.item,
     }
 
 
@@ -289,13 +374,15 @@ def write_csv(schedule: Schedule, stream) -> None:
     """Write the schedule as CSV with ``n/a`` for missing values."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for event in schedule.events:
-        writer.writerow(csv_cells(event))
+    for row in schedule_rows(schedule):
+        writer.writerow(csv_cells(row))
 
 
-def csv_cells(event: Event) -> list[object]:
-    """An event's CSV cells in :data:`COLUMNS` order, ``n/a`` for missing values."""
-    row = event_row(event)
+def csv_cells(row: Event | dict[str, object]) -> list[object]:
+    """A schedule row's (or an event's) CSV cells in :data:`COLUMNS` order, ``n/a`` for
+    missing values."""
+    if isinstance(row, Event):
+        row = event_row(row)
     return ["n/a" if row[c] is None else row[c] for c in COLUMNS]
 
 
@@ -310,27 +397,51 @@ def schedule_dict(schedule: Schedule) -> dict[str, object]:
         "session": schedule.session,
         "seed": schedule.seed,
         "cell": asdict(schedule.cell),
+        "arm": schedule.arm,
         "duration": round(schedule.duration, 3),
         "events": [asdict(e) for e in schedule.events],
+        "probes": [asdict(p) for p in schedule.probes],
     }
 
 
 def format_table(schedule: Schedule) -> str:
     """A fixed-width table of every event, then a summary of the session."""
-    rows = [{k: _cell(v) for k, v in event_row(e).items()} for e in schedule.events]
+    rows = [{k: _cell(v) for k, v in row.items()} for row in schedule_rows(schedule)]
     widths = {c: max([len(c)] + [len(r[c]) for r in rows]) for c in COLUMNS}
     lines = [
         f"{schedule.study}",
         f"participant {schedule.participant}, session {schedule.session}, "
         f"counterbalancing cell {schedule.cell.index + 1} of {schedule.cell.n_cells} "
-        f"({_assignment(schedule)}), seed {schedule.seed}",
+        f"({_assignment(schedule)}), seed {schedule.seed}"
+        + (f", arm {schedule.arm}" if schedule.arm else ""),
         "",
         "  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip(),
     ]
     for row in rows:
         lines.append("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip())
-    lines += ["", summarize(schedule)]
+    lines += ["", *runs(schedule), summarize(schedule)]
     return "\n".join(lines) + "\n"
+
+
+def runs(schedule: Schedule) -> list[str]:
+    """One line: each trial phase's longest runs of one CS, of one CS type (CS+ roles
+    pooled) and of reinforced trials, the quantities the order constraints bound."""
+    phases: dict[str, list[Event]] = {}
+    for event in schedule.trials:
+        if event.kind == "trial":
+            phases.setdefault(event.phase, []).append(event)
+    if not phases:
+        return []
+
+    def longest(values: list[object]) -> int:
+        return max((len(list(g)) for k, g in itertools.groupby(values) if k), default=0)
+
+    parts = [
+        f"{name} {longest([e.cs for e in trials])}/{longest([e.cs_type for e in trials])}/"
+        f"{longest([e.reinforced for e in trials])}"
+        for name, trials in phases.items()
+    ]
+    return ["longest runs (one CS/one CS type/reinforced): " + ", ".join(parts)]
 
 
 def summarize(schedule: Schedule) -> str:
@@ -342,14 +453,21 @@ def summarize(schedule: Schedule) -> str:
     per_cs = ", ".join(f"{n} {role}" for role, n in counts.items()) or "no CS"
     n_us = sum(1 for e in schedule.events if e.reinforced)
     total = schedule.duration
+    probes = schedule.probes
+    alone = sum(1 for p in probes if p.trial is None)
+    startle = f"{len(probes)} startle probes ({alone} alone), " if probes else ""
     return (
-        f"{len(schedule.trials)} trials ({per_cs}), {n_us} US(s), {len(schedule.events)} events; "
+        f"{len(schedule.trials)} trials ({per_cs}), {n_us} US(s), {startle}"
+        f"{len(schedule.events)} events; "
         f"total duration {int(total // 60)} min {total % 60:04.1f} s ({total:.1f} s)"
     )
 
 
-def format_cells(protocol) -> str:
-    """The counterbalancing table: which participant numbers get which assignment."""
+def format_cells(protocol, participants=None, codes=None) -> str:
+    """The counterbalancing table: which participant numbers get which assignment; with
+    arms, the arms and their numbers too; with ``participants``, each one's cell and arm
+    (a participant of the blinded code list ``codes`` shows its code, or its arm when the
+    list was read to unblind)."""
     cells = counterbalancing_table(protocol)
     lines = [
         f"{len(cells)} counterbalancing cell(s); a participant's cell is "
@@ -368,7 +486,42 @@ def format_cells(protocol) -> str:
             f"cell {cell.index + 1} (IDs {cell.index}, {cell.index + len(cells)}, ...): "
             + "; ".join(parts)
         )
+    if protocol.arms:
+        lines += ["", *_arm_lines(protocol, len(cells))]
+    if participants:
+        lines += ["", "participant  cell  arm"]
+        for participant in participants:
+            cell = cell_for(protocol, participant)
+            code = (codes or {}).get(participant)
+            if code is not None and code.arm is None:
+                arm = f"blinded (code {code.code})"
+            elif code is not None:
+                arm = f"{code.arm} (code {code.code})"
+            else:
+                arm = arm_for(protocol, participant) or "n/a"
+            lines.append(f"{participant:<11}  {cell.index + 1:<4}  {arm}")
     return "\n".join(lines) + "\n"
+
+
+def _arm_lines(protocol, n_cells: int) -> list[str]:
+    """The arms, the formula that assigns them, and each arm's first participant numbers."""
+    n_arms = len(protocol.arms)
+    lines = [
+        f"{n_arms} arms, crossed with the cells; a participant's arm is "
+        f"(n mod {n_cells} + n div {n_cells}) mod {n_arms} (n: the last number in the ID; "
+        "--arm or a blinded code list overrides it)"
+    ]
+    block = n_cells * n_arms
+    for index, (name, arm) in enumerate(protocol.arms.items()):
+        numbers = [
+            n for n in range(block + n_arms) if (n % n_cells + n // n_cells) % n_arms == index
+        ]
+        changes = [f"{old} → {new}" for old, new in arm.replace.items()]
+        changes += [f"no {what}" for what in arm.omit]
+        what = "; ".join(filter(None, [arm.description, ", ".join(changes)]))
+        shown = ", ".join(str(n) for n in numbers[: n_cells + 1])
+        lines.append(f"arm {name}{f' ({what})' if what else ''}: IDs {shown}, ...")
+    return lines
 
 
 def _assignment(schedule: Schedule) -> str:

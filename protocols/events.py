@@ -19,11 +19,24 @@ from dataclasses import dataclass
 #: - ``rating``: a post-phase rating of one CS;
 #: - ``wait``: a timed interval with a countdown (and experimenter event keys);
 #: - ``rest``: a block that waits (for the scanner, or for ``duration``);
-#: - ``script``: narrative audio playback (script-driven imagery).
-EVENT_KINDS = ("trial", "us", "instructions", "rating", "wait", "rest", "script")
+#: - ``script``: narrative audio playback (script-driven imagery);
+#: - ``probe``: an acoustic startle probe alone (a ``startle_habituation`` phase);
+#: - ``questionnaire``: one questionnaire item (a scale, choices, or a choice of CS pictures).
+EVENT_KINDS = (
+    "trial",
+    "us",
+    "instructions",
+    "rating",
+    "wait",
+    "rest",
+    "script",
+    "probe",
+    "questionnaire",
+)
 
-#: M-BIDS fear-conditioning labels (bachlab/M-BIDS) used in ``event_type``.
-EVENT_TYPES = ("CSpr", "CSpu", "CSm", "USp", "USo", "USm")
+#: M-BIDS fear-conditioning labels (bachlab/M-BIDS) used in ``event_type``, and ``GS`` for
+#: a generalisation stimulus (which M-BIDS does not name).
+EVENT_TYPES = ("CSpr", "CSpu", "CSm", "GS", "USp", "USo", "USm")
 
 
 @dataclass(frozen=True)
@@ -49,11 +62,12 @@ class Event:
         Seconds the event lasts (the CS for a trial; the US for ``us``; the nominal or
         minimum duration for the others).
     iti : float
-        Seconds from the end of this event to the next event's onset (fixation).
+        Seconds from the end of this event (:attr:`span`: a trace-conditioning trial ends
+        with its US time) to the next event's onset (fixation).
     cs : str or None
         CS role (``CS+``, ``CS-``, ``CS+R`` ...) for trials and ratings.
     cs_type : str or None
-        ``CS+`` or ``CS-``.
+        ``CS+``, ``CS-``, or ``GS`` for a generalisation stimulus.
     stimulus : str or None
         The CS identity playing the role for this participant (e.g. ``blue``).
     reinforced : bool
@@ -62,7 +76,8 @@ class Event:
         Name of the US delivered (reinforced trials and ``us`` events).
     us_onset : float or None
         Trials: seconds after CS onset when the US is (or, on unreinforced trials, would
-        have been) delivered. None when the phase has no US.
+        have been) delivered; after ``duration`` in trace conditioning (CS offset + the
+        trace interval). None when the phase has no US.
     us_duration : float or None
         Seconds the US lasts.
     context : str or None
@@ -71,6 +86,26 @@ class Event:
         M-BIDS label of the CS (``CSpr``/``CSpu``/``CSm``) or of an unsignalled US (``USp``).
     online_rating : bool
         True when the phase asks for an expectancy rating during this trial.
+    distance : float or None
+        Generalisation designs: the trial's distance from the CS+ along the stimulus
+        continuum, 0 (CS+) to 1 (CS−), GSk at k / (n + 1). None without GS roles.
+    probes : tuple of float
+        Seconds after the event's onset when acoustic startle probes sound: a trial's probe
+        in its CS (before ``duration``) and a noise-alone probe in its ITI (after it); a
+        ``probe`` event's own, 0.
+    probe : int or None
+        The number of the event's first probe among its phase's probes (1, 2, … in time
+        order, probes in CSs and in ITIs alike; the next probe of the event is ``probe +
+        1``); None without probes.
+    probe_length : float
+        Seconds each of its probes lasts (the probe sound's length).
+    item : str or None
+        Questionnaire events: the item's ``id``.
+    choices : tuple of str
+        Picture-choice questionnaire items: the CS roles shown, left to right (a seeded
+        order per participant, so no role always sits on the same side).
+    pictures : tuple of str
+        The CS identities playing those roles for this participant, in the same order.
     """
 
     session: str
@@ -91,6 +126,24 @@ class Event:
     context: str | None = None
     event_type: str | None = None
     online_rating: bool = False
+    distance: float | None = None
+    probes: tuple[float, ...] = ()
+    probe: int | None = None
+    probe_length: float = 0.0
+    item: str | None = None
+    choices: tuple[str, ...] = ()
+    pictures: tuple[str, ...] = ()
+
+    @property
+    def span(self) -> float:
+        """Seconds from onset to the end of the event: its ``duration``, or, for a trial
+        whose US time comes after the CS (trace conditioning), the end of the US time
+        (on every trial, reinforced or not, so trial types keep one timing)."""
+        if self.kind == "trial" and self.us_onset is not None:
+            us_end = self.us_onset + (self.us_duration or 0.0)
+            if us_end > self.duration + 1e-9:
+                return us_end
+        return self.duration
 
     @property
     def outcome_type(self) -> str | None:
@@ -101,6 +154,37 @@ class Event:
         if self.reinforced:
             return "USp"
         return "USo" if self.cs_type == "CS+" else "USm"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A startle probe of a schedule (:attr:`Schedule.probes`).
+
+    Attributes
+    ----------
+    phase : str
+    number : int
+        Its number among the phase's probes (time order).
+    trial : int or None
+        The trial it falls in; None in an ITI (or a startle habituation phase).
+    cs, cs_type, stimulus : str or None
+        That trial's role, type and stimulus.
+    onset : float
+        Planned onset, seconds from session start.
+    duration : float
+        The probe sound's length, seconds.
+    context : str or None
+    """
+
+    phase: str
+    number: int
+    trial: int | None
+    cs: str | None
+    cs_type: str | None
+    stimulus: str | None
+    onset: float
+    duration: float
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +232,8 @@ class Schedule:
         The seed that generated this session's orders and ITIs.
     events : tuple of Event
         Every planned event, in order.
+    arm : str or None
+        The participant's between-subject arm (None without arms, or when blinded).
     """
 
     study: str
@@ -159,6 +245,7 @@ class Schedule:
     cell: Cell
     seed: int
     events: tuple[Event, ...]
+    arm: str | None = None
 
     @property
     def duration(self) -> float:
@@ -166,12 +253,35 @@ class Schedule:
         if not self.events:
             return 0.0
         last = self.events[-1]
-        return last.onset + last.duration + last.iti
+        return last.onset + last.span + last.iti
 
     @property
     def trials(self) -> tuple[Event, ...]:
         """The CS trials, in order."""
         return tuple(e for e in self.events if e.kind == "trial")
+
+    @property
+    def probes(self) -> tuple[Probe, ...]:
+        """Every startle probe, in time order: in a CS (with its trial) or alone (an ITI's,
+        or a ``probe`` event's)."""
+        out = []
+        for e in self.events:
+            for k, at in enumerate(e.probes):
+                inside = e.kind == "trial" and at < e.duration
+                out.append(
+                    Probe(
+                        e.phase,
+                        (e.probe or 0) + k,
+                        e.index if inside else None,
+                        e.cs if inside else None,
+                        e.cs_type if inside else None,
+                        e.stimulus if inside else None,
+                        round(e.onset + at, 3),
+                        e.probe_length,
+                        e.context,
+                    )
+                )
+        return tuple(out)
 
     def phase_events(self, phase: str) -> tuple[Event, ...]:
         """The events of one phase, in order."""

@@ -16,9 +16,10 @@ from types import MappingProxyType
 
 from pavlov.common.bids import LABEL
 from pavlov.protocols.kinds.keys import REQUIRED, Key
-from pavlov.protocols.model import SHAPES
+from pavlov.protocols.model import GS_ROLE, SHAPES
 
 __all__ = [
+    "ARM",
     "CALIBRATION",
     "CONTEXT_STIMULUS",
     "CS_STIMULUS",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 NAME = r"[A-Za-z][A-Za-z0-9_]*"
-ROLE = r"CS[+-][A-Za-z0-9]*"
+ROLE = rf"CS[+-][A-Za-z0-9]*|{GS_ROLE}"
 COLOR = r"#[0-9a-fA-F]{6}|[A-Za-z]+"
 
 
@@ -106,7 +107,7 @@ US_TYPES: Mapping[str, tuple[Key, ...]] = MappingProxyType(
             _US_TYPE,
             Key("file", "file", "the sound (e.g. a scream)"),
             _US_DURATION,
-            Key("volume", "number", "playback volume", default=1.0, ge=0, le=1, what="a volume"),
+            Key("volume", "number", "playback volume", default=1.0, gt=0, le=1, what="a volume"),
         ),
         "image": (_US_TYPE, Key("file", "file", "the aversive picture"), _US_DURATION),
     }
@@ -151,6 +152,26 @@ SESSION: tuple[Key, ...] = (
     ),
 )
 
+#: One between-subject arm (an item of ``arms``): the sessions as written, changed.
+ARM: tuple[Key, ...] = (
+    Key("description", "text", "what the arm does, in one line", default=None),
+    Key(
+        "replace",
+        "keymap",
+        "phase → the phase this arm runs in its place (in every session)",
+        default=None,
+        pattern=NAME,
+        type_doc="mapping phase → phase",
+    ),
+    Key(
+        "omit",
+        "texts",
+        "phases this arm leaves out, and sessions it does not have",
+        default=None,
+        pattern=NAME,
+    ),
+)
+
 _STIMULI_DOC = "stimuli by name; counterbalancing assigns them to the roles"
 
 #: The top level of a protocol file (``phases`` holds the kinds' declarations).
@@ -164,7 +185,14 @@ TOP: tuple[Key, ...] = (
         "block",
         "the conditioned stimuli",
         keys=(
-            Key("roles", "texts", "CS roles such as CS+, CS-, CS+R", pattern=ROLE),
+            Key(
+                "roles",
+                "texts",
+                "CS roles such as CS+, CS-, CS+R; a generalisation design adds GS1…GSn "
+                "(never reinforced), listed in continuum order CS+, GS1, …, GSn, CS−, its "
+                "stimuli listed in the same order",
+                pattern=ROLE,
+            ),
             Key("stimuli", "named", _STIMULI_DOC, keys=CS_STIMULUS),
         ),
     ),
@@ -186,7 +214,12 @@ TOP: tuple[Key, ...] = (
         default=None,
         keys=(
             Key(
-                "cs", "choice", "CS stimuli to roles", default="permute", enum=("permute", "fixed")
+                "cs",
+                "choice",
+                "CS stimuli to roles; with GS roles `permute` keeps the continuum's order and "
+                "only flips which end is the CS+ (2 cells)",
+                default="permute",
+                enum=("permute", "fixed"),
             ),
             Key(
                 "contexts",
@@ -256,6 +289,16 @@ TOP: tuple[Key, ...] = (
         default=None,
         keys=SESSION,
         default_doc="one session of every phase",
+    ),
+    Key(
+        "arms",
+        "named",
+        "between-subject arms (groups): each a variant of the sessions; a participant's "
+        "arm is balanced by participant number, crossed with the counterbalancing cells, "
+        "or given with `pavlov run --arm` or a blinded code list (`--codes`)",
+        default=None,
+        keys=ARM,
+        default_doc="one group",
     ),
     Key("authors", "texts", "the study's authors (BIDS dataset_description)", default=None),
     Key("license", "text", "the data's licence, e.g. CC0", default=None),

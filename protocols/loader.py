@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 
 from pavlov.common.errors import suggest
 from pavlov.common.keys import SYNC_RESERVED_KEYS, reserved_keys
@@ -28,6 +30,7 @@ from pavlov.protocols.model import (
     CS_KINDS,
     SHAPES,
     US_KINDS,
+    ArmSpec,
     CalibrationSpec,
     Counterbalancing,
     ITISpec,
@@ -40,7 +43,9 @@ from pavlov.protocols.model import (
     Source,
     StimulusSpec,
     USSpec,
+    continuum,
     cs_type,
+    is_gs,
 )
 from pavlov.protocols.reader import MISSING, Collector, Section, describe
 from pavlov.stimuli.resolve import (
@@ -101,6 +106,12 @@ class _ProtocolReader:
         self.folder = path.parent
         self.text = text
         self.train_lines: dict[str, int] = {}
+        self.warnings: list[str] = []
+
+    def warn(self, section: Section, name: str, text: str) -> None:
+        self.warnings.append(
+            f"{self.shown}:{section.line_of(name)}: {section.sub(name)}: warning: {text}"
+        )
 
     def source(self, line: int) -> Source:
         return Source(str(self.path), line)
@@ -153,14 +164,16 @@ class _ProtocolReader:
                     self.phases[name] = phase
             if not phases_section.items:
                 attempt(lambda: top.fail("phases", "at least one phase", "an empty mapping"))
-        sessions = attempt(lambda: self.read_sessions(top), needs=("phases",))
+        sessions = attempt(lambda: self.read_sessions(top), name="sessions", needs=("phases",))
+        arms = attempt(lambda: self.read_arms(top, sessions or ()), needs=("phases", "sessions"))
         errors.finish()
         # Without a recorded mistake, every unit above was read.
         assert study is not None and task is not None and seed is not None
-        assert counterbalancing is not None and sessions is not None
-        for session in sessions:
-            self.check_caps(top, session)
-        self.check_sync_key(sessions)
+        assert counterbalancing is not None and sessions is not None and arms is not None
+        for variant in (sessions, *(arm.sessions for arm in arms.values())):
+            for session in variant:
+                self.check_caps(top, session)
+            self.check_sync_key(variant)
         return Protocol(
             path=str(self.path),
             sha256=hashlib.sha256(self.text.encode("utf-8")).hexdigest(),
@@ -181,6 +194,8 @@ class _ProtocolReader:
             calibration=calibration,
             authors=authors,
             license=license_,
+            warnings=tuple(self.warnings),
+            arms=MappingProxyType(arms),
         )
 
     def read_version(self, top: Section) -> int:
@@ -198,13 +213,70 @@ class _ProtocolReader:
 
     def read_cs_roles(self, top: Section) -> Section:
         cs_section = top.section("cs", _BLOCKS["cs"])
-        self.cs_roles = self.read_roles(cs_section, ROLE, "a CS role such as CS+, CS- or CS+R")
+        self.cs_roles = self.read_roles(
+            cs_section, ROLE, "a CS role such as CS+, CS- or CS+R, or a GS role GS1…GSn"
+        )
         if not any(cs_type(r) == "CS+" for r in self.cs_roles):
             cs_section.fail("roles", "at least one CS+ role", describe(cs_section.node("roles")))
+        self.check_continuum(cs_section)
         return cs_section
+
+    def check_continuum(self, cs_section: Section) -> None:
+        """A generalisation design's roles are its continuum: CS+, GS1 … GSn, CS−, listed
+        in that order (so its stimuli, listed in the same order, keep their places)."""
+        roles = self.cs_roles
+        nodes = cs_section.sequence("roles", what="a list of roles") or []
+        for node, role in zip(nodes, roles):
+            # A GS once had to be written as a CS− role (CS-GS2), and was logged and
+            # analysed as a CS−; name the role that says what it is.
+            old = re.fullmatch(r"CS[+-]GS(\d*)", role)
+            if old is not None:
+                raise ProtocolError(
+                    self.shown,
+                    node.line,
+                    f"{cs_section.sub('roles')}[{roles.index(role)}]",
+                    "a generalisation role GS1…GSn (never reinforced, logged as GS)",
+                    f"'{role}'",
+                    f"GS{int(old[1] or 1)}",
+                )
+        order = continuum(roles)
+        if order is None:
+            return
+        gs = [r for r in roles if is_gs(r)]
+        shown = f"[{', '.join(roles)}]"
+        numbers = sorted(int(r[2:]) for r in gs)
+        if numbers != list(range(1, len(gs) + 1)):
+            cs_section.fail(
+                "roles",
+                f"GS roles numbered GS1…GS{len(gs)} without gaps (the number is the "
+                "position on the continuum from the CS+ end)",
+                shown,
+            )
+        ends = [r for r in roles if not is_gs(r)]
+        if [cs_type(r) for r in ends] not in (["CS+", "CS-"], ["CS-", "CS+"]):
+            cs_section.fail(
+                "roles",
+                "one CS+ and one CS− role with GS roles (the two ends of the continuum)",
+                shown,
+            )
+        if roles != order:
+            cs_section.fail(
+                "roles",
+                f"the roles in continuum order [{', '.join(order)}] (the stimuli are "
+                "listed in the same order)",
+                shown,
+            )
 
     def read_cs_stimuli(self, cs_section: Section) -> None:
         self.cs = self.read_stimuli(cs_section, len(self.cs_roles), CS_STIMULUS_KEYS, self.read_cs)
+        if continuum(self.cs_roles) is not None and len(self.cs) != len(self.cs_roles):
+            # Every stimulus has its place on the continuum: a spare one would be given
+            # to a role as an arbitrary picture by counterbalancing.
+            cs_section.fail(
+                "stimuli",
+                f"one stimulus per role ({len(self.cs_roles)}), in continuum order, with GS roles",
+                f"{len(self.cs)} stimuli",
+            )
 
     def read_contexts_block(self, top: Section) -> None:
         ctx_section = top.section("contexts", _BLOCKS["contexts"], None)
@@ -410,7 +482,8 @@ class _ProtocolReader:
         file = self.read_file(section, "file", "sound" if kind == "sound" else "image")
         duration = section.number("duration", gt=0, what="seconds")
         volume = (
-            section.number("volume", 1.0, ge=0, le=1, what="a volume") if kind == "sound" else 1.0
+            # A silent US (volume 0) is no US: every response to it would be void.
+            section.number("volume", 1.0, gt=0, le=1, what="a volume") if kind == "sound" else 1.0
         )
         return USSpec(name, kind, duration, source, file=file, volume=volume)
 
@@ -694,6 +767,118 @@ class _ProtocolReader:
                 SessionSpec(name, day, tuple(names), scanner, self.source(section.line))
             )
         return tuple(sessions)
+
+    def read_arms(self, top: Section, sessions: tuple[SessionSpec, ...]) -> dict[str, ArmSpec]:
+        """The between-subject arms: each is the sessions as written, with phases replaced
+        or left out and sessions left out (checked against the sessions' phases)."""
+        block = top.section("arms", None, None)
+        if block is None:
+            return {}
+        if len(block.items) < 2:
+            block.fail(
+                "arms", "two or more arms (one arm is no comparison)", describe(top.node("arms"))
+            )
+        keys = key_names(declared.ARM)
+        return self.errors.each(
+            block.items,
+            lambda name: self.read_arm(block, name, keys, sessions),
+            name="arms",
+        )
+
+    def read_arm(
+        self, block: Section, name: str, keys, sessions: tuple[SessionSpec, ...]
+    ) -> ArmSpec:
+        block.check_text(
+            Node(name, block.key_lines[name]), block.sub(name), NAME_WHAT, pattern=NAME
+        )
+        section = Section(
+            self.shown, block.child(name), block.sub(name), keys, collector=self.errors
+        )
+        description = section.text("description", None, what="one line saying what the arm does")
+        run = {p for s in sessions for p in s.phases}
+        replaced: dict[str, str] = {}
+        swaps = section.section("replace", None, None)
+        for old, node in (swaps.items if swaps is not None else {}).items():
+            assert swaps is not None  # items of an absent block are none
+            key = swaps.sub(old)
+            if old not in run:
+                raise ProtocolError(
+                    self.shown,
+                    swaps.key_lines[old],
+                    key,
+                    "a phase that a session runs",
+                    f"'{old}'",
+                    suggest(old, sorted(run)),
+                )
+            new = swaps.check_text(node, key, "the name of a phase defined under phases")
+            if new not in self.phases:
+                raise ProtocolError(
+                    self.shown,
+                    node.line,
+                    key,
+                    "the name of a phase defined under phases",
+                    f"'{new}'",
+                    suggest(new, self.phases),
+                )
+            replaced[old] = new
+        omitted: list[str] = []
+        session_names = [s.name for s in sessions]
+        for i, node in enumerate(
+            section.sequence("omit", None, what="a list of phase or session names") or []
+        ):
+            key = f"{section.sub('omit')}[{i}]"
+            what = section.check_text(node, key, "a phase or session name")
+            if what not in run and what not in session_names:
+                raise ProtocolError(
+                    self.shown,
+                    node.line,
+                    key,
+                    "a phase that a session runs, or a session name",
+                    f"'{what}'",
+                    suggest(what, [*sorted(run), *session_names]),
+                )
+            if what in replaced:
+                raise ProtocolError(
+                    self.shown, node.line, key, "a phase not also replaced", f"'{what}'"
+                )
+            omitted.append(what)
+        variant: list[SessionSpec] = []
+        for session in sessions:
+            if session.name in omitted:
+                continue
+            phases = tuple(replaced.get(p, p) for p in session.phases if p not in omitted)
+            if not phases:
+                section.fail(
+                    "omit",
+                    f"a session left with a phase (omit session {session.name} itself)",
+                    "every phase of it omitted",
+                )
+            if len(set(phases)) != len(phases):
+                section.fail(
+                    "replace",
+                    f"each phase once per session ({session.name} would run one twice)",
+                    ", ".join(phases),
+                )
+            for pname in phases:
+                if not session.scanner and KINDS[self.phases[pname].type].scanner_locked(
+                    self.phases[pname]
+                ):
+                    section.fail(
+                        "replace",
+                        f"a phase that runs outside the scanner (session {session.name})",
+                        f"'{pname}' (locked to the scanner)",
+                    )
+            variant.append(replace(session, phases=phases))
+        if not variant:
+            section.fail("omit", "at least one session left", "every session omitted")
+        return ArmSpec(
+            name=name,
+            description=description,
+            replace=MappingProxyType(replaced),
+            omit=tuple(omitted),
+            sessions=tuple(variant),
+            source=self.source(section.line),
+        )
 
     def check_caps(self, top: Section, session: SessionSpec) -> None:
         if self.safety is None:

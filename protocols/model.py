@@ -8,9 +8,11 @@ Every object remembers the file and line it came from (``source``), so later sta
 
 from __future__ import annotations
 
+import re
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 CS_KINDS = ("image", "shape", "text", "sound")
 US_KINDS = ("shock", "sound", "image")
@@ -160,12 +162,14 @@ class PhaseSpec:
 
 class FileNeed(typing.NamedTuple):
     """A file a phase needs: its protocol key, ``image`` or ``sound``, the path as written
-    (``{participant}`` is replaced per participant), and the longest it may play (s)."""
+    (``{participant}`` is replaced per participant), the longest it may play (s), and the
+    volume a sound plays at (0–1)."""
 
     key: str
     kind: str
     template: str
     longest: float | None = None
+    volume: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,32 @@ class Counterbalancing:
 
 
 @dataclass(frozen=True)
+class ArmSpec:
+    """A between-subject arm (group): a named variant of the protocol's sessions.
+
+    Attributes
+    ----------
+    name : str
+        The arm's name (the ``arm`` and ``group`` columns of ``participants.tsv``).
+    description : str or None
+        One line saying what the arm does (shown by ``pavlov schedule --counterbalancing``).
+    replace : Mapping[str, str]
+        Phase name → the phase this arm runs in its place, in every session.
+    omit : tuple of str
+        Phases this arm leaves out, and sessions it does not have.
+    sessions : tuple of SessionSpec
+        The arm's sessions after ``omit`` and ``replace`` (same names and days).
+    """
+
+    name: str
+    description: str | None
+    replace: Mapping[str, str]
+    omit: tuple[str, ...]
+    sessions: tuple[SessionSpec, ...]
+    source: Source
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A validated protocol file.
 
@@ -336,6 +366,17 @@ class Protocol:
         Authors of the study (``Authors`` of the BIDS dataset), optional.
     license : str or None
         Licence of the data (``License`` of the BIDS dataset), optional.
+    warnings : tuple of str
+        What the file allows but a study rarely means (a rating window open past the US),
+        one line each (``file:line: key.path: warning: ...``); ``pavlov validate``,
+        ``schedule`` and ``run`` print them on stderr and carry on.
+    arms : Mapping[str, ArmSpec]
+        Between-subject arms by name, in file order (empty: one group).
+    arm : str or None
+        The arm whose sessions ``sessions`` holds (:meth:`for_arm`); None for the
+        protocol as written (or an arm kept blinded).
+    blinded : bool
+        True for a participant whose arm is kept hidden (:meth:`blind`).
     """
 
     path: str
@@ -357,6 +398,41 @@ class Protocol:
     calibration: CalibrationSpec | None = None
     authors: tuple[str, ...] = ()
     license: str | None = None
+    warnings: tuple[str, ...] = ()
+    arms: Mapping[str, ArmSpec] = field(default_factory=lambda: MappingProxyType({}))
+    arm: str | None = None
+    blinded: bool = False
+
+    def blind(self) -> Protocol:
+        """The protocol for a participant whose arm is hidden (a blinded code list): the
+        sessions every arm shares.
+
+        Raises
+        ------
+        ValueError
+            If two arms run different sessions (then the arm could not stay hidden from the
+            experimenter anyway); the message names them.
+        """
+        arms = list(self.arms.values())
+        for arm in arms[1:]:
+            if arm.sessions != arms[0].sessions:
+                raise ValueError(
+                    f"arms {arms[0].name} and {arm.name} run different sessions, so the arm "
+                    "cannot stay hidden; give --arm instead"
+                )
+        sessions = arms[0].sessions if arms else self.sessions
+        return replace(self, sessions=sessions, arm=None, blinded=True)
+
+    def for_arm(self, name: str) -> Protocol:
+        """The protocol as participants of arm ``name`` run it (its sessions in place of
+        the file's).
+
+        Raises
+        ------
+        KeyError
+            If the protocol has no such arm.
+        """
+        return replace(self, sessions=self.arms[name].sessions, arm=name)
 
     def session(self, name: str | None = None) -> SessionSpec:
         """Return the session called ``name`` (the first session when None).
@@ -374,6 +450,45 @@ class Protocol:
         raise KeyError(name)
 
 
+#: A generalisation-stimulus role: ``GS1`` ... ``GSn``, the number being the stimulus's
+#: position on the continuum counted from the CS+ end.
+GS_ROLE = r"GS[1-9][0-9]*"
+
+#: The ``cs_type`` (and ``event_type``) of a generalisation stimulus.
+GS_TYPE = "GS"
+
+
+def is_gs(role: str) -> bool:
+    """True for a generalisation-stimulus role (``GS1`` ... ``GSn``)."""
+    return re.fullmatch(GS_ROLE, role) is not None
+
+
 def cs_type(role: str) -> str:
-    """Return ``CS+`` for a reinforceable role (``CS+``, ``CS+R``, ...) and ``CS-`` otherwise."""
-    return "CS+" if role.startswith("CS+") else "CS-"
+    """Return ``CS+`` for a reinforceable role (``CS+``, ``CS+R``, ...), ``GS`` for a
+    generalisation stimulus (``GS1`` ... ``GSn``) and ``CS-`` otherwise."""
+    if role.startswith("CS+"):
+        return "CS+"
+    return GS_TYPE if is_gs(role) else "CS-"
+
+
+def continuum(roles: Sequence[str]) -> tuple[str, ...] | None:
+    """The roles of a generalisation design in continuum order, or None without GS roles.
+
+    The continuum runs from the CS+ (position 0) through ``GS1`` ... ``GSn`` to the CS−
+    (position n + 1); the loader has checked the roles are exactly these.
+    """
+    gs = sorted((r for r in roles if is_gs(r)), key=lambda r: int(r[2:]))
+    if not gs:
+        return None
+    plus = [r for r in roles if cs_type(r) == "CS+"]
+    minus = [r for r in roles if cs_type(r) == "CS-"]
+    return (*plus, *gs, *minus)
+
+
+def continuum_distance(roles: Sequence[str], role: str) -> float | None:
+    """A role's distance from the CS+ along the continuum, 0 (CS+) to 1 (CS−); None when
+    the protocol has no GS roles or ``role`` is not on the continuum."""
+    order = continuum(roles)
+    if order is None or role not in order:
+        return None
+    return order.index(role) / (len(order) - 1)

@@ -43,8 +43,10 @@ __all__ = [
 #: Output formats of :func:`render`, by file extension.
 FORMATS = ("png", "svg", "html")
 
-#: Lanes of the picture, top to bottom (the scanner lane only in scanner sessions).
-LANES = ("US", "CS", "rating", "screens", "scanner")
+#: Lanes of the picture, top to bottom (the probes lane only in sessions with startle
+#: probes, the scanner lane only in scanner sessions).
+LANES = ("US", "probes", "CS", "rating", "screens", "scanner")
+PROBE_COLOUR = "#555555"
 
 #: Colours of the CS roles: reinforceable roles in warm colours, the others in cool ones,
 #: in the order the roles first appear (colour-blind-safe Okabe–Ito palette).
@@ -129,7 +131,12 @@ class Timeline:
     @property
     def lanes(self) -> tuple[str, ...]:
         """The lanes drawn, top to bottom."""
-        return LANES if self.volumes else LANES[:-1]
+        probes = any(m.lane == "probes" for m in self.marks)
+        return tuple(
+            lane
+            for lane in LANES
+            if (lane != "scanner" or self.volumes) and (lane != "probes" or probes)
+        )
 
 
 def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
@@ -148,7 +155,7 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
     """
     roles = _role_colours(schedule.events, protocol.cs_roles)
     marks: list[Mark] = []
-    counts = dict.fromkeys(("trial", "us", "rating", "screen"), 0)
+    counts = dict.fromkeys(("trial", "us", "rating", "screen", "probe"), 0)
 
     def add(prefix: str, **fields) -> None:
         counts[prefix] += 1
@@ -171,6 +178,7 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
                     "role": f"{event.cs} ({outcome})",
                     "stimulus": event.stimulus or "n/a",
                     "CS": _seconds(event.duration),
+                    **_trace(event),
                     "ITI": _seconds(event.iti),
                 },
             )
@@ -217,6 +225,8 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
                     "ITI": _seconds(event.iti),
                 },
             )
+        elif event.kind == "probe":
+            continue  # drawn with the other probes, below
         elif event.kind == "rating":
             add(
                 "rating",
@@ -240,6 +250,22 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
                 label=f"{event.kind} {_seconds(event.duration)}" if event.duration else None,
                 info={event.kind: _seconds(event.duration), **common},
             )
+    for probe in schedule.probes:
+        where = f"{probe.cs} trial {probe.trial}" if probe.trial is not None else "alone (ITI)"
+        add(
+            "probe",
+            lane="probes",
+            start=probe.onset,
+            duration=probe.duration,
+            colour=PROBE_COLOUR,
+            info={
+                "startle probe": f"{probe.number} of {probe.phase}",
+                "phase": probe.phase,
+                "onset": _seconds(probe.onset),
+                "in": where,
+            },
+        )
+    marks.sort(key=lambda m: m.start)
     tr, volumes = _volumes(schedule, protocol)
     total = schedule.duration
     cell = schedule.cell
@@ -291,13 +317,20 @@ def _volumes(schedule: Schedule, protocol: Protocol) -> tuple[float | None, tupl
     return scanner.tr, tuple(onsets)
 
 
+def _trace(event: Event) -> dict[str, str]:
+    # Trace conditioning: the gap between CS offset and the US time, for the hover text.
+    if event.us_onset is None or event.us_onset <= event.duration + 1e-9:
+        return {}
+    return {"trace": _seconds(event.us_onset - event.duration)}
+
+
 def _phase_spans(schedule: Schedule) -> tuple[tuple[str, float, float], ...]:
     # A phase runs from the end of the one before (its lead-in included) to the end of its
     # last event's ITI.
     spans: dict[str, list[float]] = {}
     previous_end = 0.0
     for event in schedule.events:
-        end = event.onset + event.duration + event.iti
+        end = event.onset + event.span + event.iti
         spans.setdefault(event.phase, [previous_end, end])[1] = end
         previous_end = end
     return tuple((name, start, end) for name, (start, end) in spans.items())
@@ -418,7 +451,10 @@ def _label_levels(line: Timeline, width: float = 720.0, char: float = 4.8) -> li
 
 
 def _lane_labels(line: Timeline) -> list[str]:
-    labels = {"scanner": f"volumes (TR {line.tr:g} s)" if line.tr else "scanner"}
+    labels = {
+        "scanner": f"volumes (TR {line.tr:g} s)" if line.tr else "scanner",
+        "probes": "startle probes",
+    }
     return [labels.get(lane, lane) for lane in line.lanes]
 
 

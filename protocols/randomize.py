@@ -9,8 +9,10 @@ derived from text with SHA-256, never from Python's ``hash`` (salted per process
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
-from collections.abc import Sequence
+import typing
+from collections.abc import Mapping, Sequence
 
 from pavlov.protocols.errors import ScheduleError
 from pavlov.protocols.model import cs_type
@@ -64,13 +66,16 @@ def constrained_order(
     max_run: int,
     start_with_pair: bool,
     stream: Stream,
+    max_run_type: int | None = None,
+    block: int | None = None,
 ) -> list[str]:
     """A random trial order with no more than ``max_run`` equal CSs in a row.
 
     The order is built position by position, drawing each next CS with probability
     proportional to how many of its trials remain (as drawing from an urn), among the
     CSs that keep the constraints; a dead end backtracks. Because the search is
-    exhaustive, it finds an order whenever one exists.
+    exhaustive, it finds an order whenever one exists (within a budget of steps far
+    beyond what feasible inputs need).
 
     Parameters
     ----------
@@ -82,6 +87,12 @@ def constrained_order(
         The first two trials are one CS+ and one CS- role.
     stream : Stream
         The seeded random stream.
+    max_run_type : int, optional
+        Longest allowed run of one CS type (:func:`~pavlov.protocols.model.cs_type`: every
+        CS+ role counts as ``CS+``, so ``CS+R CS+NR CS+R`` is a run of 3).
+    block : int, optional
+        Mini-blocks: every consecutive block of ``block × roles`` trials holds each role
+        exactly ``block`` times (the counts must be equal multiples of ``block``).
 
     Raises
     ------
@@ -90,13 +101,14 @@ def constrained_order(
     """
     remaining = {role: n for role, n in counts.items() if n > 0}
     total = sum(remaining.values())
+    rules = _Rules(max_run, start_with_pair, max_run_type, block, len(remaining))
     order: list[str] = []
     # Each stack frame holds the candidates still untried at that position.
     stack: list[list[str]] = []
     budget = 200_000  # backtracking steps; feasible inputs need a handful
     while len(order) < total:
         if len(stack) == len(order):
-            stack.append(_candidates(order, remaining, max_run, start_with_pair, stream))
+            stack.append(_candidates(order, remaining, rules, stream))
         options = stack[-1]
         if options:
             role = options.pop(0)
@@ -115,22 +127,53 @@ def constrained_order(
     return order
 
 
-def _candidates(order, remaining, max_run, start_with_pair, stream) -> list[str]:
+class _Rules(typing.NamedTuple):
+    max_run: int
+    start_with_pair: bool
+    max_run_type: int | None
+    block: int | None
+    n_roles: int
+
+
+def _run(items: Sequence[str]) -> tuple[str | None, int]:
+    """The last item and how many times it ends ``items`` in a row."""
+    if not items:
+        return None, 0
+    return items[-1], sum(1 for _ in itertools.takewhile(lambda x: x == items[-1], reversed(items)))
+
+
+def _candidates(order: list[str], remaining: dict[str, int], rules: _Rules, stream: Stream):
     allowed = []
-    run_role = order[-1] if order else None
-    run = 0
-    for role in reversed(order):
-        if role != run_role:
-            break
-        run += 1
+    max_run, start_with_pair = rules.max_run, rules.start_with_pair
+    run_role, run = _run(order)
+    run_type, type_run = _run([cs_type(r) for r in order]) if rules.max_run_type else (None, 0)
+    in_block: list[str] = []
+    if rules.block is not None:
+        length = rules.block * rules.n_roles
+        in_block = order[len(order) - len(order) % length :]
     for role, n in remaining.items():
         if n == 0 or (role == run_role and run >= max_run):
             continue
+        if start_with_pair and len(order) < 2 and cs_type(role) not in ("CS+", "CS-"):
+            continue  # the pair is a CS+ and a CS-, never a generalisation stimulus
         if start_with_pair and len(order) == 1 and cs_type(role) == cs_type(order[0]):
             continue
+        if rules.block is not None and in_block.count(role) >= rules.block:
+            continue
         new_run = run + 1 if role == run_role else 1
-        if _can_finish(remaining, role, new_run, max_run):
-            allowed.append(role)
+        if not _can_finish(remaining, role, new_run, max_run):
+            continue
+        if rules.max_run_type is not None:
+            kind = cs_type(role)
+            new_type_run = type_run + 1 if kind == run_type else 1
+            if new_type_run > rules.max_run_type:
+                continue
+            pooled: dict[str, int] = {}
+            for other, m in remaining.items():
+                pooled[cs_type(other)] = pooled.get(cs_type(other), 0) + m
+            if not _can_finish(pooled, kind, new_type_run, rules.max_run_type):
+                continue
+        allowed.append(role)
     # Draw the try-order by remaining counts (an urn), without replacement.
     ranked = []
     pool = list(allowed)
@@ -160,6 +203,64 @@ def _can_finish(remaining: dict[str, int], placed: str, run: int, max_run: int) 
         if count > limit:
             return False
     return True
+
+
+def longest_run(flags: Sequence[bool]) -> int:
+    """The longest run of consecutive true values."""
+    return max((len(list(g)) for k, g in itertools.groupby(flags) if k), default=0)
+
+
+#: Tries of the reinforcement draw per order, and orders, before
+#: :func:`constrained_trials` gives up on ``max_reinforced_run``.
+PLACEMENTS, ORDERS = 50, 200
+
+
+def constrained_trials(
+    counts: Mapping[str, int],
+    reinforced: Mapping[str, int],
+    *,
+    max_run: int,
+    start_with_pair: bool,
+    first_reinforced: bool,
+    spread_reinforced: bool,
+    stream: Stream,
+    max_run_type: int | None = None,
+    max_reinforced_run: int | None = None,
+    block: int | None = None,
+) -> tuple[list[str], list[bool]]:
+    """A phase's trial order and which trials are reinforced, keeping every constraint.
+
+    The order comes from :func:`constrained_order`, then each role's reinforced trials
+    from :func:`reinforced_positions`. With ``max_reinforced_run`` (at most that many
+    reinforced trials in a row, over all roles) a placement that breaks it is drawn again
+    from the stream, up to :data:`PLACEMENTS` times per order and :data:`ORDERS` orders;
+    without it the first draw is kept, so the result is the one the stream always gave.
+
+    Raises
+    ------
+    ScheduleError
+        If no order keeps the order constraints, or none of the tries keeps
+        ``max_reinforced_run``.
+    """
+    for _ in range(ORDERS):
+        roles = constrained_order(
+            dict(counts), max_run, start_with_pair, stream, max_run_type=max_run_type, block=block
+        )
+        positions = {role: [i for i, r in enumerate(roles) if r == role] for role in reinforced}
+        for _ in range(PLACEMENTS):
+            hits = [False] * len(roles)
+            for role, n in reinforced.items():
+                chosen = reinforced_positions(
+                    len(positions[role]), n, first_reinforced, spread_reinforced, stream
+                )
+                for k in chosen:
+                    hits[positions[role][k]] = True
+            if max_reinforced_run is None or longest_run(hits) <= max_reinforced_run:
+                return roles, hits
+    raise ScheduleError(
+        f"no order of {dict(counts)} with {dict(reinforced)} reinforced keeps at most "
+        f"{max_reinforced_run} reinforced trials in a row ({ORDERS * PLACEMENTS} tries)"
+    )
 
 
 def reinforced_positions(

@@ -5,13 +5,24 @@ Everything here is a pure function: the same inputs give the same schedule on an
 Counterbalancing
 ----------------
 The table's cells are every assignment of CS stimuli to CS roles (``permute``; one cell
-when ``fixed``), crossed with every assignment of context stimuli to context roles, crossed
+when ``fixed``; in a generalisation design, whose roles and stimuli form a continuum, the
+stimuli keep their order and ``permute`` only flips which end is the CS+: two cells), crossed with every assignment of context stimuli to context roles, crossed
 with the fixed orders of phases that list several. A participant's **number** is the last
 run of digits in the ID (``sub-07`` → 7, ``P012`` → 12); an ID without digits uses the
 first 8 bytes of its SHA-256 instead. The cell is ``number mod n_cells``, read as a mixed
 radix with the CS assignment changing fastest, then contexts, then orders, so consecutive
 participants alternate CS identity first. ``pavlov schedule FILE --counterbalancing``
 prints the table.
+
+Arms
+----
+A protocol with ``arms`` assigns each participant one arm, crossed with the cells: with
+``n`` the participant's number, ``C`` cells and ``A`` arms, the cell stays ``n mod C`` (adding
+arms to a protocol moves no one's cell) and the arm is ``(n mod C + n div C) mod A``, in the
+order the arms are listed. Every ``C × A`` consecutive numbers hold each (cell, arm) pair
+once, and every ``C`` consecutive numbers spread their arms as evenly as ``C`` allows.
+``pavlov run --arm NAME`` (or an arm already recorded in ``participants.tsv``, or a blinded
+code list) overrides the formula.
 
 Seeds
 -----
@@ -32,7 +43,7 @@ from pavlov.protocols.errors import ScheduleError
 from pavlov.protocols.events import Cell, Event, Schedule
 from pavlov.protocols.kinds import KINDS
 from pavlov.protocols.kinds.base import PRECISION, Expansion
-from pavlov.protocols.model import Phase, Protocol
+from pavlov.protocols.model import Phase, Protocol, continuum
 from pavlov.protocols.randomize import Stream, derive_seed
 
 
@@ -50,7 +61,13 @@ def participant_number(participant: str) -> int:
 
 def counterbalancing_table(protocol: Protocol) -> list[Cell]:
     """Every counterbalancing cell of a protocol, in cell-index order."""
-    cs_options = _assignments(protocol.cs_roles, tuple(protocol.cs), protocol.counterbalancing.cs)
+    roles = continuum(protocol.cs_roles)
+    if roles is not None:
+        cs_options = _continuum_assignments(roles, tuple(protocol.cs), protocol.counterbalancing.cs)
+    else:
+        cs_options = _assignments(
+            protocol.cs_roles, tuple(protocol.cs), protocol.counterbalancing.cs
+        )
     ctx_options = _assignments(
         protocol.context_roles, tuple(protocol.contexts), protocol.counterbalancing.contexts
     )
@@ -71,6 +88,16 @@ def cell_for(protocol: Protocol, participant: str) -> Cell:
     return table[participant_number(participant) % len(table)]
 
 
+def arm_for(protocol: Protocol, participant: str) -> str | None:
+    """The arm a participant's number assigns (the module's formula), or None without arms."""
+    if not protocol.arms:
+        return None
+    arms = tuple(protocol.arms)
+    n_cells = len(counterbalancing_table(protocol))
+    number = participant_number(participant)
+    return arms[(number % n_cells + number // n_cells) % len(arms)]
+
+
 def _assignments(
     roles: tuple[str, ...], stimuli: tuple[str, ...], mode: str
 ) -> list[dict[str, str]]:
@@ -79,6 +106,18 @@ def _assignments(
     if mode == "fixed":
         return [dict(zip(roles, stimuli))]
     return [dict(zip(roles, chosen)) for chosen in itertools.permutations(stimuli, len(roles))]
+
+
+def _continuum_assignments(
+    order: tuple[str, ...], stimuli: tuple[str, ...], mode: str
+) -> list[dict[str, str]]:
+    # A GS's picture is its place on the continuum, never an arbitrary one: the stimuli,
+    # listed from one end to the other, go to CS+, GS1 ... GSn, CS- in order, or (the
+    # second cell) reversed, so which end is reinforced is balanced across participants.
+    forward = dict(zip(order, stimuli))
+    if mode == "fixed":
+        return [forward]
+    return [forward, dict(zip(order, reversed(stimuli)))]
 
 
 def build_schedule(protocol: Protocol, participant: str, session: str | None = None) -> Schedule:
@@ -92,6 +131,9 @@ def build_schedule(protocol: Protocol, participant: str, session: str | None = N
         Participant ID (letters and digits, as in BIDS ``sub-<label>``).
     session : str, optional
         Session name; the first session when None.
+
+    With arms, the sessions are those of the arm that :meth:`Protocol.for_arm` chose, or,
+    for a protocol as loaded, of the participant's arm by number (:func:`arm_for`).
 
     Returns
     -------
@@ -107,11 +149,14 @@ def build_schedule(protocol: Protocol, participant: str, session: str | None = N
         raise ScheduleError(
             f"participant: expected a BIDS label of letters and digits (e.g. 07), got '{participant}'"
         )
+    if protocol.arms and protocol.arm is None and not protocol.blinded:
+        protocol = protocol.for_arm(arm_for(protocol, participant) or "")
     try:
         spec = protocol.session(session)
     except KeyError:
         names = ", ".join(s.name for s in protocol.sessions)
-        raise ScheduleError(f"session: expected one of {names}, got '{session}'") from None
+        of = f" (arm {protocol.arm})" if protocol.arm else ""
+        raise ScheduleError(f"session: expected one of {names}{of}, got '{session}'") from None
     cell = cell_for(protocol, participant)
     seed = derive_seed(protocol.seed, participant, spec.name)
     events: list[Event] = []
@@ -122,7 +167,7 @@ def build_schedule(protocol: Protocol, participant: str, session: str | None = N
         for event in _phase_events(protocol, phase, spec.name, cell, stream):
             event = _at(event, clock)
             events.append(event)
-            clock = round(event.onset + event.duration + event.iti, PRECISION)
+            clock = round(event.onset + event.span + event.iti, PRECISION)
     return Schedule(
         study=protocol.study,
         task=protocol.task,
@@ -133,6 +178,7 @@ def build_schedule(protocol: Protocol, participant: str, session: str | None = N
         cell=cell,
         seed=seed,
         events=tuple(events),
+        arm=protocol.arm,
     )
 
 

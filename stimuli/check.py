@@ -38,7 +38,7 @@ class SessionStimuli:
     us : dict of str to Path
         US name → file (sound and image USs).
     scripts : dict of str to Path
-        Phase name → script audio file.
+        Phase name → the sound the phase plays itself: a script, or its startle probe.
     protocol_dir : Path
         Folder of the protocol file.
     """
@@ -102,6 +102,7 @@ def prepare_stimuli(protocol, schedule) -> SessionStimuli:
     folder = Path(protocol.path).parent
     participant = schedule.participant
     used_cs = {e.stimulus for e in schedule.events if e.stimulus}
+    used_cs |= {picture for e in schedule.events for picture in e.pictures}
     used_contexts = {e.context for e in schedule.events if e.context}
     used_us = {e.us for e in schedule.events if e.us}
     cs = {}

@@ -93,6 +93,35 @@ def checker(a: Pixel, b: Pixel, cell: int) -> Callable[[int, int], Pixel]:
     return pixel
 
 
+#: The screen's grey (PsychoPy's colour 0, 0, 0), so that a ring's picture blends into it.
+SCREEN_GREY: Pixel = (128, 128, 128)
+
+#: Outer radii (pixels of a 256-pixel CS picture) of the generalisation rings: each 25 %
+#: larger than the one before, so neighbours differ by the same ratio (Lissek et al. 2008
+#: used rings of graded size, 15 % steps over 10 rings; 6 rings need larger steps).
+RING_RADII = tuple(round(40 * 1.25**k, 1) for k in range(6))
+
+
+def ring(outer: float, width: float, color: Pixel, ground: Pixel = SCREEN_GREY):
+    """A ring (annulus) centred on the picture: the continuum of a size-generalisation
+    design. Edges are anti-aliased by 4 × 4 supersampling, so rings of every size look
+    equally sharp."""
+    centre = CS_SIZE / 2
+    inner = outer - width
+    offsets = [(i + 0.5) / 4 for i in range(4)]
+
+    def pixel(x: int, y: int) -> Pixel:
+        hits = 0
+        for dy in offsets:
+            for dx in offsets:
+                r = math.hypot(x + dx - centre, y + dy - centre)
+                hits += inner <= r <= outer
+        f = hits / 16
+        return tuple(round(g + (c - g) * f) for c, g in zip(color, ground))  # type: ignore[return-value]
+
+    return pixel
+
+
 def room(top: Pixel, bottom: Pixel, panel: Pixel, spacing: int) -> Callable[[int, int], Pixel]:
     """A context background: a vertical gradient (wall to floor) with panel lines."""
     height = CONTEXT_SIZE[1]
@@ -118,6 +147,17 @@ def noise_burst(seconds: float, amplitude: float, seed: int) -> bytes:
         gain = min(1.0, i / ramp, (n - 1 - i) / ramp)
         value = int(amplitude * gain * (2 * rng.random() - 1) * 32767)
         frames.extend(struct.pack("<h", value))
+    return bytes(frames)
+
+
+def startle_probe(seconds: float, seed: int) -> bytes:
+    """16-bit mono white noise at full scale with an instantaneous rise (no onset ramp): an
+    acoustic startle probe (Blumenthal et al. 2005: 50-ms white noise, rise time ~0 ms; its
+    level, about 100 dB(A), is set with the lab's amplifier and a sound-level meter)."""
+    rng = random.Random(seed)
+    frames = bytearray()
+    for _ in range(int(seconds * SAMPLE_RATE)):
+        frames.extend(struct.pack("<h", int((2 * rng.random() - 1) * 32767)))
     return bytes(frames)
 
 
@@ -165,6 +205,10 @@ IMAGES: dict[str, tuple[int, int, Callable[[int, int], Pixel]]] = {
     "cs/green_square.png": (CS_SIZE, CS_SIZE, square((50, 160, 80))),
     "cs/stripes.png": (CS_SIZE, CS_SIZE, stripes((230, 230, 230), (30, 30, 30), 16, True)),
     "cs/checker.png": (CS_SIZE, CS_SIZE, checker((230, 230, 230), (30, 30, 30), 32)),
+    **{
+        f"cs/ring_{k + 1}.png": (CS_SIZE, CS_SIZE, ring(radius, 8.0, (200, 30, 30)))
+        for k, radius in enumerate(RING_RADII)
+    },
     "contexts/room_a.png": (*CONTEXT_SIZE, room((200, 150, 110), (90, 60, 40), (150, 100, 70), 80)),
     "contexts/room_b.png": (*CONTEXT_SIZE, room((120, 160, 190), (40, 60, 80), (80, 110, 140), 48)),
 }
@@ -172,6 +216,7 @@ IMAGES: dict[str, tuple[int, int, Callable[[int, int], Pixel]]] = {
 #: Every bundled sound: relative path → (frames function, sample rate).
 SOUNDS: dict[str, tuple[Callable[[], bytes], int]] = {
     "us/noise_burst.wav": (lambda: noise_burst(1.0, 0.9, seed=1), SAMPLE_RATE),
+    "probes/startle_noise_50ms.wav": (lambda: startle_probe(0.05, seed=6), SAMPLE_RATE),
     "scripts/demo_trauma.wav": (lambda: narration(12.0, seed=2), 16_000),
     "scripts/demo_neutral.wav": (lambda: narration(12.0, seed=3), 16_000),
     "scripts/demo_trauma_cue.wav": (lambda: narration(4.0, seed=4), 16_000),

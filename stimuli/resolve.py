@@ -190,7 +190,8 @@ def sound_problem(path: str | os.PathLike[str]) -> str | None:
                 if got < wanted:
                     return f"a truncated WAV file ({got:,} of {wanted:,} samples)"
         except (wave.Error, EOFError) as error:
-            return f"a broken WAV file ({error})"
+            # EOFError carries no message: a file that ends inside the WAV header.
+            return f"a broken WAV file ({str(error) or 'it ends inside its header'})"
         except OSError as error:
             return f"an unreadable file ({error.strerror})"
         return None
@@ -227,11 +228,34 @@ def _sound_decode_problem(path: Path) -> str | None:
 
 
 def sound_duration(path: str | os.PathLike[str]) -> float | None:
-    """Seconds of a WAV file, or None for other formats (PsychoPy knows them at run time)."""
-    if Path(path).suffix.lower() != ".wav":
+    """Seconds of a sound file, or None when its length cannot be read.
+
+    A WAV is read with the standard library; FLAC, Ogg and MP3 (the other formats
+    :data:`SOUND_SUFFIXES` allows, all of which PsychoPy loads through ``soundfile``) with
+    libsndfile, from the frame count and rate the file declares. Call it on a file
+    :func:`sound_problem` passed: that decodes the file to its end, so the declared count
+    is the real one.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".wav":
+        try:
+            with wave.open(str(path), "rb") as reader:
+                return reader.getnframes() / reader.getframerate()
+        except (wave.Error, EOFError, OSError, ZeroDivisionError):
+            return None
+    if suffix not in SOUND_SUFFIXES:
         return None
-    with wave.open(str(path), "rb") as reader:
-        return reader.getnframes() / reader.getframerate()
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
+        return None
+    if info.frames <= 0 or info.samplerate <= 0:
+        # libsndfile reports an unknown length (a stream) as 0 or as a huge sentinel
+        return None
+    length = info.frames / info.samplerate
+    return length if length < 24 * 3600 else None
 
 
 def _magic_problem(path, magics, what) -> str | None:

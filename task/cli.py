@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pavlov.common.argtypes import Parser
 from pavlov.common.bids import pavlov_version
 from pavlov.common.errors import PavlovError
 from pavlov.protocols.errors import error_lines
@@ -32,8 +33,9 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the ``pavlov`` argument parser with every room's subcommands."""
-    parser = argparse.ArgumentParser(
+    """Return the ``pavlov`` argument parser with every room's subcommands (each a
+    :class:`~pavlov.common.argtypes.Parser`: a usage error is one line)."""
+    parser = Parser(
         prog="pavlov",
         description="Run and analyse human Pavlovian conditioning studies.",
     )

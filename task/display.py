@@ -31,16 +31,18 @@ __all__ = [
 ]
 
 
-def script_sound(path: str) -> str:
-    """The sound key of a narrative script file (``script:<path>``)."""
-    return f"script:{path}"
+def script_sound(phase: str) -> str:
+    """The sound key of the file a phase plays itself: its narrative script, or its startle
+    probe (``script:<phase>``; each phase's own, at its own volume)."""
+    return f"script:{phase}"
 
 
 class Display(typing.Protocol):
     """A screen that shows one :class:`Scene` per frame, plus keys, mouse and sound.
 
     Sound keys: ``cs:<identity>`` (sound CSs), ``us:<name>`` (sound USs) and
-    ``script:<path>`` (narrative scripts, see :func:`script_sound`).
+    ``script:<phase>`` (a phase's own sound: a narrative script or startle probes, see
+    :func:`script_sound`).
     """
 
     frame_period: float

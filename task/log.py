@@ -59,6 +59,7 @@ COLUMNS = (
     "onset_error",
     "iti",
     "stim_file",
+    "item",
     "value",
     "dropped_frames",
 )
@@ -81,10 +82,12 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
             "cs": "conditioned stimulus",
             "us": "unconditioned stimulus (or its omission, see event_type)",
             "rating": "post-phase rating of one CS",
+            "questionnaire": "questionnaire item (item says which; rating and value the answer)",
             "instructions": "instruction screen",
             "wait": "timed wait with a countdown",
             "rest": "rest block",
             "script": "narrative audio playback",
+            "probe": "acoustic startle probe (trial: the trial it sounds in; n/a alone)",
             "event": "experimenter key or run event (value says which)",
             "pulse": "scanner volume (value is the pulse number)",
         },
@@ -95,9 +98,11 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
             "CSpr": "CS+ followed by a US",
             "CSpu": "CS+ not followed by a US",
             "CSm": "CS-",
+            "GS": "generalisation stimulus (GS1...GSn on a continuum between CS+ and CS-; "
+            "never reinforced)",
             "USp": "US delivered",
             "USo": "US omitted on a CS+ (time the US would have started; duration 0)",
-            "USm": "the matching time point on a CS- (duration 0)",
+            "USm": "the matching time point on a CS- or a GS (duration 0)",
         },
     },
     "phase": {"Description": "Phase name from the protocol."},
@@ -106,8 +111,16 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
         "Description": "1-based trial number within the phase (cs and us rows); event "
         "number within the phase on other rows."
     },
-    "cs": {"Description": "CS role (CS+, CS-, CS+R, ...)."},
-    "cs_type": {"Description": "CS+ (reinforceable role) or CS-."},
+    "cs": {"Description": "CS role (CS+, CS-, CS+R, ..., or GS1...GSn)."},
+    "cs_type": {
+        "Description": "Type of the CS role.",
+        "Levels": {
+            "CS+": "a reinforceable role",
+            "CS-": "a role never reinforced",
+            "GS": "a generalisation stimulus: the number of its role (GS1...GSn) is its "
+            "position on the continuum from the CS+ end",
+        },
+    },
     "stimulus": {"Description": "CS identity that played the role for this participant."},
     "reinforced": {"Description": "1 if a US followed the CS (cs and us rows), else 0."},
     "us": {"Description": "Name of the US (USp rows)."},
@@ -140,11 +153,13 @@ COLUMN_DESCRIPTIONS: dict[str, dict] = {
     "onset_error": {"Description": "onset - planned_onset.", "Units": "s"},
     "iti": {"Description": "Planned interval after the event.", "Units": "s"},
     "stim_file": {"Description": "Stimulus file, relative to the stimuli root if under it."},
+    "item": {"Description": "Questionnaire item id from the protocol (questionnaire rows)."},
     "value": {
         "Description": "Experimenter event label (event rows), pulse number counted from "
         "the first pulse including dummy volumes (pulse rows), rising-edge times of a shock "
         "train relative to session zero, ';'-separated (USp rows of shocks), instruction "
-        "text (instructions rows)."
+        "text (instructions rows), the answer as text (questionnaire rows: the scale value, "
+        "the chosen text, or the chosen CS role)."
     },
     "dropped_frames": {"Description": "Frames dropped while the event was on screen."},
 }

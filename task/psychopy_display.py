@@ -15,6 +15,7 @@ Dropped frames are counted as PsychoPy does (a flip interval over 1.2 frame peri
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import statistics
 import time
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pavlov.protocols.kinds import KINDS
+from pavlov.protocols.kinds.screen import ChoiceView
 from pavlov.stimuli.errors import StimulusError
 from pavlov.task.display import RatingView, Scene, script_sound
 
@@ -40,6 +42,10 @@ BACKGROUND = (0.0, 0.0, 0.0)
 SCALE_HALF = 0.4
 #: Height of the rating scale line, in height units.
 SCALE_Y = -0.3
+#: Height of the pictures of a choice between CS pictures, in height units.
+CHOICE_PICTURE = 0.25
+#: Vertical centre of the options of a choice, in height units.
+CHOICE_Y = 0.0
 #: Flip intervals shorter than this mean there is no vsync.
 NO_VSYNC_BELOW = 0.004
 
@@ -161,6 +167,8 @@ class PsychopyDisplay:
         self._sounds: dict[str, typing.Any] = {}
         self._texts: dict[str, typing.Any] = {}
         self._scales: dict[int, dict] = {}
+        self._choices: dict[tuple, dict] = {}
+        self._cs_specs: dict[str, tuple[StimulusSpec, str | None]] = {}
         self._countdown = visual.TextStim(
             self.win, text="", height=0.06, pos=(0, -0.15), color="white"
         )
@@ -193,11 +201,13 @@ class PsychopyDisplay:
         visual = self._visual
         files = stimuli
         used_cs = {e.stimulus for e in schedule.events if e.stimulus}
+        used_cs |= {picture for e in schedule.events for picture in e.pictures}
         used_contexts = {e.context for e in schedule.events if e.context}
         used_us = {e.us for e in schedule.events if e.us}
         for name in sorted(used_cs):
             spec = protocol.cs[name]
             path = _path(files.cs.get(name) if files else spec.file)
+            self._cs_specs[name] = (spec, path)
             if spec.kind == "sound":
                 self._sounds[f"cs:{name}"] = self.sound_factory(_required(path, name), 1.0)
             else:
@@ -221,13 +231,18 @@ class PsychopyDisplay:
                 self._us_images[name] = visual.ImageStim(self.win, image=path, size=(None))
                 self._fit(self._us_images[name], 0.6)
         if files is not None:
-            for script in files.scripts.values():
-                self._sounds[script_sound(str(script))] = self.sound_factory(str(script), 1.0)
+            for name, script in files.scripts.items():
+                needs = protocol.phases[name].files if name in protocol.phases else ()
+                volume = needs[0].volume if needs else 1.0
+                self._sounds[script_sound(name)] = self.sound_factory(str(script), volume)
         for phase in protocol.phases.values():
-            if phase.rating is not None:
-                self._scale(phase.rating)
+            for scale in KINDS[phase.type].scales(phase):
+                self._scale(scale)
             for text in KINDS[phase.type].texts(phase):
                 self._text(text)
+        for event in schedule.events:
+            if event.kind == "questionnaire":
+                self._choice_parts(_choice_of(protocol, event))
         for text in ("Waiting for the scanner...", "00:00"):
             self._text(text)
         self._warm_up()
@@ -241,6 +256,8 @@ class PsychopyDisplay:
             stims.extend([parts["question"], parts["line"], parts["low"], parts["high"]])
             stims.extend(parts["keys"])
             stims.append(parts["marker"])
+        for parts in self._choices.values():
+            stims.extend([parts["question"], *parts["options"], *parts["keys"], parts["frame"]])
         for stim in stims:
             stim.draw()
         self._fixation.draw()
@@ -315,6 +332,60 @@ class PsychopyDisplay:
         self._scales[key] = parts
         return parts
 
+    def _choice_parts(self, view: ChoiceView | None) -> dict:
+        # Built once per question (in load), so drawing a choice creates no stimuli.
+        if view is None:
+            return {}
+        key = (view.question, view.labels, view.pictures, view.keys)
+        parts = self._choices.get(key)
+        if parts is not None:
+            return parts
+        visual = self._visual
+        n = view.size
+        xs = [-SCALE_HALF + 2 * SCALE_HALF * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+        gap = 2 * SCALE_HALF / max(n - 1, 1)
+        options = []
+        if view.pictures:
+            width = height = CHOICE_PICTURE
+            for name, x in zip(view.pictures, xs, strict=True):
+                spec, path = self._cs_specs[name]
+                stim = self._make(dataclasses.replace(spec, size=CHOICE_PICTURE), path)
+                if spec.kind == "image":
+                    width = max(width, stim.size[0])
+                stim.pos = (x, CHOICE_Y)
+                options.append(stim)
+            key_y = CHOICE_Y - CHOICE_PICTURE / 2 - 0.05
+        else:
+            width, height = gap * 0.9, 0.12
+            for label, x in zip(view.labels, xs, strict=True):
+                options.append(
+                    visual.TextStim(
+                        self.win, text=label, height=0.035, pos=(x, CHOICE_Y), wrapWidth=width
+                    )
+                )
+            key_y = CHOICE_Y - 0.09
+        parts = {
+            "question": visual.TextStim(
+                self.win, text=view.question, height=0.04, pos=(0, 0.3), wrapWidth=1.2
+            ),
+            "options": options,
+            "keys": [
+                visual.TextStim(self.win, text=name, height=0.03, pos=(x, key_y))
+                for name, x in zip(view.keys, xs, strict=False)
+            ],
+            "frame": visual.Rect(
+                self.win,
+                width=width + 0.04,
+                height=height + 0.04,
+                fillColor=None,
+                lineColor="orange",
+                lineWidth=4,
+            ),
+            "xs": xs,
+        }
+        self._choices[key] = parts
+        return parts
+
     # -- frames -----------------------------------------------------------------------
 
     def draw(self, scene: Scene) -> None:
@@ -337,6 +408,8 @@ class PsychopyDisplay:
             self._countdown.draw()
         if scene.rating is not None:
             self._draw_rating(scene.rating)
+        if scene.choice is not None:
+            self._draw_choice(scene.choice)
 
     def _text(self, text: str):
         stim = self._texts.get(text)
@@ -370,6 +443,27 @@ class PsychopyDisplay:
                     colour = "lime"  # confirmed
                 marker.fillColor = colour
             marker.draw()
+
+    def _draw_choice(self, view: ChoiceView) -> None:
+        parts = self._choice_parts(view)
+        parts["question"].draw()
+        self.drawn_texts.append(view.question)
+        self.drawn_texts.extend(view.labels)
+        for stim in (*parts["options"], *parts["keys"]):
+            stim.draw()
+        if view.marker is not None:
+            frame = parts["frame"]
+            shown = (view.marker, view.answered, view.placed)
+            if parts.get("shown") != shown:  # setters are slow: only on a change
+                parts["shown"] = shown
+                frame.pos = (parts["xs"][view.marker], CHOICE_Y)
+                colour = "orange"  # pointed at
+                if view.placed:
+                    colour = "yellow"  # picked by a click, still adjustable
+                if view.answered:
+                    colour = "lime"  # confirmed
+                frame.lineColor = colour
+            frame.draw()
 
     def flip(self) -> float:
         """Flip (paced in software without vsync); count dropped frames; return the flip time."""
@@ -458,6 +552,16 @@ class PsychopyDisplay:
                 player.stop()
         if self._own_window:
             self.win.close()
+
+
+def _choice_of(protocol: Protocol, event) -> ChoiceView | None:
+    """The choice a questionnaire event shows (None for a scale item)."""
+    from pavlov.protocols.kinds.questionnaire import item_of
+
+    item = item_of(protocol, event)
+    if item.form == "scale":
+        return None
+    return ChoiceView(item.text, item.choices, event.pictures, item.rating.keys)
 
 
 def _required(path: str | None, name: str) -> str:

@@ -17,7 +17,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from pavlov.common.argtypes import folder_name, positive_float, positive_int, speed
+from pavlov.common.argtypes import (
+    folder_name,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    speed,
+)
 from pavlov.common.errors import PavlovError
 from pavlov.protocols.kinds import KINDS
 
@@ -70,6 +76,31 @@ def register(subparsers) -> None:
         metavar="lsl:STREAM",
         help="record an LSL stream (e.g. an amplifier's) during the session, as BIDS physio "
         "beside the log (repeatable; default: the lab file's record: list)",
+    )
+    parser.add_argument(
+        "--arm",
+        metavar="NAME",
+        help="the participant's between-subject arm (default: the one participants.tsv "
+        "recorded, else by participant number)",
+    )
+    parser.add_argument(
+        "--codes",
+        metavar="FILE",
+        help="a blinded code list from the pharmacy (CSV: participant, code): the kit code is "
+        "recorded and the arm stays hidden",
+    )
+    parser.add_argument(
+        "--allow-session-gap",
+        action="store_true",
+        help="run the session although earlier sessions are missing or today is not its "
+        "planned day (the problems are printed as warnings)",
+    )
+    parser.add_argument(
+        "--day-tolerance",
+        type=nonnegative_float,
+        default=1.0,
+        metavar="DAYS",
+        help="days a session may be early or late against the protocol's day (default 1)",
     )
     parser.add_argument(
         "--intensity",
@@ -286,16 +317,21 @@ def run_command(args) -> int:
     """Run ``pavlov run``; return the exit status (0 completed, 1 aborted with Escape)."""
     from pavlov.common.bids import bids_label
     from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.protocols.cli import print_warnings
     from pavlov.stimuli.check import prepare_stimuli
     from pavlov.task.log import run_paths
 
     protocol = load_protocol(args.protocol)
+    print_warnings(protocol)
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     participant = args.participant
     if participant is None:
         participant = _ask_participant(has_display)
     participant = bids_label(participant, "--participant")
+    protocol, code = _choose_arm(args, protocol, participant)
     schedule = build_schedule(protocol, participant, args.session)
+    if not args.resume:  # a resumed run passed this check when it started
+        _check_session_gap(args, protocol, schedule.session, participant)
     spec = protocol.session(schedule.session)
     scanner = protocol.scanner if spec.scanner else None
     stimuli = prepare_stimuli(protocol, schedule)
@@ -335,10 +371,114 @@ def run_command(args) -> int:
         # cleanly, later ones cannot cut closing the log, recorders, devices, watchdog.
         with _signals_end_session() as signalled:
             return _run(
-                args, protocol, schedule, scanner, stimuli, paths, participant, lock, signalled
+                args,
+                protocol,
+                schedule,
+                scanner,
+                stimuli,
+                paths,
+                participant,
+                lock,
+                signalled,
+                _arm_columns(protocol, schedule, code),
             )
     finally:
         lock.release()
+
+
+def _choose_arm(args, protocol, participant: str):
+    """The protocol as this participant runs it, and the kit code of a blinded arm.
+
+    An arm recorded in ``participants.tsv`` by an earlier session holds (a later session
+    must not move the participant); ``--arm`` must agree with it, and a blinded participant
+    needs the code list again.
+    """
+    from pavlov.protocols.arms import choose_arm, read_codes
+    from pavlov.task.sidecar import participant_row
+
+    recorded = participant_row(args.data, participant) if protocol.arms else {}
+    earlier = recorded.get("arm")
+    where = f"sub-{participant}'s arm in {os.path.join(args.data, 'participants.tsv')}"
+    if protocol.arms and earlier is None:
+        # participants.tsv lost or restored from an older copy: the run records still say
+        # which arm the participant's earlier runs delivered, so the arm cannot move.
+        earlier, sidecar = _sidecar_arm(args.data, participant)
+        if earlier is not None:
+            where = f"sub-{participant}'s arm in {sidecar}"
+    if args.codes:
+        if args.arm:
+            raise RunError("--arm: expected --arm or --codes, got both")
+        if earlier is not None and earlier != "blinded":
+            raise RunError(f"--codes: expected no code list ({where} is {earlier}, not blinded)")
+        codes = read_codes(args.codes)
+        code = codes.get(participant)
+        if code is not None and recorded.get("code") not in (None, code.code):
+            raise RunError(
+                f"--codes {args.codes}: expected the code {recorded['code']} recorded for "
+                f"sub-{participant}, got {code.code}"
+            )
+        view = choose_arm(protocol, participant, codes=codes)
+        return view, code.code if code is not None else None
+    if earlier == "blinded":
+        raise RunError(f"--codes: expected the blinded code list ({where} is blinded)")
+    if args.arm and earlier is not None and args.arm != earlier:
+        raise RunError(f"--arm {args.arm}: expected {earlier} ({where}), got {args.arm}")
+    return choose_arm(protocol, participant, arm=args.arm or earlier), None
+
+
+def _sidecar_arm(data: str, participant: str) -> tuple[str | None, str | None]:
+    """The arm an earlier run of the participant recorded in its ``_session.json`` (any
+    run, completed or not: a partial run delivered under that arm too), and that record's
+    path; ``(None, None)`` when no readable record names an arm."""
+    import json
+    from pathlib import Path
+
+    for path in sorted(Path(data).glob(f"sub-{participant}/ses-*/*/*_session.json")):
+        try:
+            arm = json.loads(path.read_text(encoding="utf-8")).get("arm")
+        except (OSError, ValueError, AttributeError):
+            continue  # an unreadable record names no arm; the run checks it elsewhere
+        if isinstance(arm, str) and arm:
+            return arm, str(path)
+    return None, None
+
+
+def _check_session_gap(args, protocol, session: str, participant: str) -> None:
+    """Earlier sessions missing, or today not the session's planned day: one line each,
+    then exit 2, or warnings with ``--allow-session-gap`` (:mod:`pavlov.task.session_gap`)."""
+    from datetime import date
+
+    from pavlov.task.session_gap import gap_problems, recorded_dates
+
+    problems = gap_problems(
+        protocol,
+        participant,
+        session,
+        recorded_dates(args.data, participant),
+        date.today(),
+        args.day_tolerance,
+        check_days=not args.simulate,
+    )
+    if not problems:
+        return
+    if args.allow_session_gap:
+        for line in problems:
+            print(f"pavlov: warning: {line} (allowed)", file=sys.stderr)
+        return
+    anyway = "; add --allow-session-gap to run it anyway"
+    for line in problems[:-1]:
+        print(f"pavlov: {line}{anyway}", file=sys.stderr)
+    raise RunError(problems[-1] + anyway)
+
+
+def _arm_columns(protocol, schedule, code: str | None) -> dict[str, str]:
+    """The ``participants.tsv`` cells of the participant's arm: ``arm``, ``group`` (what
+    the analysis compares) and, when blinded, the kit ``code``; none without arms."""
+    if not protocol.arms:
+        return {}
+    if protocol.blinded:
+        return {"arm": "blinded", "group": "n/a", "code": code or "n/a"}
+    return {"arm": schedule.arm, "group": schedule.arm}
 
 
 def _check_run_files(args, protocol, paths) -> None:
@@ -398,7 +538,16 @@ def _check_run_files(args, protocol, paths) -> None:
 
 
 def _run(
-    args, protocol, schedule, scanner, stimuli, paths, participant, lock=None, signalled=None
+    args,
+    protocol,
+    schedule,
+    scanner,
+    stimuli,
+    paths,
+    participant,
+    lock=None,
+    signalled=None,
+    columns=None,
 ) -> int:
     from pavlov.task.console import make_console
     from pavlov.task.devices.safety import ShockLedger, guard_shock
@@ -497,6 +646,8 @@ def _run(
             )
         if not args.simulate:
             check_keyboard(display, keyboard, say=console.message)
+        if schedule.arm is not None:  # a blinded arm is never shown (schedule.arm is None)
+            console.message(f"sub-{participant}: arm {schedule.arm}")
         start_index, time_base, completed_before = 0, None, 0
         if args.resume:
             record = SessionRecord.open(paths.session_json)
@@ -537,6 +688,7 @@ def _run(
             write_events_json,
             bids.events_json_extra(package_versions(), 1.0 / display.frame_period),
             lambda: bids.prepare_dataset(paths.root, protocol, stimuli),
+            columns,
         )
         for label in uncopied:
             console.message(f"stim_file {label}: not copied into the dataset's stimuli/")
@@ -775,7 +927,7 @@ def _check_trigger_key(protocol, schedule, trigger: str | None) -> None:
 
 
 def _write_metadata(
-    paths, protocol, participant, write_events_json, extra=None, prepare=None
+    paths, protocol, participant, write_events_json, extra=None, prepare=None, columns=None
 ) -> list:
     """Write the run's ``events.json`` (with ``extra`` entries), the dataset's description
     and participants, then ``prepare()`` (the BIDS dataset files); return what it returns."""
@@ -785,7 +937,7 @@ def _write_metadata(
     try:
         write_events_json(paths.events_json, extra)
         write_dataset_description(paths.root, protocol.study)
-        add_participant(paths.root, participant)
+        add_participant(paths.root, participant, columns)
         return list(prepare()) if prepare is not None else []
     except OSError as error:
         if isinstance(error, LogError):

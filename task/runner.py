@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pavlov.common.errors import PavlovError
-from pavlov.protocols.kinds import event_kind
+from pavlov.protocols.kinds import ROW_KEYS, event_kind
 from pavlov.protocols.kinds.wait import END_WAIT_KEY
 from pavlov.stimuli.check import stim_file
 from pavlov.task.console import Console, Status, format_clock
@@ -185,7 +185,8 @@ def resume_point(schedule: Schedule, rows: Sequence[Mapping[str, str]]) -> Resum
     """
     positions: dict[tuple[str, str, str], int] = {}
     for i, row in enumerate(rows):
-        key = (row.get("phase", ""), row.get("trial_type", ""), row.get("trial", ""))
+        kind = row.get("trial_type", "")
+        key = (row.get("phase", ""), kind, row.get(ROW_KEYS.get(kind, "trial"), ""))
         positions.setdefault(key, i)
     done = [all(k in positions for k in _event_keys(e)) for e in schedule.events]
     start = next((i for i, d in enumerate(done) if not d), len(done))
@@ -491,8 +492,13 @@ class _Session:
                 # trial is logged with the refusal.
                 self.fatal = error
 
-    def start_us(self, event: Event, label: str) -> str | None:
-        """Start the US of ``event`` on the next flip; return the train label if a shock."""
+    def start_us(self, event: Event, label: str, planned: float | None = None) -> str | None:
+        """Start the US of ``event`` on the next flip; return the train label if a shock.
+
+        The guard's window runs from the flip the US was planned on (``planned``, else the
+        next flip) for ``max(4 frames, 0.25 s)``: a stall that delays the loop before the US
+        flip makes the train late, and a train later than the window is refused by the guard.
+        """
         spec = self.protocol.us.get(event.us or "")
         if spec is None:
             return None
@@ -500,7 +506,8 @@ class _Session:
         if spec.kind == "shock" and spec.train is not None and self.shock is not None:
             now = self.clock.now()
             window = max(4 * self.period, 0.25)
-            self.shock.arm(label, now, now + window)
+            at = now if planned is None else planned
+            self.shock.arm(label, min(now, at), at + window)
             self.display.call_on_flip(self.deliver_shock, spec.train, label)
             return label
         if spec.kind == "sound":
@@ -657,7 +664,7 @@ class _Session:
             if _is_trial(event):
                 self.trials_done += 1
         last = self.schedule.events[-1]
-        end = self.to_clock(last.onset + self.slip + last.duration + last.iti)
+        end = self.to_clock(last.onset + self.slip + last.span + last.iti)
         self.before_event()
         # Every event is done: escape in the final ITI just ends it.
         with contextlib.suppress(_EscapePressed):
@@ -732,7 +739,7 @@ class _Session:
     def script(self, phase: str) -> tuple[str | None, str | None]:
         """A script phase's sound key and ``stim_file`` (None, None without the file)."""
         path, label = self.stimuli.script(phase) if self.stimuli is not None else (None, None)
-        return (script_sound(str(path)) if path is not None else None), label
+        return (script_sound(phase) if path is not None else None), label
 
     def note(self, t: float, row: dict) -> None:
         """Log a row of the run (an experimenter key, a pulse) at clock time ``t``."""

@@ -28,6 +28,7 @@ __all__ = [
     "add_participant",
     "now_iso",
     "package_versions",
+    "participant_row",
     "write_dataset_description",
 ]
 
@@ -63,7 +64,7 @@ def package_versions() -> dict[str, str]:
 
 def schedule_header(protocol, schedule, run: int) -> dict:
     """The first fields of a session record: pavlov's version, the protocol (path, sha256,
-    text), who and which session/run, the seed and the counterbalancing cell. Shared by
+    text, warnings), who and which session/run, the seed and the counterbalancing cell. Shared by
     ``pavlov run`` and ``pavlov simulate``, whose records must agree."""
     cell = schedule.cell
     return {
@@ -71,12 +72,15 @@ def schedule_header(protocol, schedule, run: int) -> dict:
         "protocol_path": protocol.path,
         "protocol_sha256": protocol.sha256,
         "protocol_text": protocol.text,
+        # What the loader warned about (a rating open after the US): the data carry it.
+        "protocol_warnings": list(protocol.warnings),
         "study": protocol.study,
         "task": protocol.task,
         "participant": schedule.participant,
         "session": schedule.session,
         "run": run,
         "seed": schedule.seed,
+        "arm": "blinded" if protocol.blinded else schedule.arm,
         "cell": {
             "index": cell.index,
             "n_cells": cell.n_cells,
@@ -308,8 +312,12 @@ def write_dataset_description(root: str | os.PathLike, study: str) -> Path:
     return path
 
 
-def add_participant(root: str | os.PathLike, participant: str) -> Path:
-    """Add ``sub-<participant>`` to ``participants.tsv`` (created if needed), once.
+def add_participant(
+    root: str | os.PathLike, participant: str, columns: Mapping[str, str] | None = None
+) -> Path:
+    """Add ``sub-<participant>`` to ``participants.tsv`` (created if needed), once, with
+    ``columns`` (e.g. ``arm`` and ``group``): a missing column is added (``n/a`` for the
+    other participants), and this participant's cells are set.
 
     Raises
     ------
@@ -320,15 +328,48 @@ def add_participant(root: str | os.PathLike, participant: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / "participants.tsv"
     label = f"sub-{participant}"
-    if not path.exists() and _exclusive_write(path, f"participant_id\n{label}\n".encode()):
+    columns = dict(columns or {})
+    first = "\t".join(["participant_id", *columns]) + "\n"
+    first += "\t".join([label, *columns.values()]) + "\n"
+    if not path.exists() and _exclusive_write(path, first.encode()):
         return path
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     header = lines[0].split("\t") if lines else []
     if "participant_id" not in header:
         raise LogError(f"{path}: expected a participant_id column, got {header}")
+    rows = [line.split("\t") for line in lines[1:]]
+    rows = [row + ["n/a"] * (len(header) - len(row)) for row in rows]
+    for name in columns:
+        if name not in header:
+            header.append(name)
+            rows = [[*row, "n/a"] for row in rows]
     column = header.index("participant_id")
-    known = {line.split("\t")[column] for line in lines[1:] if line.strip()}
-    if label not in known:
+    row = next((r for r in rows if r[column] == label), None)
+    changed = row is None or any(row[header.index(k)] != v for k, v in columns.items())
+    if row is None:
         row = [label if i == column else "n/a" for i in range(len(header))]
-        _atomic_write(path, ("\n".join([*lines, "\t".join(row)]) + "\n").encode("utf-8"))
+        rows.append(row)
+    for name, value in columns.items():
+        row[header.index(name)] = value
+    if changed:
+        text = "\n".join(["\t".join(header), *("\t".join(r) for r in rows)]) + "\n"
+        _atomic_write(path, text.encode("utf-8"))
     return path
+
+
+def participant_row(root: str | os.PathLike, participant: str) -> dict[str, str]:
+    """This participant's cells in ``participants.tsv`` (empty when absent), ``n/a`` cells
+    left out: what earlier sessions recorded (e.g. the ``arm``)."""
+    path = Path(root) / "participants.tsv"
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        raise LogError(f"{path}: cannot read participants.tsv: {error.strerror}") from None
+    header = lines[0].split("\t") if lines else []
+    for line in lines[1:]:
+        cells = dict(zip(header, line.split("\t")))
+        if cells.get("participant_id") == f"sub-{participant}":
+            return {k: v for k, v in cells.items() if v not in ("", "n/a")}
+    return {}

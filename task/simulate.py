@@ -28,7 +28,7 @@ import sys
 import typing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pavlov.common.argtypes import positive_int, seed
@@ -38,6 +38,7 @@ from pavlov.stimuli.check import stim_file
 from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
 from pavlov.task.simulated_physio import (
     TrialResponse,
+    probes_from_log,
     responses_from_log,
     write_simulated_physio,
 )
@@ -66,11 +67,13 @@ class SimulateUsageError(PavlovError, ValueError):
 
 @dataclass(frozen=True)
 class SimulatedSession:
-    """One simulated run: its log rows (in file order) and each trial's expectation."""
+    """One simulated run: its log rows (in file order), each trial's expectation, and each
+    startle probe's log time and the expectation then."""
 
     rows: list[dict]
     responses: list[TrialResponse]
     end: float
+    probes: list[tuple[float, float]] = field(default_factory=list)
 
 
 def learner_for(protocol: Protocol, schedule: Schedule, parameters: LearnerParameters | None):
@@ -154,6 +157,7 @@ def simulate_session(
     scanner = protocol.scanner if spec.scanner else None
     rows: list[dict] = []
     responses: list[TrialResponse] = []
+    probes: list[tuple[float, float]] = []
     slip = 0.0
 
     rehearsal = _Rehearsal(protocol, scanner, learner, stimuli)
@@ -164,6 +168,7 @@ def simulate_session(
         onset = simulated.onset if simulated.onset is not None else planned
         if simulated.response is not None:
             responses.append(TrialResponse(onset, *simulated.response))
+        probes.extend(simulated.probes)
         row["onset"] = onset
         row["planned_onset"] = planned
         row["onset_error"] = onset - planned
@@ -173,7 +178,7 @@ def simulate_session(
         if end is not None:
             slip += end - (planned + event.duration)
     last = schedule.events[-1] if schedule.events else None
-    session_end = last.onset + slip + last.duration + last.iti if last is not None else 0.0
+    session_end = last.onset + slip + last.span + last.iti if last is not None else 0.0
     if scanner is not None:
         # every volume from the first dummy to the end, numbered from the first pulse
         n = scanner.dummy_volumes + math.floor(session_end / scanner.tr + 1e-9) + 1
@@ -181,7 +186,7 @@ def simulate_session(
             t = (k - scanner.dummy_volumes) * scanner.tr
             rows.append({"trial_type": "pulse", "value": k + 1, "onset": t, "duration": 0.0})
     rows.sort(key=lambda r: r["onset"])
-    return SimulatedSession(rows, responses, session_end)
+    return SimulatedSession(rows, responses, session_end, probes)
 
 
 # --- the command -------------------------------------------------------------------------
@@ -216,6 +221,18 @@ def register(subparsers) -> None:
         help="groups, assigned in turn (participant 1 to the first, ...); EFFECT scales the "
         "group's extinction learning rate by 1 + EFFECT (e.g. placebo=0 drug=0.5: the drug "
         "group extinguishes 50%% faster)",
+    )
+    parser.add_argument(
+        "--codes",
+        metavar="FILE",
+        help="a blinded code list (CSV: participant, code), as pavlov run --codes: each "
+        "participant is recorded as blinded with its kit code, the arm hidden",
+    )
+    parser.add_argument(
+        "--unblind",
+        action="store_true",
+        help="with --codes: each participant plays the arm the list's arm column names, and "
+        "the arm is written (as pavlov run --arm would)",
     )
     parser.add_argument("--data", default="data", metavar="DIR", help="dataset folder (./data)")
     parser.add_argument(
@@ -273,9 +290,11 @@ def _groups(specs: Sequence[str] | None) -> list[tuple[str, float]]:
 def run_simulate(args: argparse.Namespace) -> int:
     """Run ``pavlov simulate``; return the exit status."""
     from pavlov.protocols import load_protocol
+    from pavlov.protocols.cli import print_warnings
     from pavlov.task.log import LogError, run_paths
 
     protocol = load_protocol(args.protocol)
+    print_warnings(protocol)
     names = [s.name for s in protocol.sessions]
     sessions = args.sessions or names
     for session in sessions:
@@ -291,6 +310,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     groups = _groups(args.groups)
     width = max(3, len(str(args.first + args.participants - 1)))
     participants = [f"{i:0{width}d}" for i in range(args.first, args.first + args.participants)]
+    # Each participant's arm: (arm, kit code), arm None for one kept blinded; checked for
+    # every participant before anything is written.
+    arms = _coded_arms(args, protocol, participants, groups)
     root = Path(args.data)
     # Refuse before writing anything when any run already has data (never overwritten).
     for participant in participants:
@@ -306,7 +328,12 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     write_dataset_description(root, protocol.study)
     jobs = [
-        (participant, groups[i % len(groups)][1] if groups else 0.0)
+        (
+            participant,
+            groups[i % len(groups)][1] if groups else 0.0,
+            arms.get(participant, (None, None))[0],
+            participant in arms,
+        )
         for i, participant in enumerate(participants)
     ]
     total = len(participants) * len(sessions)
@@ -327,12 +354,61 @@ def run_simulate(args: argparse.Namespace) -> int:
                 futures = [pool.submit(_simulate_participant, options, job) for job in jobs]
                 for future in as_completed(futures):
                     advance(future.result())
+    from pavlov.protocols.schedule import arm_for
+
+    # Without --groups, a protocol's arms are the groups (each participant's by number,
+    # as pavlov run assigns them, or the code list's), and participants.tsv has their arm
+    # column too; a blinded participant's arm is 'blinded', its group n/a and its kit code
+    # recorded, as pavlov run --codes writes them.
+    chosen = {p: arms[p][0] if p in arms else arm_for(protocol, p) for p in participants}
     _write_participants(
         root,
-        {p: (groups[i % len(groups)][0] if groups else None) for i, p in enumerate(participants)},
+        {
+            p: (groups[i % len(groups)][0] if groups else chosen[p] or "n/a")
+            for i, p in enumerate(participants)
+        }
+        if groups or protocol.arms
+        else {p: None for p in participants},
+        {p: chosen[p] or "blinded" for p in participants} if protocol.arms else None,
+        {p: code for p, (_, code) in arms.items()} if args.codes else None,
     )
     print(f"{total} sessions of {len(participants)} participants written to {root}")
     return 0
+
+
+def _coded_arms(
+    args: argparse.Namespace,
+    protocol: Protocol,
+    participants: list[str],
+    groups: list[tuple[str, float]],
+) -> dict[str, tuple[str | None, str]]:
+    """Each participant's (arm, kit code) from ``--codes`` (arm None: kept blinded), or
+    nothing without it.
+
+    Raises
+    ------
+    SimulateUsageError
+        For --unblind without --codes, or --codes with --groups.
+    ScheduleError, CodeListError
+        For a protocol without arms, arms that cannot stay hidden, a code list that is not
+        valid or does not list a participant (as ``pavlov run --codes``).
+    """
+    from pavlov.protocols.arms import choose_arm, read_codes
+
+    if args.unblind and not args.codes:
+        raise SimulateUsageError("--unblind: expected --codes FILE (the list that holds the arms)")
+    if not args.codes:
+        return {}
+    if groups:
+        raise SimulateUsageError(
+            "--groups: expected --groups or --codes, got both (a coded study's groups are its arms)"
+        )
+    codes = read_codes(args.codes, unblind=args.unblind, arms=tuple(protocol.arms))
+    arms: dict[str, tuple[str | None, str]] = {}
+    for participant in participants:
+        view = choose_arm(protocol, participant, codes=codes)  # one line if not listed
+        arms[participant] = (view.arm, codes[participant].code)
+    return arms
 
 
 def _default_workers(total: int) -> int:
@@ -351,11 +427,19 @@ def _simulate_participant(options: tuple, job: tuple, protocol: Protocol | None 
     from pavlov.stimuli.check import prepare_stimuli
 
     path, sessions, root, seed, physio = options
-    participant, effect = job
+    participant, effect, arm, coded = job
     if protocol is None:
         if path not in _PROTOCOLS:
             _PROTOCOLS[path] = load_protocol(path)
         protocol = _PROTOCOLS[path]
+    from pavlov.protocols.arms import choose_arm
+
+    if coded and arm is None:
+        protocol = protocol.blind()  # a blinded code list: the arm stays hidden
+    else:  # the code list's arm (unblinded), else the participant's by number
+        protocol = choose_arm(protocol, participant, arm=arm)
+    names = {s.name for s in protocol.sessions}
+    sessions = tuple(s for s in sessions if s in names)  # an arm may leave a session out
     for session in sessions:
         schedule = build_schedule(protocol, participant, session)
         key = (
@@ -363,6 +447,7 @@ def _simulate_participant(options: tuple, job: tuple, protocol: Protocol | None 
             session,
             schedule.cell.index,
             participant if _per_participant(protocol) else "",
+            schedule.arm,
         )
         if key not in _STIMULI:
             from pavlov.task import bids
@@ -453,7 +538,11 @@ def write_session(
         log.append(result.rows)  # one write and fsync for the whole session
     if physio:
         write_simulated_physio(
-            paths, result.responses, result.end, seed=schedule.seed if seed is None else seed
+            paths,
+            result.responses,
+            result.end,
+            seed=schedule.seed if seed is None else seed,
+            probes=result.probes,
         )
     record.finish(
         end_reason="completed",
@@ -508,9 +597,15 @@ def _session_data(protocol: Protocol, schedule: Schedule, effect: float) -> dict
     }
 
 
-def _write_participants(root: Path, groups: dict[str, str | None]) -> None:
+def _write_participants(
+    root: Path,
+    groups: dict[str, str | None],
+    arms: dict[str, str | None] | None = None,
+    codes: dict[str, str] | None = None,
+) -> None:
     """Add the simulated participants to ``participants.tsv`` (one write), with their
-    ``group`` when groups were simulated; rows already there are kept."""
+    ``group`` when groups were simulated, their ``arm`` when the protocol has arms and
+    their kit ``code`` under a code list; rows already there are kept."""
     from pavlov.task.log import LogError
     from pavlov.task.sidecar import _atomic_write
 
@@ -523,8 +618,15 @@ def _write_participants(root: Path, groups: dict[str, str | None]) -> None:
     if any(g is not None for g in groups.values()) and "group" not in header:
         header.append("group")
         lines = ["\t".join(header), *(line + "\tn/a" for line in lines[1:])]
+    if arms is not None and "arm" not in header:
+        header.append("arm")
+        lines = ["\t".join(header), *(line + "\tn/a" for line in lines[1:])]
+    if codes is not None and "code" not in header:
+        header.append("code")
+        lines = ["\t".join(header), *(line + "\tn/a" for line in lines[1:])]
     ident = header.index("participant_id")
     column = header.index("group") if "group" in header else None
+    arm_column = header.index("arm") if arms is not None else None
     rows = [line.split("\t") for line in lines[1:]]
     known = {cells[ident].removeprefix("sub-"): cells for cells in rows}
     for participant, group in groups.items():
@@ -535,11 +637,27 @@ def _write_participants(root: Path, groups: dict[str, str | None]) -> None:
             rows.append(cells)
         if column is not None and group is not None:
             cells[column] = group
+        if arm_column is not None and arms is not None and arms.get(participant):
+            cells[arm_column] = str(arms[participant])
+        if codes is not None and participant in codes:
+            cells[header.index("code")] = codes[participant]
     text = "\n".join(["\t".join(header), *("\t".join(c) for c in rows)]) + "\n"
     _atomic_write(path, text.encode("utf-8"))
     sidecar = root / "participants.json"
     if column is not None and not sidecar.exists():  # BIDS: describe the added column
         meta = {"group": {"Description": "Group (pavlov simulate --groups NAME=EFFECT)"}}
+        if arms is not None:
+            meta = {
+                "group": {
+                    "Description": "Group compared by the analysis: the arm, or a "
+                    "pavlov simulate --groups NAME"
+                },
+                "arm": {"Description": "The protocol's between-subject arm"},
+            }
+            if codes is not None:
+                meta["group"]["Description"] += " (n/a while the arm is blinded)"
+                meta["arm"]["Description"] += " (blinded: hidden by a code list)"
+                meta["code"] = {"Description": "Kit code from the blinded code list"}
         _atomic_write(sidecar, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
 
 
@@ -573,4 +691,5 @@ def simulate_run_physio(paths: RunPaths, protocol, schedule) -> list[Path]:
     if (paths.directory / f"{stem}_recording-scr_physio.tsv.gz").exists():
         return []  # existing data is never overwritten
     responses, end = responses_from_log(paths.events, expectations(protocol, schedule))
-    return write_simulated_physio(paths, responses, end, seed=schedule.seed)
+    probes = probes_from_log(paths.events, responses)
+    return write_simulated_physio(paths, responses, end, seed=schedule.seed, probes=probes)

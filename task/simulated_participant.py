@@ -9,10 +9,26 @@ The model, kept deliberately simple:
   starting at 0. After each trial ``V += alpha * (u - V)`` where ``u`` is 1 if a US
   followed, else 0 (``alpha_acquire`` when ``u`` is 1, ``alpha_extinguish`` when 0: extinction
   is slower than acquisition). The highest value a CS ever reached is its ``peak``.
+- Generalisation: in a protocol with a stimulus continuum (GS roles), each trial knows its
+  stimulus's distance from the CS+ (0) to the CS− (1). The learner's expectation of the US
+  for a stimulus is then its own ``V`` plus the ``V`` of every other stimulus on the
+  continuum weighted by their similarity, ``exp(-distance / generalisation)`` (Shepard's
+  exponential law of generalisation), clipped to [0, 1]; learning moves the stimulus's own
+  ``V`` by ``alpha * (u - expectation)``. So after acquisition the expectation falls off with
+  distance from the CS+ (the generalisation gradient), and unreinforced GS trials learn to
+  inhibit what spread to them. Without a continuum the expectation is ``V`` itself.
 - Return of fear: when a phase starts, each CS recovers part of what extinction removed,
   ``V += r * (peak - V)``, with ``r`` the largest that applies: ``spontaneous`` when the
   phase is in a new session (a later day), ``renewal`` when the phase's context differs
   from the context of the last extinction, ``reinstatement`` after unsignalled USs.
+- Questionnaire items: a choice between CS pictures is answered by an aware participant —
+  one whose highest ``peak`` among the pictures exceeds the next by at least ``aware_gap``
+  (from acquisition on: the CS+ over the CS−; extinction does not unlearn which CS was
+  followed by the US) — with the picture of that peak, by an unaware one at random; a scale
+  about a CS like a rating of that CS; any other item (a scale, a choice between texts)
+  about ``item_level`` of the way up its scale or list, with the rating noise. RTs are
+  log-normal with median ``item_rt`` s; an item is missed only when the RT exceeds its
+  window.
 - A rating is ``low + V * (high - low)`` plus Gaussian noise (``noise`` × scale width),
   clipped to the scale and, for key input, rounded to a key. The RT is log-normal
   (median ``rt_median`` s); with probability ``miss_rate``, or when the RT exceeds the
@@ -55,6 +71,10 @@ class LearnerParameters:
     rt_sigma: float = 0.35
     miss_rate: float = 0.02
     continue_rt: float = 0.8
+    generalisation: float = 0.35
+    aware_gap: float = 0.2
+    item_level: float = 0.7
+    item_rt: float = 3.0
 
 
 class SimulatedParticipant:
@@ -73,6 +93,9 @@ class SimulatedParticipant:
     ----------
     values : dict of str to float
         Current associative value per CS identity.
+    distances : dict of str to float
+        Each CS identity's distance from the CS+ on the stimulus continuum (generalisation
+        designs only), as the trials gave it.
     """
 
     def __init__(
@@ -85,6 +108,7 @@ class SimulatedParticipant:
         self.rng = np.random.default_rng(seed)
         self.values: dict[str, float] = {}
         self.peaks: dict[str, float] = {}
+        self.distances: dict[str, float] = {}
         self._phase: tuple[str, str] | None = None
         self._session: str | None = None
         self._extinction_context: str | None = None
@@ -94,11 +118,25 @@ class SimulatedParticipant:
     # -- learning ---------------------------------------------------------------------
 
     def value(self, stimulus: str | None) -> float:
-        """Current value of a CS identity (0 for one never seen)."""
-        return self.values.get(stimulus or "", 0.0)
+        """The expectation of the US for a CS identity (0 for one never seen): its value,
+        plus what generalises to it from the rest of a stimulus continuum."""
+        own = self.values.get(stimulus or "", 0.0)
+        here = self.distances.get(stimulus or "")
+        if here is None:
+            return own
+        length = self.parameters.generalisation
+        total = own
+        for other, weight in self.values.items():
+            there = self.distances.get(other)
+            if other != stimulus and there is not None:
+                total += math.exp(-abs(here - there) / length) * weight
+        return min(max(total, 0.0), 1.0)
 
     def enter(self, event: Event) -> None:
         """Note the event's phase; apply return of fear when a new phase starts."""
+        distance = getattr(event, "distance", None)
+        if distance is not None and event.stimulus is not None:
+            self.distances[event.stimulus] = distance
         key = (event.session, event.phase)
         if key == self._phase:
             return
@@ -136,8 +174,9 @@ class SimulatedParticipant:
         p = self.parameters
         target = 1.0 if us_delivered else 0.0
         alpha = p.alpha_acquire if us_delivered else p.alpha_extinguish
-        value = self.value(event.stimulus)
-        value += alpha * (target - value)
+        expected = self.value(event.stimulus)
+        value = self.values.get(event.stimulus, 0.0)
+        value += alpha * (target - expected)
         self.values[event.stimulus] = value
         self.peaks[event.stimulus] = max(self.peaks.get(event.stimulus, 0.0), value)
 
@@ -162,6 +201,8 @@ class SimulatedParticipant:
     def rate(self, event: Event, spec: RatingSpec) -> tuple[float | None, float]:
         """Draw a rating and its RT (protocol seconds) for ``event``; the value is None if missed."""
         self.enter(event)
+        if event.kind == "questionnaire":
+            return self._answer_item(event, spec)
         p = self.parameters
         width = spec.high - spec.low
         value = (
@@ -174,6 +215,27 @@ class SimulatedParticipant:
         rt = p.rt_median * math.exp(self.rng.normal(0.0, p.rt_sigma))
         missed = self.rng.random() < p.miss_rate or rt >= spec.window
         return (None if missed else float(value)), rt
+
+    def _answer_item(self, event: Event, spec: RatingSpec) -> tuple[float | None, float]:
+        p = self.parameters
+        rt = p.item_rt * math.exp(self.rng.normal(0.0, p.rt_sigma))
+        pictures = getattr(event, "pictures", ())
+        if pictures:
+            values = [self.peaks.get(picture, 0.0) for picture in pictures]
+            ranked = sorted(values, reverse=True)
+            aware = ranked[0] - ranked[1] >= p.aware_gap
+            pool = [values.index(ranked[0])] if aware else list(range(len(pictures)))
+            value = float(spec.low + pool[int(self.rng.integers(len(pool)))])
+        else:
+            width = spec.high - spec.low
+            # A scale about a CS is answered like a rating of it (its expectation).
+            level = self.value(event.stimulus) if event.stimulus else p.item_level
+            value = spec.low + level * width + self.rng.normal(0.0, p.noise * width)
+            value = min(max(value, spec.low), spec.high)
+            if spec.input == "keys" and len(spec.keys) >= 2:
+                step = width / (len(spec.keys) - 1)
+                value = spec.low + round((value - spec.low) / step) * step
+        return (None if rt >= spec.window else float(value)), rt
 
     def start_rating(self, event: Event, spec: RatingSpec, onset: float) -> None:
         """Decide the answer now; it is given ``rt / speed`` clock seconds after ``onset``."""

@@ -18,7 +18,7 @@ Skin conductance (µS, 1 kHz) is the sum of
 Blink EMG (µV, 1 kHz) around startle probes, when a protocol has them: a baseline of
 white noise and, after each probe, a burst of band-limited noise (onset 30–50 ms,
 about 80 ms long) whose amplitude grows with the expectation of the US (fear-potentiated
-startle). No bundled protocol has probes yet; :func:`blink_emg` takes the probe events.
+startle; a probe alone, in an ITI, has expectation 0).
 
 Files are BIDS physio (``..._recording-scr_physio.tsv.gz`` + ``.json`` with
 ``SamplingFrequency``, ``StartTime`` in the events' time base, ``Columns``, units) beside the
@@ -46,6 +46,7 @@ __all__ = [
     "TrialResponse",
     "blink_emg",
     "format_columns",
+    "probes_from_log",
     "scr_kernel",
     "skin_conductance",
     "write_bids_physio",
@@ -385,6 +386,29 @@ def responses_from_log(events: Path, values: Sequence[float]) -> tuple[list, flo
         else:
             out.append(TrialResponse(onset, value, us_at.get((row["phase"], row["trial"]))))
     return out, end
+
+
+def probes_from_log(events: Path, responses: Sequence[TrialResponse]) -> list[tuple[float, float]]:
+    """The startle probes of a logged run (``probe`` rows) with the learner's expectation
+    then: the expectation of the trial whose CS the probe sounds in (the trial that started
+    last before it), 0 for a probe alone."""
+    import bisect
+    import csv
+
+    with open(events, encoding="utf-8", newline="") as stream:
+        rows = [r for r in csv.DictReader(stream, delimiter="\t") if r.get("trial_type") == "probe"]
+    starts = [r.onset for r in responses]
+    out = []
+    for row in rows:
+        onset = _number(row.get("onset"))
+        if onset is None:
+            continue
+        value = 0.0
+        at = bisect.bisect_right(starts, onset + 1e-9) - 1
+        if row.get("cs") not in ("", "n/a", None) and at >= 0:
+            value = responses[at].value
+        out.append((onset, value))
+    return out
 
 
 def _number(text: str | None) -> float | None:

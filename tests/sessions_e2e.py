@@ -24,6 +24,10 @@ def start_xvfb(first: int = 90) -> tuple[subprocess.Popen, dict[str, str]]:
         raise RuntimeError(
             "Xvfb is not installed (apt-get install xvfb); the display tests need it"
         )
+    # Parallel test workers (pytest-xdist's gw0, gw1, ...) search disjoint ranges, so two
+    # of them never race for one display number.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    first += 1000 * int(worker.removeprefix("gw") or 0)
     number = next(
         (
             n

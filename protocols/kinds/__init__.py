@@ -24,10 +24,12 @@ from types import MappingProxyType
 from pavlov.protocols.kinds.base import EventKind, Kind, Marker, Row
 from pavlov.protocols.kinds.instructions import InstructionsKind
 from pavlov.protocols.kinds.keys import REQUIRED, Key, walk
+from pavlov.protocols.kinds.questionnaire import QuestionnaireKind
 from pavlov.protocols.kinds.rating import RatingKind
 from pavlov.protocols.kinds.reactivation import ReactivationKind
 from pavlov.protocols.kinds.reinstatement import ReinstatementKind
 from pavlov.protocols.kinds.rest import RestKind
+from pavlov.protocols.kinds.startle_habituation import StartleHabituationKind
 from pavlov.protocols.kinds.trial import TRIAL, TRIAL_KINDS
 from pavlov.protocols.kinds.wait import WaitKind
 
@@ -38,6 +40,7 @@ __all__ = [
     "MAIN_ROW_TYPES",
     "PHASE_TYPES",
     "REQUIRED",
+    "ROW_KEYS",
     "EventKind",
     "Key",
     "Kind",
@@ -63,7 +66,10 @@ KINDS: Mapping[str, Kind] = MappingProxyType(
         "recall": _trial["recall"],
         "reinstatement": ReinstatementKind(),
         "renewal": _trial["renewal"],
+        "generalisation": _trial["generalisation"],
+        "startle_habituation": StartleHabituationKind(),
         "rating": RatingKind(),
+        "questionnaire": QuestionnaireKind(),
         "instructions": InstructionsKind(),
         "rest": RestKind(),
     }
@@ -90,6 +96,13 @@ EVENT_KINDS: Mapping[str, EventKind] = MappingProxyType(_event_kinds())
 #: ``trial_type`` of the row that stands for each kind of scheduled event.
 MAIN_ROW_TYPES: Mapping[str, str] = MappingProxyType(
     {name: kind.row for name, kind in EVENT_KINDS.items()}
+)
+
+
+#: The log column that holds the event's index on the rows of each ``trial_type``
+#: (``trial`` unless the kind whose main row it is says otherwise: a probe's is ``value``).
+ROW_KEYS: Mapping[str, str] = MappingProxyType(
+    {kind.row: kind.key_column for kind in EVENT_KINDS.values() if kind.key_column != "trial"}
 )
 
 

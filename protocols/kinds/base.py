@@ -31,6 +31,7 @@ if typing.TYPE_CHECKING:
         RatingSpec,
         ScannerSpec,
         Source,
+        StimulusSpec,
         USSpec,
     )
     from pavlov.protocols.randomize import Stream
@@ -101,6 +102,11 @@ class ReadContext(typing.Protocol):
         ...
 
     @property
+    def cs(self) -> Mapping[str, StimulusSpec]:
+        """The protocol's CS identities by name."""
+        ...
+
+    @property
     def us(self) -> Mapping[str, USSpec]:
         """The protocol's USs by name."""
         ...
@@ -134,6 +140,10 @@ class ReadContext(typing.Protocol):
 
     def check_role(self, section: Section, node: Node, key: str) -> str:
         """Check a node names a CS role."""
+        ...
+
+    def warn(self, section: Section, name: str, text: str) -> None:
+        """Record a warning about key ``name`` of ``section`` (loading goes on)."""
         ...
 
 
@@ -236,8 +246,13 @@ class Stage(typing.Protocol):
         """Stop a sound."""
         ...
 
-    def start_us(self, event: Event, label: str) -> str | None:
-        """Start ``event``'s US on the next flip; return the train label for a shock."""
+    def start_us(self, event: Event, label: str, planned: float | None = None) -> str | None:
+        """Start ``event``'s US on the next flip; return the train label for a shock.
+
+        ``planned`` is the clock time of the flip the US was scheduled on (None: the next
+        flip). The guard's window is counted from it, so a loop that reaches the US late
+        (a stall before the US flip) cannot carry the shock with it past the window.
+        """
         ...
 
     def stim_file(self, kind: str, name: str | None) -> str | None:
@@ -364,6 +379,9 @@ class Simulated:
     response : tuple of (float, float or None), optional
         For the simulated physiology: the learner's expectation at onset and the log time
         of a delivered US.
+    probes : list of (float, float)
+        For the simulated blink EMG: each startle probe's log time and the learner's
+        expectation of the US then.
     """
 
     row: dict[str, object]
@@ -371,6 +389,7 @@ class Simulated:
     end: float | None = None
     onset: float | None = None
     response: tuple[float, float | None] | None = None
+    probes: list[tuple[float, float]] = field(default_factory=list)
 
 
 def simulate_fixed(trial_type: str) -> Callable[[Rehearsal, Event, float], Simulated]:
@@ -415,6 +434,10 @@ class EventKind:
         ``simulate(rehearsal, event, onset) -> Simulated``: the rows the event would log
         with a simulated participant and no display (``pavlov simulate``); the event
         lasting its planned duration when None.
+    key_column : str
+        The log column that holds the event's ``index`` on its rows (``trial``; a probe,
+        whose ``trial`` is the trial it falls in or ``n/a``, has its number in ``value``):
+        with ``phase`` and ``trial_type`` it finds the event's rows when resuming.
     """
 
     name: str
@@ -426,6 +449,7 @@ class EventKind:
     needs_rows: Callable[[Event], tuple[str, ...]] | None = None
     describe_event: Callable[[Event], str] | None = None
     simulate: Callable[[Rehearsal, Event, float], Simulated] | None = None
+    key_column: str = "trial"
 
     def rehearse(self, sim: Rehearsal, event: Event, onset: float) -> Simulated:
         """Simulate ``event`` (see ``simulate``)."""
@@ -558,6 +582,11 @@ class Kind:
         """Keyboard keys the phase listens to (a scanner pulse key must not be one)."""
         rating = phase.rating
         return rating.keys if rating is not None else ()
+
+    def scales(self, phase: Phase) -> tuple[RatingSpec, ...]:
+        """Every rating scale the phase shows (displays prepare them)."""
+        rating = phase.rating
+        return (rating,) if rating is not None else ()
 
     def texts(self, phase: Phase) -> tuple[str, ...]:
         """Every text the phase puts on the participant's screen (displays prepare them)."""

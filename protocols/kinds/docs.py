@@ -1,7 +1,8 @@
 """The format tables of ``protocols/README.md``, generated from the kinds' declarations.
 
 Each table in the README sits between ``<!-- keys: NAME -->`` and ``<!-- /keys -->``,
-where NAME is a phase type (the trial phases share ``trial``) or ``rating-block``.
+where NAME is a phase type (the trial phases share ``trial``), ``rating-block``,
+``probes-block`` or ``questionnaire-item``.
 :func:`update_readme` rewrites them; a test fails when the README and the declarations
 disagree. Run ``python -m pavlov.protocols.kinds.docs`` to rewrite the README.
 """
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from pavlov.protocols.kinds import KINDS
 from pavlov.protocols.kinds.keys import markdown_table
+from pavlov.protocols.kinds.probe import PROBE_KEYS
+from pavlov.protocols.kinds.questionnaire import ITEM_KEYS
 from pavlov.protocols.kinds.shared import RATING_KEYS
 from pavlov.protocols.kinds.trial import TrialKind
 
@@ -30,7 +33,11 @@ def readme_tables() -> dict[str, str]:
 
     The phases' common ``instructions`` key is documented once, above the tables.
     """
-    tables: dict[str, str] = {"rating-block": markdown_table(RATING_KEYS)}
+    tables: dict[str, str] = {
+        "rating-block": markdown_table(RATING_KEYS),
+        "probes-block": markdown_table(PROBE_KEYS),
+        "questionnaire-item": markdown_table(ITEM_KEYS),
+    }
     for kind in KINDS.values():
         name = "trial" if isinstance(kind, TrialKind) else kind.name
         keys = tuple(

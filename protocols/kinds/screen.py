@@ -12,7 +12,7 @@ from dataclasses import dataclass
 if typing.TYPE_CHECKING:
     from pavlov.protocols.model import RatingSpec
 
-__all__ = ["RatingView", "Scene", "format_clock"]
+__all__ = ["ChoiceView", "RatingView", "Scene", "format_clock"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,45 @@ class RatingView:
 
 
 @dataclass(frozen=True)
+class ChoiceView:
+    """A question with options side by side (a questionnaire's choices, or CS pictures).
+
+    The options sit where the points of a rating scale of ``len(options)`` points would
+    (left end to right end), so a mouse pointer picks an option as it picks a scale point.
+
+    Attributes
+    ----------
+    question : str
+        Shown above the options.
+    labels : tuple of str
+        Text options, left to right; empty when the options are pictures.
+    pictures : tuple of str
+        CS identities shown as the options, left to right; empty for text options.
+    keys : tuple of str
+        The key that picks each option (shown with it); empty for mouse input.
+    marker : int or None
+        0-based index of the option highlighted (pointed at, placed or answered).
+    answered : bool
+        True once the answer is given.
+    placed : bool
+        True when an option was picked by a click but not yet confirmed.
+    """
+
+    question: str
+    labels: tuple[str, ...] = ()
+    pictures: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    marker: int | None = None
+    answered: bool = False
+    placed: bool = False
+
+    @property
+    def size(self) -> int:
+        """Number of options."""
+        return len(self.pictures) or len(self.labels)
+
+
+@dataclass(frozen=True)
 class Scene:
     """Everything on screen for one frame, back to front.
 
@@ -57,6 +96,8 @@ class Scene:
         Time left, e.g. ``"09:58"``, below the text.
     rating : RatingView or None
         A rating scale in the lower half.
+    choice : ChoiceView or None
+        A question with options side by side (questionnaires).
     """
 
     context: str | None = None
@@ -66,6 +107,7 @@ class Scene:
     text: str | None = None
     countdown: str | None = None
     rating: RatingView | None = None
+    choice: ChoiceView | None = None
 
 
 def format_clock(seconds: float) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "US",
     "rating_key",
     "read_rating",
+    "read_rating_keys",
     "read_scale",
 ]
 
@@ -121,11 +122,14 @@ RATING_KEYS: tuple[Key, ...] = (
     Key(
         "window",
         "number",
-        "time to answer; a miss is logged `n/a`. Online windows end by the end of the CS",
+        "time to answer; a miss is logged `n/a`. Online windows end by the end of the CS; "
+        "one open after the US onset in a phase with USs is warned about (an answer after the "
+        "shock is not expectancy)",
         default=None,
         gt=0,
         type_doc="seconds",
-        default_doc="the rest of the CS (online); 10 (post-phase)",
+        default_doc="until the US onset (`us_onset`), or the end of the CS without a US "
+        "before it (online); 10 (post-phase)",
     ),
 )
 
@@ -163,9 +167,19 @@ def read_scale(section: Section, name: str, default: tuple[int, int]) -> tuple[i
 
 
 def read_rating(
-    ctx: ReadContext, parent: Section, online_cs_duration: float | None, required: bool
+    ctx: ReadContext,
+    parent: Section,
+    online_cs_duration: float | None,
+    required: bool,
+    us_onset: float | None = None,
+    us_given: bool = False,
 ) -> RatingSpec | None:
     """Read a ``rating`` block: online (within a CS of ``online_cs_duration`` s) or post-phase.
+
+    An online window closes by default at ``us_onset`` (seconds after CS onset: the US, its
+    omission or the CS− time point), so that no expectancy is rated after the outcome; a
+    window set past it in a phase that gives USs (``us_given``) is a warning
+    (:meth:`ReadContext.warn`).
 
     Raises
     ------
@@ -194,7 +208,7 @@ def read_rating(
     input_kind = section.choice("input", RATING_INPUTS, default_input)
     keys: tuple[str, ...] = ()
     if input_kind == "keys":
-        keys = _rating_keys(section, low, n_points)
+        keys = read_rating_keys(section, low, n_points)
     elif section.has("keys"):
         section.fail("keys", "no keys with input: slider", describe(section.node("keys")))
     if online_cs_duration is None:
@@ -207,12 +221,31 @@ def read_rating(
         onset = section.number("onset", 0.0, ge=0, what=limit)
         if onset >= online_cs_duration:
             section.fail("onset", limit, f"{onset:g}")
-        window = section.number("window", online_cs_duration - onset, gt=0, what="seconds")
+        before_us = us_onset is not None and onset < us_onset - 1e-9
+        closes = online_cs_duration
+        if us_onset is not None and before_us:
+            closes = min(online_cs_duration, us_onset)
+        window = section.number("window", round(closes - onset, 6), gt=0, what="seconds")
         if onset + window > online_cs_duration + 1e-9:
             section.fail(
                 "window",
                 f"a window ending by the end of the CS (at most {online_cs_duration - onset:g} s)",
                 f"{window:g}",
+            )
+        if us_given and us_onset is not None and onset + window > us_onset + 1e-9:
+            # An answer after the shock rates the shock, not its expectation.
+            key = "window" if before_us else "onset"
+            ctx.warn(
+                section,
+                key,
+                f"the rating ({onset:g}–{onset + window:g} s after CS onset) is open after "
+                f"the US onset ({us_onset:g} s): ratings given after the shock are not "
+                "expectancy"
+                + (
+                    f" (the default window, {us_onset - onset:g} s, closes at the US)"
+                    if before_us
+                    else ""
+                ),
             )
     return RatingSpec(
         question=read_key(section, RATING_KEYS[0]),
@@ -227,7 +260,9 @@ def read_rating(
     )
 
 
-def _rating_keys(section: Section, low: int, n_points: int) -> tuple[str, ...]:
+def read_rating_keys(section: Section, low: int, n_points: int) -> tuple[str, ...]:
+    """Read a scale's ``keys`` (one per point, distinct, none reserved), or the digits
+    ``low…high`` when absent (at most 10 points)."""
     key_nodes = section.sequence("keys", None, what="a list of keys")
     if key_nodes is None and n_points > 10 and section.has("input"):
         # `input: keys` asked for on a 0-100 scale: say why it cannot work.

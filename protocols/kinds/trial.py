@@ -14,6 +14,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pavlov.protocols.errors import ProtocolError, ScheduleError
 from pavlov.protocols.events import Event
@@ -32,6 +33,18 @@ from pavlov.protocols.kinds.base import (
 )
 from pavlov.protocols.kinds.keys import Key, read_key
 from pavlov.protocols.kinds.present import base_row, cs_row, rating_columns
+from pavlov.protocols.kinds.probe import (
+    PROBE,
+    PROBE_KEYS,
+    ProbeComponent,
+    ProbeSpec,
+    number_probes,
+    place_probes,
+    probe_counts,
+    probe_row,
+    read_probes,
+    shortest_iti,
+)
 from pavlov.protocols.kinds.screen import RatingView, Scene
 from pavlov.protocols.kinds.shared import (
     CONTEXT,
@@ -42,9 +55,20 @@ from pavlov.protocols.kinds.shared import (
     rating_key,
     read_rating,
 )
-from pavlov.protocols.model import ITISpec, Phase, PhaseSpec, RatingSpec, USSpec, cs_type
+from pavlov.protocols.model import (
+    GS_TYPE,
+    FileNeed,
+    ITISpec,
+    Phase,
+    PhaseSpec,
+    RatingSpec,
+    USSpec,
+    continuum_distance,
+    cs_type,
+    is_gs,
+)
 from pavlov.protocols.orders import FixedOrder, read_order
-from pavlov.protocols.randomize import Stream, constrained_order, reinforced_positions
+from pavlov.protocols.randomize import Stream, constrained_trials
 from pavlov.protocols.reader import Section, describe
 from pavlov.stimuli.resolve import near_name, resolve
 
@@ -53,6 +77,7 @@ __all__ = [
     "Constraints",
     "TrialKind",
     "TrialSpec",
+    "cs_event_type",
     "present_trial",
 ]
 
@@ -72,12 +97,38 @@ class Constraints:
         of that role's trials (the odd one, if any, goes to a half chosen by the seed).
     start_with_pair : bool
         The first two trials are one CS+ and one CS- (in a seeded order).
+    max_run_type : int or None
+        At most this many trials of one CS type in a row (every CS+ role counts as CS+).
+    max_reinforced_run : int or None
+        At most this many reinforced trials in a row.
+    order : str
+        ``random`` (drawn as from an urn) or ``miniblocks`` (each block of trials holds
+        every role ``block_size`` times, shuffled within).
+    block_size : int
+        Trials of each role per mini-block.
     """
 
     max_run: int = 2
     first_reinforced: bool = True
     spread_reinforced: bool = True
     start_with_pair: bool = False
+    max_run_type: int | None = None
+    max_reinforced_run: int | None = None
+    order: str = "random"
+    block_size: int = 1
+
+    def describe(self) -> str:
+        """The order rules in words, for messages."""
+        rules = [f"max_run {self.max_run}"]
+        if self.max_run_type is not None:
+            rules.append(f"max_run_type {self.max_run_type}")
+        if self.max_reinforced_run is not None:
+            rules.append(f"max_reinforced_run {self.max_reinforced_run}")
+        if self.order == "miniblocks":
+            rules.append(f"miniblocks of {self.block_size} per role")
+        if self.start_with_pair:
+            rules.append("a first CS+/CS- pair")
+        return ", ".join(rules)
 
 
 @dataclass(frozen=True)
@@ -95,7 +146,10 @@ class TrialSpec(PhaseSpec):
     us : str or None
         Name of the US delivered on reinforced trials.
     us_onset : float or None
-        Seconds after CS onset the US starts (co-terminating by default).
+        Seconds after CS onset the US starts (co-terminating by default; after the CS's
+        offset in trace conditioning).
+    trace_interval : float or None
+        Trace conditioning: seconds from CS offset to US onset (None: delay conditioning).
     iti : ITISpec or None
         ITI after every trial (None when the order files give them).
     lead_in : float
@@ -111,6 +165,8 @@ class TrialSpec(PhaseSpec):
         Two CS roles whose stimuli trade places in this phase (reversal learning).
     rating : RatingSpec or None
         Online expectancy rating on every CS trial.
+    probes : ProbeSpec or None
+        Acoustic startle probes in the phase's CSs and ITIs.
     """
 
     trials: Mapping[str, int] = field(default_factory=dict)
@@ -118,6 +174,7 @@ class TrialSpec(PhaseSpec):
     cs_duration: float = 0.0
     us: str | None = None
     us_onset: float | None = None
+    trace_interval: float | None = None
     iti: ITISpec | None = None
     lead_in: float = 0.0
     context: str | None = None
@@ -125,6 +182,7 @@ class TrialSpec(PhaseSpec):
     orders: tuple[str, ...] = ()
     swap_roles: tuple[str, str] | None = None
     rating: RatingSpec | None = None
+    probes: ProbeSpec | None = None
 
 
 CONSTRAINT_KEYS = (
@@ -155,6 +213,49 @@ CONSTRAINT_KEYS = (
     Key(
         "start_with_pair", "boolean", "the first two trials are one CS+ and one CS−", default=False
     ),
+    Key(
+        "max_run_type",
+        "integer",
+        "at most this many trials of one CS type in a row: every CS+ role counts as CS+ (with "
+        "`CS+R` and `CS+NR`, `max_run` alone allows long runs of CS+ trials), every CS− role "
+        "as CS−, every GS as GS",
+        default=None,
+        ge=1,
+        le=1000,
+        what="a number of trials",
+        type_doc="whole ≥ 1",
+        default_doc="no limit",
+    ),
+    Key(
+        "max_reinforced_run",
+        "integer",
+        "at most this many reinforced trials in a row (any roles)",
+        default=None,
+        ge=1,
+        le=1000,
+        what="a number of trials",
+        type_doc="whole ≥ 1",
+        default_doc="no limit",
+    ),
+    Key(
+        "order",
+        "choice",
+        "`random`: drawn as from an urn; `miniblocks`: every block of trials holds each role "
+        "`block_size` times, in a random order within the block (the roles' trial counts must "
+        "be equal multiples of `block_size`). Not the phase's `order` (fixed order files)",
+        enum=("random", "miniblocks"),
+        default="random",
+    ),
+    Key(
+        "block_size",
+        "integer",
+        "trials of each role per mini-block (`order: miniblocks` only)",
+        default=1,
+        ge=1,
+        le=1000,
+        what="a number of trials",
+        type_doc="whole ≥ 1",
+    ),
 )
 
 KEYS = (
@@ -163,14 +264,14 @@ KEYS = (
         "trials",
         "counts",
         "trials per CS role",
-        type_doc="whole ≥ 1, or mapping role → whole ≥ 0",
+        type_doc="whole ≥ 1, or mapping role → whole ≥ 0 naming every role (0 for none)",
         default_doc="required unless `order`",
     ),
     Key(
         "reinforced",
         "counts",
-        "reinforced trials per role, at most its trial count. **Only in acquisition**: "
-        "other phases are unreinforced by design",
+        "reinforced trials per CS+ role, at most its trial count (never a GS role). **Only "
+        "in acquisition and generalisation**: other phases are unreinforced by design",
         default=None,
         type_doc="mapping CS+ role → whole",
     ),
@@ -188,12 +289,25 @@ KEYS = (
         "number",
         "the US must start at or after CS onset and end by the end of the CS (delay "
         "conditioning; a CS shorter than its US is rejected); also the time of the omission "
-        "(`USo`) and CS− (`USm`) events. Not in habituation",
+        "(`USo`) and CS− (`USm`) events. Not in habituation; not with `trace_interval`",
         default=None,
         ge=0,
         what="seconds after CS onset",
         type_doc="seconds after CS onset",
         default_doc="`cs_duration − us.duration` (co-terminating)",
+    ),
+    Key(
+        "trace_interval",
+        "number",
+        "trace conditioning: the US (and the omission and CS− time points) starts this long "
+        "after the CS's offset (fixation in between); the ITI follows the end of the US. Instead "
+        "of `us_onset`; not in habituation",
+        default=None,
+        gt=0,
+        le=60,
+        what="seconds after CS offset",
+        type_doc="seconds after CS offset, 0 < x ≤ 60",
+        default_doc="none (delay conditioning)",
     ),
     ITI,
     LEAD_IN,
@@ -223,6 +337,14 @@ KEYS = (
         type_doc="two CS roles",
     ),
     rating_key("an online expectancy rating on every trial (below)", required=False),
+    Key(
+        "probes",
+        "block",
+        "acoustic startle probes in a share of each role's trials and in ITIs (below)",
+        default=None,
+        keys=PROBE_KEYS,
+        type_doc="probes block",
+    ),
 )
 
 
@@ -275,6 +397,7 @@ class OutcomeComponent:
         self.image = us.name if (us is not None and shown) else None
         self.started = False
         self.train: str | None = None
+        self.t0: float | None = None
         self.onset: float | None = None
         self.offset: float | None = None
         self.last = 0.0
@@ -283,7 +406,10 @@ class OutcomeComponent:
         if self.k is not None and f >= self.k and not self.started:
             self.started = True
             if self.event.reinforced:
-                self.train = self.stage.start_us(self.event, self.label)
+                # The flip the US was planned on: the guard's window counts from it, not
+                # from whenever a stalled loop gets here.
+                planned = None if self.t0 is None else self.t0 + self.k * self.stage.period
+                self.train = self.stage.start_us(self.event, self.label, planned)
             else:
                 self.stage.mark(self.event.outcome_type or "USo", self.label)
 
@@ -294,6 +420,8 @@ class OutcomeComponent:
 
     def after(self, t: float, i: int) -> None:
         self.last = t
+        if self.t0 is None:
+            self.t0 = t  # the CS onset flip: refresh 0 of the trial
         if self.started and self.onset is None:
             self.onset = t
         ends = self.k + self.n if self.k is not None else None
@@ -382,6 +510,15 @@ class RatingComponent:
         return rating_columns(self.stage, answer, self.onset or 0.0)  # type: ignore[arg-type]
 
 
+def cs_event_type(role: str, reinforced: bool) -> str:
+    """The ``event_type`` of a trial of ``role``: ``CSpr``/``CSpu`` for a CS+ (reinforced
+    or not), ``GS`` for a generalisation stimulus, ``CSm`` for a CS−."""
+    kind = cs_type(role)
+    if kind == "CS+":
+        return "CSpr" if reinforced else "CSpu"
+    return GS_TYPE if kind == GS_TYPE else "CSm"
+
+
 def outcome_row(event: Event) -> dict[str, object]:
     """The columns of a trial's ``us`` row: the US, its omission, or the CS- time point."""
     row = base_row(event, "us")
@@ -403,7 +540,19 @@ def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
     outcome = OutcomeComponent(stage, event, label)
     rating_spec = stage.protocol.phases[event.phase].rating if event.online_rating else None
     rating = RatingComponent(stage, event, label, rating_spec, cs.n) if rating_spec else None
-    components: list[CSComponent | OutcomeComponent | RatingComponent] = [cs, outcome]
+    probes = [ProbeComponent(stage, event, k, label) for k in range(len(event.probes))]
+    for k, probe in enumerate(probes):
+        # Never two probes on one refresh, nor an ITI probe on the CS's last (at a high
+        # --speed a whole trial can fit in a refresh or two).
+        if event.probes[k] >= event.duration:
+            probe.k = max(probe.k, cs.n)
+        if k:
+            probe.k = max(probe.k, probes[k - 1].k + 1)
+    components: list[CSComponent | OutcomeComponent | RatingComponent | ProbeComponent] = [
+        cs,
+        outcome,
+        *probes,
+    ]
     if rating is not None:
         components.append(rating)
     t0: float | None = None
@@ -432,6 +581,7 @@ def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
     us = outcome.row(t0)
     if us is not None:
         rows.append(us)
+    rows.extend(probe.row(t0) for probe in probes)
     return Presented(rows, train=outcome.train, us_row=us[1] if us is not None else None)
 
 
@@ -460,7 +610,16 @@ def simulate_trial(sim: Rehearsal, event: Event, onset: float) -> Simulated:
             us_row["duration"] = event.us_duration or 0.0
             sim.shock(us_row, event.us, us_at)
         extra.append(us_row)
-    return Simulated(row, extra, response=(value, us_at))
+    probes = []
+    if event.probes:
+        _, stim_file = sim.script(event.phase)
+        for k, at in enumerate(event.probes):
+            probe = probe_row(event, k)
+            probe.update(onset=onset + at, stim_file=stim_file)
+            extra.append(probe)
+            # in the CS the learner expects what the CS predicts; alone, no US
+            probes.append((onset + at, value if at < event.duration else 0.0))
+    return Simulated(row, extra, response=(value, us_at), probes=probes)
 
 
 def _trial_rows(event: Event) -> tuple[str, ...]:
@@ -478,18 +637,24 @@ TRIAL = EventKind(
     "trial",
     row="cs",
     rows=(
-        Row("cs", "a CS presentation (`event_type` CSpr, CSpu or CSm)"),
-        Row("us", "the US delivered (USp), omitted (USo) or the matching CS− time (USm)"),
+        Row(
+            "cs",
+            "a CS presentation (`event_type` CSpr, CSpu, CSm, or GS for a generalisation stimulus)",
+        ),
+        Row("us", "the US delivered (USp), omitted (USo) or the matching CS− or GS time (USm)"),
+        *PROBE.rows,
     ),
     markers=(
         Marker("CSpr", 10, "CS onset, CS+ reinforced on this trial"),
         Marker("CSpu", 12, "CS onset, CS+ unreinforced on this trial"),
         Marker("CSm", 14, "CS onset, CS-"),
+        Marker("GS", 16, "CS onset, a generalisation stimulus (GS1…GSn; never reinforced)"),
         Marker("USp", 20, "US onset (shock train start, or sound/image US)"),
         Marker("USo", 22, "omitted US: the time a CS+ US would have come"),
         Marker("USm", 24, "the matching time on a CS- trial"),
         Marker("rating", 30, "rating scale shown"),
         Marker("response", 32, "rating answered"),
+        *PROBE.markers,
     ),
     present=present_trial,
     counts_as_trial=True,
@@ -514,7 +679,14 @@ class TrialKind(Kind):
         self.reinforced = reinforced
 
     def read(self, ctx: ReadContext, section: Section, instructions: str | None) -> TrialSpec:
-        cs_duration = read_key(section, KEYS[4])
+        cs_duration = read_key(section, _key("cs_duration"))
+        if self.name == "generalisation" and not any(is_gs(r) for r in ctx.cs_roles):
+            section.fail(
+                "type",
+                "a phase type other than generalisation in a protocol without GS roles "
+                "(cs.roles lists none)",
+                "'generalisation'",
+            )
         orders = _read_orders(ctx, section)
         trials = _read_role_counts(ctx, section, "trials", orders)
         reinforced = _read_reinforced(ctx, section, trials, orders)
@@ -547,11 +719,14 @@ class TrialKind(Kind):
             section.fail(
                 name,
                 f"no reinforced trials in a phase of type {self.name} "
-                f"(only in {', '.join(REINFORCED_TYPES)})",
+                f"(only in {' and '.join(REINFORCED_TYPES)})",
                 _counts(reinforced),
             )
         us = ctx.read_phase_us(section, required=bool(reinforced))
         us_onset = _read_us_onset(ctx, section, us, cs_duration, self.name)
+        trace = _read_trace(section, us_onset)
+        if trace is not None:
+            us_onset = round(cs_duration + trace, 6)
         n_events = sum(trials.values()) if not orders else max(len(o.rows) for o in orders)
         iti: ITISpec | None
         if orders and any(o.has_iti for o in orders):
@@ -567,14 +742,31 @@ class TrialKind(Kind):
         else:
             iti = ctx.read_iti(section, "iti", n_events=n_events)
         constraints = _read_constraints(section, trials, reinforced)
+        if iti is not None and iti.kind == "trs" and iti.tr:
+            _check_tr_lock(ctx, section, cs_duration, trace, us_onset, us, iti.tr)
         swap = _read_swap(ctx, section)
-        rating = read_rating(ctx, section, online_cs_duration=cs_duration, required=False)
+        rating = read_rating(
+            ctx,
+            section,
+            online_cs_duration=cs_duration,
+            required=False,
+            us_onset=us_onset,
+            us_given=bool(reinforced),
+        )
+        probes = read_probes(ctx, section, cs_duration, trials)
+        if probes is not None:
+            # a trace trial's ITI starts after its US time, not at CS offset
+            span = cs_duration
+            if trace is not None and us is not None and us_onset is not None:
+                span = us_onset + ctx.us[us].duration
+            _check_probes(section, probes, trials, reinforced, orders, iti, constraints, span)
         return TrialSpec(
             trials=trials,
             reinforced=reinforced,
             cs_duration=cs_duration,
             us=us,
             us_onset=us_onset,
+            trace_interval=trace,
             iti=iti,
             lead_in=read_key(section, LEAD_IN),
             context=ctx.read_context_role(section),
@@ -582,6 +774,7 @@ class TrialKind(Kind):
             orders=tuple(o.path for o in orders),
             swap_roles=swap,
             rating=rating,
+            probes=probes,
         )
 
     def expand(self, phase: Phase, x: Expansion) -> list[Event]:
@@ -602,25 +795,18 @@ class TrialKind(Kind):
                 else x.itis(spec.iti, len(roles))
             )
         else:
-            c = spec.constraints
             try:
-                roles = constrained_order(dict(spec.trials), c.max_run, c.start_with_pair, stream)
+                roles, reinforced = _generate(
+                    spec.trials, spec.reinforced, spec.constraints, stream
+                )
             except ScheduleError as error:
                 raise ScheduleError(f"phase {phase.name}: {error}") from None
-            reinforced = [False] * len(roles)
-            for role, n in spec.reinforced.items():
-                positions = [i for i, r in enumerate(roles) if r == role]
-                chosen = reinforced_positions(
-                    len(positions), n, c.first_reinforced, c.spread_reinforced, stream
-                )
-                for k in chosen:
-                    reinforced[positions[k]] = True
             itis = x.itis(spec.iti, len(roles))
         us = x.protocol.us[spec.us] if spec.us else None
-        events = []
+        events: list[Event] = []
         for i, (role, hit, iti) in enumerate(zip(roles, reinforced, itis)):
             kind = cs_type(role)
-            event_type = ("CSpr" if hit else "CSpu") if kind == "CS+" else "CSm"
+            event_type = cs_event_type(role, hit)
             events.append(
                 Event(
                     **x.base,
@@ -638,9 +824,25 @@ class TrialKind(Kind):
                     us_duration=us.duration if (us and spec.us_onset is not None) else None,
                     event_type=event_type,
                     online_rating=spec.rating is not None,
+                    distance=continuum_distance(x.protocol.cs_roles, role),
                 )
             )
+        if spec.probes is not None:
+            # Drawn after the order and the ITIs: adding probes reshuffles no trial.
+            try:
+                span = events[0].span if events else spec.cs_duration
+                probed, in_iti = place_probes(roles, itis, span, spec.probes, stream)
+            except ScheduleError as error:
+                raise ScheduleError(f"phase {phase.name}: {error}") from None
+            events = number_probes(events, probed, in_iti, spec.probes)
         return events
+
+    def files(self, phase: Phase) -> tuple[FileNeed, ...]:
+        spec = phase.spec
+        if isinstance(spec, TrialSpec) and spec.probes is not None:
+            key = f"phases.{phase.name}.probes.sound"
+            return (FileNeed(key, "sound", spec.probes.sound, volume=spec.probes.volume),)
+        return ()
 
     def shocks(self, phase: Phase, us: Mapping[str, USSpec]) -> int:
         spec = phase.spec
@@ -657,6 +859,12 @@ TRIAL_KINDS = (
     TrialKind("extinction", "CS trials without US"),
     TrialKind("recall", "CS trials without US, testing extinction recall"),
     TrialKind("renewal", "CS trials without US, in another context"),
+    TrialKind(
+        "generalisation",
+        "a generalisation test: CS+, CS− and GS1…GSn trials; CS+ trials may stay reinforced "
+        "(so that the test does not extinguish them), GS trials never",
+        reinforced=True,
+    ),
 )
 REINFORCED_TYPES = tuple(k.name for k in TRIAL_KINDS if k.reinforced)
 
@@ -665,12 +873,64 @@ def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{r}: {n}" for r, n in counts.items() if n) or "none"
 
 
+def _key(name: str) -> Key:
+    return next(k for k in KEYS if k.name == name)
+
+
+def _check_tr_lock(
+    ctx: ReadContext,
+    section: Section,
+    cs_duration: float,
+    trace: float | None,
+    us_onset: float | None,
+    us: str | None,
+    tr: float,
+) -> None:
+    """Warn when TR-locked ITIs cannot keep onsets on volumes: the trial itself (CS, or CS,
+    trace and US) is not a whole number of TRs."""
+    span = cs_duration
+    if trace is not None and us_onset is not None and us is not None:
+        span = us_onset + ctx.us[us].duration
+    if abs(span / tr - round(span / tr)) > 1e-6:
+        what = "CS + trace + US" if span != cs_duration else "CS"
+        ctx.warn(
+            section,
+            "trace_interval" if span != cs_duration else "cs_duration",
+            f"a trial ({what}) of {span:g} s, not a whole number of TRs ({tr:g} s): with "
+            "iti: trs the onsets drift off the volumes",
+        )
+
+
+def _read_trace(section: Section, us_onset: float | None) -> float | None:
+    """The trace interval, if the phase is trace conditioning (its US time is after the CS)."""
+    if not section.has("trace_interval"):
+        return None
+    if us_onset is None:
+        section.fail(
+            "trace_interval",
+            "no trace_interval in a phase without a US (habituation, or no US in the protocol)",
+            describe(section.node("trace_interval")),
+        )
+    if section.has("us_onset"):
+        section.fail(
+            "trace_interval",
+            "either us_onset (delay conditioning: the US within the CS) or trace_interval "
+            "(trace conditioning: the US after the CS), not both",
+            "both",
+        )
+    return float(read_key(section, _key("trace_interval")))
+
+
 def _read_us_onset(
     ctx: ReadContext, section: Section, us: str | None, cs_duration: float, kind: str
 ) -> float | None:
     if us is not None and kind != "habituation":
         us_spec = ctx.us[us]
-        us_onset = read_key(section, KEYS[6], cs_duration - us_spec.duration)
+        if section.has("trace_interval") and not section.has("us_onset"):
+            # Trace conditioning: the US comes after the CS, so it may outlast the CS; the
+            # caller places it at CS offset + trace interval.
+            return float(cs_duration)
+        us_onset = read_key(section, _key("us_onset"), cs_duration - us_spec.duration)
         if us_onset < 0:
             # The default onset (co-terminating) of a US longer than the CS would come
             # before the CS and outlast it.
@@ -694,6 +954,65 @@ def _read_us_onset(
     return None
 
 
+#: Generated orders checked for probe placement at load (seeds 0, 1, … of the check).
+PROBE_CHECK_DRAWS = 8
+
+
+def _check_probes(
+    section: Section,
+    probes: ProbeSpec,
+    trials: dict[str, int],
+    reinforced: dict[str, int],
+    orders: list[FixedOrder],
+    iti: ITISpec | None,
+    constraints: Constraints,
+    span: float,
+) -> None:
+    """Fail when a participant's order could not keep the probes' ``min_interval``.
+
+    The spacing is not order-independent: with ``share`` < 1 a probed trial's neighbours
+    depend on where each role's trials fall, and ITI probes fit around the trial probes.
+    So placement is tried on every order the counterbalancing gives a participant (each
+    fixed order file, with its own ITIs or else the shortest the ``iti`` can draw) and,
+    for generated orders (drawn per participant, too many to list), on
+    :data:`PROBE_CHECK_DRAWS` draws with the shortest ITIs. A min_interval no draw can keep
+    is a mistake of the file, not of one participant's seed; a participant whose own draw
+    still cannot keep it gets a one-line schedule error.
+    """
+    shortest = shortest_iti(iti)
+    patterns: list[tuple[FixedOrder | None, list[str], list[float]]] = []
+    for fixed in orders:
+        roles = [row.cs for row in fixed.rows]
+        if fixed.has_iti:
+            itis = [typing.cast(float, row.iti) for row in fixed.rows]
+        else:
+            itis = [shortest] * len(roles)
+        patterns.append((fixed, roles, itis))
+    if not orders:
+        for seed in range(PROBE_CHECK_DRAWS):
+            roles = _generate(trials, reinforced, constraints, Stream(seed))[0]
+            patterns.append((None, roles, [shortest] * len(roles)))
+    for order, roles, itis in patterns:
+        try:
+            place_probes(roles, itis, span, probes, Stream(0))
+        except ScheduleError:
+            block = section.section("probes", None)
+            n_trial = sum(probe_counts(trials, probes.share).values())
+            if order is None:
+                where = f"its shortest ITIs ({shortest:g} s, trials of {span:g} s)"
+            else:
+                number = orders.index(order) + 1
+                where = (
+                    f"order {number} of {len(orders)} ({Path(order.path).name}; ITIs from "
+                    f"{min(itis):g} s, trials of {span:g} s)"
+                )
+            block.fail(
+                "min_interval" if block.has("min_interval") else "iti",
+                f"a min_interval the phase can keep with {where}",
+                f"{probes.min_interval:g} s for {n_trial} trial and {probes.iti} ITI probes",
+            )
+
+
 def _read_swap(ctx: ReadContext, section: Section) -> tuple[str, str] | None:
     if not section.has("swap_roles"):
         return None
@@ -705,6 +1024,11 @@ def _read_swap(ctx: ReadContext, section: Section) -> tuple[str, str] | None:
     )
     if a == b:
         section.fail("swap_roles", "two different CS roles", describe(section.node("swap_roles")))
+    if is_gs(a) or is_gs(b):
+        # A GS's picture is its place on the continuum; swapping would give it another.
+        section.fail(
+            "swap_roles", "two CS roles (not GS roles)", describe(section.node("swap_roles"))
+        )
     return a, b
 
 
@@ -748,8 +1072,16 @@ def _read_role_counts(
         return {role: n for role in ctx.cs_roles}
     counts_section = section.section(name, ctx.cs_roles)
     assert counts_section is not None
+    missing = [role for role in ctx.cs_roles if not counts_section.has(role)]
+    if missing:
+        # A role left out was silently 0 once: a forgotten CS− gave a phase without one.
+        section.fail(
+            name,
+            f"a count for every CS role ({', '.join(ctx.cs_roles)}; 0 for none)",
+            f"none for {', '.join(missing)}",
+        )
     counts = {
-        role: counts_section.integer(role, 0, ge=0, le=1000, what="a number of trials")
+        role: counts_section.integer(role, ge=0, le=1000, what="a number of trials")
         for role in ctx.cs_roles
     }
     if not any(counts.values()):
@@ -765,6 +1097,20 @@ def _read_reinforced(
             "reinforcement_rate", "either reinforced or reinforcement_rate, not both", "both"
         )
     reinforceable = tuple(r for r in ctx.cs_roles if cs_type(r) == "CS+")
+    for name in ("reinforced", "reinforcement_rate"):
+        node = section.node(name)
+        if node is not None and node.is_mapping and node.key_lines is not None:
+            for role in node.value:
+                if is_gs(role):
+                    # A generalisation stimulus measures what spreads from the CS+: a US on
+                    # it would make it a CS+ of its own.
+                    raise ProtocolError(
+                        ctx.shown,
+                        node.key_lines[role],
+                        f"{section.sub(name)}.{role}",
+                        "a CS+ role (a generalisation stimulus is never reinforced)",
+                        f"'{role}'",
+                    )
     out: dict[str, int] = {}
     if section.has("reinforced"):
         counts_section = section.section("reinforced", reinforceable)
@@ -798,6 +1144,29 @@ def _read_reinforced(
     return {}
 
 
+def _generate(
+    trials: Mapping[str, int], reinforced: Mapping[str, int], c: Constraints, stream: Stream
+) -> tuple[list[str], list[bool]]:
+    """A generated order and its reinforced trials (see
+    :func:`~pavlov.protocols.randomize.constrained_trials`)."""
+    return constrained_trials(
+        {r: n for r, n in trials.items() if n},
+        reinforced,
+        max_run=c.max_run,
+        start_with_pair=c.start_with_pair,
+        first_reinforced=c.first_reinforced,
+        spread_reinforced=c.spread_reinforced,
+        stream=stream,
+        max_run_type=c.max_run_type,
+        max_reinforced_run=c.max_reinforced_run,
+        block=c.block_size if c.order == "miniblocks" else None,
+    )
+
+
+def _constraint(name: str) -> Key:
+    return next(k for k in CONSTRAINT_KEYS if k.name == name)
+
+
 def _read_constraints(
     section: Section, trials: dict[str, int], reinforced: dict[str, int]
 ) -> Constraints:
@@ -807,10 +1176,14 @@ def _read_constraints(
         constraints = default
     else:
         constraints = Constraints(
-            max_run=read_key(block, CONSTRAINT_KEYS[0]),
+            max_run=read_key(block, _constraint("max_run")),
             first_reinforced=block.boolean("first_reinforced", default.first_reinforced),
-            spread_reinforced=read_key(block, CONSTRAINT_KEYS[2]),
-            start_with_pair=read_key(block, CONSTRAINT_KEYS[3]),
+            spread_reinforced=read_key(block, _constraint("spread_reinforced")),
+            start_with_pair=read_key(block, _constraint("start_with_pair")),
+            max_run_type=read_key(block, _constraint("max_run_type")),
+            max_reinforced_run=read_key(block, _constraint("max_reinforced_run")),
+            order=read_key(block, _constraint("order")),
+            block_size=read_key(block, _constraint("block_size")),
         )
     counts = [n for n in trials.values() if n]
     total, largest = sum(counts), max(counts)
@@ -823,27 +1196,67 @@ def _read_constraints(
             f"{total - largest} others)",
             f"{largest} trials of one CS",
         )
+    if block is not None:
+        _check_new_constraints(block, constraints, trials, reinforced)
     if constraints.start_with_pair:
         types = {cs_type(r) for r, n in trials.items() if n}
-        if types != {"CS+", "CS-"}:
+        if not {"CS+", "CS-"} <= types:
             assert block is not None
             block.fail(
                 "start_with_pair",
                 "false (the phase needs both CS+ and CS- trials for a first pair)",
                 "true",
             )
-    try:  # the search is exhaustive: if it fails for one seed it fails for all
-        constrained_order(
-            {r: n for r, n in trials.items() if n},
-            constraints.max_run,
-            constraints.start_with_pair,
-            Stream(0),
-        )
+    # The order search is exhaustive: if it fails for one seed it fails for all. The
+    # reinforced-run rule is kept by redrawing, so a few seeds are tried.
+    seeds = range(3) if constraints.max_reinforced_run is not None else range(1)
+    try:
+        for seed in seeds:
+            _generate(trials, reinforced, constraints, Stream(seed))
     except ScheduleError:
         section.fail(
             where,
-            f"trial counts that allow an order keeping max_run {constraints.max_run}"
-            + (" and starting with a CS+/CS- pair" if constraints.start_with_pair else ""),
-            _counts(trials),
+            f"trial counts that allow an order keeping {constraints.describe()}",
+            _counts(trials) + (f" ({_counts(reinforced)} reinforced)" if reinforced else ""),
         )
     return constraints
+
+
+def _check_new_constraints(
+    block: Section, c: Constraints, trials: dict[str, int], reinforced: dict[str, int]
+) -> None:
+    """Say why the type-run, reinforced-run and mini-block rules cannot hold, when a count
+    shows it (the order search would only say that they do not)."""
+    if block.has("block_size") and c.order != "miniblocks":
+        block.fail("block_size", "no block_size without order: miniblocks", str(c.block_size))
+    if c.order == "miniblocks":
+        used = {r: n for r, n in trials.items() if n}
+        if len(set(used.values())) != 1 or next(iter(used.values())) % c.block_size:
+            block.fail(
+                "order",
+                f"equal trial counts for every role, each a multiple of block_size "
+                f"({c.block_size}), for miniblocks",
+                _counts(trials),
+            )
+    if c.max_run_type is not None:
+        pooled: dict[str, int] = {}
+        for role, n in trials.items():
+            pooled[cs_type(role)] = pooled.get(cs_type(role), 0) + n
+        total, largest = sum(pooled.values()), max(pooled.values())
+        kind = max(pooled, key=lambda k: pooled[k])
+        if largest > c.max_run_type * (total - largest + 1):
+            block.fail(
+                "max_run_type",
+                f"at most {c.max_run_type * (total - largest + 1)} {kind} trials with "
+                f"{total - largest} others (max_run_type {c.max_run_type})",
+                f"{largest} {kind} trials",
+            )
+    if c.max_reinforced_run is not None:
+        hits, total = sum(reinforced.values()), sum(trials.values())
+        if hits > c.max_reinforced_run * (total - hits + 1):
+            block.fail(
+                "max_reinforced_run",
+                f"at most {c.max_reinforced_run * (total - hits + 1)} reinforced trials with "
+                f"{total - hits} unreinforced (max_reinforced_run {c.max_reinforced_run})",
+                f"{hits} reinforced trials",
+            )

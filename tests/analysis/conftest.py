@@ -357,25 +357,30 @@ def logs():
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 
 
-def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1):
+def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1, replay=False):
     """Play a bundled protocol's session with the runner's fast path (recording display,
     frame clock, simulated devices and participant) into ``root`` as ``pavlov run`` lays it
-    out (task/LOG.md), with a provenance sidecar holding the protocol text; return the
-    ``RunPaths``."""
+    out (task/LOG.md), with a provenance sidecar holding the protocol text and, for a
+    protocol with arms, the participant's arm (by number) in participants.tsv as
+    ``pavlov run`` writes it; return the ``RunPaths``. ``replay``: the participant is the
+    one ``pavlov run --simulate`` plays (seeded by the schedule, having learnt the earlier
+    sessions) instead of a fresh one seeded by ``seed``."""
     from fast_session import run_fast
 
     from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.protocols.arms import choose_arm
     from pavlov.task.log import EventLog, run_paths, write_events_json
+    from pavlov.task.run_cli import _arm_columns
     from pavlov.task.sidecar import SessionRecord, add_participant, write_dataset_description
     from pavlov.task.simulated_participant import SimulatedParticipant
 
-    protocol = load_protocol(PROTOCOLS / f"{protocol_name}.yaml")
+    protocol = choose_arm(load_protocol(PROTOCOLS / f"{protocol_name}.yaml"), participant)
     schedule = build_schedule(protocol, participant, session)
     scanner = protocol.scanner if protocol.session(session).scanner else None
     paths = run_paths(root, participant, session, protocol.task, 1, scanner is not None)
     paths.directory.mkdir(parents=True, exist_ok=True)
     write_dataset_description(root, protocol.study)
-    add_participant(root, participant)
+    add_participant(root, participant, _arm_columns(protocol, schedule, None))
     record = SessionRecord.create(
         paths.session_json,
         {
@@ -400,6 +405,12 @@ def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1
         },
     )
     write_events_json(paths.events_json)
+    responder = SimulatedParticipant(seed, speed)
+    if replay:
+        from pavlov.task.simulate import learner_for
+
+        responder = learner_for(protocol, schedule, None)
+        responder.speed = speed
     log = EventLog.create(paths.events)
     try:
         run = run_fast(
@@ -409,7 +420,7 @@ def simulate_run(root, protocol_name, participant, session, *, speed=5.0, seed=1
             speed=speed,
             log=log,
             record=record,
-            responder=SimulatedParticipant(seed, speed),
+            responder=responder,
             stimuli=True,
         )
     finally:
@@ -461,4 +472,6 @@ def simulate():
     """The runner-session and SCR synthesis helpers (``run``, ``scr``, ``kernel``)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(run=simulate_run, scr=synthesize_scr, kernel=scr_kernel)
+    return SimpleNamespace(
+        run=simulate_run, scr=synthesize_scr, kernel=scr_kernel, protocols=PROTOCOLS
+    )

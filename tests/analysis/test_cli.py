@@ -208,3 +208,19 @@ def test_every_participant_excluded_still_writes_the_study(tmp_path, capsys):
     assert kept.empty
     assert (out / "report.html").exists()
     assert "0 kept after exclusions" in capsys.readouterr().out
+
+
+def test_participant_without_a_cs_trial_is_named_not_dropped_silently(bids_data, tmp_path, capsys):
+    """A participant whose only log has no CS trial (a run aborted before its first trial)
+    is named in the command's summary and the report, not silently left out."""
+    (log,) = bids_data.glob("sub-2/ses-day1/beh/*_events.tsv")
+    header = log.read_text().splitlines()[0]
+    aborted = bids_data / "sub-7" / "ses-day1" / "beh"
+    aborted.mkdir(parents=True)
+    (aborted / "sub-7_ses-day1_task-fear_run-1_events.tsv").write_text(header + "\n")
+    out = tmp_path / "out"
+    assert analyze(bids_data, "--out", out, "--models", "--no-figures") == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("3 participants (1 with no CS trial not analysed: 7), ")
+    report = (out / "report.html").read_text()
+    assert "1 participant(s) with logs but no CS trial are not analysed: 7." in report

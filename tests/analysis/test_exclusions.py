@@ -60,7 +60,7 @@ def test_bad_options_are_one_line(bids_data):
     trials = load_trials(bids_data)
     with pytest.raises(
         AnalysisError,
-        match=r"criteria: expected any of us_nonresponder, nonlearner, missing, got 'nope'",
+        match=r"criteria: expected any of us_nonresponder, nonlearner, missing, unaware, got 'nope'",
     ):
         flag_participants(trials, "rating", criteria=("nope",))
     with pytest.raises(

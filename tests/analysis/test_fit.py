@@ -263,8 +263,9 @@ def test_constant_ratings_say_why_no_model_is_fitted():
 
 
 def test_models_fitted_in_processes_give_the_serial_result():
-    """Two worker processes give exactly the serial fits, and a model's fit does not depend
-    on which other models are fitted with it (each draws its starts from seed and model)."""
+    """Two worker processes give exactly the serial fits (the hybrid's participants fitted
+    in four pieces), and a model's fit does not depend on which other models are fitted
+    with it (each draws its starts from seed and model)."""
     frame, _ = make_trials(6, "hybrid", "rating", seed=11, n_trials=30)
     serial = fit_models(frame, models=("rw", "hybrid"), n_starts=2, workers=1)
     parallel = fit_models(frame, models=("rw", "hybrid"), n_starts=2, workers=2)

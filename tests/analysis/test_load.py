@@ -203,6 +203,53 @@ def test_fast_log_reader_gives_the_strict_readers_frame(bids_data, tmp_path):
         assert _read_plain_log(tmp_path / "x_events.tsv") is None
 
 
+def _run_by_run(root):
+    """The frames of loading every run alone (the strict reference)."""
+    from pavlov.analysis import load
+
+    logs = load.find_logs(root)
+    ranks = load._session_ranks(logs)
+    runs = [load.load_run(log, ranks[log]) for log in logs]
+    return load.combine_runs(runs, load.read_groups(load.find_participants_tsv(root)), root)
+
+
+def test_runs_read_together_give_the_run_by_run_frames(bids_data):
+    """Plain logs are parsed and converted as one table; the trial and rating frames are
+    exactly those of loading each run alone, also when some logs cannot join the others
+    (quotes, other column order) and are read alone."""
+    from pavlov.analysis import load
+
+    for a, b in zip(load.load_study(bids_data), _run_by_run(bids_data)):
+        pd.testing.assert_frame_equal(a, b)
+    logs = sorted(bids_data.rglob("*_events.tsv"))
+    quoted = logs[0].read_text().replace("\tacquisition\t", '\t"acquisition"\t', 1)
+    logs[0].write_text(quoted)
+    reordered = pd.read_csv(logs[1], sep="\t", dtype=str, keep_default_na=False)
+    reordered[list(reversed(reordered.columns))].to_csv(logs[1], sep="\t", index=False)
+    for a, b in zip(load.load_study(bids_data), _run_by_run(bids_data)):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_bad_cell_among_logs_read_together_is_named_by_its_own_file_and_row(bids_data):
+    """A malformed cell in one of the plain logs read together is reported as reading that
+    log alone reports it: its file, row and column."""
+    import pytest
+
+    from pavlov.analysis import load
+
+    log = sorted(bids_data.rglob("*_events.tsv"))[-1]
+    lines = log.read_text().splitlines()
+    header = lines[0].split("\t")
+    kind = header.index("trial_type")
+    row = next(i for i, line in enumerate(lines) if i and line.split("\t")[kind] == "cs")
+    cells = lines[row].split("\t")
+    cells[header.index("trial")] = "three"
+    lines[row] = "\t".join(cells)
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TableError, match=rf"^{log}:{row + 1}: row {row}, column 'trial'"):
+        load.load_study(bids_data)
+
+
 def test_runs_loaded_in_processes_give_the_serial_frames(bids_data, monkeypatch):
     """A study loaded by forked processes (as large ones are) gives the serial frames."""
     from pavlov.analysis import load

@@ -82,3 +82,17 @@ def test_recover_numbers_are_checked_as_they_are_parsed(option, value, expected,
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"argument {option}: {expected}" in err
+
+
+def test_building_the_parser_leaves_scipy_stats_unimported():
+    """Every command builds the whole parser; it does not import scipy.stats (0.6 s), so
+    `pavlov validate`, `schedule` and `run` start without paying for the fits' imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pavlov.task.cli import build_parser; build_parser(); "
+        "print('scipy.stats' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["False"], done.stderr

@@ -15,6 +15,7 @@ from pavlov.analysis.scr import (
     latency_windows,
     lowpass,
     missing_epochs,
+    prepare_signal,
     quality_flags,
     score_baseline_to_peak,
     score_epoch,
@@ -393,6 +394,21 @@ def test_score_events_bad_input(session):
         score_events(events, path, window="FIRR")
     with pytest.raises(SCRError, match="method: expected one of ttp, btp"):
         score_events(events, path, method="peak")
+
+
+def test_prepared_signal_scores_as_the_recording_and_keeps_its_settings(session):
+    """A signal filtered and checked once scores every window as the recording does, and
+    scoring it with other filter or check settings is a one-line error, not a silent mix."""
+    path, events, _ = session
+    signal = prepare_signal(path)
+    for window in ("FIR", "SIR", (2.0, 6.0)):
+        pd.testing.assert_series_equal(
+            score_events(events, signal, window=window), score_events(events, path, window=window)
+        )
+    with pytest.raises(SCRError, match="physio: a signal prepared with"):
+        score_events(events, signal, lowpass_hz=2.0)
+    with pytest.raises(SCRError, match="physio: a signal prepared with"):
+        score_events(events, signal, qc=False)
 
 
 def _kernel(t, latency, rise, decay):

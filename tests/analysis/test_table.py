@@ -237,3 +237,33 @@ def test_analyze_columns_option(tmp_path, capsys):
         "pavlov analyze: error: argument --columns: expected THEIRS=OURS (e.g. "
         "subject=participant), got 'subject'"
     )
+
+
+def test_plain_tables_are_read_as_the_strict_reader_reads_them(tmp_path):
+    """A plain CSV or TSV (parsed by pandas' C reader) gives exactly the frame of the same
+    table with every field quoted (which only the strict csv reader takes): stripped
+    text, 1-based row index; a blank line sends the file to the strict reader."""
+    import csv
+
+    import pandas as pd
+
+    from pavlov.analysis.table import read_delimited, read_plain
+
+    rows = [
+        ["participant", "phase", "trial", "cs", "us", "response"],
+        ["01", " acquisition", "1", "CS+", "1", "7"],
+        ["01", "acquisition ", "2", "CS-", "0", "n/a"],
+        ["02", "extinction", "1", "CS+", "0", ""],
+    ]
+    for sep, name in ((",", "t.csv"), ("\t", "t.tsv")):
+        plain, quoted = tmp_path / name, tmp_path / f"q{name}"
+        plain.write_text("\n".join(sep.join(r) for r in rows) + "\n")
+        with quoted.open("w", newline="") as stream:
+            csv.writer(stream, delimiter=sep, quoting=csv.QUOTE_ALL).writerows(rows)
+        assert read_plain(plain.read_bytes(), sep) is not None
+        assert read_plain(quoted.read_bytes(), sep) is None
+        pd.testing.assert_frame_equal(read_delimited(plain), read_delimited(quoted))
+    blank = tmp_path / "b.csv"
+    blank.write_text("\n".join(",".join(r) for r in [*rows[:2], [], *rows[2:]]) + "\n")
+    assert read_plain(blank.read_bytes(), ",") is None
+    assert list(read_delimited(blank).index) == [1, 3, 4]

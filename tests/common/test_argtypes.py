@@ -64,3 +64,53 @@ def test_hostile_numbers_and_names_are_one_line_usage_errors():
             speed(text)
     with pytest.raises(argparse.ArgumentTypeError, match="expected a folder"):
         folder_name("")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["run", "--speed", "abc", "p.yaml"],
+            "pavlov run: error: argument --speed: expected a number >= 0.1 and <= 100000, "
+            "got 'abc'",
+        ),
+        (["run", "p.yaml", "--bogus"], "pavlov run: error: unrecognized arguments: --bogus"),
+        (
+            ["simulate", "p.yaml"],
+            "pavlov simulate: error: the following arguments are required: --participants",
+        ),
+        (
+            ["schedule", "p.yaml", "--participant"],
+            "pavlov schedule: error: argument --participant/-p: expected one argument",
+        ),
+        (
+            ["devices", "check", "--listen", "x"],
+            "pavlov devices check: error: argument --listen: expected a number >= 0, got 'x'",
+        ),
+    ],
+)
+def test_option_errors_are_one_line_naming_the_subcommand(argv, line):
+    """A bad, unknown or missing option of any subcommand is one stderr line naming that
+    subcommand (no usage block), exit 2, from the real `pavlov` process."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pavlov.task.cli", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, line + "\n", "")
+
+
+def test_help_still_prints_the_usage():
+    """`pavlov run --help` prints its usage and options on stdout, exit 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pavlov.task.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("usage: pavlov run") and "--speed SPEED" in proc.stdout

@@ -49,7 +49,7 @@ def _break(text: str, how: str) -> str | bytes:
     if how == "deleted required key":
         return re.sub(r"(?m)^task: .*\n", "", text)
     if how == "syntax error":
-        return text.replace("roles: [CS+, CS-]", "roles: [CS+, CS-", 1)
+        return re.sub(r"roles: \[([^\]]*)\]", r"roles: [\1", text, count=1)
     if how == "empty file":
         return ""
     if how == "binary file":
@@ -164,8 +164,10 @@ def test_schedule_csv_parses_with_na(tmp_path):
         "us_onset",
         "iti",
         "context",
+        "item",
     ]
-    assert len(rows) == 30
+    assert len(rows) == 33  # 26 trials, 3 USs, 2 instructions, 2 questionnaire items
+    assert [r["item"] for r in rows if r["kind"] == "questionnaire"] == ["us_unpleasant", "aware"]
     unsignalled = [r for r in rows if r["kind"] == "us"]
     assert [(r["cs"], r["event_type"], r["reinforced"]) for r in unsignalled] == [
         ("n/a", "USp", "1")
@@ -329,6 +331,6 @@ def test_schedule_many_participants_one_session_as_json(capsys):
     data = json.loads(stdout)
     assert status == 0
     assert [(d["participant"], d["session"], len(d["events"])) for d in data] == [
-        ("3", "day2", 30),
-        ("4", "day2", 30),
+        ("3", "day2", 33),
+        ("4", "day2", 33),
     ]

@@ -61,7 +61,7 @@ MISTAKES = [
         "    trials: 8\n    cs_duration: 4\n    iti: 10",
         "    trials: 8\n    reinforced: {CS+: 1}\n    cs_duration: 4\n    iti: 10",
         r"27: phases\.extinction\.reinforced: expected no reinforced trials in a phase of type "
-        r"extinction \(only in acquisition\), got CS\+: 1",
+        r"extinction \(only in acquisition and generalisation\), got CS\+: 1",
     ),
     (
         "  acquisition:\n",
@@ -123,6 +123,12 @@ MISTAKES = [
         r"20: phases\.acquisition\.trials: expected trial counts that can keep max_run 2 \(at "
         r"most 6 trials of one CS with 2 others\), got 8 trials of one CS",
     ),
+    (
+        "    trials: 8\n    reinforced",
+        "    trials: {CS+: 8}\n    reinforced",
+        r"20: phases\.acquisition\.trials: expected a count for every CS role \(CS\+, CS-; 0 for "
+        r"none\), got none for CS-",
+    ),
     ("task: fear", "task: fear cond", r"3: task: expected a BIDS task label .*, got 'fear cond'"),
     (
         "roles: [CS+, CS-]",
@@ -145,6 +151,11 @@ MISTAKES = [
         '{shape: sqaure, color: "#e8c800"}',
         r"9: cs\.stimuli\.yellow\.shape: expected one of square, circle, triangle, diamond, "
         r"got 'sqaure'\. Did you mean 'square'\?",
+    ),
+    (
+        "    type: shock\n    train: {pulse_width: 0.002, interval: 0.02, count: 10}\n",
+        "    type: sound\n    file: us/noise_burst.wav\n    duration: 0.5\n    volume: 0\n",
+        r"15: us\.shock\.volume: expected a volume > 0 and <= 1, got 0",
     ),
 ]
 
@@ -305,3 +316,15 @@ def _tiny_png() -> bytes:
     from pavlov.stimuli.generate import png_bytes
 
     return png_bytes(2, 2, lambda x, y: (255, 0, 0))
+
+
+def test_explicit_zero_trials_of_a_role_is_allowed(write, minimal, edit):
+    """A trials mapping naming every role, one with 0, loads with that role left out."""
+    path = write(
+        edit(
+            minimal,
+            "    trials: 8\n    cs_duration: 4\n    iti: 10",
+            "    trials: {CS+: 2, CS-: 0}\n    cs_duration: 4\n    iti: 10",
+        )
+    )
+    assert load_protocol(path).phases["extinction"].spec.trials == {"CS+": 2, "CS-": 0}

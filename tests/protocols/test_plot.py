@@ -52,7 +52,11 @@ def test_marks_match_the_schedule(path, session):
         e.kind == "rating" for e in schedule.events
     )
     assert len(line.lane_marks("rating")) == n_ratings
-    others = [e for e in schedule.events if e.kind in ("instructions", "wait", "rest", "script")]
+    others = [
+        e
+        for e in schedule.events
+        if e.kind in ("instructions", "wait", "rest", "script", "questionnaire")
+    ]
     assert len(line.lane_marks("screens")) == len(others)
     assert [name for name, _, _ in line.phases] == list(
         dict.fromkeys(e.phase for e in schedule.events)
@@ -141,7 +145,9 @@ def test_scanner_session_shows_every_volume_and_the_dummies():
 
 def test_waits_are_labelled_with_their_length():
     """The 10-minute reconsolidation wait is a screen mark that says how long it lasts."""
-    protocol, schedule = planned(REPO / "protocols" / "retrieval_extinction.yaml", "day2")
+    protocol = load_protocol(REPO / "protocols" / "retrieval_extinction.yaml")
+    protocol = protocol.for_arm("reminder_10min")  # 07's own arm waits 6 h
+    schedule = build_schedule(protocol, "07", "day2")
     line = timeline(schedule, protocol)
     waits = [m for m in line.lane_marks("screens") if "wait" in m.info]
     assert [m.label for m in waits] == ["wait 600 s"]

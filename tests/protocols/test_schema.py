@@ -165,7 +165,7 @@ MUTATIONS = [
     ("rating scale of one number", "scale: [1, 4]", "scale: 4"),
     ("TR of 0", "tr: 2.0", "tr: 0"),
     ("too many dummies", "dummy_volumes: 5", "dummy_volumes: 500"),
-    ("shock cap of 0", "max_shocks: 14", "max_shocks: 0"),
+    ("shock cap of 0", "max_shocks: 15", "max_shocks: 0"),
     ("train without count", ", count: 10}", "}"),
     ("unknown US type", "type: shock", "type: zap"),
     (

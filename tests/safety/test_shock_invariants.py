@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import zlib
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,7 @@ def play_many(fast, path, n: int, seed: int) -> dict:
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
 def test_shock_invariants_ci(fast, path):
     """150 random sessions per bundled protocol keep every shock invariant (CI subset)."""
-    totals = play_many(fast, path, SESSIONS_CI, seed=hash(path.stem) % 1000)
+    totals = play_many(fast, path, SESSIONS_CI, seed=zlib.crc32(path.stem.encode()) % 1000)
     assert totals["sessions"] == SESSIONS_CI
     if path.stem != "ketamine_reconsolidation":  # the only bundled protocol without shocks
         assert totals["trains"] > SESSIONS_CI  # the sessions really delivered shocks
@@ -262,6 +263,34 @@ def test_late_flip_makes_the_guard_refuse_a_late_shock(fast):
     clock = FrameClock()
     run = fast(
         protocol, "day1", speed=10.0, display=RecordingDisplay(clock, slow_frames={number: 40})
+    )
+    assert run.result.end_reason == "completed"
+    assert label not in [t.label for t in run.shock.trains]
+    row = next(r for r in run.log.rows if f"{r['phase']}/{r['trial']}" == label and r.get("us"))
+    assert "outside the scheduled US window" in row["value"]
+    assert len(run.shock.trains) == len(shock_events(run)) - 1
+
+
+def test_stall_before_the_us_flip_does_not_carry_the_shock_late(fast):
+    """A 20-frame stall on the flip before the US, in a trial kept open by an ITI startle
+    probe: the loop reaches the US 0.33 s late, and the guard (its window counted from the
+    planned flip) refuses the train instead of giving it late."""
+    protocol = load_protocol(BUNDLED[0].parent / "fear_generalisation.yaml")
+    session = protocol.sessions[0].name
+    probe = fast(protocol, session, speed=10.0)
+    label, event = next(
+        (label, e)
+        for label, e in shock_events(probe).items()
+        if e.kind == "trial" and any(at >= e.duration for at in e.probes)
+    )
+    rows = {(r["phase"], r["trial_type"], r["trial"]): r for r in probe.log.rows}
+    planned = planned_us_clock(probe, event, rows)
+    number = next(i for i, (t, _) in enumerate(probe.display.frames) if abs(t - planned) < EPS)
+    run = fast(
+        protocol,
+        session,
+        speed=10.0,
+        display=RecordingDisplay(FrameClock(), slow_frames={number - 1: 20}),
     )
     assert run.result.end_reason == "completed"
     assert label not in [t.label for t in run.shock.trains]

@@ -60,9 +60,40 @@ def test_wav_without_samples_is_refused(tmp_path):
     assert sound_problem(path) == "a WAV file with no samples"
 
 
+def test_wav_cut_inside_its_header_says_so(tmp_path):
+    """A WAV copy cut inside its header (30 bytes) names that, not an empty '()'."""
+    path = tmp_path / "cut.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\0" * 800)
+    path.write_bytes(path.read_bytes()[:30])
+    assert sound_problem(path) == "a broken WAV file (it ends inside its header)"
+
+
 def test_sound_duration_of_bundled_noise():
     """The bundled noise burst lasts 1 s."""
     assert sound_duration(STIMULI_ROOT / "us" / "noise_burst.wav") == 1.0
+
+
+@pytest.mark.parametrize(("fmt", "suffix"), [("FLAC", ".flac"), ("OGG", ".ogg"), ("MP3", ".mp3")])
+def test_sound_duration_of_compressed_sounds_is_read_from_the_file(tmp_path, fmt, suffix):
+    """A FLAC, Ogg or MP3 file's length is read from the file (0.25 s of tone), not
+    refused as a non-WAV; a file whose header libsndfile cannot read has no length."""
+    import numpy as np
+    import soundfile
+
+    if fmt not in soundfile.available_formats():
+        pytest.skip(f"this libsndfile ({soundfile.__libsndfile_version__}) cannot write {fmt}")
+    path = tmp_path / f"tone{suffix}"
+    soundfile.write(str(path), np.zeros(11025), 44100, format=fmt)
+    # MP3 frames are padded by the encoder: within one frame (1152 samples) of the length
+    assert sound_duration(path) == pytest.approx(0.25, abs=0.03 if fmt == "MP3" else 1e-9)
+    junk = tmp_path / f"junk{suffix}"
+    junk.write_bytes(b"\0" * 4096)
+    assert sound_duration(junk) is None
+    assert sound_duration(tmp_path / "tone.aiff") is None
 
 
 def test_script_template_is_filled():

@@ -78,7 +78,7 @@ def test_hed_annotations_valid_under_hedtools(simulated_datasets):
             assert set(log.trial_type) <= set(meta["trial_type"]["HED"])
             assert set(log.event_type) - {"n/a"} <= set(meta["event_type"]["HED"])
             checked += 1
-    assert checked == 9  # every session of the four bundled protocols
+    assert checked == 14  # every session of the five bundled protocols
 
 
 def test_stimuli_copied_and_dataset_files(simulated_datasets):

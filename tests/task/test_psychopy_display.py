@@ -7,6 +7,7 @@ Positions are in PsychoPy ``height`` units: pixel x = W/2 + x·H, pixel y = H/2 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -191,3 +192,43 @@ def test_dropped_frames_counted_from_flip_intervals(session):
         assert display.dropped_frames() == expected
     finally:
         display.record_frame_intervals(False)
+
+
+def test_picture_choice_shows_both_pictures_side_by_side(session):
+    """A picture choice draws the two CS pictures at the ends of the scale, each in its own
+    colour, with the question above and a lime frame around the answered one only."""
+    from pavlov.protocols.kinds.screen import ChoiceView
+
+    display, _ = session
+    view = ChoiceView(
+        "Which was followed by a shock?", pictures=("blue", "yellow"), keys=("1", "2")
+    )
+    plain = shot(display, Scene(choice=view))
+    answered = shot(display, Scene(choice=dataclasses.replace(view, marker=1, answered=True)))
+    assert close_to(plain[pixel(-0.4, 0)], (40, 90, 220))
+    assert close_to(plain[pixel(0.4, 0)], (235, 200, 40))
+    assert close_to(plain[pixel(0, 0)], GREY)  # nothing between them
+    question = plain[pixel(0, 0.3)[0] - 4 : pixel(0, 0.3)[0] + 5]
+    assert (question != GREY).any(axis=2).sum() > 50
+
+    def lime(image, x):
+        band = image[
+            pixel(x, 0.145)[0] - 3 : pixel(x, 0.145)[0] + 4,
+            pixel(x, 0)[1] - 20 : pixel(x, 0)[1] + 20,
+        ]
+        return ((band[..., 1] > 200) & (band[..., 0] < 80) & (band[..., 2] < 80)).sum()
+
+    assert lime(answered, 0.4) > 20 and lime(answered, -0.4) == 0 and lime(plain, 0.4) == 0
+
+
+def test_text_choice_draws_each_option(session):
+    """A choice between texts draws each text at its own place, left to right."""
+    from pavlov.protocols.kinds.screen import ChoiceView
+
+    display, _ = session
+    both = shot(display, Scene(choice=ChoiceView("Sleep?", labels=("yes", "no"), keys=("1", "2"))))
+    for x in (-0.4, 0.4):
+        row, column = pixel(x, 0)
+        assert (both[row - 6 : row + 7, column - 20 : column + 20] != GREY).any(axis=2).sum() > 10
+    row, column = pixel(0, 0)
+    assert (both[row - 6 : row + 7, column - 20 : column + 20] == GREY).all()

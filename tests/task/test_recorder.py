@@ -25,7 +25,9 @@ PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 
 class Outlet:
     """A real LSL outlet in this process: 100 Hz, one EDA channel whose value is the sample's
-    own LSL time stamp (so where a sample lands in log time can be checked)."""
+    own LSL time stamp less the outlet's start (so where a sample lands in log time can be
+    checked; the offset keeps the value exact in float32 however long the machine has been
+    up: a raw stamp of 10^5 s would carry only 0.008-s steps)."""
 
     def __init__(self, name: str, rate: float = 100.0) -> None:
         import pylsl
@@ -34,19 +36,20 @@ class Outlet:
         info = pylsl.StreamInfo(name, "EDA", 1, rate, "float32", f"pavlov-test-{name}")
         self.outlet = pylsl.StreamOutlet(info)
         self.rate = rate
+        self.origin = pylsl.local_clock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self) -> None:
-        start, n = self.pylsl.local_clock(), 0
+        start, n = self.origin, 0
         while not self.stop.is_set():
             due = start + n / self.rate
             now = self.pylsl.local_clock()
             if now < due:
                 time.sleep(min(due - now, 0.01))
                 continue
-            self.outlet.push_sample([due], due)
+            self.outlet.push_sample([due - self.origin], due)
             n += 1
 
     def close(self) -> None:
@@ -127,8 +130,9 @@ def test_session_records_the_stream_crash_safe_and_resumable(xvfb, tmp_path, out
     assert text.count("# segment ") == 2 and text.count("# zero ") == 2
     (physio,) = data.glob("sub-demo/ses-day1/beh/*_recording-scr_physio.tsv.gz")
     frame, meta = physio_frame(physio)
-    # Values are LSL time stamps: one jump forward (the time the session was down) where
-    # the resumed process takes over, nothing lost around it but the odd grid point.
+    # Values are LSL time stamps (less the outlet's start): one jump forward (the time the
+    # session was down) where the resumed process takes over, nothing lost around it but the
+    # odd grid point.
     valid = frame.dropna()
     steps = np.diff(valid.scr.to_numpy())
     assert (steps > 1.0).sum() == 1 and (steps <= 0).sum() == 0

@@ -24,9 +24,10 @@ study: Every screen
 task: screens
 seed: 11
 cs:
-  roles: [CS+, CS-]
+  roles: [CS+, GS1, CS-]
   stimuli:
     blue: {image: cs/blue_square.png}
+    purple: {image: cs/purple_square.png}
     yellow: {image: cs/yellow_square.png}
 us:
   flash:
@@ -44,6 +45,10 @@ phases:
   quiet:
     type: rest
     duration: 4
+  startle:
+    type: startle_habituation
+    probes: 2
+    iti: 1
   habituation:
     type: habituation
     instructions: First, just watch.
@@ -74,6 +79,7 @@ phases:
     trials: 1
     cs_duration: 2
     iti: 1
+    probes: {at: 1, iti: 1}
   recall:
     type: recall
     trials: 1
@@ -88,14 +94,40 @@ phases:
     trials: 1
     cs_duration: 2
     iti: 1
+  test:
+    type: generalisation
+    trials: {CS+: 1, GS1: 1, CS-: 0}
+    cs_duration: 2
+    iti: 1
   ratings:
     type: rating
     rate: [CS+]
     rating: {question: "How unpleasant was this square?", window: 2}
+  questions:
+    type: questionnaire
+    items:
+      - id: unpleasant
+        text: How unpleasant was the flash?
+        scale: [0, 10]
+        window: 20
+      - id: aware
+        text: Which square was followed by the flash?
+        picture_choice: [CS+, CS-]
+        awareness: true
+        window: 20
+      - id: valence
+        text: How pleasant is this square?
+        cs: CS+
+        scale: [1, 9]
+        window: 20
+      - id: sleep
+        text: Did you sleep well last night?
+        choices: ["yes", "no"]
+        window: 20
 sessions:
   - name: s1
     phases: [welcome, baseline, quiet, habituation, acquisition, reminder, story, window,
-             extinction, recall, reinstatement, renewal, ratings]
+             extinction, recall, reinstatement, renewal, test, ratings, startle, questions]
 """
 
 SPEED = 4.0
@@ -128,11 +160,13 @@ def play(tmp_path, slow_frames=None):
 
 
 def scenes(display, result, row):
-    """The scenes flipped while ``row``'s event was on screen (its first to last refresh)."""
+    """The scenes flipped while ``row``'s event was on screen (its first to last refresh;
+    at least one refresh: a 50-ms probe is shorter than a refresh at this speed)."""
+    end = row.onset + max(row.duration, SPEED / 60)
     return [
         scene
         for t, scene in display.frames
-        if row.onset - 1e-6 <= (t - result.zero) * SPEED < row.onset + row.duration - 1e-6
+        if row.onset - 1e-6 <= (t - result.zero) * SPEED < end - 1e-6
     ]
 
 
@@ -142,6 +176,7 @@ def test_every_kind_shows_what_its_protocol_says(tmp_path):
     protocol, display, result, rows = play(tmp_path)
     assert result.end_reason == "completed"
     assert {p.type for p in protocol.phases.values()} == set(PHASE_TYPES)
+    cell = build_schedule(protocol, "demo", "s1").cell
 
     def instructions(row, shown):
         assert {s.text for s in shown} == {protocol.phases[row.phase].instructions}
@@ -176,7 +211,35 @@ def test_every_kind_shows_what_its_protocol_says(tmp_path):
         assert shown[0].cs == row.stimulus
         assert shown[0].rating.spec.question == "How unpleasant was this square?"
 
+    def probe(row, shown):
+        # a probe alone: the fixation cross, nothing else
+        assert all(s.fixation and s.text is None and s.cs is None for s in shown)
+
+    def questionnaire(row, shown):
+        # The item's own question and answers, on the context-free screen, until answered.
+        item = {"unpleasant": "scale", "aware": "picture", "valence": "scale", "sleep": "choices"}
+        shown = [s for s in shown if not s.fixation]  # the closing refresh
+        about = cell.cs["CS+"] if row["item"] == "valence" else None  # a scale about a CS
+        assert all(s.cs == about and s.text is None for s in shown)
+        spec = protocol.phases["questions"].spec.items[int(row.trial) - 1].rating
+        if item[row["item"]] == "scale":
+            assert {s.rating.spec for s in shown} == {spec}
+            assert row.stimulus == about if about else pd.isna(row.stimulus)
+            return
+        choice = {s.choice for s in shown if s.choice is not None}
+        assert len(choice) >= 1 and all(s.choice is not None for s in shown)
+        view = next(iter(choice))
+        if item[row["item"]] == "picture":
+            # This participant's CS+ and CS- pictures, the chosen one logged with its role.
+            assert set(view.pictures) == {cell.cs["CS+"], cell.cs["CS-"]}
+            assert view.keys == ("1", "2") and not view.labels
+            assert cell.cs[row.cs] == row.stimulus
+        else:
+            assert view.labels == ("yes", "no") and not view.pictures
+        assert view.question == protocol.phases["questions"].spec.items[int(row.trial) - 1].text
+
     checks = {
+        "questionnaire": questionnaire,
         "instructions": instructions,
         "wait": wait,
         "rest": rest,
@@ -184,6 +247,7 @@ def test_every_kind_shows_what_its_protocol_says(tmp_path):
         "us": us,
         "script": script,
         "rating": rating,
+        "probe": probe,
     }
     assert set(checks) == {kind.row for kind in EVENT_KINDS.values()}
     main = rows[rows.trial_type.isin(list(checks)) & rows.planned_onset.notna()]
@@ -209,7 +273,15 @@ def test_every_timed_screen_ends_at_its_clock_time_when_frames_drop(tmp_path):
         "wait": {"window": 12.0},
         "cs": {
             p: 2.0
-            for p in ("habituation", "acquisition", "reminder", "extinction", "recall", "renewal")
+            for p in (
+                "habituation",
+                "acquisition",
+                "reminder",
+                "extinction",
+                "recall",
+                "renewal",
+                "test",
+            )
         },
         "us": {"reinstatement": 0.5},
     }
@@ -220,7 +292,8 @@ def test_every_timed_screen_ends_at_its_clock_time_when_frames_drop(tmp_path):
             # its onset or its end moves either by at most those 3.
             assert abs(row.duration - planned[row.trial_type][row.phase]) <= 4 * frame + 1e-9
             checked += 1
-    assert checked == 16
+    # 2 rests, the script, the wait, 18 CSs (GS1 in every 1-per-role phase), 1 US
+    assert checked == 23
     assert main.onset_error.abs().max() <= 3.5 * frame + 1e-9
     # Only self-paced screens (instructions, ratings) may move later onsets: the script and
     # the wait, though frames dropped throughout, leave the next events' plan untouched.

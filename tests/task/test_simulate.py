@@ -162,3 +162,24 @@ def test_absurd_group_effects_are_one_line_usage_errors(tmp_path, effect):
         _groups([f"a={effect}"])
     assert isinstance(bad.value, PavlovError) and bad.value.exit_status == 2
     assert _groups(["a=0", "b=100"]) == [("a", 0.0), ("b", 100.0)]
+
+
+def test_simulate_plays_each_participants_arm(tmp_path):
+    """`pavlov simulate` of a protocol with arms plays each participant's arm (by number)
+    and writes it to participants.tsv as arm and group, as `pavlov run` does."""
+    import pandas as pd
+
+    from pavlov.task.cli import main
+
+    data = tmp_path / "data"
+    argv = ["simulate", str(PROTOCOLS / "retrieval_extinction.yaml"), "--first", "3",
+            "--participants", "3", "--sessions", "day2", "--no-physio", "--data", str(data)]  # fmt: skip
+    assert main(argv) == 0
+    table = pd.read_csv(data / "participants.tsv", sep="\t", dtype=str).set_index("participant_id")
+    assert list(table["arm"]) == ["no_reminder", "no_reminder", "reminder_10min"]
+    assert list(table["group"]) == list(table["arm"])
+    phases = {
+        p: set(pd.read_csv(next(data.glob(f"sub-{p}/ses-day2/beh/*_events.tsv")), sep="\t").phase)
+        for p in ("003", "005")
+    }
+    assert "reminder" not in phases["003"] and "reminder" in phases["005"]

@@ -50,3 +50,40 @@ def test_answer_arrives_after_rt_scaled_by_speed():
     if answer is not None:
         assert learner.poll_rating(answer.time - 1e-6, []).answer is None
         assert learner.poll_rating(answer.time, []).answer == answer
+
+
+def test_expectation_generalises_down_the_continuum():
+    """After acquisition on fear_generalisation.yaml the expectation falls off with distance
+    from the CS+ (CS+ > GS1 > GS2 > GS3 > GS4 > CS-), and was flat (0) before it."""
+    protocol = load_protocol(PROTOCOLS / "fear_generalisation.yaml")
+    schedule = build_schedule(protocol, "4")
+    cell = schedule.cell.cs
+    order = ["CS+", "GS1", "GS2", "GS3", "GS4", "CS-"]
+    learner = SimulatedParticipant(1)
+    learner.replay([e for e in schedule.events if e.phase == "preacquisition"])
+    assert [learner.value(cell[r]) for r in order] == [0.0] * 6
+    learner.replay([e for e in schedule.events if e.phase == "acquisition"])
+    values = [learner.value(cell[r]) for r in order]
+    assert values == sorted(values, reverse=True) and len(set(values)) == 6
+    assert values[0] > 0.7 and values[-1] < 0.05
+
+
+def test_unreinforced_gs_trials_inhibit_their_own_expectation():
+    """GS trials without a US lower that GS's expectation below what generalised to it."""
+    protocol = load_protocol(PROTOCOLS / "fear_generalisation.yaml")
+    schedule = build_schedule(protocol, "4")
+    learner = SimulatedParticipant(1)
+    learner.replay([e for e in schedule.events if e.phase != "generalisation"])
+    gs1 = schedule.cell.cs["GS1"]
+    before = learner.value(gs1)
+    learner.replay([e for e in schedule.events if e.phase == "generalisation" and e.cs == "GS1"])
+    assert learner.values[gs1] < 0 and learner.value(gs1) < before
+
+
+def test_without_a_continuum_the_expectation_is_the_value():
+    """A protocol without GS roles reads each CS's own value (no generalisation)."""
+    protocol = load_protocol(PROTOCOLS / "retrieval_extinction.yaml")
+    learner = SimulatedParticipant(1)
+    learner.replay(build_schedule(protocol, "3", "day1").events)
+    assert learner.distances == {}
+    assert all(learner.value(s) == v for s, v in learner.values.items())

@@ -1,0 +1,193 @@
+"""``pavlov run`` with arms in a real window under Xvfb: the arm is recorded in
+participants.tsv and the sidecar, holds for later sessions, can be given with --arm, and
+stays hidden under a blinded code list until ``pavlov analyze --codes --unblind``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
+RETEXT = PROTOCOLS / "retrieval_extinction.yaml"
+
+pytestmark = pytest.mark.display
+
+
+def pavlov(env, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "pavlov.task.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run(env, data, protocol, participant, session, *extra):
+    return pavlov(
+        env,
+        "run",
+        str(protocol),
+        "-p",
+        participant,
+        "-s",
+        session,
+        "--simulate",
+        "--speed",
+        "2000",
+        "--windowed",
+        "--data",
+        str(data),
+        *extra,
+    )
+
+
+def participants(data: Path) -> pd.DataFrame:
+    return pd.read_csv(data / "participants.tsv", sep="\t", dtype=str, keep_default_na=False)
+
+
+def test_arm_is_recorded_and_kept(xvfb, tmp_path):
+    """Participant 03's arm by number (no_reminder) runs without the reminder, is written to
+    participants.tsv (arm, group) and the sidecar; a later --arm that disagrees with it is
+    one line, exit 2, before any window."""
+    data = tmp_path / "data"
+    first = run(xvfb, data, RETEXT, "03", "day2", "--allow-session-gap")  # no day 1 here
+    assert first.returncode == 0, first.stderr
+    assert "warning: --session day2: expected sub-03's earlier session day1 first" in first.stderr
+    assert "sub-03: arm no_reminder" in first.stderr
+    (events,) = data.glob("sub-03/ses-day2/beh/*_events.tsv")
+    phases = set(pd.read_csv(events, sep="\t")["phase"])
+    assert "reminder" not in phases and "extinction" in phases
+    (record,) = data.glob("sub-03/ses-day2/beh/*_session.json")
+    assert json.loads(record.read_text())["arm"] == "no_reminder"
+    again = run(xvfb, data, RETEXT, "03", "day3", "--arm", "reminder_10min")
+    assert again.returncode == 2
+    assert again.stderr.strip().endswith(
+        f"expected no_reminder (sub-03's arm in {data}/participants.tsv), got reminder_10min"
+    )
+    assert again.stderr.count("\n") == 1
+    table = participants(data).set_index("participant_id")
+    assert table.loc["sub-03", "arm"] == table.loc["sub-03", "group"] == "no_reminder"
+
+
+def test_arm_holds_when_participants_tsv_is_lost(xvfb, tmp_path):
+    """With participants.tsv lost after day 2, the arm day 2's run record names still holds:
+    a day-3 --arm that disagrees is one line naming that record, exit 2 (was: run in the
+    other arm, the participant recorded in two arms)."""
+    data = tmp_path / "data"
+    first = run(xvfb, data, RETEXT, "03", "day2", "--allow-session-gap")
+    assert first.returncode == 0, first.stderr
+    (data / "participants.tsv").unlink()
+    again = run(xvfb, data, RETEXT, "03", "day3", "--arm", "reminder_10min", "--allow-session-gap")
+    assert again.returncode == 2, again.stderr
+    (record,) = data.glob("sub-03/ses-day2/beh/*_session.json")
+    assert again.stderr.strip().endswith(
+        f"expected no_reminder (sub-03's arm in {record}), got reminder_10min"
+    )
+    assert again.stderr.count("\n") == 1
+    assert not list(data.glob("sub-03/ses-day3"))
+
+
+KETAMINE = PROTOCOLS / "ketamine_reconsolidation.yaml"
+
+
+def test_blinded_code_list_hides_the_arm(xvfb, tmp_path):
+    """ketamine_reconsolidation's infusion under --codes: the console and the log never name
+    the arm, participants.tsv and the sidecar say blinded and keep the kit code; the
+    participant's next session needs the list again."""
+    codes = tmp_path / "codes.csv"
+    codes.write_text("participant,code,arm\ndemo,K101,ketamine\n")
+    data = tmp_path / "data"
+    done = run(xvfb, data, KETAMINE, "demo", "infusion", "--codes", str(codes))
+    assert done.returncode == 0, done.stderr
+    from pavlov.protocols import load_protocol
+
+    study = load_protocol(KETAMINE).study  # names both drugs; the arm is what stays hidden
+    said = (done.stderr + done.stdout).replace(study, "")
+    assert "ketamine" not in said and "midazolam" not in said and " arm " not in said
+    (log,) = data.glob("sub-demo/ses-infusion/*/*_events.tsv")
+    assert "ketamine" not in log.read_text() and "midazolam" not in log.read_text()
+    table = participants(data).set_index("participant_id")
+    assert table.loc["sub-demo", "arm"] == "blinded" and table.loc["sub-demo", "code"] == "K101"
+    assert table.loc["sub-demo", "group"] == "n/a"
+    (record,) = data.glob("sub-demo/ses-infusion/*/*_session.json")
+    assert json.loads(record.read_text())["arm"] == "blinded"
+    missing = run(xvfb, data, KETAMINE, "demo", "exposure1")
+    assert missing.returncode == 2
+    assert "--codes: expected the blinded code list" in missing.stderr
+
+
+def test_simulate_records_a_blinded_study_as_run_does(xvfb, tmp_path):
+    """ketamine_reconsolidation under a code list written 1 / sub-02: `pavlov simulate
+    --codes` and `pavlov run --simulate --codes` write the same participants.tsv cells
+    (arm blinded, group n/a, the kit code) and sidecar arm; --unblind writes the arms."""
+    import shutil
+
+    folder = tmp_path / "study"
+    (folder / "scripts").mkdir(parents=True)
+    shutil.copy(KETAMINE, folder)
+    for script in (PROTOCOLS.parent / "stimuli" / "scripts").glob("demo_*.wav"):
+        for participant in ("001", "002"):
+            shutil.copy(script, folder / "scripts" / script.name.replace("demo", participant))
+    protocol = folder / KETAMINE.name
+    codes = tmp_path / "codes.csv"
+    codes.write_text("participant,code,arm\n1,K101,ketamine\nsub-02,K102,midazolam\n")
+    simulated, ran, unblinded = tmp_path / "simulated", tmp_path / "ran", tmp_path / "unblinded"
+    common = ["--participants", "2", "--sessions", "infusion", "--no-physio", "--codes", str(codes)]
+    done = pavlov(xvfb, "simulate", str(protocol), "--data", str(simulated), *common)
+    assert done.returncode == 0, done.stderr
+    for participant in ("001", "002"):
+        done = run(xvfb, ran, protocol, participant, "infusion", "--codes", str(codes))
+        assert done.returncode == 0, done.stderr
+    columns = ["participant_id", "arm", "group", "code"]
+    assert participants(simulated)[columns].to_dict("records") == [
+        {"participant_id": "sub-001", "arm": "blinded", "group": "n/a", "code": "K101"},
+        {"participant_id": "sub-002", "arm": "blinded", "group": "n/a", "code": "K102"},
+    ]
+    assert participants(simulated)[columns].equals(participants(ran)[columns])
+    for data in (simulated, ran):
+        for record in data.glob("sub-*/ses-infusion/*/*_session.json"):
+            assert json.loads(record.read_text())["arm"] == "blinded"
+        for log in data.glob("sub-*/ses-infusion/*/*_events.tsv"):
+            assert "ketamine" not in log.read_text() and "midazolam" not in log.read_text()
+    done = pavlov(xvfb, "simulate", str(protocol), "--data", str(unblinded), *common, "--unblind")
+    assert done.returncode == 0, done.stderr
+    assert list(participants(unblinded)["arm"]) == ["ketamine", "midazolam"]
+    assert list(participants(unblinded)["group"]) == ["ketamine", "midazolam"]
+    (record,) = unblinded.glob("sub-002/ses-infusion/*/*_session.json")
+    assert json.loads(record.read_text())["arm"] == "midazolam"
+
+
+def test_simulate_refuses_a_participant_the_code_list_lacks(tmp_path):
+    """`pavlov simulate --codes` for a participant not in the list is one line, exit 2,
+    and writes nothing (as `pavlov run --codes`)."""
+    codes = tmp_path / "codes.csv"
+    codes.write_text("participant,code\n01,K101\n")
+    data = tmp_path / "data"
+    done = pavlov(
+        None,
+        "simulate",
+        str(KETAMINE),
+        "--participants",
+        "2",
+        "--data",
+        str(data),
+        "--codes",
+        str(codes),
+        "--sessions",
+        "infusion",
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "pavlov: --codes: expected a row for participant 002 in the code list, got none\n",
+    )
+    assert not data.exists()
+    done = pavlov(None, "simulate", str(KETAMINE), "--participants", "1", "--unblind")
+    assert done.stderr == (
+        "pavlov: --unblind: expected --codes FILE (the list that holds the arms)\n"
+    )
