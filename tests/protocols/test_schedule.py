@@ -202,7 +202,7 @@ def check_schedule(protocol, schedule) -> None:
     onsets = [e.onset for e in schedule.events]
     assert onsets == sorted(onsets)
     assert all(
-        b.onset >= a.onset + a.duration + a.iti - 1e-6
+        b.onset >= a.onset + a.span + a.iti - 1e-6
         for a, b in zip(schedule.events, schedule.events[1:])
     )
     shocks = 0
@@ -231,8 +231,10 @@ def check_schedule(protocol, schedule) -> None:
             expected_type = {"CS+": "CSpr" if e.reinforced else "CSpu", "GS": "GS"}
             assert e.event_type == expected_type.get(e.cs_type or "", "CSm")
             assert not (e.cs_type == "GS" and e.reinforced)
-            if e.us_onset is not None:
-                assert e.us_onset + e.us_duration <= e.duration + 1e-9
+            if e.us_onset is not None and phase.trace_interval is None:
+                assert e.us_onset + e.us_duration <= e.duration + 1e-9  # delay: US in the CS
+            elif e.us_onset is not None:  # trace: the US time a fixed gap after the CS
+                assert abs(e.us_onset - e.duration - phase.trace_interval) < 1e-9
             iti = getattr(phase, "iti", None)
             if iti is not None and iti.kind == "uniform":
                 assert iti.values[0] <= e.iti <= iti.values[1]

@@ -12,7 +12,10 @@ import pandas as pd
 import pytest
 from bids_validator import errors, validate
 
+from pavlov.protocols import load_protocol
 from pavlov.task import bids
+
+BUNDLED = sorted((Path(__file__).resolve().parents[2] / "protocols").glob("*.yaml"))
 
 pytestmark = pytest.mark.display
 
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.display
         "fear_extinction_recall",
         "ketamine_reconsolidation",
         "retrieval_extinction",
+        "trace_conditioning",  # a sound US (stim_file on us rows), USs after the CS
     ],
 )
 def test_simulated_dataset_passes_the_bids_validator(simulated_datasets, name):
@@ -78,7 +82,8 @@ def test_hed_annotations_valid_under_hedtools(simulated_datasets):
             assert set(log.trial_type) <= set(meta["trial_type"]["HED"])
             assert set(log.event_type) - {"n/a"} <= set(meta["event_type"]["HED"])
             checked += 1
-    assert checked == 14  # every session of the five bundled protocols
+    # every session of every bundled protocol (a sound-US trace study included)
+    assert checked == sum(len(load_protocol(p).sessions) for p in BUNDLED) == 15
 
 
 def test_stimuli_copied_and_dataset_files(simulated_datasets):

@@ -140,3 +140,61 @@ def test_session_record_keeps_the_protocol_warnings(tmp_path):
     write_session(tmp_path / "data", protocol, build_schedule(protocol, "01", "day1"), physio=False)
     (record,) = (tmp_path / "data").rglob("*_session.json")
     assert json.loads(record.read_text())["protocol_warnings"] == [warning]
+
+
+def test_bundled_trace_protocol_simulates_and_analyses_end_to_end(tmp_path):
+    """trace_conditioning.yaml through `pavlov simulate` and `pavlov analyze --exclude
+    unaware`: every acquisition and extinction trial's US time comes 7 s after its CS onset
+    (a 4-s CS, then a 3-s trace), each participant hears the 10 noise bursts, the expectancy
+    ratings separate the CS+ from the CS- by the end of acquisition, and the debrief is
+    analysed (awareness.csv, every item summarised, the timing question by its texts)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    bundled = Path(__file__).resolve().parents[2] / "protocols" / "trace_conditioning.yaml"
+    data, out = tmp_path / "data", tmp_path / "out"
+
+    def pavlov(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "pavlov.task.cli", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
+    done = pavlov("simulate", str(bundled), "--participants", "3", "--data", str(data))
+    assert done.returncode == 0, done.stderr
+    logs = sorted(data.rglob("*_events.tsv"))
+    assert len(logs) == 3
+    for path in logs:
+        log = pd.read_csv(path, sep="\t", na_values="n/a", keep_default_na=False)
+        cs = log[log.trial_type == "cs"]
+        us = log[(log.trial_type == "us") & log.phase.isin(["acquisition", "extinction"])]
+        trials = cs.merge(us, on=["phase", "trial"], suffixes=("", "_us"))
+        assert len(trials) == 56  # 40 acquisition + 16 extinction trials, each with a US time
+        assert ((trials.onset_us - trials.onset - 7.0).abs() < 1e-6).all()
+        assert (trials.duration == 4.0).all()  # the cs row is the CS alone
+        assert list(us.event_type).count("USp") == 10
+        assert set(us[us.event_type == "USp"].us) == {"noise"}
+    done = pavlov(
+        "analyze", str(data), "--out", str(out), "--response", "rating", "--exclude", "unaware",
+        "--no-figures",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    curves = pd.read_csv(out / "curves_by_block.csv")
+    acquisition = curves[curves.phase == "acquisition"]
+    last = acquisition[acquisition.block == acquisition.block.max()].set_index("cs_type")
+    assert last.loc["CS+", "mean"] > last.loc["CS-", "mean"] + 2  # on the 0-10 scale
+    awareness = pd.read_csv(out / "awareness.csv")
+    assert len(awareness) == 3 and awareness.aware.all()
+    summary = pd.read_csv(out / "questionnaire_summary.csv").set_index("item")
+    assert list(summary.index) == [
+        "us_unpleasant", "aware", "noise_time", "valence_csplus", "valence_csminus",
+    ]  # fmt: skip
+    assert (summary.answered == 3).all()
+    assert summary.loc["noise_time", "form"] == "choices"
+    assert "after the square had gone" in summary.loc["noise_time", "answers"]
