@@ -8,11 +8,14 @@ wraps the same drawing in a self-contained page where hovering a mark tells what
 disagree.
 
 Lanes, top to bottom: ``US`` (delivered USs: after reinforced trials and unsignalled ones),
-``CS`` (every trial, coloured by CS role; reinforced trials drawn with a black edge),
-``rating`` (online rating windows and post-phase ratings), ``screens`` (instructions, waits,
-rests, scripts, labelled with their length) and, in a scanner session, ``scanner`` (one tick
-per volume, the discarded dummy volumes before 0 in grey). Phases are shaded bands named
-above the plot; the title gives the planned total duration.
+``probes`` (startle probes, in sessions that have them: a probe in a CS in its role's colour,
+a probe alone in grey), ``CS`` (every trial, coloured by CS role; reinforced trials drawn with
+a black edge; generalisation stimuli in steps from the CS+ colour to the CS− colour, in
+continuum order), ``rating`` (online rating windows and post-phase ratings), ``questions``
+(questionnaire items, in sessions that have them, named by their id), ``screens``
+(instructions, waits, rests, scripts, labelled with their length) and, in a scanner session,
+``scanner`` (one tick per volume, the discarded dummy volumes before 0 in grey). Phases are
+shaded bands named above the plot; the title gives the planned total duration.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from pavlov.protocols.events import Event, Schedule
+from pavlov.protocols.kinds.questionnaire import QuestionnaireItem, QuestionnaireSpec
 from pavlov.protocols.model import Protocol
 
 __all__ = [
@@ -44,14 +48,23 @@ __all__ = [
 FORMATS = ("png", "svg", "html")
 
 #: Lanes of the picture, top to bottom (the probes lane only in sessions with startle
-#: probes, the scanner lane only in scanner sessions).
-LANES = ("US", "probes", "CS", "rating", "screens", "scanner")
+#: probes, the questions lane only in sessions with questionnaires, the scanner lane only in
+#: scanner sessions).
+LANES = ("US", "probes", "CS", "rating", "questions", "screens", "scanner")
+#: Lanes drawn only when a mark is in them.
+OPTIONAL_LANES = ("probes", "questions")
+#: A probe alone (in an ITI or a startle_habituation phase); a probe in a CS takes the colour
+#: of the CS's role.
 PROBE_COLOUR = "#555555"
+#: Questionnaire items (an item about a CS, e.g. SAM valence, takes the role's colour).
+QUESTION_COLOUR = "#7F7FBF"
 
 #: Colours of the CS roles: reinforceable roles in warm colours, the others in cool ones,
 #: in the order the roles first appear (colour-blind-safe Okabe–Ito palette).
 WARM = ("#D55E00", "#E69F00", "#CC79A7", "#F0E442")
 COOL = ("#0072B2", "#56B4E9", "#009E73", "#999999")
+#: The middle of a generalisation continuum, between the CS+ and the CS− colours.
+GS_MIDDLE = "#B0B0B0"
 US_COLOUR = "#000000"
 SCREEN_COLOUR = "#BBBBBB"
 BAND_COLOURS = ("#F2F2F2", "#FFFFFF")
@@ -67,8 +80,9 @@ class Mark:
     Attributes
     ----------
     id : str
-        Unique within the picture: ``trial-N``, ``us-N``, ``rating-N``, ``screen-N``
-        (N counts from 1 in session order); the SVG element and the HTML hover use it.
+        Unique within the picture: ``trial-N``, ``us-N``, ``rating-N``, ``question-N``,
+        ``probe-N``, ``screen-N`` (N counts from 1 in session order); the SVG element and
+        the HTML hover use it.
     lane : str
         One of :data:`LANES`.
     start, duration : float
@@ -80,7 +94,7 @@ class Mark:
     edge : bool
         Drawn with a black edge (a reinforced trial).
     label : str or None
-        Text written on the mark (a wait's length).
+        Text written on the mark when it fits (a wait's length, a questionnaire item's id).
     """
 
     id: str
@@ -131,11 +145,11 @@ class Timeline:
     @property
     def lanes(self) -> tuple[str, ...]:
         """The lanes drawn, top to bottom."""
-        probes = any(m.lane == "probes" for m in self.marks)
+        used = {m.lane for m in self.marks}
         return tuple(
             lane
             for lane in LANES
-            if (lane != "scanner" or self.volumes) and (lane != "probes" or probes)
+            if (lane != "scanner" or self.volumes) and (lane not in OPTIONAL_LANES or lane in used)
         )
 
 
@@ -155,7 +169,7 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
     """
     roles = _role_colours(schedule.events, protocol.cs_roles)
     marks: list[Mark] = []
-    counts = dict.fromkeys(("trial", "us", "rating", "screen", "probe"), 0)
+    counts = dict.fromkeys(("trial", "us", "rating", "question", "screen", "probe"), 0)
 
     def add(prefix: str, **fields) -> None:
         counts[prefix] += 1
@@ -227,6 +241,24 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
             )
         elif event.kind == "probe":
             continue  # drawn with the other probes, below
+        elif event.kind == "questionnaire":
+            item = _item(protocol, event)
+            add(
+                "question",
+                lane="questions",
+                start=event.onset,
+                duration=event.duration,
+                colour=roles.get(event.cs or "", QUESTION_COLOUR),
+                label=event.item,
+                info={
+                    "question": f"{event.item} ({item.form.replace('_', ' ')})",
+                    "text": item.text,
+                    **common,
+                    **({"about": f"{event.cs} ({event.stimulus})"} if event.cs else {}),
+                    **_answers(item, event),
+                    "window": _seconds(event.duration),
+                },
+            )
         elif event.kind == "rating":
             add(
                 "rating",
@@ -257,7 +289,9 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
             lane="probes",
             start=probe.onset,
             duration=probe.duration,
-            colour=PROBE_COLOUR,
+            colour=roles.get(probe.cs or "", PROBE_COLOUR)
+            if probe.trial is not None
+            else PROBE_COLOUR,
             info={
                 "startle probe": f"{probe.number} of {probe.phase}",
                 "phase": probe.phase,
@@ -287,11 +321,50 @@ def timeline(schedule: Schedule, protocol: Protocol) -> Timeline:
 
 
 def _role_colours(events, order: tuple[str, ...]) -> dict[str, str]:
+    """CS role → colour: CS+ roles warm, CS− roles cool, in the order the roles appear;
+    generalisation stimuli ``GSk`` a step of their own between the first CS+ colour and the
+    first CS− colour, so the continuum reads in order and no GS shares a CS's colour."""
     used = {e.cs for e in events if e.cs is not None}
     roles = [r for r in order if r in used] + sorted(used - set(order))
     warm = iter(WARM * len(roles))
     cool = iter(COOL * len(roles))
-    return {r: next(warm) if r.startswith("CS+") else next(cool) for r in roles}
+    colours = {r: next(warm) if r.startswith("CS+") else next(cool) for r in roles if not _is_gs(r)}
+    steps = sum(1 for r in order if _is_gs(r)) + 1  # GS1..GSn: n + 1 steps from CS+ to CS−
+    for role in roles:
+        if _is_gs(role):
+            # A diverging scale through grey: the steps near the CS+ are tinted like it,
+            # those near the CS− like it, and the middle ones differ from both ends.
+            share = int(role[2:]) / steps
+            if share <= 0.5:
+                colours[role] = _blend(WARM[0], GS_MIDDLE, share * 2)
+            else:
+                colours[role] = _blend(GS_MIDDLE, COOL[0], share * 2 - 1)
+    return {r: colours[r] for r in roles}
+
+
+def _is_gs(role: str) -> bool:
+    return role.startswith("GS") and role[2:].isdigit()
+
+
+def _blend(a: str, b: str, share: float) -> str:
+    """The colour ``share`` of the way from ``a`` to ``b`` (``#rrggbb``, linear in RGB)."""
+    one, two = (tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in (a, b))
+    return "#" + "".join(f"{round(x + (y - x) * share):02X}" for x, y in zip(one, two))
+
+
+def _answers(item: QuestionnaireItem, event: Event) -> dict[str, str]:
+    """What an item offers, for the hover text: its texts, or its pictures left to right."""
+    if event.pictures:
+        shown = (f"{role} ({picture})" for role, picture in zip(event.choices, event.pictures))
+        return {"pictures": ", ".join(shown)}
+    return {"choices": " / ".join(item.choices)} if item.choices else {}
+
+
+def _item(protocol: Protocol, event: Event) -> QuestionnaireItem:
+    """The questionnaire item a ``questionnaire`` event asks (its phase's n-th item)."""
+    spec = protocol.phases[event.phase].spec
+    assert isinstance(spec, QuestionnaireSpec)  # only questionnaire phases schedule items
+    return spec.items[event.index - 1]
 
 
 def _colour(roles: Mapping[str, str], event: Event) -> str:
@@ -398,7 +471,7 @@ def timeline_figure(line: Timeline) -> Figure:
                 gid=mark.id,
             )
         )
-        if mark.label and mark.duration >= 0.04 * line.duration:
+        if mark.label and _fits(mark, line):
             ax.text(
                 (mark.start + mark.duration / 2) * minutes,
                 y[mark.lane],
@@ -425,6 +498,8 @@ def timeline_figure(line: Timeline) -> Figure:
     figure.suptitle(f"{line.title}\n{line.subtitle}", fontsize=9, x=0.01, ha="left")
     handles = [Patch(facecolor=c, label=role) for role, c in line.roles.items()]
     handles.append(Patch(facecolor="white", edgecolor="black", label="reinforced"))
+    if "probes" in lanes:
+        handles.append(Patch(facecolor=PROBE_COLOUR, label="probe alone"))
     ax.legend(
         handles=handles,
         loc="upper left",
@@ -433,6 +508,12 @@ def timeline_figure(line: Timeline) -> Figure:
         frameon=False,
     )
     return figure
+
+
+def _fits(mark: Mark, line: Timeline, width: float = 720.0, char: float = 4.3) -> bool:
+    """Whether a mark's label (7-point text, ``char`` points a character) fits inside the
+    mark on an axes ``width`` points wide: labels of short marks side by side would overlap."""
+    return len(mark.label or "") * char <= mark.duration / max(line.duration, 1e-9) * width
 
 
 def _label_levels(line: Timeline, width: float = 720.0, char: float = 4.8) -> list[int]:
@@ -454,6 +535,7 @@ def _lane_labels(line: Timeline) -> list[str]:
     labels = {
         "scanner": f"volumes (TR {line.tr:g} s)" if line.tr else "scanner",
         "probes": "startle probes",
+        "questions": "questionnaire",
     }
     return [labels.get(lane, lane) for lane in line.lanes]
 

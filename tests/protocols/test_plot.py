@@ -13,7 +13,13 @@ from browser import open_page
 from PIL import Image
 
 from pavlov.protocols import build_schedule, load_protocol
-from pavlov.protocols.plot import render, timeline, timeline_figure, timeline_html
+from pavlov.protocols.plot import (
+    PROBE_COLOUR,
+    render,
+    timeline,
+    timeline_figure,
+    timeline_html,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = sorted((REPO / "protocols").glob("*.yaml"))
@@ -52,12 +58,12 @@ def test_marks_match_the_schedule(path, session):
         e.kind == "rating" for e in schedule.events
     )
     assert len(line.lane_marks("rating")) == n_ratings
-    others = [
-        e
-        for e in schedule.events
-        if e.kind in ("instructions", "wait", "rest", "script", "questionnaire")
-    ]
+    others = [e for e in schedule.events if e.kind in ("instructions", "wait", "rest", "script")]
     assert len(line.lane_marks("screens")) == len(others)
+    items = [e for e in schedule.events if e.kind == "questionnaire"]
+    assert [m.label for m in line.lane_marks("questions")] == [e.item for e in items]
+    assert ("questions" in line.lanes) == bool(items)
+    assert len(line.lane_marks("probes")) == len(schedule.probes)
     assert [name for name, _, _ in line.phases] == list(
         dict.fromkeys(e.phase for e in schedule.events)
     )
@@ -171,3 +177,94 @@ def test_render_refuses_an_unknown_format():
     protocol, schedule = planned(BUNDLED[0], None)
     with pytest.raises(ValueError, match="expected one of png, svg, html, got 'pdf'"):
         render(schedule, protocol, "pdf")
+
+
+def _rgb(colour: str) -> tuple[int, ...]:
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def test_generalisation_stimuli_are_coloured_in_continuum_order():
+    """In fear_generalisation.yaml's picture every role has its own colour (GS1 is not the
+    CS−'s blue), and the GS colours go step by step from the CS+ colour towards the CS−
+    colour: each is further from the CS+ and closer to the CS− than the one before."""
+    protocol, schedule = planned(REPO / "protocols" / "fear_generalisation.yaml", "day1")
+    roles = timeline(schedule, protocol).roles
+    order = ["CS+", "GS1", "GS2", "GS3", "GS4", "CS-"]
+    assert list(roles) == order
+    assert len(set(roles.values())) == len(order)
+    plus, minus = _rgb(roles["CS+"]), _rgb(roles["CS-"])
+    to_plus = [math.dist(_rgb(roles[r]), plus) for r in order]
+    to_minus = [math.dist(_rgb(roles[r]), minus) for r in order]
+    assert to_plus == sorted(to_plus) and len(set(to_plus)) == len(order)
+    assert to_minus == sorted(to_minus, reverse=True) and len(set(to_minus)) == len(order)
+
+
+def test_questionnaire_items_have_their_own_lane_and_say_what_they_ask():
+    """trace_conditioning.yaml's debrief is a lane of its own (not grey screens): one mark
+    per item with its id, form and question on hover; the picture choice lists this
+    participant's pictures left to right, the choice item its texts, and an item about a
+    CS takes that role's colour."""
+    protocol, schedule = planned(REPO / "protocols" / "trace_conditioning.yaml", "day1")
+    line = timeline(schedule, protocol)
+    assert line.lanes == ("US", "CS", "rating", "questions", "screens")
+    marks = {m.label: m for m in line.lane_marks("questions")}
+    assert list(marks) == [
+        "us_unpleasant", "aware", "noise_time", "valence_csplus", "valence_csminus",
+    ]  # fmt: skip
+    assert marks["aware"].info["question"] == "aware (picture choice)"
+    assert marks["aware"].info["text"].startswith("Which of these squares")
+    event = next(e for e in schedule.events if e.item == "aware")
+    cell = schedule.cell.cs
+    assert marks["aware"].info["pictures"] == ", ".join(
+        f"{role} ({cell[role]})" for role in event.choices
+    )
+    assert marks["noise_time"].info["choices"] == (
+        "while the square was shown / after the square had gone / never"
+    )
+    assert marks["valence_csplus"].colour == line.roles["CS+"]
+    assert marks["valence_csminus"].colour == line.roles["CS-"]
+    assert marks["valence_csplus"].info["about"] == f"CS+ ({cell['CS+']})"
+    assert not any(m.info.get("questionnaire") for m in line.lane_marks("screens"))
+
+
+def test_labels_are_drawn_only_where_they_fit():
+    """In every bundled session's picture, no two labels written on marks overlap
+    (fear_extinction_recall's two 30-s debrief items drew 'questionnaire 30 s' over each
+    other) and each label lies inside its own mark."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    checked = 0
+    for path, session in SESSIONS:
+        protocol, schedule = planned(path, session)
+        figure = timeline_figure(timeline(schedule, protocol))
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        ax = figure.axes[0]
+        labels = [t for t in ax.texts if t.get_zorder() == 4]  # on marks, not phase names
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        for i, a in enumerate(boxes):
+            assert not any(a.overlaps(b) for b in boxes[i + 1 :]), (path.stem, session)
+        for text, box in zip(labels, boxes):
+            x, y = text.get_position()
+            (mark,) = [
+                p for p in ax.patches
+                if (p.get_gid() or "").startswith(("screen-", "question-"))
+                and p.get_x() <= x <= p.get_x() + p.get_width()
+                and p.get_y() <= y <= p.get_y() + p.get_height()
+            ]  # fmt: skip
+            outline = mark.get_window_extent(renderer)
+            assert outline.x0 - 1 <= box.x0 and box.x1 <= outline.x1 + 1, text.get_text()
+            checked += 1
+    assert checked >= 3  # the long waits and rests are still labelled
+
+
+def test_probes_in_a_cs_take_its_colour_and_probes_alone_are_grey():
+    """A probe in a trial is drawn in its role's colour, a probe alone (ITI, habituation) in
+    grey, and the legend names the grey one."""
+    protocol, schedule = planned(REPO / "protocols" / "fear_generalisation.yaml", "day1")
+    line = timeline(schedule, protocol)
+    for mark, probe in zip(line.lane_marks("probes"), schedule.probes):
+        expected = line.roles[probe.cs] if probe.trial is not None else PROBE_COLOUR
+        assert mark.colour == expected
+    assert {p.trial is None for p in schedule.probes} == {True, False}
+    legend = [t.get_text() for t in timeline_figure(line).axes[0].get_legend().get_texts()]
+    assert legend[-1] == "probe alone"
