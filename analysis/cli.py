@@ -628,29 +628,19 @@ def _analyze(args: argparse.Namespace, client) -> int:
     groups = stats.group_by_phase(trials, response, **select)
     if len(groups):
         save(groups, "group_comparison.csv")
-    fits = _fit(fitting, response, args, notes)
-    extra_sections = []
-    bayes = _fit_hierarchical(trials, response, args, fits, out, save, written, notes)
-    if fits is not None:
-        save(fits if bayes is None else bayes.table, "model_fits.csv")
-        if args.regressors != "none":
-            chosen = fits if bayes is None else bayes.result.fits
-            lines = _write_regressors(trials, chosen, sessions, out, args.regressors, written)
-            if lines:
-                extra_sections.append(("fMRI parametric regressors", lines))
-
-    figures = []
+    # The curve figures are drawn while the model fits run in their own processes (they
+    # do not depend on the fits): the main process's work then overlaps theirs instead of
+    # starting after them. The report lists them in the same order as before.
+    curve_figures, later_figures = [], []
     if not args.no_figures:
-        from pavlov.analysis.figures import plot_curves, save_figure
+        from pavlov.analysis.figures import phase_marks, plot_curves, save_figure
 
         per, group, kept = tables["block"]
-        from pavlov.analysis.figures import phase_marks
-
         marks = phase_marks(trials, [r.protocol for r in recorded], protocol)
         written += save_figure(
             plot_curves(group, response, per, marks=marks), out / "curves", dpi=args.dpi
         )
-        figures.append(
+        curve_figures.append(
             (
                 f"{response} by block: group mean ± within-subject SEM (Cousineau–Morey) for "
                 "CS+ and CS−; CS+ − CS− below (± SEM of the difference)",
@@ -663,28 +653,42 @@ def _analyze(args: argparse.Namespace, client) -> int:
                 out / "curves_by_role",
                 dpi=args.dpi,
             )
-            figures.append(
+            curve_figures.append(
                 (
                     f"{response} by block and CS role: group mean ± within-subject SEM "
                     "(Cousineau–Morey); each CS+ role minus CS− below (dashed)",
                     "curves_by_role.png",
                 )
             )
-        if bayes is not None:
-            figures.append(bayes.figure(out, written))
-        for extra in extras:
-            figures += extra.figures
         if len(keep) < trials["participant"].nunique() and len(kept):
             written += save_figure(
                 plot_curves(kept, response, per[per["participant"].isin(keep)], marks=marks),
                 out / "curves_after_exclusions",
                 dpi=args.dpi,
             )
-            figures.append(("The same after exclusions", "curves_after_exclusions.png"))
+            later_figures.append(("The same after exclusions", "curves_after_exclusions.png"))
         if args.participant_figures:
             from pavlov.analysis.figures import save_participant_figures
 
             written += save_participant_figures(per, response, out / "figures")
+    fits = _fit(fitting, response, args, notes)
+    extra_sections = []
+    bayes = _fit_hierarchical(trials, response, args, fits, out, save, written, notes)
+    if fits is not None:
+        save(fits if bayes is None else bayes.table, "model_fits.csv")
+        if args.regressors != "none":
+            chosen = fits if bayes is None else bayes.result.fits
+            lines = _write_regressors(trials, chosen, sessions, out, args.regressors, written)
+            if lines:
+                extra_sections.append(("fMRI parametric regressors", lines))
+
+    figures = list(curve_figures)
+    if not args.no_figures:
+        if bayes is not None:
+            figures.append(bayes.figure(out, written))
+        for extra in extras:
+            figures += extra.figures
+        figures += later_figures
 
     options = {
         "data": args.data,

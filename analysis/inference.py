@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
+
+from pavlov.analysis.distributions import t_ppf, t_sf
 
 #: Fewest participants per cell for a test (the report warns below it).
 MIN_N = 10
@@ -69,7 +70,7 @@ def paired_test(a, b) -> dict:
         return {**out, "note": f"n = {n} < {MIN_N}: no test"}
     se = sd / np.sqrt(n)
     df = n - 1
-    half = float(sps.t.ppf(0.975, df) * se)
+    half = float(t_ppf(0.975, df) * se)
     t = out["difference"] / se if se > 0 else np.nan
     return {
         **out,
@@ -77,7 +78,7 @@ def paired_test(a, b) -> dict:
         "ci_high": out["difference"] + half,
         "t": t,
         "df": float(df),
-        "p": float(2 * sps.t.sf(abs(t), df)) if np.isfinite(t) else np.nan,
+        "p": 2 * t_sf(abs(t), df) if np.isfinite(t) else np.nan,
         "note": "",
     }
 
@@ -107,7 +108,7 @@ def welch_test(a, b) -> dict:
     se2 = v1 / n1 + v2 / n2
     df = se2**2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1))
     se = np.sqrt(se2)
-    half = float(sps.t.ppf(0.975, df) * se)
+    half = float(t_ppf(0.975, df) * se)
     t = out["difference"] / se if se > 0 else np.nan
     return {
         **out,
@@ -115,7 +116,7 @@ def welch_test(a, b) -> dict:
         "ci_high": out["difference"] + half,
         "t": t,
         "df": float(df),
-        "p": float(2 * sps.t.sf(abs(t), df)) if np.isfinite(t) else np.nan,
+        "p": 2 * t_sf(abs(t), df) if np.isfinite(t) else np.nan,
         "note": "",
     }
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import signal
 
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.physio import Physio, read_physio
@@ -135,6 +134,10 @@ def lowpass(sc: np.ndarray, fs: float, cutoff: float = 5.0, order: int = 1) -> n
     if missing.all():
         return sc.copy()
     filled = _bridge(sc, missing)
+    # Imported here: scipy.signal imports scipy.stats (about a second), which an analysis
+    # of ratings alone never needs.
+    from scipy import signal
+
     sos = signal.butter(order, cutoff, btype="low", fs=fs, output="sos")
     padlen = min(3 * (2 * len(sos) + 1), max(len(filled) - 1, 0))
     out = signal.sosfiltfilt(sos, filled, padlen=padlen)
@@ -164,6 +167,8 @@ def downsample(sc: np.ndarray, fs: float, target: float) -> tuple[np.ndarray, fl
         n = len(sc) // step
         return sc[: n * step].reshape(n, step).mean(axis=1), float(target)
     from fractions import Fraction
+
+    from scipy import signal
 
     frac = Fraction(target / fs).limit_denominator(1000)
     out = signal.resample_poly(_bridge(sc, np.isnan(sc)), frac.numerator, frac.denominator)

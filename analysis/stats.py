@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from pavlov.analysis.curves import check_response, participant_curves
+from pavlov.analysis.distributions import f_sf, t_test
 from pavlov.analysis.errors import AnalysisError
 
 #: Columns of :func:`rm_anova` and :func:`mixed_anova` results.
@@ -160,8 +160,8 @@ def rm_anova(
         df2 = df1 * (n - 1)
         ms = ss / df1
         f = _f_ratio(ss, df1, ss_error, df2)
-        p = float(sps.f.sf(f, df1, df2))
-        p_gg = float(sps.f.sf(f, df1 * eps, df2 * eps))
+        p = float(f_sf(f, df1, df2))
+        p_gg = float(f_sf(f, df1 * eps, df2 * eps))
         rows.append(
             {
                 "source": " * ".join(within[i] for i in combo),
@@ -244,9 +244,9 @@ def mixed_anova(
             "ddof2": df2,
             "MS": ss / df1,
             "F": f,
-            "p_unc": float(sps.f.sf(f, df1, df2)),
+            "p_unc": float(f_sf(f, df1, df2)),
             "eps": eps_,
-            "p_GG_corr": float(sps.f.sf(f, df1 * eps_, df2 * eps_)),
+            "p_GG_corr": float(f_sf(f, df1 * eps_, df2 * eps_)),
             "ng2": _ratio(ss, ss + ss_subjects + ss_error),
             "n": n,
         }
@@ -274,12 +274,12 @@ def paired_t(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     a, b = a[keep], b[keep]
     if len(a) < 2:
         raise AnalysisError(f"paired_t: expected 2 or more complete pairs, got {len(a)}")
-    result = sps.ttest_rel(a, b)
+    t, p = t_test(a - b)
     d = (a.mean() - b.mean()) / np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
     return {
-        "T": float(result.statistic),
+        "T": t,
         "dof": float(len(a) - 1),
-        "p_val": float(result.pvalue),
+        "p_val": p,
         "cohen_d": float(d),
         "n": len(a),
     }
@@ -291,11 +291,11 @@ def one_sample_t(values: np.ndarray, mu: float = 0.0) -> dict[str, float]:
     values = values[~np.isnan(values)]
     if len(values) < 2:
         raise AnalysisError(f"one_sample_t: expected 2 or more values, got {len(values)}")
-    result = sps.ttest_1samp(values, mu)
+    t, p = t_test(values, mu)
     return {
-        "T": float(result.statistic),
+        "T": t,
         "dof": float(len(values) - 1),
-        "p_val": float(result.pvalue),
+        "p_val": p,
         "cohen_d": float((values.mean() - mu) / values.std(ddof=1)),
         "n": len(values),
     }
