@@ -1338,10 +1338,11 @@ def _start_fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, cl
     if client is not None:
         from pavlov.analysis import distributed
 
-        return lambda: distributed.fit_models(
-            client, masked, models=args.models, response=response, n_starts=args.n_starts,
-            seed=args.seed, rating_scale=scale, rating_model=args.rating_model,
-        )  # fmt: skip
+        return distributed.start_fits(
+            client, masked, models=tuple(args.models), response=response,
+            n_starts=args.n_starts, seed=args.seed, rating_scale=scale,
+            rating_model=args.rating_model,
+        ).result  # fmt: skip
     return start_fits(
         masked,
         models=tuple(args.models),

@@ -8,8 +8,10 @@ cluster), runs are loaded in batches, one batch per task
 (:func:`pavlov.analysis.load.load_run` per run); the worker writes each run's tables as
 Parquet under ``OUT/derivatives/runs/`` and returns them, and the client builds the group
 outputs from them exactly as the serial command does
-(:func:`pavlov.analysis.load.combine_runs`), so the results are identical. Each learning
-model is fitted on a worker too (the models' fits are independent and seeded per model).
+(:func:`pavlov.analysis.load.combine_runs`), so the results are identical. The learning
+models are fitted on the workers too, started before the group outputs are computed and cut
+into pieces of about equal cost (each participant's starts are seeded by the seed and the
+model).
 
 ``OUT`` must be on a file system that the workers and the client share (on a cluster, the
 project or scratch space, not a node's ``/tmp``).
@@ -37,6 +39,7 @@ __all__ = [
     "cluster",
     "fit_models",
     "load_study",
+    "start_fits",
 ]
 
 #: Where the per-run derivatives go, under the output folder.
@@ -181,14 +184,17 @@ def load_study(
 
 
 def fit_models(client, trials: pd.DataFrame, **options) -> pd.DataFrame:
-    """:func:`pavlov.analysis.fit.fit_models` with each model fitted on a Dask worker
-    (each model's starts are seeded by the seed and the model: the same fits)."""
+    """:func:`pavlov.analysis.fit.fit_models` with the fits run as tasks on Dask workers
+    (:func:`start_fits`; the same fits)."""
+    return start_fits(client, trials, **options).result()
+
+
+def start_fits(client, trials: pd.DataFrame, **options):
+    """:func:`pavlov.analysis.fit.start_fits` on a Dask cluster: each model's participants
+    go to the workers in pieces of about equal cost (the hybrid in four), started at once
+    so that they run while the client computes the group outputs. A participant's fit is
+    the same in any piece (its starts are seeded by the seed and the model), so the
+    results equal the serial command's."""
     from pavlov.analysis import fit
 
-    models = tuple(options.pop("models"))
-    futures = [
-        client.submit(fit.fit_models, trials, models=(model,), workers=1, pure=False, **options)
-        for model in models
-    ]
-    parts = client.gather(futures)
-    return fit.combine_fits(parts, models)
+    return fit.start_fits(trials, client=client, **options)

@@ -179,14 +179,17 @@ def fit_models(
 class PendingFits:
     """Fits started by :func:`start_fits`; :meth:`result` waits for them."""
 
-    def __init__(self, jobs: list[tuple], pool, finish):
+    def __init__(self, jobs: list[tuple], pool, finish, client=None):
         self._jobs = jobs
         self._pool = pool
         self._finish = finish
+        self._client = client
         # fitted side by side now (largest model first, so the longest job starts at
         # once), or here on the first call of result() when one process does them all
         order = sorted(range(len(jobs)), key=lambda i: -len(MODELS[jobs[i][0]]))
         self._async = {i: pool.apply_async(_fit_job, (jobs[i],)) for i in order} if pool else {}
+        if client is not None:  # on a Dask cluster's workers, one task per job
+            self._async = {i: client.submit(_fit_job, jobs[i], pure=False) for i in order}
         self._frame = None
         if pool is not None:  # a caller that fails before result() leaves no fits running
             weakref.finalize(self, pool.terminate)
@@ -194,7 +197,9 @@ class PendingFits:
     def result(self) -> pd.DataFrame:
         """The :func:`fit_models` frame (waits for the fits to finish)."""
         if self._frame is None:
-            if self._pool is None:
+            if self._client is not None:
+                rows = self._client.gather([self._async[i] for i in range(len(self._jobs))])
+            elif self._pool is None:
                 rows = [_fit_job(job) for job in self._jobs]
             else:
                 try:
@@ -208,6 +213,8 @@ class PendingFits:
         """Stop fits still running (their processes end at once)."""
         if self._pool is not None:
             self._pool.terminate()
+        if self._client is not None:
+            self._client.cancel(list(self._async.values()))
 
 
 def start_fits(
@@ -222,11 +229,12 @@ def start_fits(
     rating_model: str = "linear",
     max_iter: int = 100,
     workers: int | None = None,
+    client=None,
 ) -> PendingFits:
     """:func:`fit_models` that returns at once: the fits run in forked processes (when
-    they pay, see ``workers``) while the caller does other work; ``result()`` waits for
-    them and gives what :func:`fit_models` returns. Bad options raise :class:`FitError`
-    here, before any process starts.
+    they pay, see ``workers``), or as tasks on the workers of a Dask ``client``, while the
+    caller does other work; ``result()`` waits for them and gives what :func:`fit_models`
+    returns. Bad options raise :class:`FitError` here, before any process starts.
     """
     if response not in RESPONSES:
         hint = suggest(str(response), RESPONSES)
@@ -247,11 +255,12 @@ def start_fits(
     linear = response == "scr" or rating_model == "linear"
     data = _prepare(trials, response, rating_scale)
     n_part = len(data["participants"])
-    pool = _pool(len(models), n_part * n_starts, workers)
+    pool = None if client is not None else _pool(len(models), n_part * n_starts, workers)
     # With several processes, each model's participants are fitted in pieces (a model's
     # share of the work in pieces of about equal cost), so that the processes finish
     # together instead of one waiting for the hybrid; the pieces give the same numbers.
-    pieces = {m: 1 if pool is None else _PIECES[len(MODELS[m])] for m in models}
+    split = pool is not None or client is not None
+    pieces = {m: _PIECES[len(MODELS[m])] if split else 1 for m in models}
     jobs = [
         (model, data, response, n_starts, seed, v0, max_iter, linear, part)
         for model in models
@@ -278,7 +287,7 @@ def start_fits(
         )
         return frame
 
-    return PendingFits(jobs, pool, finish)
+    return PendingFits(jobs, pool, finish, client)
 
 
 def _columns(
