@@ -270,3 +270,23 @@ def test_the_root_folder_is_refused_at_once():
 
     with pytest.raises(AnalysisError, match=r"^/: expected a data, participant or session folder"):
         find_logs("/")
+
+
+def test_logs_are_found_below_the_folder_whatever_lies_above_it(bids_data, tmp_path):
+    """A study kept under a hidden folder is found: only hidden folders, hidden files and
+    derivatives below the data folder are skipped (the old search skipped everything when
+    a folder above the data was hidden)."""
+    import shutil
+
+    from pavlov.analysis.load import find_logs
+
+    hidden = tmp_path / ".archive" / "data"
+    shutil.copytree(bids_data, hidden)
+    expected = [log.path.relative_to(bids_data) for log in find_logs(bids_data)]
+    assert [log.path.relative_to(hidden) for log in find_logs(hidden)] == expected
+    first = hidden / expected[0]
+    for skipped in (hidden / "derivatives" / "x", hidden / ".git", first.parent / ".cache"):
+        skipped.mkdir(parents=True)
+        shutil.copy(first, skipped / first.name)
+    shutil.copy(first, first.with_name("._" + first.name))  # a macOS resource fork
+    assert [log.path.relative_to(hidden) for log in find_logs(hidden)] == expected
