@@ -14,6 +14,7 @@ Only regular files of bounded size are read.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import stat
 import wave
@@ -164,6 +165,44 @@ def _decode_problem(path: str | os.PathLike[str]) -> str | None:
         text = " ".join(str(error).split()) or type(error).__name__
         return f"a broken or truncated image ({text})"
     return None
+
+
+#: The participant window's background (PsychoPy rgb 0, 0, 0), as 8-bit RGB.
+SCREEN_GREY = (128, 128, 128)
+
+
+@functools.lru_cache(maxsize=256)
+def drawn_below_centre(path: str) -> float:
+    """How far below its centre an image shows anything, as a fraction of its height.
+
+    The lowest row holding a pixel that is neither transparent nor the screen's grey
+    (:data:`SCREEN_GREY`, within 3 levels) counts; a picture that fills its box reaches 0.5,
+    a ring drawn on the screen's grey only as far as the ring. An image that cannot be read
+    counts as filling its box (the stimulus check reports the file itself).
+
+    Parameters
+    ----------
+    path : str
+        The image file.
+
+    Returns
+    -------
+    float
+        0 to 0.5.
+    """
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGBA"), dtype=int)
+    except Exception:  # Pillow raises OSError, SyntaxError, ValueError, ...
+        return 0.5
+    grey = (np.abs(pixels[..., :3] - np.array(SCREEN_GREY)) <= 3).all(axis=2)
+    shown = np.flatnonzero(((pixels[..., 3] > 0) & ~grey).any(axis=1))
+    if shown.size == 0:
+        return 0.0
+    return max(0.0, (shown[-1] + 1) / pixels.shape[0] - 0.5)
 
 
 def sound_problem(path: str | os.PathLike[str]) -> str | None:

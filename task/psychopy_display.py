@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pavlov.protocols.kinds import KINDS
-from pavlov.protocols.kinds.screen import ChoiceView
+from pavlov.protocols.kinds.screen import QUESTION_HEIGHT, QUESTION_Y, SCALE_Y, ChoiceView
 from pavlov.stimuli.errors import StimulusError
 from pavlov.task.display import RatingView, Scene, script_sound
 
@@ -40,8 +40,6 @@ __all__ = ["BACKGROUND", "PsychopyDisplay", "SilentSound", "psychopy_sound"]
 BACKGROUND = (0.0, 0.0, 0.0)
 #: Half-width of a rating scale line, in height units.
 SCALE_HALF = 0.4
-#: Height of the rating scale line, in height units.
-SCALE_Y = -0.3
 #: Height of the pictures of a choice between CS pictures, in height units.
 CHOICE_PICTURE = 0.25
 #: Vertical centre of the options of a choice, in height units.
@@ -305,7 +303,11 @@ class PsychopyDisplay:
         y = SCALE_Y
         parts = {
             "question": visual.TextStim(
-                self.win, text=spec.question, height=0.035, pos=(0, y + 0.08), wrapWidth=1.2
+                self.win,
+                text=spec.question,
+                height=QUESTION_HEIGHT,
+                pos=(0, QUESTION_Y),
+                wrapWidth=1.2,
             ),
             "line": visual.Line(
                 self.win, start=(-SCALE_HALF, y), end=(SCALE_HALF, y), lineColor="white"

@@ -33,7 +33,13 @@ from pavlov.protocols.kinds.base import (
 from pavlov.protocols.kinds.keys import Key, read_key
 from pavlov.protocols.kinds.present import base_row, rating_columns
 from pavlov.protocols.kinds.screen import ChoiceView, RatingView, Scene
-from pavlov.protocols.kinds.shared import CONTEXT, INSTRUCTIONS, read_rating_keys, read_scale
+from pavlov.protocols.kinds.shared import (
+    CONTEXT,
+    INSTRUCTIONS,
+    read_rating_keys,
+    read_scale,
+    warn_if_cs_covers_rating,
+)
 from pavlov.protocols.model import RATING_INPUTS, ITISpec, Phase, PhaseSpec, RatingSpec, cs_type
 from pavlov.protocols.reader import Section, describe
 
@@ -468,6 +474,7 @@ def _read_item(ctx: ReadContext, parent: Section, node, key: str) -> Questionnai
         if node is not None:
             role = ctx.check_role(section, node, section.sub("cs"))
             _pictures_only(ctx, section, "cs")
+            warn_if_cs_covers_rating(ctx, section, "cs")
         low, high = read_scale(section, "scale", (0, 10))
         anchors = (str(low), str(high))
         anchor_nodes = section.sequence("anchors", None, min_len=2, what="[low label, high label]")

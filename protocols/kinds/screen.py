@@ -12,7 +12,28 @@ from dataclasses import dataclass
 if typing.TYPE_CHECKING:
     from pavlov.protocols.model import RatingSpec
 
-__all__ = ["ChoiceView", "RatingView", "Scene", "format_clock"]
+__all__ = [
+    "QUESTION_HEIGHT",
+    "QUESTION_Y",
+    "RATING_TOP",
+    "SCALE_Y",
+    "ChoiceView",
+    "RatingView",
+    "Scene",
+    "format_clock",
+]
+
+# Where a rating is drawn, in PsychoPy height units (0 the centre, up positive). The displays
+# draw it here and the loader warns when a CS drawn with it would cover it, so both read it
+# from this one place.
+#: The rating scale's line.
+SCALE_Y = -0.3
+#: The centre of the rating's question, above the line.
+QUESTION_Y = SCALE_Y + 0.08
+#: The height of the question's letters.
+QUESTION_HEIGHT = 0.035
+#: The highest point of a rating: the top of its question's (first) line.
+RATING_TOP = QUESTION_Y + QUESTION_HEIGHT / 2
 
 
 @dataclass(frozen=True)

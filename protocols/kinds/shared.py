@@ -3,13 +3,17 @@ the rating block (an online rating on every trial, or a post-phase rating)."""
 
 from __future__ import annotations
 
+import math
+
 from pavlov.common.keys import RESERVED_KEYS
 from pavlov.common.yamlio import Node
 from pavlov.protocols.errors import ProtocolError
 from pavlov.protocols.kinds.base import ReadContext
 from pavlov.protocols.kinds.keys import REQUIRED, Key, read_key
+from pavlov.protocols.kinds.screen import RATING_TOP
 from pavlov.protocols.model import RATING_INPUTS, RatingSpec
 from pavlov.protocols.reader import MISSING, Section, describe
+from pavlov.stimuli.resolve import drawn_below_centre
 
 __all__ = [
     "CONTEXT",
@@ -166,6 +170,37 @@ def read_scale(section: Section, name: str, default: tuple[int, int]) -> tuple[i
     return low, high
 
 
+def warn_if_cs_covers_rating(ctx: ReadContext, section: Section, key: str) -> None:
+    """Warn when a visual CS drawn with a rating scale (centred, ``size`` high) would reach
+    down over the rating's question: on screen the question's text then crosses the picture
+    (the bundled generalisation study's largest ring did, at size 0.6). Every visual
+    stimulus counts, as counterbalancing may give any of them a role the rating is about;
+    an image counts as far down as it shows anything (:func:`drawn_below_centre`)."""
+    room = -RATING_TOP  # from the centre down to the top of the question
+    big = {}
+    # When the CS stimuli themselves failed to load, that mistake is already reported and
+    # there are no pictures to measure.
+    stimuli = getattr(ctx, "cs", None) or {}
+    for name, cs in stimuli.items():
+        if cs.kind == "sound":
+            continue
+        # An image shows only as far down as its content (a ring on the screen's grey);
+        # a shape or a text fills its height.
+        share = drawn_below_centre(cs.file) if cs.kind == "image" and cs.file else 0.5
+        if cs.size * share > room + 1e-9:
+            big[name] = (cs.size, room / share)
+    if big:
+        names = ", ".join(f"{name} (size {size:g})" for name, (size, _) in big.items())
+        largest = min(limit for _, limit in big.values())
+        ctx.warn(
+            section,
+            key,
+            f"the CS pictures {names} are drawn with this rating and reach more than "
+            f"{room:g} of the screen height below the centre, over the rating's question: "
+            f"a size of at most {math.floor(largest * 100) / 100:.2f} keeps them apart",
+        )
+
+
 def read_rating(
     ctx: ReadContext,
     parent: Section,
@@ -247,6 +282,7 @@ def read_rating(
                     else ""
                 ),
             )
+    warn_if_cs_covers_rating(ctx, parent, "rating")
     return RatingSpec(
         question=read_key(section, RATING_KEYS[0]),
         low=low,

@@ -70,6 +70,48 @@ def test_scale_after_the_us_is_a_warning(write, minimal, edit):
     )
 
 
+def test_a_cs_picture_over_the_rating_question_is_a_warning(write, minimal, edit):
+    """A CS drawn so large that it reaches the rating's question (a square shape of size 0.5
+    reaches 0.25 below the centre, the question starts 0.2025 below) is one warning line at
+    the rating; a ring image of the same size, on the screen's grey, reaches only as far as
+    its ring and is no warning; the default size 0.4 is none."""
+    text = edit(minimal, RATED, RATED + "    rating: {onset: 0}\n")
+    assert load_protocol(write(text)).warnings == ()
+    big = edit(
+        text, '{shape: square, color: "#e8c800"}', '{shape: square, color: "#e8c800", size: 0.5}'
+    )
+    path = write(big)
+    (line,) = load_protocol(path).warnings
+    assert line == (
+        f"{path}:24: phases.acquisition.rating: warning: the CS pictures yellow (size 0.5) "
+        "are drawn with this rating and reach more than 0.2025 of the screen height below the "
+        "centre, over the rating's question: a size of at most 0.40 keeps them apart"
+    )
+    small_ring = edit(text, "{image: cs/blue_square.png}", "{image: cs/ring_1.png, size: 0.5}")
+    assert load_protocol(write(small_ring)).warnings == ()
+    large_ring = edit(text, "{image: cs/blue_square.png}", "{image: cs/ring_6.png, size: 0.5}")
+    (line,) = load_protocol(write(large_ring)).warnings
+    assert "ring6" not in line and "blue (size 0.5)" in line and "at most 0.42 " in line
+
+
+def test_a_questionnaire_scale_about_a_big_cs_is_a_warning(write, minimal, edit):
+    """A questionnaire scale about a CS shows its picture above the scale: a picture that
+    reaches the question is warned about at the item's `cs` key."""
+    text = edit(
+        minimal, '{shape: square, color: "#e8c800"}', '{shape: square, color: "#e8c800", size: 0.6}'
+    )
+    text = edit(
+        text,
+        "sessions:\n",
+        "  sam:\n    type: questionnaire\n    items:\n      - id: valence\n"
+        "        text: How pleasant?\n        cs: CS-\n        scale: [1, 9]\n"
+        "sessions:\n",
+    )
+    path = write(text)
+    (line,) = load_protocol(path).warnings
+    assert line.startswith(f"{path}:34: phases.sam.items[0].cs: warning: the CS pictures yellow")
+
+
 def test_commands_print_warnings_on_stderr_and_go_on(write, minimal, edit, tmp_path):
     """`pavlov validate` and `pavlov schedule` print the warning on stderr and succeed;
     `pavlov run` prints it before anything else (here it then stops: no display)."""
