@@ -529,12 +529,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     )
     keep = exclusions.included(flags)
     counts = exclusions.exclusion_counts(flags)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise AnalysisError(
-            f"--out: cannot create the folder {out}: {error.strerror or error}"
-        ) from None
+    _make_folder(out)
     written = []
 
     def save(frame: pd.DataFrame, name: str) -> None:
@@ -793,12 +788,7 @@ def _without_any_trials(args: argparse.Namespace, out: Path) -> int:
         _check_blinded_codes(Path(args.data), listed, args.codes)
         answers = unblind(answers, {p: c.arm for p, c in listed.items() if c.arm})
     awareness = questionnaire.classify_awareness(answers)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise AnalysisError(
-            f"--out: cannot create the folder {out}: {error.strerror or error}"
-        ) from None
+    _make_folder(out)
     written = []
     tables = []
     if len(answers):
@@ -1313,6 +1303,16 @@ def fit_selection(response: str, args: argparse.Namespace) -> str:
     if args.exclude_reinforced or response == "scr":
         return "unreinforced"
     return "all"
+
+
+def _make_folder(out: Path) -> None:
+    """Create the output folder (and its parents), or fail in one line."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AnalysisError(
+            f"--out: cannot create the folder {out}: {error.strerror or error}"
+        ) from None
 
 
 def _start_fit(trials: pd.DataFrame, response: str, args: argparse.Namespace, client=None):
