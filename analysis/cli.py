@@ -283,7 +283,8 @@ def register(subparsers) -> None:
         default="fir",
         metavar="fir|sir|tir|START,END",
         help="latency window of the response onset: first (1-4 s), second (4 s to CS "
-        "offset + 1 s) or third interval, or seconds after CS onset (fir)",
+        "offset + 1 s; to the US onset + 1 s after a trace gap) or third interval, or "
+        "seconds after CS onset (fir)",
     )
     scr_group.add_argument(
         "--scr-transform",

@@ -814,6 +814,7 @@ def score_physio(
     # epochs: done once, shared by the CS and the US scoring when their settings agree.
     preparation = {k: options[k] for k in ("lowpass_hz", "qc", "qc_options") if k in options}
     signal = prepare_signal(recording, channel=channel, **preparation)
+    cs = _trace_intervals(cs, events)
     out["scr"] = np.asarray(score_events(cs, signal, channel=channel, **options), dtype=float)
     if "event_type" in events.columns and "trial" in events.columns:
         us = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
@@ -829,6 +830,31 @@ def score_physio(
             keys = zip(cs["phase"], cs["trial"])
             out["us_scr"] = [by_trial.get(k, np.nan) for k in keys]
     return out
+
+
+def _trace_intervals(cs: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """The ``cs`` rows with, for trace trials, ``duration`` stretched to the US onset.
+
+    The named latency windows are placed by the CS duration: SIR ends and TIR (the US
+    response) starts 1 s after it, which in delay conditioning is where the US falls. In
+    trace conditioning the ``cs`` row's duration is the CS alone and the US comes after
+    the trace gap (task/LOG.md), so the interval to the US onset takes its place: SIR then
+    covers the trace and TIR follows the US, as they do for a delay CS. FIR does not depend
+    on it.
+    """
+    if not {"phase", "trial", "onset", "duration"} <= set(events.columns):
+        return cs
+    us = events[(events["trial_type"] == "us") & (events["trial"] != "")]
+    if us.empty:
+        return cs
+    us_onset = dict(zip(zip(us["phase"], us["trial"]), pd.to_numeric(us["onset"], errors="coerce")))
+    onset = pd.to_numeric(cs["onset"], errors="coerce").to_numpy(dtype=float)
+    duration = pd.to_numeric(cs["duration"], errors="coerce").to_numpy(dtype=float)
+    later = np.array([us_onset.get(k, np.nan) for k in zip(cs["phase"], cs["trial"])]) - onset
+    trace = later > duration + 1e-6  # the US starts after the CS has ended
+    if not trace.any():
+        return cs
+    return cs.assign(duration=np.where(trace, later, duration))
 
 
 def _scr_channel(recording: Physio) -> str:

@@ -13,7 +13,8 @@ Recipes and defaults follow analysis.md §1:
   come from peak/trough detection with a 0.02-µS hysteresis (:func:`detect_extrema`); the
   largest response wins (overlapping responses are not added); rises below 0.02 µS score
   0; peaks ≥ 25 µS are artefacts (``NaN``). Windows for a CS of any duration come from
-  :func:`latency_windows` (FIR 1–4 s, SIR 4 s–CS offset+1 s, TIR offset+1–offset+4 s).
+  :func:`latency_windows` (FIR 1–4 s, SIR 4 s–CS offset+1 s, TIR offset+1–offset+4 s;
+  in trace conditioning ``pavlov analyze`` places them by the US onset instead of the offset).
 - **Baseline-to-peak** (:func:`score_baseline_to_peak`, LaBar 1998 / Schiller 2010): the
   maximum in 0.5–4.5 s minus the mean of the 2 s before CS onset; below 0.02 µS → 0.
 - **Transforms** (:func:`transform`): square root, log1p, range correction, division by

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,8 @@ from pavlov.analysis.load import (
     load_trials,
 )
 from pavlov.task.log import COLUMNS
+
+PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 
 
 def test_folder_loads_every_participant_in_natural_order(bids_data):
@@ -290,3 +294,45 @@ def test_logs_are_found_below_the_folder_whatever_lies_above_it(bids_data, tmp_p
         shutil.copy(first, skipped / first.name)
     shutil.copy(first, first.with_name("._" + first.name))  # a macOS resource fork
     assert [log.path.relative_to(hidden) for log in find_logs(hidden)] == expected
+
+
+def test_named_scr_windows_of_trace_trials_are_placed_by_the_us_onset(tmp_path):
+    """In trace conditioning the cs row's duration is the CS alone and the US follows the
+    gap: SIR and TIR are placed by the interval to the US onset, so each trace trial's TIR
+    score is the score of the window 1-4 s after its US onset (not after the CS offset)."""
+    from pavlov.analysis.load import (
+        events_to_trials,
+        find_logs,
+        find_physio,
+        read_events,
+        score_physio,
+    )
+    from pavlov.analysis.scr import score_events
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.task.simulate import write_session
+
+    protocol = load_protocol(PROTOCOLS / "trace_conditioning.yaml")
+    write_session(tmp_path / "data", protocol, build_schedule(protocol, "01", "day1"), seed=2)
+    (log,) = find_logs(tmp_path / "data")
+    events = read_events(log.path)
+    trials = events_to_trials(events)
+    physio = find_physio(log)
+    cs = events[(events["trial_type"] == "cs") & (events["phase"] == "acquisition")]
+    us = events[(events["trial_type"] == "us") & (events["phase"] == "acquisition")]
+    gap = us["onset"].astype(float).to_numpy() - cs["onset"].astype(float).to_numpy()
+    length = cs["duration"].astype(float).to_numpy()
+    assert (gap > length + 2.5).all()  # a 3-s trace after every CS
+    tir = score_physio(events, trials, physio, {"window": "TIR"})
+    scored = tir[tir["phase"] == "acquisition"]["scr"].to_numpy()
+    from pavlov.analysis.physio import read_physio
+
+    recording = read_physio(physio)
+    for row, (onset_gap, expected) in enumerate(zip(gap, scored)):
+        explicit = score_events(cs.iloc[[row]], recording, window=(onset_gap + 1, onset_gap + 4))
+        assert np.asarray(explicit, dtype=float)[0] == pytest.approx(expected, nan_ok=True)
+    sir = score_physio(events, trials, physio, {"window": "SIR"})
+    first = cs.iloc[[0]]
+    explicit = score_events(first, recording, window=(4.0, gap[0] + 1))
+    assert sir[sir["phase"] == "acquisition"]["scr"].iloc[0] == pytest.approx(
+        np.asarray(explicit, dtype=float)[0], nan_ok=True
+    )
