@@ -593,7 +593,9 @@ def _analyze(args: argparse.Namespace, client) -> int:
         extras.append(paradigm_report.startle_outputs(probes, args, save, out, written))
     if len(everything) > len(trials):
         extras.append(
-            paradigm_report.gradient_outputs(everything, response, select, args, save, out, written)
+            paradigm_report.gradient_outputs(
+                everything, response, select, args, save, out, written, keep=keep
+            )
         )
     for extra in extras:
         notes += extra.notes

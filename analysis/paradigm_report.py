@@ -187,9 +187,15 @@ def probe_counts(probes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna(0)
 
 
-def gradient_outputs(trials, response, select, args, save, out: Path, written: list) -> Outputs:
+def gradient_outputs(
+    trials, response, select, args, save, out: Path, written: list, keep=None
+) -> Outputs:
     """Write the generalisation gradient of ``response`` (and of startle, when scored in
-    the trials); return the report's parts."""
+    the trials); return the report's parts.
+
+    ``keep`` (participant IDs) are those left after the chosen exclusions: when it leaves
+    anyone out, the group gradient of the others is written too, as
+    ``gradient_after_exclusions.csv`` (like the curves' ``*_after_exclusions.csv``)."""
     result = Outputs()
     measures = [response]
     if (
@@ -198,15 +204,23 @@ def gradient_outputs(trials, response, select, args, save, out: Path, written: l
         and trials.loc[trials["cs_type"] == "GS", "startle"].notna().any()
     ):
         measures.append("startle")
-    parts: dict[str, list[pd.DataFrame]] = {"gradient": [], "per": [], "scores": []}
+    parts: dict[str, list[pd.DataFrame]] = {"gradient": [], "per": [], "scores": [], "kept": []}
     for measure in measures:
         per = gradient.participant_gradient(trials, measure, **select)
         parts["per"].append(per.assign(response=measure))
         group = gradient.group_gradient(per)
         parts["gradient"].append(group.assign(response=measure))
         parts["scores"].append(gradient.gradient_scores(per).assign(response=measure))
-    tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+        if keep is not None and not set(per["participant"]) <= set(keep):
+            kept = per[per["participant"].isin(keep)]
+            if len(kept):  # with everyone excluded there is no gradient to draw
+                parts["kept"].append(gradient.group_gradient(kept).assign(response=measure))
+    tables = {
+        name: pd.concat(frames, ignore_index=True) for name, frames in parts.items() if frames
+    }
     save(tables["gradient"].drop(columns="phase_order"), "gradient.csv")
+    if "kept" in tables:
+        save(tables["kept"].drop(columns="phase_order"), "gradient_after_exclusions.csv")
     save(
         tables["per"].drop(columns="phase_order").rename(columns={"value": "mean"}),
         "participant_gradient.csv",
@@ -225,6 +239,16 @@ def gradient_outputs(trials, response, select, args, save, out: Path, written: l
             "within-subject 95 % CI, Cousineau–Morey)",
             tables["gradient"].drop(columns=["phase_order", "sem"]),
         ),
+        *(
+            [
+                (
+                    "The same after exclusions",
+                    tables["kept"].drop(columns=["phase_order", "sem"]),
+                )
+            ]
+            if "kept" in tables
+            else []
+        ),
         (
             "Generalisation per participant: linear deviation score (GS minus the CS+–CS− "
             "line) and slope per whole continuum (over participants)",
@@ -239,6 +263,7 @@ def gradient_outputs(trials, response, select, args, save, out: Path, written: l
         + "); position = the GS role's number (GS1 nearest the CS+), CS+ at 0 and CS− at "
         "n + 1; GS trials kept out of the CS+/CS− curves, indices, ANOVAs and model fits; "
         "gradients over all participants"
+        + (", and after exclusions (gradient_after_exclusions.csv)" if "kept" in tables else "")
     )
     if not args.no_figures:
         from pavlov.analysis.figures import plot_gradient, save_figure

@@ -166,6 +166,44 @@ def test_analyze_writes_the_gradient_end_to_end(tmp_path):
     assert "Generalisation gradient" in report and 'src="gradient.png"' in report
 
 
+def test_gradient_after_exclusions_leaves_the_excluded_out(tmp_path):
+    """With a participant excluded (`--exclude missing`: participant 3 gave no acquisition
+    response), gradient.csv still averages all three and says so (n 3), and
+    gradient_after_exclusions.csv averages the two kept (n 2, their exact means); without
+    an exclusion the file is not written."""
+    path = gs_table(tmp_path, people=3)
+    table = pd.read_csv(path)
+    gone = (table["participant"] == 3) & (table["phase"] == "acq")
+    table.loc[gone, "response"] = np.nan
+    table.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert analyze(path, out, "--exclude", "missing", "--max-missing", "0.2") == 0
+    everyone = pd.read_csv(out / "gradient.csv", keep_default_na=False)
+    assert set(everyone["n"]) == {3}
+    assert everyone["mean"].tolist() == [v + 2 for v in PROFILE.values()]
+    kept = pd.read_csv(out / "gradient_after_exclusions.csv", keep_default_na=False)
+    assert kept["cs"].tolist() == list(PROFILE) and set(kept["n"]) == {2}
+    assert kept["mean"].tolist() == [v + 1 for v in PROFILE.values()]  # participants 1, 2
+    assert "The same after exclusions" in (out / "report.html").read_text()
+    again = tmp_path / "again"
+    assert analyze(path, again) == 0
+    assert not (again / "gradient_after_exclusions.csv").exists()
+
+
+def analyze(data, out, *extra: str) -> int:
+    """`pavlov analyze DATA --out OUT` in process, without model fits or figures."""
+    import argparse
+
+    from pavlov.analysis.cli import register
+
+    parser = argparse.ArgumentParser(prog="pavlov")
+    register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["analyze", str(data), "--out", str(out), "--models", "--no-figures", *extra]
+    )
+    return args.func(args)
+
+
 def test_gradient_figure_draws_the_group_means_at_their_positions(tmp_path):
     """plot_gradient draws one line per phase through the group means, ticks named CS+,
     GS1 ... CS−."""
