@@ -87,6 +87,49 @@ def test_jax_learning_loop_matches_the_numpy_models(tmp_path):
     )
 
 
+def test_beta_integrated_out_is_the_gaussian_marginal_and_its_draws_the_conjugate_posterior(
+    tmp_path,
+):
+    """With β integrated out of the sampler, each participant's likelihood equals the
+    multivariate normal density of y under N(X m, σ²I + X diag(s²) Xᵀ), and β's conditional
+    draws have the conjugate posterior's mean and variances (3 participants, 3 coefficients)."""
+    isolated(
+        tmp_path,
+        """
+        import jax
+        import jax.numpy as jnp
+        from scipy.stats import multivariate_normal
+        from pavlov.analysis.hierarchical import _beta_marginal
+
+        rng = np.random.default_rng(0)
+        counts = [20, 35, 7]  # observations of each participant, on a grid of 40 trials
+        mask = np.arange(40)[None, :] < np.array(counts)[:, None]
+        columns = [np.ones((3, 40)), rng.random((3, 40)), rng.random((3, 40))]
+        y = np.where(mask, rng.normal(size=(3, 40)), 0.0)
+        m, s = np.array([0.2, 0.5, 1.0]), np.array([0.3, 0.8, 0.5])
+        sigma = np.array([0.4, 0.9, 0.6])
+        f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+        arrays = {"mask": f32(mask), "y_dense": f32(y), "yy": f32((y**2).sum(axis=1)),
+                  "n_obs": f32(counts)}
+        marginal, draw = _beta_marginal([f32(c) for c in columns], arrays, f32(m), f32(s),
+                                        f32(sigma))
+        eps = rng.standard_normal((40_000, 3, 3)).astype(np.float32)
+        beta = np.asarray(jax.vmap(draw)(jnp.asarray(eps)))
+        for i in range(3):
+            xi = np.stack([c[i, mask[i]] for c in columns], axis=1)
+            yi, prior = y[i, mask[i]], np.diag(s**2)
+            cov = sigma[i] ** 2 * np.eye(counts[i]) + xi @ prior @ xi.T
+            exact = multivariate_normal(xi @ m, cov).logpdf(yi)
+            assert abs(float(marginal[i]) - exact) < 1e-4 * abs(exact), (i, marginal[i], exact)
+            post_cov = np.linalg.inv(np.linalg.inv(prior) + xi.T @ xi / sigma[i] ** 2)
+            post_mean = post_cov @ (m / s**2 + xi.T @ yi / sigma[i] ** 2)
+            sd = np.sqrt(np.diag(post_cov))
+            assert np.all(np.abs(beta[:, i].mean(axis=0) - post_mean) < 0.03 * sd), i
+            assert np.allclose(beta[:, i].std(axis=0), sd, rtol=0.03), i
+        """,
+    )
+
+
 def test_hdi_is_the_narrowest_interval():
     """The 94 % HDI of normal draws is ±1.88 SD; of a skewed sample it hugs the mode."""
     draws = np.random.default_rng(0).normal(2.0, 3.0, (200_000, 1))
