@@ -1491,7 +1491,8 @@ def confusion_hierarchical(
     pandas.DataFrame
         One row per generating model: ``simulated``, a count per fitted model (participants
         it won), ``n``, ``recovered`` (share won by the generating model), ``sample_winner``,
-        ``flagged`` (fits whose diagnostics were flagged).
+        ``flagged`` (fits whose diagnostics were flagged), ``diagnostics`` (each fit's
+        largest R-hat, smallest bulk ESS and divergences, in words).
     """
     from pavlov.analysis.recovery import confusion
 
@@ -1506,6 +1507,11 @@ def confusion_hierarchical(
         return participant_winners(result), {
             "sample_winner": result.comparison["model"].iloc[0],
             "flagged": ", ".join(m for m, d in result.diagnostics.items() if d.flagged),
+            "diagnostics": "; ".join(
+                f"{m}: max R-hat {d.max_rhat:.3f}, min bulk ESS {d.min_ess_bulk:.0f}, "
+                f"{d.divergences} divergences"
+                for m, d in result.diagnostics.items()
+            ),
         }
 
     out = confusion(protocol, models, n_participants, noise, response, seed, judge)

@@ -223,6 +223,8 @@ def _run_hierarchical(args: argparse.Namespace, protocol) -> int:
             counts = "".join(f"{getattr(row, m):>8d}" for m in models)
             flag = f"  (flagged: {row.flagged})" if row.flagged else ""
             print(f"{row.simulated:<10}{counts}{row.recovered:>11.0%}  {row.sample_winner}{flag}")
+        for row in matrix.itertuples(index=False):  # the numbers behind every flag
+            print(f"diagnostics, {row.simulated}-generated sample: {row.diagnostics}")
         if args.out:
             _write_csv(Path(args.out), matrix)
             print(f"wrote {args.out}")
