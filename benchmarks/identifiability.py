@@ -43,13 +43,20 @@ from pavlov.protocols import load_protocol
 
 PROTOCOL = Path(__file__).resolve().parents[1] / "protocols" / "aversive_pavlovian_fmri.yaml"
 GRID = {"rw": 181, "hybrid": 14}  # grid points per rate (uniform prior's midpoints)
+LOGIT_SPAN = 5.0  # a fitted population's grid: logit −5…5, rates 0.007–0.993
 
 
-def grid(model: str) -> np.ndarray:
-    """(G, k) rate combinations at the midpoints of the uniform prior's cells."""
+def grid(model: str, fitted: bool = False) -> np.ndarray:
+    """(G, k) rate combinations at the midpoints of the uniform prior's cells, or
+    (``fitted``) evenly spaced on the logit scale over ±``LOGIT_SPAN``, for a fitted
+    logit-normal population."""
     n = GRID[model]
-    low, high = PARAMETER_RANGE
-    axis = low + (np.arange(n) + 0.5) * (high - low) / n
+    if fitted:
+        logits = -LOGIT_SPAN + (np.arange(n) + 0.5) * 2 * LOGIT_SPAN / n
+        axis = 1.0 / (1.0 + np.exp(-logits))
+    else:
+        low, high = PARAMETER_RANGE
+        axis = low + (np.arange(n) + 0.5) * (high - low) / n
     return np.array(list(itertools.product(axis, repeat=len(MODELS[model]))))
 
 
@@ -63,13 +70,13 @@ def design(model, rates, cues, outcomes, plus, scr_model):
     return np.nan_to_num(np.stack(columns, axis=-1))
 
 
-def statistics(model, cues, outcomes, plus, y, observed):
+def statistics(model, cues, outcomes, plus, y, observed, fitted=False):
     """Sufficient statistics of the Gaussian likelihood on every grid point and participant.
 
     Returns ``XX`` (G, P, k, k), ``Xy`` (G, P, k), ``yy`` (P,), ``n`` (P,) over the
     observed trials, and the grid (G, k).
     """
-    points = grid(model)
+    points = grid(model, fitted)
     n_part = cues.shape[0]
     weight = observed.astype(float)
     yz = np.where(observed, y, 0.0)
@@ -125,6 +132,38 @@ def best_shared(stats, k):
     return theta[:k], float(np.exp(theta[k]))
 
 
+def population_marginal(stats, beta, sigma, mu, tau):
+    """(P,) log marginal likelihood with the rates integrated over a logit-normal population
+    (independent rates, logit means ``mu``, SDs ``tau``) on the logit grid."""
+    logits = np.log(stats["grid"] / (1.0 - stats["grid"]))
+    log_w = (-0.5 * ((logits - mu) / tau) ** 2).sum(axis=1)
+    log_w -= logsumexp(log_w)
+    return logsumexp(loglik(stats, beta, sigma) + log_w[:, None], axis=0)
+
+
+def best_population(stats, k, n_rates):
+    """Shared β, σ and the rates' logit-normal population maximising the marginal
+    likelihood: the group level a hierarchical fit estimates, without knowing the truth."""
+
+    def cost(theta):
+        beta, sigma = theta[:k], np.exp(theta[k])
+        mu, tau = theta[k + 1 : k + 1 + n_rates], np.exp(theta[k + 1 + n_rates :])
+        return -population_marginal(stats, beta, sigma, mu, tau).sum()
+
+    starts = [np.zeros(k), *(np.resize(np.asarray(b, float), k) for b in SCR_BETA.values())]
+    fits = [
+        minimize(
+            cost,
+            np.r_[s, np.log(0.5), np.zeros(n_rates), np.zeros(n_rates)],
+            method="Nelder-Mead",
+            options={"maxiter": 6000, "maxfev": 6000},
+        )
+        for s in starts
+    ]
+    theta = min(fits, key=lambda f: f.fun).x
+    return theta
+
+
 def simulate(protocol, model, n, noise, seed, repeat):
     """Schedules of ``n`` simulated participants, true rates, and SCR (as pavlov recover)."""
     trials, truth = simulate_trials(protocol, model, n, noise, "scr", seed)
@@ -139,7 +178,7 @@ def simulate(protocol, model, n, noise, seed, repeat):
     return cues, outcomes, plus, y, rates
 
 
-def evaluate(protocol, n, noise, seed, repeat, all_trials, rw_only=False):
+def evaluate(protocol, n, noise, seed, repeat, all_trials, rw_only=False, fitted_population=False):
     """Oracle RW-α r, hybrid rate r's and per-participant model recovery of one sample
     (``rw_only``: RW-α r alone, which needs no grid over the hybrid's three rates)."""
     out = {}
@@ -167,6 +206,24 @@ def evaluate(protocol, n, noise, seed, repeat, all_trials, rw_only=False):
         out[f"{generating} -> {generating}"] = float(
             np.mean(evidence[generating] > evidence[other])
         )
+        if fitted_population:
+            # the same comparison with each model's rate population fitted (logit-normal,
+            # as the hierarchical fit's) instead of known: what a fit can hope for
+            fitted = {}
+            for m in ("rw", "hybrid"):
+                k, n_rates = (3, 3) if m == "hybrid" else (2, 1)
+                st = statistics(m, cues, outcomes, plus, y, observed, fitted=True)
+                theta = best_population(st, k, n_rates)
+                fitted[m] = population_marginal(
+                    st,
+                    theta[:k],
+                    np.exp(theta[k]),
+                    theta[k + 1 : k + 1 + n_rates],
+                    np.exp(theta[k + 1 + n_rates :]),
+                )
+            out[f"{generating} -> {generating}, population fitted"] = float(
+                np.mean(fitted[generating] > fitted[other])
+            )
         if generating == "hybrid":
             # which hybrid learners look like RW: associability that barely moves (small η)
             wrong = evidence["hybrid"] <= evidence["rw"]
@@ -187,6 +244,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--seed", type=int, help="one sample of this seed, as designed (e.g. 0: the README's)"
     )
+    parser.add_argument(
+        "--fitted-population",
+        action="store_true",
+        help="also compare models with each model's rate population fitted (logit-normal)",
+    )
     args = parser.parse_args(argv)
     protocol = load_protocol(PROTOCOL)
     variants = [
@@ -201,7 +263,16 @@ def main(argv=None) -> int:
         variants, seeds = variants[:1], [args.seed]
     for label, noise, repeat, all_trials in variants:
         runs = [
-            evaluate(protocol, args.participants, noise, seed, repeat, all_trials, args.rw_only)
+            evaluate(
+                protocol,
+                args.participants,
+                noise,
+                seed,
+                repeat,
+                all_trials,
+                args.rw_only,
+                args.fitted_population,
+            )
             for seed in seeds
         ]
         print(f"{label} ({len(seeds)} sample(s) x {args.participants} participants)")

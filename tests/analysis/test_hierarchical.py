@@ -480,3 +480,32 @@ def test_recover_hierarchical_reports_recovery_coverage_and_identifiability(tmp_
     assert (table["hdi_low"] <= table["estimated"]).all()
     assert (table["estimated"] <= table["hdi_high"]).all()
     assert (table["covered"] == table["true"].between(table["hdi_low"], table["hdi_high"])).all()
+
+
+def test_recover_confusion_hierarchical_names_flagged_fits_with_their_diagnostics(tmp_path):
+    """`pavlov recover --confusion --fit hierarchical` counts each simulated sample's
+    participants by the model with the higher leave-one-participant-out elpd, names the
+    flagged fits (20 draws cannot converge) and prints the R-hat, ESS and divergences behind
+    each flag; --out has the same rows."""
+    out = tmp_path / "confusion.csv"
+    done = pavlov(
+        "recover", PROTOCOL, "--confusion", "--models", "rw", "hybrid", "--response", "scr",
+        "--participants", "4", "--fit", "hierarchical", "--chains", "2", "--draws", "20",
+        "--warmup", "20", "--out", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2].split() == ["simulated", "rw", "hybrid", "recovered", "sample", "winner"]
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table["simulated"]) == ["rw", "hybrid"]
+    assert (table["rw"] + table["hybrid"] == table["n"]).all() and (table["n"] == 4).all()
+    for row in table.itertuples():
+        assert row.recovered == getattr(row, row.simulated) / row.n
+        assert row.sample_winner in ("rw", "hybrid")
+        assert row.flagged  # 20 draws: at least one of the two fits is flagged
+        for model in row.flagged.split(", "):
+            assert f"{model}: max R-hat" in row.diagnostics
+        line = f"diagnostics, {row.simulated}-generated sample: {row.diagnostics}"
+        assert line in lines
+        printed = next(text for text in lines[3:5] if text.split()[0] == row.simulated)
+        assert printed.endswith(f"(flagged: {row.flagged})")
