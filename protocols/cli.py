@@ -475,7 +475,7 @@ def format_cells(protocol, participants=None, codes=None) -> str:
         "",
     ]
     for cell in cells:
-        parts = [", ".join(f"{role}={name}" for role, name in cell.cs.items())]
+        parts = [_cs_assignment(cell)]
         if cell.contexts:
             parts.append(
                 ", ".join(f"context {role}={name}" for role, name in cell.contexts.items())
@@ -525,9 +525,16 @@ def _arm_lines(protocol, n_cells: int) -> list[str]:
 
 
 def _assignment(schedule: Schedule) -> str:
-    parts = [f"{role}={name}" for role, name in schedule.cell.cs.items()]
+    parts = [_cs_assignment(schedule.cell)]
     parts += [f"context {role}={name}" for role, name in schedule.cell.contexts.items()]
     return ", ".join(parts)
+
+
+def _cs_assignment(cell) -> str:
+    """``CS+=a, GS1=b/h, ...``: a GS on a circle names both its stimuli."""
+    return ", ".join(
+        f"{role}={'/'.join(cell.faces.get(role, (name,)))}" for role, name in cell.cs.items()
+    )
 
 
 def _cell(value: object) -> str:

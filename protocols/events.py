@@ -9,7 +9,7 @@ schedule already says. Onsets are planned, in seconds from the start of the sess
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Kinds of scheduled event.
 #:
@@ -203,6 +203,10 @@ class Cell:
         Context role → context identity.
     order : int
         0-based index of the fixed order used by phases that list several orders.
+    faces : Mapping[str, tuple[str, ...]]
+        Generalisation stimuli on a circle (``cs.circle``): GS role → its two CS identities,
+        the one k steps clockwise from the CS+ (also its ``cs`` entry) and the one k steps
+        the other way; empty otherwise.
     """
 
     index: int
@@ -210,6 +214,7 @@ class Cell:
     cs: Mapping[str, str]
     contexts: Mapping[str, str]
     order: int = 0
+    faces: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

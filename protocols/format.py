@@ -194,6 +194,14 @@ TOP: tuple[Key, ...] = (
                 pattern=ROLE,
             ),
             Key("stimuli", "named", _STIMULI_DOC, keys=CS_STIMULUS),
+            Key(
+                "circle",
+                "boolean",
+                "generalisation stimuli on a circle (FearGen's faces): the stimuli listed "
+                "around it from the CS+, the CS− opposite, each GSk the two stimuli k steps "
+                "either side of the CS+",
+                default=False,
+            ),
         ),
     ),
     Key("us", "named", "the unconditioned stimuli by name", default=None),

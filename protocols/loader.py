@@ -136,6 +136,7 @@ class _ProtocolReader:
         license_ = attempt(lambda: top.text("license", None, what="a licence name (e.g. CC0)"))
 
         self.cs_roles: tuple[str, ...] = ()
+        self.cs_circle = False
         cs_section = attempt(lambda: self.read_cs_roles(top), name="cs")
         # Phases need the roles only: a broken stimulus does not hide their mistakes.
         if cs_section is not None:
@@ -196,6 +197,7 @@ class _ProtocolReader:
             license=license_,
             warnings=tuple(self.warnings),
             arms=MappingProxyType(arms),
+            cs_circle=self.cs_circle,
         )
 
     def read_version(self, top: Section) -> int:
@@ -219,6 +221,13 @@ class _ProtocolReader:
         if not any(cs_type(r) == "CS+" for r in self.cs_roles):
             cs_section.fail("roles", "at least one CS+ role", describe(cs_section.node("roles")))
         self.check_continuum(cs_section)
+        self.cs_circle = cs_section.boolean("circle", False)
+        if self.cs_circle and continuum(self.cs_roles) is None:
+            cs_section.fail(
+                "circle",
+                "circle: true only with GS roles (a circle of generalisation stimuli)",
+                "true",
+            )
         return cs_section
 
     def check_continuum(self, cs_section: Section) -> None:
@@ -269,7 +278,18 @@ class _ProtocolReader:
 
     def read_cs_stimuli(self, cs_section: Section) -> None:
         self.cs = self.read_stimuli(cs_section, len(self.cs_roles), CS_STIMULUS_KEYS, self.read_cs)
-        if continuum(self.cs_roles) is not None and len(self.cs) != len(self.cs_roles):
+        if self.cs_circle:
+            # Around a circle every GS has two stimuli, one either side of the CS+.
+            n = 2 * (len(self.cs_roles) - 1)
+            if len(self.cs) != n:
+                cs_section.fail(
+                    "stimuli",
+                    f"{n} stimuli on a circle with {len(self.cs_roles) - 2} GS roles (listed "
+                    "around the circle from the CS+: the CS+, the GS1 … GSn on one side, the "
+                    "CS−, the GSn … GS1 on the other)",
+                    f"{len(self.cs)} stimuli",
+                )
+        elif continuum(self.cs_roles) is not None and len(self.cs) != len(self.cs_roles):
             # Every stimulus has its place on the continuum: a spare one would be given
             # to a role as an arbitrary picture by counterbalancing.
             cs_section.fail(

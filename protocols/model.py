@@ -377,6 +377,9 @@ class Protocol:
         protocol as written (or an arm kept blinded).
     blinded : bool
         True for a participant whose arm is kept hidden (:meth:`blind`).
+    cs_circle : bool
+        The generalisation stimuli lie on a circle (``cs.circle``): ``cs`` lists them around
+        it from the CS+, and each ``GSk`` has two stimuli, k steps either side of the CS+.
     """
 
     path: str
@@ -402,6 +405,7 @@ class Protocol:
     arms: Mapping[str, ArmSpec] = field(default_factory=lambda: MappingProxyType({}))
     arm: str | None = None
     blinded: bool = False
+    cs_circle: bool = False
 
     def blind(self) -> Protocol:
         """The protocol for a participant whose arm is hidden (a blinded code list): the

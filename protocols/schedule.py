@@ -62,7 +62,12 @@ def participant_number(participant: str) -> int:
 def counterbalancing_table(protocol: Protocol) -> list[Cell]:
     """Every counterbalancing cell of a protocol, in cell-index order."""
     roles = continuum(protocol.cs_roles)
-    if roles is not None:
+    faces: list[dict[str, tuple[str, ...]]] = []
+    if roles is not None and protocol.cs_circle:
+        cs_options, faces = _circle_assignments(
+            roles, tuple(protocol.cs), protocol.counterbalancing.cs
+        )
+    elif roles is not None:
         cs_options = _continuum_assignments(roles, tuple(protocol.cs), protocol.counterbalancing.cs)
     else:
         cs_options = _assignments(
@@ -78,7 +83,16 @@ def counterbalancing_table(protocol: Protocol) -> list[Cell]:
         cs_index = index % len(cs_options)
         ctx_index = (index // len(cs_options)) % len(ctx_options)
         order = index // (len(cs_options) * len(ctx_options))
-        cells.append(Cell(index, n_cells, cs_options[cs_index], ctx_options[ctx_index], order))
+        cells.append(
+            Cell(
+                index,
+                n_cells,
+                cs_options[cs_index],
+                ctx_options[ctx_index],
+                order,
+                faces[cs_index] if faces else {},
+            )
+        )
     return cells
 
 
@@ -118,6 +132,26 @@ def _continuum_assignments(
     if mode == "fixed":
         return [forward]
     return [forward, dict(zip(order, reversed(stimuli)))]
+
+
+def _circle_assignments(
+    order: tuple[str, ...], stimuli: tuple[str, ...], mode: str
+) -> tuple[list[dict[str, str]], list[dict[str, tuple[str, ...]]]]:
+    # Stimuli on a circle (FearGen's faces), listed around it: any of them may be the CS+
+    # (one cell per rotation with permute, the first one with fixed); the CS- is the one
+    # opposite, and GSk the two k steps either side, so every face keeps its neighbours.
+    n = len(stimuli)
+    cs_options: list[dict[str, str]] = []
+    faces: list[dict[str, tuple[str, ...]]] = []
+    for start in range(1 if mode == "fixed" else n):
+        cs = {order[0]: stimuli[start], order[-1]: stimuli[(start + n // 2) % n]}
+        pairs: dict[str, tuple[str, ...]] = {}
+        for k, role in enumerate(order[1:-1], start=1):
+            pairs[role] = (stimuli[(start + k) % n], stimuli[(start - k) % n])
+            cs[role] = pairs[role][0]
+        cs_options.append({role: cs[role] for role in order})
+        faces.append(pairs)
+    return cs_options, faces
 
 
 def build_schedule(protocol: Protocol, participant: str, session: str | None = None) -> Schedule:

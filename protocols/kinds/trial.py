@@ -804,7 +804,13 @@ class TrialKind(Kind):
             itis = x.itis(spec.iti, len(roles))
         us = x.protocol.us[spec.us] if spec.us else None
         events: list[Event] = []
+        shown: dict[str, int] = {}  # trials of each role so far (a circle's GS alternate faces)
         for i, (role, hit, iti) in enumerate(zip(roles, reinforced, itis)):
+            stimulus = roles_to_stimuli[role]
+            if role in cell.faces:
+                # A GS on a circle: its two stimuli in turn, so each is shown as often.
+                stimulus = cell.faces[role][shown.get(role, 0) % 2]
+            shown[role] = shown.get(role, 0) + 1
             kind = cs_type(role)
             event_type = cs_event_type(role, hit)
             events.append(
@@ -817,7 +823,7 @@ class TrialKind(Kind):
                     iti=iti,
                     cs=role,
                     cs_type=kind,
-                    stimulus=roles_to_stimuli[role],
+                    stimulus=stimulus,
                     reinforced=hit,
                     us=us.name if (hit and us) else None,
                     us_onset=spec.us_onset,

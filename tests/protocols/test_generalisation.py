@@ -208,3 +208,116 @@ def test_start_with_pair_never_starts_with_a_gs(write, edit):
     for participant in ("1", "2", "3", "4", "5", "6"):
         test = [e for e in build_schedule(protocol, participant).trials if e.phase == "test"]
         assert {test[0].cs_type, test[1].cs_type} == {"CS+", "CS-"}
+
+
+#: FearGen-like: eight stimuli on a circle, the CS- opposite the CS+, GS by angular distance.
+CIRCLE = """\
+pavlov: 1
+study: A circle of faces
+task: circle
+seed: 5
+cs:
+  roles: [CS+, GS1, GS2, GS3, CS-]
+  circle: true
+  stimuli:
+    f1: {shape: circle, color: "#ff0000"}
+    f2: {shape: circle, color: "#ffaa00"}
+    f3: {shape: circle, color: "#ffff00"}
+    f4: {shape: circle, color: "#00ff00"}
+    f5: {shape: circle, color: "#00ffff"}
+    f6: {shape: circle, color: "#0000ff"}
+    f7: {shape: circle, color: "#aa00ff"}
+    f8: {shape: circle, color: "#ff00ff"}
+us:
+  flash: {type: image, file: cs/green_square.png, duration: 0.5}
+phases:
+  test:
+    type: generalisation
+    trials: 4
+    reinforced: {CS+: 2}
+    cs_duration: 4
+    iti: 2
+    rating: {window: 3}
+"""
+
+
+def test_a_circle_rotates_and_keeps_every_face_between_its_neighbours(write):
+    """With circle: true, permute gives one cell per rotation (8): the CS+ is any face, the
+    CS- the one opposite, GSk the two faces k steps either side; fixed gives the first."""
+    cells = counterbalancing_table(load(write, CIRCLE))
+    assert len(cells) == 8
+    faces = [f"f{k}" for k in range(1, 9)]
+    for start, cell in enumerate(cells):
+        assert cell.cs["CS+"] == faces[start] and cell.cs["CS-"] == faces[(start + 4) % 8]
+        for k in (1, 2, 3):
+            pair = (faces[(start + k) % 8], faces[(start - k) % 8])
+            assert cell.faces[f"GS{k}"] == pair and cell.cs[f"GS{k}"] == pair[0]
+    fixed = load(write, CIRCLE.replace("us:\n", "counterbalancing: {cs: fixed}\nus:\n"))
+    (cell,) = counterbalancing_table(fixed)
+    assert (cell.cs["CS+"], cell.faces["GS1"], cell.cs["CS-"]) == ("f1", ("f2", "f8"), "f5")
+
+
+def test_a_circle_gs_shows_its_two_faces_in_turn(write, capsys):
+    """Each GS role's 4 trials show its two faces twice each; the schedule's header names
+    both faces of every GS."""
+    from pavlov.task.cli import main
+
+    path = write(CIRCLE)
+    schedule = build_schedule(load_protocol(path), "03")
+    for k in (1, 2, 3):
+        shown = [e.stimulus for e in schedule.trials if e.cs == f"GS{k}"]
+        assert sorted(shown) == sorted(schedule.cell.faces[f"GS{k}"] * 2)
+    assert {e.stimulus for e in schedule.trials if e.cs == "CS+"} == {"f4"}
+    assert main(["schedule", str(path), "-p", "03"]) == 0
+    assert "CS+=f4, GS1=f5/f3, GS2=f6/f2, GS3=f7/f1, CS-=f8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            '    f8: {shape: circle, color: "#ff00ff"}\n',
+            "",
+            r"cs\.stimuli: expected 8 stimuli on a circle with 3 GS roles .*, got 7 stimuli",
+        ),
+        (
+            "  roles: [CS+, GS1, GS2, GS3, CS-]",
+            "  roles: [CS+, CS-]",
+            r"cs\.circle: expected circle: true only with GS roles .*, got true",
+        ),
+    ],
+)
+def test_circle_mistakes_are_one_line(write, edit, old, new, expected):
+    """A circle with the wrong number of stimuli, or without GS roles, is one line."""
+    with pytest.raises(ProtocolError, match=expected) as caught:
+        load(write, edit(CIRCLE, old, new))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_circle_is_simulated_and_analysed_by_angular_distance(write, tmp_path):
+    """Four simulated participants of the circle analysed: gradient.csv holds CS+, GS1-GS3
+    and CS- at positions 0-4 (GS1 both faces 45° away), each role's mean from both of its
+    faces, and the ratings fall from the CS+ to the CS-."""
+    import argparse
+
+    import pandas as pd
+
+    from pavlov.analysis.cli import register
+    from pavlov.task.simulate import write_session
+
+    protocol = load_protocol(write(CIRCLE))
+    data, out = tmp_path / "data", tmp_path / "out"
+    for participant in ("01", "02", "03", "04"):
+        write_session(data, protocol, build_schedule(protocol, participant), physio=False)
+    (log,) = (data / "sub-01").rglob("*_events.tsv")
+    rows = pd.read_csv(log, sep="\t", na_values="n/a", keep_default_na=False)
+    gs1 = rows[(rows.trial_type == "cs") & (rows.cs == "GS1")]
+    assert set(gs1.stimulus) == {"f3", "f1"}  # participant 01: CS+ f2, GS1 its neighbours
+    parser = argparse.ArgumentParser(prog="pavlov")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["analyze", str(data), "--out", str(out), "--models", "--no-figures"])
+    assert args.func(args) == 0
+    gradient = pd.read_csv(out / "gradient.csv", keep_default_na=False)
+    assert gradient["cs"].tolist() == ["CS+", "GS1", "GS2", "GS3", "CS-"]
+    assert gradient["position"].tolist() == [0, 1, 2, 3, 4]
+    assert gradient["mean"].iloc[0] > gradient["mean"].iloc[2] > gradient["mean"].iloc[4]
