@@ -87,6 +87,12 @@ def schedule_header(protocol, schedule, run: int) -> dict:
             "cs": dict(cell.cs),
             "contexts": dict(cell.contexts),
             "order": cell.order,
+            # A circle's GS roles have two stimuli each (cs names the first).
+            **(
+                {"faces": {role: list(pair) for role, pair in cell.faces.items()}}
+                if cell.faces
+                else {}
+            ),
         },
         "schedule_files": schedule_files(protocol, schedule.session),
     }

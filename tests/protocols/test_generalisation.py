@@ -4,6 +4,7 @@ under counterbalancing (2 cells), and schedule as GS trials with their distance.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -295,7 +296,8 @@ def test_circle_mistakes_are_one_line(write, edit, old, new, expected):
 
 
 def test_a_circle_is_simulated_and_analysed_by_angular_distance(write, tmp_path):
-    """Four simulated participants of the circle analysed: gradient.csv holds CS+, GS1-GS3
+    """Four simulated participants of the circle analysed (the session record lists each GS
+    role's two faces, the log the one shown): gradient.csv holds CS+, GS1-GS3
     and CS- at positions 0-4 (GS1 both faces 45° away), each role's mean from both of its
     faces, and the ratings fall from the CS+ to the CS-."""
     import argparse
@@ -309,6 +311,9 @@ def test_a_circle_is_simulated_and_analysed_by_angular_distance(write, tmp_path)
     data, out = tmp_path / "data", tmp_path / "out"
     for participant in ("01", "02", "03", "04"):
         write_session(data, protocol, build_schedule(protocol, participant), physio=False)
+    (record,) = (data / "sub-01").rglob("*_session.json")
+    faces = json.loads(record.read_text())["cell"]["faces"]
+    assert faces == {"GS1": ["f3", "f1"], "GS2": ["f4", "f8"], "GS3": ["f5", "f7"]}
     (log,) = (data / "sub-01").rglob("*_events.tsv")
     rows = pd.read_csv(log, sep="\t", na_values="n/a", keep_default_na=False)
     gs1 = rows[(rows.trial_type == "cs") & (rows.cs == "GS1")]
