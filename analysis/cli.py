@@ -443,6 +443,8 @@ def _analyze(args: argparse.Namespace, client) -> int:
     _check_hierarchical(args)
     physio = read_physio_option(args)
     scoring = scr_scoring(args)
+    # DATA's events logs, found once for every reader below (None for a trial table)
+    logs = None if load.is_trial_table(args.data) or args.columns else load.find_logs(args.data)
     # one pass over the logs: each events file is read once for trials and ratings
     try:
         if client is not None and physio is None and not args.columns:
@@ -458,6 +460,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
                 physio=physio,
                 scoring=scoring,
                 columns=args.columns,
+                logs=logs,
             )
     except load.NoTrialsError:
         if load.is_trial_table(args.data):
@@ -466,7 +469,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
         return _without_any_trials(args, out)
     # A participant whose logs hold no CS trial (a run aborted before its first trial, a
     # questionnaire-only session) has nothing to analyse, but must not vanish unnoticed.
-    unanalysed = _without_trials(args.data, trials)
+    unanalysed = _without_trials(args.data, trials, logs)
     arms: dict[str, str] = {}  # participant -> arm, from an unblinded code list
     if args.unblind or args.codes:
         if not (args.unblind and args.codes):
@@ -482,7 +485,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
 
     # startle probes, if any: scored, and their T-scores in the trials' startle column
     trials, probes, startle_notes = paradigm_report.read_probes(
-        args, trials, table=load.is_trial_table(args.data)
+        args, trials, table=load.is_trial_table(args.data), logs=logs
     )
     if probes is not None:
         # The probes read their groups from participants.tsv, where a blinded one is n/a.
@@ -494,7 +497,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     curves.check_response(trials, response)
     check_stats_options(args, trials)
     fitting = _start_fit(trials, response, args, client)  # fitted while the rest is computed
-    sessions = load.load_sessions(args.data)
+    sessions = load.load_sessions(args.data, logs)
     protocol = _load_protocol(args.protocol)
     recorded = provenance.recorded_protocols(sessions)
     protocol_sections, protocol_notes = provenance.protocol_sections(
@@ -506,7 +509,7 @@ def _analyze(args: argparse.Namespace, client) -> int:
     from pavlov.analysis import questionnaire
 
     answers = (
-        questionnaire.load_questionnaire(args.data, recorded, sessions)
+        questionnaire.load_questionnaire(args.data, recorded, sessions, logs)
         if not load.is_trial_table(args.data)
         else pd.DataFrame(columns=list(questionnaire.QUESTIONNAIRE_COLUMNS))
     )
@@ -828,13 +831,14 @@ def _without_any_trials(args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def _without_trials(data: str | Path, trials: pd.DataFrame) -> list[str]:
-    """Participants with events logs under ``data`` but no trial in ``trials``."""
+def _without_trials(data: str | Path, trials: pd.DataFrame, logs=None) -> list[str]:
+    """Participants with events logs under ``data`` (``logs``, when found already) but no
+    trial in ``trials``."""
     from pavlov.analysis import load
 
     if load.is_trial_table(data):
         return []
-    logged = {log.participant for log in load.find_logs(data)}
+    logged = {log.participant for log in (load.find_logs(data) if logs is None else logs)}
     return sorted(logged - set(trials["participant"].astype(str)))
 
 

@@ -260,9 +260,11 @@ def load_study(
     physio: Physio | None = None,
     scoring: dict | None = None,
     columns: dict[str, str] | None = None,
+    logs: list[LogFile] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Trials (:func:`load_trials`) and post-phase ratings (:func:`load_ratings`) in one
-    pass: each run's events file is read once.
+    pass: each run's events file is read once. ``logs``: :func:`find_logs` of ``path``,
+    when the caller has them already.
 
     Returns
     -------
@@ -271,7 +273,7 @@ def load_study(
     """
     if is_trial_table(path) or columns:
         return load_trials(path, response_name, physio=physio, columns=columns), _no_ratings()
-    logs = find_logs(path)
+    logs = find_logs(path) if logs is None else logs
     if physio is not None and len(logs) != 1:
         raise AnalysisError(
             f"{path}: a physiology recording belongs to one run, got {len(logs)} events logs "
@@ -515,8 +517,9 @@ def _finish_ratings(parts: list[pd.DataFrame], groups: Mapping[str, str]) -> pd.
     return frame[list(RATING_COLUMNS)].reset_index(drop=True)
 
 
-def load_sessions(path: str | Path) -> pd.DataFrame:
-    """Load the provenance sidecars (``*_session.json``) of the logs under ``path``.
+def load_sessions(path: str | Path, logs: list[LogFile] | None = None) -> pd.DataFrame:
+    """Load the provenance sidecars (``*_session.json``) of the logs under ``path`` (or of
+    ``logs``, :func:`find_logs` of ``path`` when the caller has them already).
 
     Returns
     -------
@@ -532,7 +535,7 @@ def load_sessions(path: str | Path) -> pd.DataFrame:
     if is_trial_table(path):
         return pd.DataFrame(columns=["participant", "session", "run", "task", "events_file"])
     rows = []
-    for log in find_logs(path):
+    for log in find_logs(path) if logs is None else logs:
         row = {
             "participant": log.participant,
             "session": log.session,

@@ -69,20 +69,23 @@ def _nonnegative(text: str) -> float:
     return nonnegative_float(text)
 
 
-def read_probes(args: argparse.Namespace, trials: pd.DataFrame, *, table: bool):
+def read_probes(
+    args: argparse.Namespace, trials: pd.DataFrame, *, table: bool, logs: list | None = None
+):
     """The trials with the startle T-score of each trial's probe (column ``startle``), the
     study's probes (None without any) and notes.
 
     ``table`` says whether DATA is a trial table (its ``startle`` column, if any, is the
-    source unless ``--startle-probes`` is given).
+    source unless ``--startle-probes`` is given); ``logs`` are DATA's events logs when
+    the caller has found them already.
     """
-    probes, notes = _probes(args, trials, table=table)
+    probes, notes = _probes(args, trials, table=table, logs=logs)
     if probes is not None:
         trials = startle.add_to_trials(trials, probes)
     return trials, probes, notes
 
 
-def _probes(args: argparse.Namespace, trials: pd.DataFrame, *, table: bool):
+def _probes(args: argparse.Namespace, trials: pd.DataFrame, *, table: bool, logs=None):
     notes: list[str] = []
     order = dict(zip(trials["phase"], trials["phase_order"]))
     if args.startle_probes:
@@ -106,7 +109,9 @@ def _probes(args: argparse.Namespace, trials: pd.DataFrame, *, table: bool):
             return startle.probes_from_trials(trials), notes
         return None, notes
     scoring = startle.StartleScoring(threshold=args.startle_threshold)
-    probes = startle.load_probes(args.data, channel=args.emg_channel, scoring=scoring, notes=notes)
+    probes = startle.load_probes(
+        args.data, channel=args.emg_channel, scoring=scoring, notes=notes, logs=logs
+    )
     if probes.empty:
         return None, notes
     return startle.finish_probes(probes, order), notes

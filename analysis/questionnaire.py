@@ -56,7 +56,10 @@ AWARENESS_COLUMNS = ("participant", "group", "awareness_items", "chosen", "aware
 
 
 def load_questionnaire(
-    path: str | Path, recorded: Sequence = (), sessions: pd.DataFrame | None = None
+    path: str | Path,
+    recorded: Sequence = (),
+    sessions: pd.DataFrame | None = None,
+    logs: Sequence | None = None,
 ) -> pd.DataFrame:
     """The questionnaire rows of the session logs under ``path``, one row per item asked.
 
@@ -70,6 +73,8 @@ def load_questionnaire(
     sessions : pandas.DataFrame, optional
         :func:`pavlov.analysis.load.load_sessions` of ``path`` (which run used which
         protocol).
+    logs : list of LogFile, optional
+        :func:`pavlov.analysis.load.find_logs` of ``path``, when the caller has them.
 
     Returns
     -------
@@ -81,7 +86,7 @@ def load_questionnaire(
     """
     items = _items_by_run(recorded, sessions)
     parts = []
-    for log in find_logs(path):
+    for log in find_logs(path) if logs is None else logs:
         if b"\tquestionnaire\t" not in log.path.read_bytes():
             continue  # most runs have none: skip parsing them a second time
         events = read_events(log.path)

@@ -376,11 +376,13 @@ def load_probes(
     channel: str | None = None,
     scoring: StartleScoring | None = None,
     notes: list | None = None,
+    logs: list | None = None,
 ) -> pd.DataFrame:
     """Score every probe of the session logs under ``path`` from their EMG recordings.
 
     Runs without probe rows are skipped; a run with probes but no EMG recording adds a
-    line to ``notes``.
+    line to ``notes``. ``logs``: :func:`pavlov.analysis.load.find_logs` of ``path``, when
+    the caller has them already.
 
     Returns
     -------
@@ -396,7 +398,7 @@ def load_probes(
     )
     from pavlov.analysis.physio import read_physio
 
-    logs = find_logs(path)
+    logs = find_logs(path) if logs is None else logs
     ranks = _session_ranks(logs)
     parts = []
     missing = []
