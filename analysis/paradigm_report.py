@@ -8,7 +8,8 @@
   tables;
 - :func:`gradient_outputs`: ``gradient.csv`` (by continuum position, within-subject 95 % CI),
   ``participant_gradient.csv``, ``gradient_scores.csv`` (linear deviation score and slope per
-  participant and phase), ``gradient.png`` and the report's tables.
+  participant and phase), ``gradient.png`` (and ``gradient_after_exclusions.png`` when the
+  exclusions leave anyone out) and the report's tables.
 
 Each returns what the report needs (:class:`Outputs`); the computing is in
 :mod:`pavlov.analysis.startle` and :mod:`pavlov.analysis.gradient`.
@@ -200,7 +201,8 @@ def gradient_outputs(
 
     ``keep`` (participant IDs) are those left after the chosen exclusions: when it leaves
     anyone out, the group gradient of the others is written too, as
-    ``gradient_after_exclusions.csv`` (like the curves' ``*_after_exclusions.csv``)."""
+    ``gradient_after_exclusions.csv`` and its figure ``gradient_after_exclusions.png``
+    (``.svg``, ``.pdf``), like the curves' ``*_after_exclusions`` outputs."""
     result = Outputs()
     measures = [response]
     if (
@@ -284,4 +286,12 @@ def gradient_outputs(
                     f"{stem}.png",
                 )
             )
+            # As curves_after_exclusions: the figure a reader compares with the excluded's
+            # absence, drawn only when the exclusions left someone out.
+            kept = tables.get("kept")
+            if kept is not None and (kept["response"] == measure).any():
+                stem += "_after_exclusions"
+                rows = kept[kept["response"] == measure]
+                written += save_figure(plot_gradient(rows, measure), out / stem, dpi=args.dpi)
+                result.figures.append(("The same after exclusions", f"{stem}.png"))
     return result

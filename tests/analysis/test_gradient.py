@@ -190,18 +190,41 @@ def test_gradient_after_exclusions_leaves_the_excluded_out(tmp_path):
     assert not (again / "gradient_after_exclusions.csv").exists()
 
 
-def analyze(data, out, *extra: str) -> int:
-    """`pavlov analyze DATA --out OUT` in process, without model fits or figures."""
+def analyze(data, out, *extra: str, figures: bool = False) -> int:
+    """`pavlov analyze DATA --out OUT` in process, without model fits (and without figures
+    unless ``figures``)."""
     import argparse
 
     from pavlov.analysis.cli import register
 
     parser = argparse.ArgumentParser(prog="pavlov")
     register(parser.add_subparsers())
+    no_figures = [] if figures else ["--no-figures"]
     args = parser.parse_args(
-        ["analyze", str(data), "--out", str(out), "--models", "--no-figures", *extra]
+        ["analyze", str(data), "--out", str(out), "--models", *no_figures, *extra]
     )
     return args.func(args)
+
+
+def test_gradient_figure_after_exclusions_is_drawn_and_reported_only_with_an_exclusion(tmp_path):
+    """With participant 3 excluded, analyze draws gradient_after_exclusions.png/.svg/.pdf
+    whose panel says n = 2 (the kept) and lists it in the report; without an exclusion it
+    draws none."""
+    path = gs_table(tmp_path, people=3)
+    table = pd.read_csv(path)
+    table.loc[(table["participant"] == 3) & (table["phase"] == "acq"), "response"] = np.nan
+    table.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert analyze(path, out, "--exclude", "missing", "--max-missing", "0.2", figures=True) == 0
+    for suffix in ("png", "svg", "pdf"):
+        assert (out / f"gradient_after_exclusions.{suffix}").stat().st_size > 1_000
+    svg = (out / "gradient_after_exclusions.svg").read_text()
+    assert "n = 2" in svg and "n = 3" in (out / "gradient.svg").read_text()
+    assert 'src="gradient_after_exclusions.png"' in (out / "report.html").read_text()
+    again = tmp_path / "again"
+    assert analyze(path, again, figures=True) == 0
+    assert (again / "gradient.png").exists()
+    assert not list(again.glob("gradient_after_exclusions.*"))
 
 
 def test_gradient_figure_draws_the_group_means_at_their_positions(tmp_path):
