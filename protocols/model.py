@@ -141,6 +141,9 @@ class RatingSpec:
         Online ratings: seconds after CS onset the scale appears.
     window : float
         Seconds the participant has to answer; an unanswered rating is logged ``n/a``.
+    feared_end : str
+        ``high`` or ``low``: the end a feared CS is rated towards (``low`` for a valence
+        scale whose low end is unpleasant); the simulated participant answers by it.
     """
 
     question: str
@@ -152,6 +155,7 @@ class RatingSpec:
     onset: float
     window: float
     source: Source
+    feared_end: str = "high"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ The model, kept deliberately simple:
   one whose highest ``peak`` among the pictures exceeds the next by at least ``aware_gap``
   (from acquisition on: the CS+ over the CS−; extinction does not unlearn which CS was
   followed by the US) — with the picture of that peak, by an unaware one at random; a scale
-  about a CS like a rating of that CS; any other item (a scale, a choice between texts)
+  about a CS like a rating of that CS, from the end the item says a feared CS is rated
+  towards (``feared_end``: ``low`` on a valence scale whose low end is unpleasant, so the
+  CS+ comes out less pleasant than the CS−); any other item (a scale, a choice between texts)
   about ``item_level`` of the way up its scale or list, with the rating noise. RTs are
   log-normal with median ``item_rt`` s; an item is missed only when the RT exceeds its
   window.
@@ -228,8 +230,11 @@ class SimulatedParticipant:
             value = float(spec.low + pool[int(self.rng.integers(len(pool)))])
         else:
             width = spec.high - spec.low
-            # A scale about a CS is answered like a rating of it (its expectation).
+            # A scale about a CS is answered like a rating of it (its expectation), counted
+            # from the end the item says fear lies at (a valence scale's low end).
             level = self.value(event.stimulus) if event.stimulus else p.item_level
+            if event.stimulus and spec.feared_end == "low":
+                level = 1.0 - level
             value = spec.low + level * width + self.rng.normal(0.0, p.noise * width)
             value = min(max(value, spec.low), spec.high)
             if spec.input == "keys" and len(spec.keys) >= 2:

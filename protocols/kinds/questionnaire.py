@@ -146,6 +146,15 @@ ITEM_KEYS: tuple[Key, ...] = (
         default=None,
     ),
     Key(
+        "feared_end",
+        "choice",
+        "`scale` items with a `cs`: the end a feared CS is rated towards, `high` (shock "
+        "expectancy, fear, arousal) or `low` (SAM valence, low = unpleasant); the simulated "
+        "participant rates the CS+ towards it",
+        enum=("high", "low"),
+        default="high",
+    ),
+    Key(
         "choices",
         "texts",
         "texts to choose from, shown side by side in this order (2–10)",
@@ -452,6 +461,11 @@ def _read_item(ctx: ReadContext, parent: Section, node, key: str) -> Questionnai
     for name, only in (("anchors", "scale"), ("cs", "scale")):
         if section.has(name) and form != only:
             section.fail(name, f"{name} only on a {only} item", f"{name} on a {form} item")
+    if section.has("feared_end") and not (form == "scale" and section.has("cs")):
+        section.fail(
+            "feared_end", "feared_end only on a scale item with a cs", "feared_end without one"
+        )
+    feared_end = read_key(section, ITEM_KEY["feared_end"])
     aware = bool(read_key(section, ITEM_KEY["awareness"]))
     if aware and form == "choices":
         section.fail(
@@ -464,6 +478,13 @@ def _read_item(ctx: ReadContext, parent: Section, node, key: str) -> Questionnai
             "awareness",
             "a cs on an awareness scale item (the CS whose expectancy it asks)",
             "awareness without a cs",
+        )
+    if aware and feared_end == "low":
+        # The awareness rule (CS+ rated above every CS−) reads a high answer as expected.
+        section.fail(
+            "feared_end",
+            "feared_end: high on an awareness item (it asks shock expectancy)",
+            "low",
         )
     choices: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
@@ -532,6 +553,7 @@ def _read_item(ctx: ReadContext, parent: Section, node, key: str) -> Questionnai
         onset=0.0,
         window=window,
         source=ctx.source(section.line),
+        feared_end=feared_end,
     )
     return QuestionnaireItem(
         id=item_id,

@@ -165,6 +165,29 @@ MISTAKES = [
         r"the CS\+ rated above every CS−\), got none for a CS−",
     ),
     (
+        '        choices: ["yes", "no", unsure]',
+        '        choices: ["yes", "no", unsure]\n        feared_end: low',
+        r"36: phases\.post\.items\[2\]\.feared_end: expected feared_end only on a scale item "
+        r"with a cs, got feared_end without one",
+    ),
+    (
+        "        anchors: [not at all, extremely]",
+        "        anchors: [not at all, extremely]\n        feared_end: low",
+        r"28: phases\.post\.items\[0\]\.feared_end: expected feared_end only on a scale item "
+        r"with a cs, got feared_end without one",
+    ),
+    (
+        "        anchors: [not at all, extremely]",
+        "        anchors: [not at all, extremely]\n        cs: CS+\n        feared_end: up",
+        r"29: phases\.post\.items\[0\]\.feared_end: expected one of high, low, got '?up'?.*",
+    ),
+    (
+        "        picture_choice: [CS+, CS-]\n        awareness: true",
+        "        scale: [0, 10]\n        cs: CS+\n        awareness: true\n        feared_end: low",
+        r"33: phases\.post\.items\[1\]\.feared_end: expected feared_end: high on an awareness "
+        r"item \(it asks shock expectancy\), got low",
+    ),
+    (
         "      - id: sleep",
         "      - id: aware",
         r"33: phases\.post\.items\[2\]\.id: expected an id used once in the phase, got 'aware' "

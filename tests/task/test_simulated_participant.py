@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pavlov.protocols import build_schedule, load_protocol
-from pavlov.task.simulated_participant import SimulatedParticipant
+from pavlov.task.simulated_participant import LearnerParameters, SimulatedParticipant
 
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
 
@@ -87,3 +89,30 @@ def test_without_a_continuum_the_expectation_is_the_value():
     learner.replay(build_schedule(protocol, "3", "day1").events)
     assert learner.distances == {}
     assert all(learner.value(s) == v for s, v in learner.values.items())
+
+
+def test_valence_items_rate_the_cs_plus_less_pleasant_than_the_cs_minus():
+    """In the bundled trace study the SAM valence items (feared_end: low, 1 = very
+    unpleasant) come out with the CS+ rated less pleasant than the CS− for every simulated
+    participant, and a noiseless learner's answer to such an item mirrors its answer to
+    the same scale read with the feared end high."""
+    from dataclasses import replace
+
+    from pavlov.task.simulate import simulate_session
+
+    protocol = load_protocol(PROTOCOLS / "trace_conditioning.yaml")
+    items = {i.id: i for i in protocol.phases["debrief"].spec.items}
+    assert {items[v].rating.feared_end for v in ("valence_csplus", "valence_csminus")} == {"low"}
+    for participant in ("01", "02", "03", "04"):
+        schedule = build_schedule(protocol, participant, "day1")
+        rows = simulate_session(protocol, schedule).rows
+        answers = {r["item"]: r["rating"] for r in rows if r.get("trial_type") == "questionnaire"}
+        assert answers["valence_csplus"] < answers["valence_csminus"], answers
+    learner = SimulatedParticipant(7, parameters=LearnerParameters(noise=0.0))
+    learner.replay(e for e in schedule.events if e.phase != "debrief")
+    item = next(e for e in schedule.events if e.item == "valence_csplus")
+    valence = items["valence_csplus"].rating
+    as_valence = learner.rate(item, valence)[0]
+    as_fear = learner.rate(item, replace(valence, feared_end="high"))[0]
+    assert as_fear == pytest.approx(1 + 8 * learner.value(item.stimulus))
+    assert as_valence == pytest.approx(9 - 8 * learner.value(item.stimulus))
