@@ -227,3 +227,43 @@ def test_psychopy_display_opens_each_phase_probe_at_its_volume(xvfb, tmp_path):
         assert [(kind, file) for kind, file, _ in played] == [("play", noise)]
     finally:
         display.close()
+
+
+def test_a_trial_is_logged_when_it_ends_not_after_its_iti_probe(protocol, monkeypatch):
+    """Each trial's rows go to the log writer within a few frames of the trial's end (its
+    CS and US over), also when its ITI holds a startle probe: a trial kept open until that
+    probe (up to 3/4 of the ITI, 4.5 s here) is lost by a kill -9, a crash or an X server
+    death in the meantime, and `--resume` then shows the participant the CS+ again (its US
+    refused by the ledger). Seen with `pavlov run` and a pty TTL box: 2 s after the first
+    US the events log had no row (without ITI probes it had the trial). Played at speed 1
+    on the frame clock; the submit time is taken on the run loop's thread."""
+    from pavlov.task.log import LogWriter
+
+    clock = FrameClock()
+    submitted: dict[tuple[str, int], float] = {}
+    original = LogWriter.submit
+
+    def submit(self, rows, counts_event):
+        for row in rows:
+            if row.get("trial_type") == "cs":
+                submitted.setdefault((row["phase"], row["trial"]), clock.now())
+        return original(self, rows, counts_event)
+
+    monkeypatch.setattr(LogWriter, "submit", submit)
+    run = run_fast(protocol, "day1", "01", speed=1.0, display=RecordingDisplay(clock))
+    assert run.error is None and run.result.end_reason == "completed"
+    trials = [e for e in run.schedule.events if e.kind == "trial"]
+    late = {}
+    for event in trials:
+        row = next(
+            r for r in run.log.rows
+            if r["trial_type"] == "cs" and r["phase"] == event.phase and r["trial"] == event.index
+        )  # fmt: skip
+        # Submit time minus the trial's end in log time (one constant offset for all).
+        ends = row["onset"] + event.duration
+        late[event.index] = submitted[(event.phase, event.index)] - run.result.zero - ends
+    probed = {e.index for e in trials if any(at >= e.duration for at in e.probes)}
+    assert probed and set(late) - probed  # trials with and without an ITI probe
+    prompt = min(late.values())  # a trial without an ITI probe: written as it ends
+    delays = {i: round(seconds - prompt, 3) for i, seconds in late.items()}
+    assert all(seconds < 0.25 for seconds in delays.values()), (delays, probed)
