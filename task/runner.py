@@ -362,6 +362,10 @@ class _Session:
         self.keys = self.display.poll_keys()
         if self.scanning:
             self.poll_scanner(t)
+        if self.pending is not None:
+            # A completed event waiting for its train report is queued for writing as soon
+            # as the report comes, whatever is on screen (the ITI, a trial's ITI probe).
+            self.settle_pending(force=False)
         if self.keys and any(k == ESCAPE_KEY for k, _ in self.keys):
             raise _EscapePressed
         return t
@@ -399,7 +403,6 @@ class _Session:
         """Flip ``scene`` until the next flip is the one nearest ``target`` (clock time)."""
         while self.last_flip is None or self.last_flip + 1.5 * self.period <= target:
             self.frame(scene)
-            self.settle_pending(force=False)
             self.tick()
 
     def tick(self, note: str = "") -> None:
@@ -709,6 +712,27 @@ class _Session:
             self.slip += self.to_log(end) - (planned + event.duration)
         self.pending = _Pending(rows, shown.train, shown.us_row)
         self.settle_pending(force=False)
+        if shown.then is not None and self.fatal is None:
+            self.play_rest(event, shown.then)
+
+    def play_rest(self, event: Event, then: Callable[[], list[tuple[float, dict]]]) -> None:
+        """Present what follows a completed event (a trial's ITI probes); log its rows after
+        the event's.
+
+        The event's rows are queued already (or wait for its train report only), so a kill
+        now loses no completed trial. Escape here skips the rest: the event is done and is
+        not presented again (its ITI probes are not in the log).
+        """
+        try:
+            rows = then()
+        except _EscapePressed:
+            self.confirm_quit()
+            self.console.message(f"{event_kind(event.kind).describe(event)}: ITI probe skipped")
+            return
+        if self.pending is not None:
+            self.pending.rows.extend(rows)  # still waiting for the train: written with it
+        else:
+            self.submit(rows, counts_event=False)
 
     def stim_file(self, kind: str, name: str | None) -> str | None:
         """The ``stim_file`` of a CS (``cs``) or US (``us``): the resolved file's label."""

@@ -295,12 +295,18 @@ class Presented:
     end : float or None
         For self-paced events, the clock time they really ended (later events move by
         the overrun); None when the event kept its planned duration.
+    then : callable or None
+        What the event still presents once it is complete (a trial's ITI startle
+        probes): the run loop queues ``rows`` for writing first, so that a completed
+        event is never held back from the disk by what follows it, then calls
+        ``then()``, which returns the rows of what it presented (logged after them).
     """
 
     rows: list[tuple[float, dict[str, object]]]
     train: str | None = None
     us_row: dict[str, object] | None = None
     end: float | None = None
+    then: Callable[[], list[tuple[float, dict[str, object]]]] | None = None
 
 
 # -- simulating ------------------------------------------------------------------------

@@ -6,13 +6,14 @@ A trial is made of timed components, as a PsychoPy Builder routine is: the CS
 (:class:`CSComponent`), the US or its omission (:class:`OutcomeComponent`) and the online
 rating (:class:`RatingComponent`). Each says what it queues before the flip that shows a
 refresh, what it adds to the scene, what it records after the flip, and when it is done;
-the trial ends when every component is.
+the trial ends when every component is. A startle probe in the ITI after the CS is presented
+once the trial's rows are on their way to the disk (:attr:`Presented.then`).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -534,21 +535,28 @@ def outcome_row(event: Event) -> dict[str, object]:
 
 
 def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
-    """A CS (with its US or omission, and an online rating if asked), then its offset."""
+    """A CS (with its US or omission, and an online rating if asked), then its offset.
+
+    The trial is complete, and its rows due, when its CS, US and rating are over; a startle
+    probe in the ITI after it is presented by :attr:`Presented.then`, once the run loop has
+    queued the trial's rows (a kill before that probe must not lose the trial).
+    """
     label = f"{event.phase}/{event.index}"
     cs = CSComponent(stage, event, label)
     outcome = OutcomeComponent(stage, event, label)
     rating_spec = stage.protocol.phases[event.phase].rating if event.online_rating else None
     rating = RatingComponent(stage, event, label, rating_spec, cs.n) if rating_spec else None
     probes = [ProbeComponent(stage, event, k, label) for k in range(len(event.probes))]
+    Part = CSComponent | OutcomeComponent | RatingComponent | ProbeComponent
+    in_iti = [probe for k, probe in enumerate(probes) if event.probes[k] >= event.duration]
     for k, probe in enumerate(probes):
         # Never two probes on one refresh, nor an ITI probe on the CS's last (at a high
         # --speed a whole trial can fit in a refresh or two).
-        if event.probes[k] >= event.duration:
+        if probe in in_iti:
             probe.k = max(probe.k, cs.n)
         if k:
             probe.k = max(probe.k, probes[k - 1].k + 1)
-    components: list[CSComponent | OutcomeComponent | RatingComponent | ProbeComponent] = [
+    components: list[Part] = [
         cs,
         outcome,
         *probes,
@@ -556,22 +564,31 @@ def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
     if rating is not None:
         components.append(rating)
     t0: float | None = None
+    t = 0.0
     f = 0
-    while True:
-        # Before the flip that shows refresh ``f``: queue what starts on it.
-        scene = Scene()
-        for component in components:
-            component.before(f)
-            scene = component.dress(f, scene)
-        t = stage.frame(scene)
-        if t0 is None:
-            t0 = t
-        i = stage.refresh_index(t, t0, f)
-        for component in components:
-            component.after(t, i)
-        f = i + 1
-        if all([component.done(i, f) for component in components]):
-            break
+
+    def show(shown: Sequence[Part], until: Sequence[Part]) -> None:
+        # Refreshes of the ``shown`` components until those in ``until`` are done.
+        nonlocal t0, t, f
+        while True:
+            # Before the flip that shows refresh ``f``: queue what starts on it.
+            scene = Scene()
+            for component in shown:
+                component.before(f)
+                scene = component.dress(f, scene)
+            t = stage.frame(scene)
+            if t0 is None:
+                t0 = t
+            i = stage.refresh_index(t, t0, f)
+            for component in shown:
+                component.after(t, i)
+            f = i + 1
+            if all([component.done(i, f) for component in until]):
+                return
+
+    # An ITI probe due while the US or the rating still runs sounds with them.
+    show(components, [component for component in components if component not in in_iti])
+    assert t0 is not None  # show() flips at least once
     stage.participant.observe(event, event.reinforced)
     row = cs_row(stage, event)
     row["duration"] = ((cs.offset or t) - t0) * stage.speed
@@ -581,8 +598,19 @@ def present_trial(stage: Stage, event: Event, planned: float) -> Presented:
     us = outcome.row(t0)
     if us is not None:
         rows.append(us)
-    rows.extend(probe.row(t0) for probe in probes)
-    return Presented(rows, train=outcome.train, us_row=us[1] if us is not None else None)
+    later = [probe for probe in in_iti if probe.onset is None]
+    rows.extend(probe.row(t0) for probe in probes if probe not in later)
+    then = None
+    if later:
+        start = t0
+
+        def then() -> list[tuple[float, dict[str, object]]]:
+            # The CS's offset screen with the probes; not the US: its row is taken (a
+            # stall that skipped it must not start it now, late and unlogged).
+            show([cs, *later], later)
+            return [probe.row(start) for probe in later]
+
+    return Presented(rows, train=outcome.train, us_row=us[1] if us is not None else None, then=then)
 
 
 def simulate_trial(sim: Rehearsal, event: Event, onset: float) -> Simulated:

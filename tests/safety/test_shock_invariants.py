@@ -275,18 +275,24 @@ def test_late_flip_makes_the_guard_refuse_a_late_shock(fast):
     assert len(run.shock.trains) == len(shock_events(run)) - 1
 
 
-def test_stall_before_the_us_flip_does_not_carry_the_shock_late(fast):
-    """A 20-frame stall on the flip before the US, in a trial kept open by an ITI startle
-    probe: the loop reaches the US 0.33 s late, and the guard (its window counted from the
-    planned flip) refuses the train instead of giving it late."""
-    protocol = load_protocol(BUNDLED[0].parent / "fear_generalisation.yaml")
+def test_stall_before_the_us_flip_does_not_carry_the_shock_late(fast, tmp_path):
+    """A 20-frame stall on the flip before the US, in a trial kept open by its CS (a US in
+    mid-CS): the loop reaches the US 0.33 s late, and the guard (its window counted from the
+    planned flip) refuses the train instead of giving it late. (A trial's ITI startle probe
+    no longer keeps it open: it is presented after the trial is logged.)"""
+    text = (BUNDLED[0].parent / "fear_generalisation.yaml").read_text(encoding="utf-8")
+    # The CS+ runs 3.9 s (23 refreshes at speed 10) after the shock, more than the stall.
+    mid = (
+        "    cs_duration: 8                # the shock co-terminates with the CS+ (us_onset 7.9 s)"
+    )
+    assert mid in text
+    path = tmp_path / "fear_generalisation.yaml"
+    path.write_text(text.replace(mid, "    cs_duration: 8\n    us_onset: 4"), encoding="utf-8")
+    protocol = load_protocol(path)
     session = protocol.sessions[0].name
     probe = fast(protocol, session, speed=10.0)
-    label, event = next(
-        (label, e)
-        for label, e in shock_events(probe).items()
-        if e.kind == "trial" and any(at >= e.duration for at in e.probes)
-    )
+    label, event = next((label, e) for label, e in shock_events(probe).items() if e.kind == "trial")
+    assert event.us_onset == 4
     rows = {(r["phase"], r["trial_type"], r["trial"]): r for r in probe.log.rows}
     planned = planned_us_clock(probe, event, rows)
     number = next(i for i, (t, _) in enumerate(probe.display.frames) if abs(t - planned) < EPS)

@@ -267,3 +267,47 @@ def test_a_trial_is_logged_when_it_ends_not_after_its_iti_probe(protocol, monkey
     prompt = min(late.values())  # a trial without an ITI probe: written as it ends
     delays = {i: round(seconds - prompt, 3) for i, seconds in late.items()}
     assert all(seconds < 0.25 for seconds in delays.values()), (delays, probed)
+
+
+class _EscapeThenNo(RecordingDisplay):
+    """A recording display whose experimenter presses Escape at flip ``at``, then n."""
+
+    def __init__(self, clock, at: int) -> None:
+        super().__init__(clock)
+        self.at = at
+
+    def poll_keys(self):
+        keys = super().poll_keys()
+        if len(self.frames) in (self.at, self.at + 3):
+            keys.append(("escape" if len(self.frames) == self.at else "n", self.clock.now()))
+        return keys
+
+
+def test_escape_while_a_trial_waits_for_its_iti_probe_does_not_replay_the_trial(protocol):
+    """Escape, then n, after a trial ended but before its ITI probe: the trial, logged
+    already, is not shown again (one cs row), its ITI probe is skipped (not logged, the
+    console says so) and the session completes."""
+    first = run_fast(protocol, "day1", "01", speed=SPEED, display=RecordingDisplay(FrameClock()))
+    event = next(
+        e for e in first.schedule.events if e.kind == "trial" and any(a >= e.duration for a in e.probes)
+    )  # fmt: skip
+    cs = next(
+        r for r in first.log.rows
+        if r["trial_type"] == "cs" and (r["phase"], r["trial"]) == (event.phase, event.index)
+    )  # fmt: skip
+    # Log time halfway between the CS's end and the ITI probe, as a flip number.
+    halfway = cs["onset"] + (event.duration + max(event.probes)) / 2
+    clock_time = first.result.zero + (halfway - first.schedule.events[0].onset) / SPEED
+    number = next(i for i, (t, _) in enumerate(first.display.frames) if t >= clock_time)
+
+    run = run_fast(protocol, "day1", "01", speed=SPEED, display=_EscapeThenNo(FrameClock(), number))
+    assert run.error is None and run.result.end_reason == "completed"
+    shown = [
+        r for r in run.log.rows
+        if r["trial_type"] == "cs" and (r["phase"], r["trial"]) == (event.phase, event.index)
+    ]  # fmt: skip
+    assert len(shown) == 1
+    probes = [r["value"] for r in run.log.rows if r["trial_type"] == "probe"]
+    skipped = (event.probe or 0) + len(event.probes) - 1  # the trial's ITI probe: its last
+    assert skipped not in probes and len(probes) == len(run.schedule.probes) - 1
+    assert any("ITI probe skipped" in m for m in run.console.messages)
