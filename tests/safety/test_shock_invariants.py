@@ -191,6 +191,45 @@ def test_shock_invariants_ci(fast, path):
         assert totals["trains"] == 0
 
 
+def trace_with_shocks(folder: Path) -> Path:
+    """trace_conditioning.yaml with its noise US made a shock (no bundled protocol gives a
+    shock after a trace gap), written into ``folder``."""
+    text = (BUNDLED[0].parent / "trace_conditioning.yaml").read_text(encoding="utf-8")
+    sound = """us:
+  noise:
+    type: sound
+    file: us/noise_burst.wav      # 1 s of white noise (stimuli/generate.py)
+    duration: 1.0
+"""
+    shock = """us:
+  noise:
+    type: shock
+    train: {pulse_width: 0.002, interval: 0.02, count: 5}
+    duration: 0.1
+
+safety:
+  max_shocks: 12
+  max_train_duration: 0.5
+"""
+    assert sound in text
+    path = folder / "trace_shock.yaml"
+    path.write_text(text.replace(sound, shock), encoding="utf-8")
+    return path
+
+
+def test_shock_invariants_of_trace_trials(fast, tmp_path):
+    """150 random sessions of a trace protocol with a shock US keep every shock invariant:
+    each train on the flip planned after the trace gap (or refused after a stall), none
+    twice, the line low at the end."""
+    path = trace_with_shocks(tmp_path)
+    protocol = load_protocol(path)
+    trace = [e for e in fast(protocol, "day1", speed=50.0).schedule.events if e.reinforced]
+    assert trace and all(e.us_onset == 7.0 for e in trace)  # 4-s CS, 3-s gap
+    totals = play_many(fast, path, SESSIONS_CI, seed=7)
+    assert totals["sessions"] == SESSIONS_CI
+    assert totals["trains"] > SESSIONS_CI
+
+
 @pytest.mark.long
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
 def test_shock_invariants_long(fast, path):
