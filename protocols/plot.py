@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from pavlov.protocols.events import Event, Schedule
-from pavlov.protocols.kinds.questionnaire import QuestionnaireItem, QuestionnaireSpec
+from pavlov.protocols.kinds.questionnaire import QuestionnaireItem, item_of
 from pavlov.protocols.model import Protocol
 
 __all__ = [
@@ -361,10 +361,8 @@ def _answers(item: QuestionnaireItem, event: Event) -> dict[str, str]:
 
 
 def _item(protocol: Protocol, event: Event) -> QuestionnaireItem:
-    """The questionnaire item a ``questionnaire`` event asks (its phase's n-th item)."""
-    spec = protocol.phases[event.phase].spec
-    assert isinstance(spec, QuestionnaireSpec)  # only questionnaire phases schedule items
-    return spec.items[event.index - 1]
+    """The questionnaire item a ``questionnaire`` event asks."""
+    return item_of(protocol, event)
 
 
 def _colour(roles: Mapping[str, str], event: Event) -> str:

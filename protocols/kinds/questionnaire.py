@@ -32,6 +32,7 @@ from pavlov.protocols.kinds.base import (
 )
 from pavlov.protocols.kinds.keys import Key, read_key
 from pavlov.protocols.kinds.present import base_row, rating_columns
+from pavlov.protocols.kinds.rating import rated_faces
 from pavlov.protocols.kinds.screen import ChoiceView, RatingView, Scene
 from pavlov.protocols.kinds.shared import (
     CONTEXT,
@@ -142,7 +143,8 @@ ITEM_KEYS: tuple[Key, ...] = (
         "cs",
         "role",
         "`scale` items: the CS role whose picture (this participant's) is shown above the "
-        "scale, e.g. SAM valence or arousal of the CS+",
+        "scale, e.g. SAM valence or arousal of the CS+ (a GS on a circle: asked about each "
+        "of its two stimuli)",
         default=None,
     ),
     Key(
@@ -226,7 +228,9 @@ def item_of(protocol: Protocol, event: Event) -> QuestionnaireItem:
     """The item a ``questionnaire`` event asks."""
     spec = protocol.phases[event.phase].spec
     assert isinstance(spec, QuestionnaireSpec)
-    return spec.items[event.index - 1]
+    # By id: an item about a circle's GS is asked once per stimulus, so the event's number
+    # counts questions, not items.
+    return next(item for item in spec.items if item.id == event.item)
 
 
 def _option(item: QuestionnaireItem, value: float) -> int:
@@ -402,9 +406,16 @@ class QuestionnaireKind(Kind):
     def expand(self, phase: Phase, x: Expansion) -> list[Event]:
         spec = phase.spec
         assert isinstance(spec, QuestionnaireSpec)
-        itis = x.itis(spec.iti, len(spec.items))
+        # A scale about a circle's GS is asked about each of its two stimuli (both shown in
+        # its trials), one after the other; every other item once.
+        asked = [
+            (item, stimulus)
+            for item in spec.items
+            for stimulus in (rated_faces(x.cell, item.cs) if item.cs else (None,))
+        ]
+        itis = x.itis(spec.iti, len(asked))
         events = []
-        for i, item in enumerate(spec.items):
+        for i, (item, stimulus) in enumerate(asked):
             roles = tuple(x.stream.shuffled(item.roles)) if item.roles else ()
             events.append(
                 Event(
@@ -417,7 +428,7 @@ class QuestionnaireKind(Kind):
                     item=item.id,
                     cs=item.cs,
                     cs_type=cs_type(item.cs) if item.cs else None,
-                    stimulus=x.cell.cs[item.cs] if item.cs else None,
+                    stimulus=stimulus,
                     choices=roles,
                     pictures=tuple(x.cell.cs[role] for role in roles),
                 )

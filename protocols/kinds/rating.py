@@ -1,11 +1,12 @@
 """``rating``: post-phase ratings, each CS role once in a seeded order, with its CS on
-screen and the scale until answered or timed out."""
+screen and the scale until answered or timed out. A generalisation stimulus on a circle
+(``cs.circle``) has two stimuli, both shown in its trials: each is rated on its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pavlov.protocols.events import Event
+from pavlov.protocols.events import Cell, Event
 from pavlov.protocols.kinds.base import (
     EventKind,
     Expansion,
@@ -26,7 +27,7 @@ from pavlov.protocols.kinds.shared import CONTEXT, INSTRUCTIONS, rating_key, rea
 from pavlov.protocols.model import ITISpec, Phase, PhaseSpec, RatingSpec, cs_type
 from pavlov.protocols.reader import Section, describe
 
-__all__ = ["RATING", "RatingKind", "RatingPhaseSpec", "present_rating"]
+__all__ = ["RATING", "RatingKind", "RatingPhaseSpec", "present_rating", "rated_faces"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,11 @@ class RatingPhaseSpec(PhaseSpec):
 KEYS = (
     INSTRUCTIONS,
     Key(
-        "rate", "roles", "rated once each, in a seeded order", default=None, default_doc="all roles"
+        "rate",
+        "roles",
+        "rated once each, in a seeded order (a GS on a circle: each of its two stimuli)",
+        default=None,
+        default_doc="all roles",
     ),
     rating_key("the scale (below)", required=True),
     Key("iti", "iti", "pause between items", default=1.0, type_doc="seconds", default_doc="1"),
@@ -162,8 +167,15 @@ class RatingKind(Kind):
     def expand(self, phase: Phase, x: Expansion) -> list[Event]:
         spec = phase.spec
         assert isinstance(spec, RatingPhaseSpec) and spec.rating is not None
-        roles = x.stream.shuffled(spec.rate)
-        itis = x.itis(spec.iti, len(roles))
+        if x.cell.faces:
+            # A GS on a circle is two stimuli, both seen in its trials: each is rated on its
+            # own (as FearGen rated every face), the pairs shuffled apart like the roles.
+            rated = x.stream.shuffled(
+                [(role, face) for role in spec.rate for face in rated_faces(x.cell, role)]
+            )
+        else:
+            rated = [(role, x.cell.cs[role]) for role in x.stream.shuffled(spec.rate)]
+        itis = x.itis(spec.iti, len(rated))
         return [
             Event(
                 **x.base,
@@ -174,7 +186,13 @@ class RatingKind(Kind):
                 iti=itis[i],
                 cs=role,
                 cs_type=cs_type(role),
-                stimulus=x.cell.cs[role],
+                stimulus=stimulus,
             )
-            for i, role in enumerate(roles)
+            for i, (role, stimulus) in enumerate(rated)
         ]
+
+
+def rated_faces(cell: Cell, role: str) -> tuple[str, ...]:
+    """The stimuli a rating or question about ``role`` asks about: a circle's GS has two
+    (both shown in its trials), any other role its one."""
+    return tuple(cell.faces.get(role, (cell.cs[role],)))

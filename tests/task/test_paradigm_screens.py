@@ -161,3 +161,84 @@ def test_a_scale_about_a_cs_shows_this_participants_picture_with_the_scale(windo
         assert (question.min(axis=2) > 200).sum() > 30
         shown.append(picture)
     assert sorted(shown) == ["blue", "yellow"]  # the two cells show different pictures
+
+
+#: FearGen-like, small: four squares on a circle (the CS− opposite the CS+, GS1 the two
+#: squares beside the CS+), a generalisation phase, then a post-phase rating of every role
+#: and a SAM valence question about GS1.
+CIRCLE = """\
+pavlov: 1
+study: Ratings of a circle's GS
+task: circle
+seed: 11
+cs:
+  roles: [CS+, GS1, CS-]
+  circle: true
+  stimuli:
+    red: {shape: square, color: "#dc1e1e"}
+    green: {shape: square, color: "#1edc1e"}
+    blue: {shape: square, color: "#1e1edc"}
+    yellow: {shape: square, color: "#dcdc1e"}
+us:
+  flash: {type: image, file: cs/checker.png, duration: 0.5}
+phases:
+  test:
+    type: generalisation
+    trials: 2
+    reinforced: {CS+: 1}
+    cs_duration: 2
+    iti: 1
+  after:
+    type: rating
+    iti: 1
+    rating: {question: "How much did you expect the flash?", scale: [0, 10], window: 10}
+  questions:
+    type: questionnaire
+    items:
+      - id: valence_gs1
+        text: How pleasant is this square?
+        cs: GS1
+        scale: [1, 9]
+        anchors: [very unpleasant, very pleasant]
+        feared_end: low
+        window: 20
+sessions:
+  - name: s1
+    phases: [test, after, questions]
+"""
+
+
+def test_a_rating_or_question_about_a_circles_gs_shows_each_square_its_trials_showed(
+    window, tmp_path
+):
+    """On a circle, the post-phase rating and the valence question about GS1 show, one
+    screen each, both squares GS1's trials showed (each drawn in its colour at the centre
+    with the scale, and named in the row's stimulus), in two rotation cells."""
+    path = tmp_path / "circle.yaml"
+    path.write_text(CIRCLE, encoding="utf-8")
+    protocol = load_protocol(path)
+    colours = {
+        name: tuple(int(cs.color[i : i + 2], 16) for i in (1, 3, 5))
+        for name, cs in protocol.cs.items()
+    }
+    for participant in ("01", "02"):
+        schedule, rows = presented(protocol, participant, "s1")
+        window.load(protocol, schedule, prepare_stimuli(protocol, schedule))
+        faces = schedule.cell.faces["GS1"]
+        assert len(set(faces)) == 2
+        trials = {row["stimulus"] for row, _ in rows if row["trial_type"] == "cs"
+                  and row["cs"] == "GS1"}  # fmt: skip
+        assert trials == set(faces)
+        for kind in ("rating", "questionnaire"):
+            about = [(row, scene) for row, scene in rows
+                     if row["trial_type"] == kind and row["cs"] == "GS1"]  # fmt: skip
+            assert sorted(row["stimulus"] for row, _ in about) == sorted(faces), kind
+            for row, scene in about:
+                assert scene.cs == row["stimulus"] and scene.rating is not None
+                image = shot(window, scene)
+                centre = image[H // 2, W // 2]
+                assert all(abs(a - b) <= 6 for a, b in zip(centre, colours[row["stimulus"]]))
+                line = image[round(H / 2 + 0.3 * H) - 2 : round(H / 2 + 0.3 * H) + 3, W // 2]
+                assert line.max() >= 200  # the scale line under the square
+        ratings = [row for row, _ in rows if row["trial_type"] == "rating"]
+        assert sorted(r["cs"] for r in ratings) == ["CS+", "CS-", "GS1", "GS1"]
