@@ -719,6 +719,11 @@ def _resolve_window(
         return lo, hi
     if method == "btp":
         return (0.5, 4.5)
+    if window == "FIR":
+        # The first interval, 1-4 s after CS onset, does not depend on how long the CS is:
+        # a short CS (2 s) or a rehearsal at --speed, whose logged durations are whole
+        # frames times the speed, is still scored (SIR and TIR need the CS to last 3 s).
+        return EZYSCR_WINDOWS["FIR"]
     if not np.isfinite(cs_duration):
         raise SCRError(
             f"window {window!r}: expected a CS duration (events 'duration' or cs_duration), "

@@ -360,6 +360,18 @@ def test_score_events_baseline_to_peak_and_windows(session):
     assert (sir[cs] == 0).all()
 
 
+def test_first_interval_of_a_short_cs_is_scored(session):
+    """A CS shorter than 3 s (a 2-s design, or a --speed rehearsal's frame-long durations)
+    still gets its FIR (1-4 s) score; SIR and TIR, which need the CS length, refuse it."""
+    path, events, amplitudes = session
+    short = events.assign(duration=np.where(events["trial_type"] == "cs", 2.0, 0.0))
+    scores = score_events(short, path, window="FIR")
+    cs = short["trial_type"] == "cs"
+    np.testing.assert_allclose(scores[cs].to_numpy(), amplitudes, atol=0.02)
+    with pytest.raises(SCRError, match="at least 3 s"):
+        score_events(short, path, window="TIR")
+
+
 def test_score_events_outside_recording_is_nan(session):
     """A trial after the recording ends scores NaN, not 0."""
     path, events, _ = session
