@@ -191,3 +191,19 @@ def test_simulate_refuses_a_participant_the_code_list_lacks(tmp_path):
     assert done.stderr == (
         "pavlov: --unblind: expected --codes FILE (the list that holds the arms)\n"
     )
+
+
+def test_a_participants_tsv_not_in_utf8_stops_the_run_before_any_file(xvfb, tmp_path):
+    """With a Latin-1 participants.tsv in the dataset (saved from Excel), `pavlov run`
+    exits 2 with one line naming the file and creates no run file; it was an internal
+    error (exit 1) after the events log and a session record saying `end_reason: running`
+    were written, so the next attempt needed --resume of a run that never started."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "participants.tsv").write_bytes(b"participant_id\tnote\nsub-99\tM\xfcller\n")
+    trace = PROTOCOLS / "trace_conditioning.yaml"
+    done = run(xvfb, data, trace, "03", "day1")
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "participants.tsv" in last and "internal error" not in done.stderr, done.stderr
+    assert not list(data.glob("sub-03/**/*_session.json"))

@@ -11,6 +11,7 @@ from pavlov.task.sidecar import (
     SessionRecord,
     add_participant,
     package_versions,
+    participant_row,
     write_dataset_description,
 )
 
@@ -52,3 +53,20 @@ def test_versions_name_the_stack():
     """Package versions include python, numpy and psychopy."""
     versions = package_versions()
     assert {"python", "numpy", "psychopy"} <= set(versions)
+
+
+def test_participants_tsv_not_in_utf8_is_one_line(tmp_path):
+    """A participants.tsv a lab saved from Excel in Latin-1 (``Müller`` as byte 0xFC) is a
+    one-line LogError naming the file when pavlov reads it for the arm or adds a
+    participant, not an internal UnicodeDecodeError (``pavlov run`` of an arms protocol
+    failed so before any window; of any protocol, after its log and session record were
+    created, leaving ``end_reason: running``)."""
+    (tmp_path / "participants.tsv").write_bytes(b"participant_id\tnote\nsub-99\tM\xfcller\n")
+    for call in (
+        lambda: participant_row(tmp_path, "03"),
+        lambda: add_participant(tmp_path, "03", {"arm": "a", "group": "a"}),
+    ):
+        with pytest.raises(LogError) as error:
+            call()
+        assert str(tmp_path / "participants.tsv") in str(error.value)
+        assert "\n" not in str(error.value)
