@@ -319,7 +319,8 @@ def run_command(args) -> int:
     from pavlov.protocols import build_schedule, load_protocol
     from pavlov.protocols.cli import print_warnings
     from pavlov.stimuli.check import prepare_stimuli
-    from pavlov.task.log import run_paths
+    from pavlov.task.log import LogError, run_paths
+    from pavlov.task.sidecar import participant_row
 
     protocol = load_protocol(args.protocol)
     print_warnings(protocol)
@@ -328,6 +329,12 @@ def run_command(args) -> int:
     if participant is None:
         participant = _ask_participant(has_display)
     participant = bids_label(participant, "--participant")
+    # participants.tsv is rewritten once the run's log and record exist: one that cannot
+    # be read (not UTF-8, not a regular file) stops the run now, before any file is made.
+    try:
+        participant_row(args.data, participant)
+    except LogError as error:  # the lab's file to fix (exit 2), not a disk fault
+        raise RunError(str(error)) from None
     protocol, code = _choose_arm(args, protocol, participant)
     schedule = build_schedule(protocol, participant, args.session)
     if not args.resume:  # a resumed run passed this check when it started

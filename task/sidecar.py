@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pavlov.common.bids import pavlov_version
+from pavlov.common.files import FileProblem, read_regular
 from pavlov.protocols.kinds import KINDS
 from pavlov.task.log import LogError
 
@@ -31,6 +32,9 @@ __all__ = [
     "participant_row",
     "write_dataset_description",
 ]
+
+#: participants.tsv holds one short row per participant: a larger file is not one.
+MAX_PARTICIPANTS_BYTES = 64 << 20
 
 #: Packages whose versions are recorded with every session.
 VERSIONED_PACKAGES = (
@@ -328,7 +332,8 @@ def add_participant(
     Raises
     ------
     LogError
-        If an existing file has no ``participant_id`` column.
+        If an existing file cannot be read, is not UTF-8 text or has no
+        ``participant_id`` column.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -339,7 +344,7 @@ def add_participant(
     first += "\t".join([label, *columns.values()]) + "\n"
     if not path.exists() and _exclusive_write(path, first.encode()):
         return path
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = _participant_lines(path) or []
     header = lines[0].split("\t") if lines else []
     if "participant_id" not in header:
         raise LogError(f"{path}: expected a participant_id column, got {header}")
@@ -367,15 +372,36 @@ def participant_row(root: str | os.PathLike, participant: str) -> dict[str, str]
     """This participant's cells in ``participants.tsv`` (empty when absent), ``n/a`` cells
     left out: what earlier sessions recorded (e.g. the ``arm``)."""
     path = Path(root) / "participants.tsv"
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except FileNotFoundError:
+    lines = _participant_lines(path)
+    if lines is None:
         return {}
-    except OSError as error:
-        raise LogError(f"{path}: cannot read participants.tsv: {error.strerror}") from None
     header = lines[0].split("\t") if lines else []
     for line in lines[1:]:
         cells = dict(zip(header, line.split("\t")))
         if cells.get("participant_id") == f"sub-{participant}":
             return {k: v for k, v in cells.items() if v not in ("", "n/a")}
     return {}
+
+
+def _participant_lines(path: Path) -> list[str] | None:
+    """The non-blank lines of ``participants.tsv`` (None when there is none).
+
+    Read bounded (a FIFO or a device in its place is refused, not read forever) and as
+    UTF-8 (a BOM allowed): a file saved in another encoding is a one-line error before
+    the run creates anything, never a half-rewritten file.
+    """
+    try:
+        data = read_regular(path, MAX_PARTICIPANTS_BYTES)
+    except FileNotFoundError:
+        return None
+    except FileProblem as problem:
+        raise LogError(f"{path}: cannot read participants.tsv: {problem}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise LogError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[error.start]:02x}); "
+            "save it as UTF-8 (tab-separated)"
+        ) from None
+    return [line for line in text.splitlines() if line.strip()]

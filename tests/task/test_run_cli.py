@@ -84,8 +84,8 @@ def test_metadata_is_written_again_and_faults_are_one_line(tmp_path):
         "sub-01",
     ]
     (paths.root / "participants.tsv").unlink()
-    (paths.root / "participants.tsv").mkdir()  # an unwritable participants.tsv
-    with pytest.raises(LogError, match="cannot write the dataset metadata") as caught:
+    (paths.root / "participants.tsv").mkdir()  # an unreadable, unwritable participants.tsv
+    with pytest.raises(LogError, match=r"participants\.tsv: cannot read .*a directory") as caught:
         _write_metadata(paths, protocol, "01", write_events_json)
     assert "\n" not in str(caught.value)
 
