@@ -113,6 +113,9 @@ ESS_PER_CHAIN = 100
 #: Pareto k above which a PSIS-LOO term is unreliable.
 PARETO_K_LIMIT = 0.7
 
+#: Posterior-mode searches, and Adam steps of each, that place the chains' starting points.
+START_SEARCHES, START_STEPS = 8, 300
+
 #: Group-level posterior draws × population draws per participant behind ``elpd_lopo``.
 EVIDENCE_DRAWS = (100, 200)
 
@@ -731,6 +734,44 @@ def _initial(model: str, inputs: _Inputs, chains: int, key) -> dict:
     }
 
 
+def _start_near_mode(model: str, inputs: _Inputs, arrays: Mapping, chains: int, key) -> dict:
+    """Starting points of the chains: near the best of ``START_SEARCHES`` posterior-mode
+    searches (Adam, ``START_STEPS`` steps from random points), jittered by ±0.1.
+
+    The hybrid fitted to RW learners has two modes: associability that stays put (η → 0,
+    βα ≈ 0: the hybrid reduced to RW) and a minor one where α follows |δ| and feeds the
+    response. Chains started at random points settled in different modes and never left
+    them (R-hat 1.69 with 4 chains, 100 RW-generated participants), so elpd_lopo mixed two
+    populations. Started near the best mode found they sample that mode; R-hat then judges
+    mixing within it and cannot see a mode that every chain misses.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from jax.example_libraries import optimizers
+
+    potential = _potential(model, inputs, arrays)
+    key_search, key_jitter = jax.random.split(key)
+    starts = _initial(model, inputs, START_SEARCHES, key_search)
+    init, update, get = optimizers.adam(0.05)
+    gradient = jax.grad(potential)
+
+    def search(u):
+        def body(state, i):
+            return update(i, gradient(get(state)), state), None
+
+        state, _ = lax.scan(body, init(u), jnp.arange(START_STEPS))
+        return get(state)
+
+    found = jax.jit(jax.vmap(search))(starts)
+    values = np.asarray(jax.jit(jax.vmap(potential))(found))
+    jitter = _initial(model, inputs, chains, key_jitter)
+    if not np.isfinite(values).any():  # every search failed: random starts, as before
+        return jitter
+    best = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))
+    return {k: found[k][best][None] + 0.1 * jitter[k] for k in found}
+
+
 def _shapes(model: str, inputs: _Inputs) -> dict[str, tuple[int, ...]]:
     """Shape of every sampled (unconstrained) parameter of one chain."""
     k = len(MODELS[model])
@@ -772,7 +813,7 @@ def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, 
     start = time.perf_counter()
     key_init, key_run = jax.random.split(jax.random.PRNGKey(seed))
     with _Progress(show, f"{model}: {chains} chains", warmup, total) as bar:
-        initial = _initial(model, inputs, chains, key_init)
+        initial = _start_near_mode(model, inputs, arrays, chains, key_init)
         state = kernel.init(jax.random.split(key_run, chains), warmup, init_params=initial)
 
         def advance(state):
