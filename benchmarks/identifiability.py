@@ -17,12 +17,20 @@ participant's exact posterior on a grid of the rates.
   (equal prior odds): the Bayes classifier, whose accuracy no per-participant criterion
   (LOO, BIC, ...) can beat on average.
 
+- **model recovery, population fitted** (``--fitted-population``): the same comparison with
+  each model's population of rates not known but fitted (logit-normal, independent rates, as
+  the hierarchical fit's; with the shared β and σ, by maximum marginal likelihood on a grid
+  evenly spaced in logit over ±5). A fit must estimate the population, and a population fitted to
+  hybrid learners lets the RW model adapt to them too, so this is the ceiling a hierarchical
+  fit can be held to.
+
 Each figure is the mean (and SD) over ``--samples`` simulated samples of ``--participants``
 (seeds 1, 2, ...; the README's recovery runs use seed 0), for the design as it is and for
 variations: fitting all 69 trials (the simulator adds no US response to reinforced trials,
 real SCR does), lower noise, and the schedule run twice.
 
-Run: ``python benchmarks/identifiability.py [--participants 100] [--samples 5]``.
+Run: ``python benchmarks/identifiability.py [--participants 100] [--samples 5]
+[--fitted-population]``.
 """
 
 from __future__ import annotations
