@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -309,3 +310,49 @@ def test_schedule_arm_option(tmp_path):
         "pavlov: --arm: expected one of the protocol's arms (reminder_10min, reminder_6h, "
         "no_reminder), got 'no_remnder'. Did you mean 'no_reminder'?\n"
     )
+
+
+@pytest.mark.parametrize(
+    "code",
+    ['"K\t7"', '"K\n7"', "K\x007", "K\x1b[2J7"],
+    ids=["tab", "newline", "nul", "escape"],
+)
+def test_code_list_codes_with_control_characters_are_one_line(tmp_path, code):
+    """A kit code with a tab, a line break, a NUL or an escape (an Excel cell pasted from
+    a label printer) is refused in one line naming the row: `pavlov run` writes the code
+    into participants.tsv, where a tab made a 5-cell row under a 4-column header (analyze
+    then refused the whole dataset and the participant's next session failed with
+    "expected the code K recorded, got K 7")."""
+    path = tmp_path / "codes.csv"
+    path.write_bytes(f"participant,code\n01,{code}\n".encode())
+    with pytest.raises(CodeListError) as error:
+        read_codes(path)
+    assert str(error.value).startswith(f"{path}:2: code: expected ")
+    assert "\n" not in str(error.value)
+
+
+def test_code_list_that_is_not_a_regular_file_is_one_line(tmp_path):
+    """`--codes /dev/zero` (read until memory ran out: an internal MemoryError) and a FIFO
+    (blocked forever) are refused before reading, as protocols and lab files are
+    (common/files.py read_regular). Each runs in a child with 1 GB of address space and a
+    20-s limit, so the machine is not starved when the bug is there."""
+    fifo = tmp_path / "codes.fifo"
+    os.mkfifo(fifo)
+    child = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from pavlov.protocols.arms import CodeListError, read_codes\n"
+        "try:\n"
+        "    read_codes(sys.argv[1])\n"
+        "except CodeListError as error:\n"
+        "    print(error)\n"
+    )
+    for path in ("/dev/zero", str(fifo)):
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", child, path], capture_output=True, text=True, timeout=20
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"read_codes({path!r}) still reading after 20 s")
+        assert done.returncode == 0, done.stderr[-300:]
+        assert done.stdout.startswith(f"{path}:"), done.stdout

@@ -400,3 +400,14 @@ def test_trace_trials_that_break_the_tr_lock_are_warned_about(write, bundled):
         r"onsets drift off the volumes",
         line,
     )
+
+
+def test_trace_interval_left_empty_is_one_line(write, minimal, edit):
+    """`trace_interval:` with no value (YAML null, e.g. a number deleted while editing) is
+    one line naming the key, not an internal error (found by the attack slice: float(None)
+    in protocols/kinds/trial.py _read_trace)."""
+    path = write(edit(minimal, RATED, RATED + "    trace_interval:\n"))
+    with pytest.raises(ProtocolError) as caught:
+        load_protocol(path)
+    assert str(caught.value).startswith(f"{path}:24: phases.acquisition.trace_interval: expected ")
+    assert "\n" not in str(caught.value)
