@@ -356,3 +356,16 @@ def test_code_list_that_is_not_a_regular_file_is_one_line(tmp_path):
             pytest.fail(f"read_codes({path!r}) still reading after 20 s")
         assert done.returncode == 0, done.stderr[-300:]
         assert done.stdout.startswith(f"{path}:"), done.stdout
+
+
+def test_one_kit_code_for_two_participants_is_one_line(tmp_path):
+    """A code list that gives kit K1 to participants 01 and 02 (a pharmacy's copy-paste
+    error; here even with different arms behind it) is refused in one line naming the
+    second row: each kit is one participant's, so at unblinding one of the two would be
+    analysed under the other's drug. It was accepted (run and --unblind alike)."""
+    path = tmp_path / "codes.csv"
+    path.write_text("participant,code,arm\n01,K1,drug\n02,K1,placebo\n")
+    for unblind in (False, True):
+        with pytest.raises(CodeListError) as error:
+            read_codes(path, unblind=unblind, arms=("drug", "placebo"))
+        assert str(error.value).startswith(f"{path}:3: code: expected "), error.value
