@@ -369,3 +369,16 @@ def test_one_kit_code_for_two_participants_is_one_line(tmp_path):
         with pytest.raises(CodeListError) as error:
             read_codes(path, unblind=unblind, arms=("drug", "placebo"))
         assert str(error.value).startswith(f"{path}:3: code: expected "), error.value
+
+
+def test_a_hostile_arm_name_is_shown_escaped_and_shortened(write, armed_text):
+    """`--arm` with a terminal escape (ESC [2J clears the experimenter's screen) or 100,000
+    characters is refused in one line that shows the value escaped and shortened, as the
+    other options do (common/argtypes.py); the raw ESC byte and the whole value were
+    printed."""
+    protocol = load_protocol(write(armed_text))
+    for arm in ("x\x1b[2Jy", "a" * 100_000):
+        with pytest.raises(ScheduleError) as error:
+            choose_arm(protocol, "01", arm=arm)
+        message = str(error.value)
+        assert "\x1b" not in message and len(message) < 400, message[:200]
