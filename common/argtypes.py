@@ -115,8 +115,14 @@ def speed(text: str) -> float:
     return value
 
 
-def _shown(text: str) -> str:
-    return repr(text) if len(text) <= 40 else repr(text[:40] + "...")
+def shown(text: str, limit: int = 40) -> str:
+    """``text`` as a one-line error shows a value a user typed: quoted, control characters
+    escaped (a raw ESC could clear the experimenter's terminal) and at most ``limit``
+    characters of it (a 100,000-character word would fill the screen)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit] + "...")
+
+
+_shown = shown
 
 
 def folder_name(text: str) -> str:

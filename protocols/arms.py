@@ -12,13 +12,17 @@ the command line writes it: ``1``, ``01`` and ``sub-01`` name one participant
 from __future__ import annotations
 
 import csv
+import io
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pavlov.common.argtypes import shown as shown_value
 from pavlov.common.bids import LabelError, bids_label
 from pavlov.common.errors import FileError, suggest
+from pavlov.common.files import FileProblem, read_regular
 from pavlov.protocols.errors import ScheduleError
 from pavlov.protocols.model import Protocol
 from pavlov.protocols.schedule import arm_for
@@ -27,6 +31,14 @@ __all__ = ["Code", "CodeList", "CodeListError", "choose_arm", "participant_key",
 
 #: The columns a code list must have; ``arm`` is read only to unblind.
 CODE_COLUMNS = ("participant", "code")
+
+
+#: A code list holds one short row per participant: a larger file is not one.
+MAX_CODES_BYTES = 16 << 20
+
+#: Control characters (a tab, a line break, NUL, ESC ...): never part of a kit code, and
+#: one in participants.tsv splits or corrupts its row.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class CodeListError(FileError):
@@ -114,19 +126,27 @@ def read_codes(
     Raises
     ------
     CodeListError
-        For a missing file or column, an empty code, a participant that is not a BIDS
-        label, a participant listed twice (``1`` and ``01`` too), or an arm the protocol
-        does not have.
+        For a missing file or column, a file that is not a regular UTF-8 file of at most
+        :data:`MAX_CODES_BYTES`, an empty code or one with a control character, a
+        participant that is not a BIDS label, a participant listed twice (``1`` and ``01``
+        too), a kit code given twice, or an arm the protocol does not have.
     """
     shown = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
+        # Kind and size first: /dev/zero or a FIFO given as --codes never end.
+        data = read_regular(path, MAX_CODES_BYTES)
+        text = data.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise CodeListError(shown, 0, "", "a readable CSV code list", "no such file") from None
+    except FileProblem as problem:
+        raise CodeListError(shown, 0, "", "a readable CSV code list", str(problem)) from None
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
         raise CodeListError(
-            shown, 0, "", "a readable CSV code list", getattr(error, "strerror", None) or str(error)
+            shown, line, "", "UTF-8 text", f"byte 0x{data[error.start]:02x}"
         ) from None
-    rows = list(csv.reader(text.splitlines()))
-    header = [cell.strip() for cell in rows[0]] if rows else []
+    rows = _csv_rows(shown, text)
+    header = [cell.strip() for cell in rows[0][1]] if rows else []
     needed = (*CODE_COLUMNS, "arm") if unblind else CODE_COLUMNS
     for column in needed:
         if column not in header:
@@ -142,7 +162,8 @@ def read_codes(
             )
     at = {column: header.index(column) for column in needed}
     codes: dict[str, Code] = {}
-    for number, row in enumerate(rows[1:], start=2):
+    kits: dict[str, Code] = {}
+    for number, row in rows[1:]:
         if not any(cell.strip() for cell in row):
             continue
         cells = {c: (row[i].strip() if i < len(row) else "") for c, i in at.items()}
@@ -160,6 +181,14 @@ def read_codes(
             ) from None
         if not cells["code"]:
             raise CodeListError(shown, number, "code", "the participant's kit code", "nothing")
+        if _CONTROL.search(cells["code"]):
+            raise CodeListError(
+                shown,
+                number,
+                "code",
+                "a kit code without control characters (tab, line break, NUL, escape)",
+                shown_value(cells["code"]),
+            )
         key = participant_key(participant)
         if key in codes:
             first = codes[key]
@@ -175,6 +204,17 @@ def read_codes(
                 f"each participant once (first on line {first.line})",
                 f"'{participant}' again{same}",
             )
+        kit = kits.get(cells["code"])
+        if kit is not None:
+            # One kit, one participant: at unblinding one of the two would be analysed
+            # under the other's drug.
+            raise CodeListError(
+                shown,
+                number,
+                "code",
+                f"each kit code once (first on line {kit.line}, for '{kit.participant}')",
+                f"{shown_value(cells['code'])} again for '{participant}'",
+            )
         arm = cells.get("arm") or None
         if unblind and (arm is None or (arms and arm not in arms)):
             raise CodeListError(
@@ -185,8 +225,26 @@ def read_codes(
                 f"'{arm or ''}'",
                 suggest(arm or "", arms),
             )
-        codes[key] = Code(participant, cells["code"], arm if unblind else None, number)
+        codes[key] = kits[cells["code"]] = Code(
+            participant, cells["code"], arm if unblind else None, number
+        )
     return CodeList(codes)
+
+
+def _csv_rows(shown: str, text: str) -> list[tuple[int, list[str]]]:
+    """The CSV rows of ``text`` with the line each starts on. The csv module reads the
+    text itself, so that a quoted cell keeps its line break (and is refused with it)
+    instead of losing it."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    start = 1
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise CodeListError(shown, start, "", "a CSV code list", str(error)) from None
+    return rows
 
 
 def choose_arm(
@@ -221,7 +279,7 @@ def choose_arm(
             hint = suggest(arm, protocol.arms)
             raise ScheduleError(
                 f"{option}: expected one of the protocol's arms ({', '.join(protocol.arms)}), "
-                f"got '{arm}'" + (f". Did you mean '{hint}'?" if hint else "")
+                f"got {shown_value(arm)}" + (f". Did you mean '{hint}'?" if hint else "")
             )
         return protocol.for_arm(arm)
     if codes is not None:

@@ -22,6 +22,7 @@ from pavlov.common.argtypes import (
     nonnegative_float,
     positive_float,
     positive_int,
+    shown,
     speed,
 )
 from pavlov.common.errors import PavlovError
@@ -429,7 +430,9 @@ def _choose_arm(args, protocol, participant: str):
     if earlier == "blinded":
         raise RunError(f"--codes: expected the blinded code list ({where} is blinded)")
     if args.arm and earlier is not None and args.arm != earlier:
-        raise RunError(f"--arm {args.arm}: expected {earlier} ({where}), got {args.arm}")
+        # A value with a control character or of any length is shown escaped, shortened.
+        got = args.arm if args.arm.isprintable() and len(args.arm) <= 40 else shown(args.arm)
+        raise RunError(f"--arm: expected {earlier} ({where}), got {got}")
     return choose_arm(protocol, participant, arm=args.arm or earlier), None
 
 

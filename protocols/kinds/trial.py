@@ -32,7 +32,7 @@ from pavlov.protocols.kinds.base import (
     Simulated,
     Stage,
 )
-from pavlov.protocols.kinds.keys import Key, read_key
+from pavlov.protocols.kinds.keys import REQUIRED, Key, read_key
 from pavlov.protocols.kinds.present import base_row, cs_row, rating_columns
 from pavlov.protocols.kinds.probe import (
     PROBE,
@@ -952,7 +952,8 @@ def _read_trace(section: Section, us_onset: float | None) -> float | None:
             "(trace conditioning: the US after the CS), not both",
             "both",
         )
-    return float(read_key(section, _key("trace_interval")))
+    # Required once present: `trace_interval:` left empty (YAML null) is not "absent".
+    return float(read_key(section, _key("trace_interval"), REQUIRED))
 
 
 def _read_us_onset(
