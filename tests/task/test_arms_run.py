@@ -207,3 +207,22 @@ def test_a_participants_tsv_not_in_utf8_stops_the_run_before_any_file(xvfb, tmp_
     last = done.stderr.strip().splitlines()[-1]
     assert "participants.tsv" in last and "internal error" not in done.stderr, done.stderr
     assert not list(data.glob("sub-03/**/*_session.json"))
+
+
+def test_kit_code_cannot_change_when_participants_tsv_is_lost(xvfb, tmp_path):
+    """A blinded participant's kit code holds across sessions even when participants.tsv
+    is lost (or restored from a copy older than the first session), as the arm does: day 1
+    ran with kit K101; a code list edited to give sub-demo kit K202 is one line, exit 2, at
+    the next session. It ran, and participants.tsv then said K202, so unblinding would
+    assign the participant the drug of a kit they never received (the run record keeps
+    `arm: blinded` but not the code)."""
+    codes = tmp_path / "codes.csv"
+    codes.write_text("participant,code\ndemo,K101\n")
+    data = tmp_path / "data"
+    done = run(xvfb, data, KETAMINE, "demo", "infusion", "--codes", str(codes))
+    assert done.returncode == 0, done.stderr
+    (data / "participants.tsv").unlink()
+    codes.write_text("participant,code\ndemo,K202\n")
+    later = run(xvfb, data, KETAMINE, "demo", "exposure1", "--codes", str(codes))
+    assert later.returncode == 2, later.stderr
+    assert "K101" in later.stderr.strip().splitlines()[-1], later.stderr
