@@ -226,3 +226,22 @@ def test_kit_code_cannot_change_when_participants_tsv_is_lost(xvfb, tmp_path):
     later = run(xvfb, data, KETAMINE, "demo", "exposure1", "--codes", str(codes))
     assert later.returncode == 2, later.stderr
     assert "K101" in later.stderr.strip().splitlines()[-1], later.stderr
+
+
+def test_an_arm_edited_in_participants_tsv_cannot_move_the_participant(xvfb, tmp_path):
+    """participants.tsv edited by hand (or merged from another site's copy) after day 1 to
+    put sub-03 in another arm: day 2 is one line naming the run record that says which arm
+    day 1 delivered, exit 2. It ran day 2 in the edited arm (a reminder the participant's
+    arm never has), because participants.tsv is read first and the run records only when
+    it names no arm."""
+    data = tmp_path / "data"
+    first = run(xvfb, data, RETEXT, "03", "day1")
+    assert first.returncode == 0, first.stderr
+    table = (data / "participants.tsv").read_text()
+    assert "\tno_reminder\tno_reminder" in table
+    (data / "participants.tsv").write_text(
+        table.replace("\tno_reminder\tno_reminder", "\treminder_10min\treminder_10min")
+    )
+    later = run(xvfb, data, RETEXT, "03", "day2")
+    assert later.returncode == 2, later.stderr
+    assert "no_reminder" in later.stderr.strip().splitlines()[-1], later.stderr
