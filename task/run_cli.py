@@ -397,22 +397,34 @@ def run_command(args) -> int:
 def _choose_arm(args, protocol, participant: str):
     """The protocol as this participant runs it, and the kit code of a blinded arm.
 
-    An arm recorded in ``participants.tsv`` by an earlier session holds (a later session
-    must not move the participant); ``--arm`` must agree with it, and a blinded participant
-    needs the code list again.
+    The arm (and a blinded participant's kit code) that earlier sessions recorded holds: a
+    later session must not move the participant. Both ``participants.tsv`` and the earlier
+    runs' records (``_session.json``) say it, and they must agree: the records are what was
+    delivered, participants.tsv a table a lab may edit, merge or restore from an old copy.
+    ``--arm`` must agree with them, and a blinded participant needs the code list again.
     """
     from pavlov.protocols.arms import choose_arm, read_codes
     from pavlov.task.sidecar import participant_row
 
+    table = os.path.join(args.data, "participants.tsv")
     recorded = participant_row(args.data, participant) if protocol.arms else {}
-    earlier = recorded.get("arm")
-    where = f"sub-{participant}'s arm in {os.path.join(args.data, 'participants.tsv')}"
-    if protocol.arms and earlier is None:
-        # participants.tsv lost or restored from an older copy: the run records still say
-        # which arm the participant's earlier runs delivered, so the arm cannot move.
-        earlier, sidecar = _sidecar_arm(args.data, participant)
-        if earlier is not None:
-            where = f"sub-{participant}'s arm in {sidecar}"
+    ran_arm, ran_code, record = (
+        _sidecar_arm(args.data, participant) if protocol.arms else (None, None, None)
+    )
+    for column, listed, ran in (
+        ("arm", recorded.get("arm"), ran_arm),
+        ("code", recorded.get("code"), ran_code),
+    ):
+        if listed is not None and ran is not None and listed != ran:
+            raise RunError(
+                f"sub-{participant}'s {column}: expected {ran} (what {record} ran), got {listed} "
+                f"in {table}; restore that file's row (pavlov keeps the arm a participant ran)"
+            )
+    earlier = recorded.get("arm") or ran_arm
+    earlier_code = recorded.get("code") or ran_code
+    # participants.tsv lost or restored from an older copy: the run records still say which
+    # arm (and kit) the participant's earlier runs delivered, so neither can move.
+    where = f"sub-{participant}'s arm in {table if recorded.get('arm') else record}"
     if args.codes:
         if args.arm:
             raise RunError("--arm: expected --arm or --codes, got both")
@@ -420,10 +432,11 @@ def _choose_arm(args, protocol, participant: str):
             raise RunError(f"--codes: expected no code list ({where} is {earlier}, not blinded)")
         codes = read_codes(args.codes)
         code = codes.get(participant)
-        if code is not None and recorded.get("code") not in (None, code.code):
+        if code is not None and earlier_code not in (None, code.code):
+            source = table if recorded.get("code") else record
             raise RunError(
-                f"--codes {args.codes}: expected the code {recorded['code']} recorded for "
-                f"sub-{participant}, got {code.code}"
+                f"--codes {args.codes}: expected the code {earlier_code} recorded for "
+                f"sub-{participant} (in {source}), got {code.code}"
             )
         view = choose_arm(protocol, participant, codes=codes)
         return view, code.code if code is not None else None
@@ -436,21 +449,23 @@ def _choose_arm(args, protocol, participant: str):
     return choose_arm(protocol, participant, arm=args.arm or earlier), None
 
 
-def _sidecar_arm(data: str, participant: str) -> tuple[str | None, str | None]:
+def _sidecar_arm(data: str, participant: str) -> tuple[str | None, str | None, str | None]:
     """The arm an earlier run of the participant recorded in its ``_session.json`` (any
-    run, completed or not: a partial run delivered under that arm too), and that record's
-    path; ``(None, None)`` when no readable record names an arm."""
+    run, completed or not: a partial run delivered under that arm too), the kit code a
+    blinded run recorded, and that record's path; Nones when no readable record names an
+    arm."""
     import json
     from pathlib import Path
 
     for path in sorted(Path(data).glob(f"sub-{participant}/ses-*/*/*_session.json")):
         try:
-            arm = json.loads(path.read_text(encoding="utf-8")).get("arm")
+            record = json.loads(path.read_text(encoding="utf-8"))
+            arm, code = record.get("arm"), record.get("code")
         except (OSError, ValueError, AttributeError):
             continue  # an unreadable record names no arm; the run checks it elsewhere
         if isinstance(arm, str) and arm:
-            return arm, str(path)
-    return None, None
+            return arm, (code if isinstance(code, str) and code else None), str(path)
+    return None, None, None
 
 
 def _check_session_gap(args, protocol, session: str, participant: str) -> None:
@@ -685,6 +700,10 @@ def _run(
             data = _session_data(
                 protocol, schedule, args, args.run, display, devices, intensity, source
             )
+            if columns and columns.get("code", "n/a") != "n/a":
+                # The kit a blinded run delivered: later sessions keep it even when
+                # participants.tsv is lost or edited (the arm alone says only "blinded").
+                data["code"] = columns["code"]
             record = SessionRecord.create(paths.session_json, data)
         held["record"] = record
         # Written (again) on every run and resume: a resume repairs metadata that a full
