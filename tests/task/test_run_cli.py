@@ -197,3 +197,53 @@ def test_resume_refuses_an_edited_order_file(tmp_path):
     assert edited.sha256 == protocol.sha256
     with pytest.raises(LogError, match=r"the order file a\.csv changed since this run started"):
         _check_run_files(args, edited, paths)
+
+
+def test_resume_refuses_a_replaced_probe_sound(tmp_path):
+    """A probe sound's length shapes the schedule (the ITI probes are placed so that they
+    end in the ITI's middle half), so replacing the file between a run and its --resume
+    (50 ms, then 400 ms of noise) continues another schedule, with a probe 8 times longer
+    than the one the run started with: the resume is refused in one line naming the file,
+    as for an edited order file. It resumed."""
+    import argparse
+    import wave
+
+    from pavlov.protocols import build_schedule, load_protocol
+    from pavlov.task.log import LogError, run_paths
+    from pavlov.task.run_cli import _check_run_files
+    from pavlov.task.sidecar import SessionRecord, schedule_header
+
+    def noise(seconds: float) -> None:
+        with wave.open(str(tmp_path / "probe.wav"), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(44100)
+            out.writeframes(bytes(range(256)) * int(44100 * seconds * 2 / 256))
+
+    noise(0.05)
+    text = ordered_protocol().replace(
+        "    order: a.csv\n",
+        "    trials: 8\n    reinforced: {CS+: 3}\n    iti: {uniform: [8, 12]}\n"
+        "    probes: {at: 2, share: 0.5, iti: 2, min_interval: 3, sound: probe.wav}\n",
+    )
+    (tmp_path / "p.yaml").write_text(text)
+    protocol = load_protocol(tmp_path / "p.yaml")
+    schedule = build_schedule(protocol, "01", "day1")
+    paths = run_paths(tmp_path / "data", "01", "day1", protocol.task, 1, False)
+    SessionRecord.create(
+        paths.session_json,
+        {
+            **schedule_header(protocol, schedule, 1),
+            "end_reason": "aborted: escape",
+            "simulate": True,
+        },
+    )
+    args = argparse.Namespace(resume=True, simulate=True, speed=1.0)
+    _check_run_files(args, protocol, paths)  # unchanged: the resume may go on
+    noise(0.4)
+    replaced = load_protocol(tmp_path / "p.yaml")
+    assert replaced.sha256 == protocol.sha256
+    lengths = {e.probe_length for e in build_schedule(replaced, "01", "day1").events if e.probes}
+    assert len(lengths) == 1 and abs(lengths.pop() - 0.4) < 0.01  # what a resume would play
+    with pytest.raises(LogError, match=r"probe\.wav changed since this run started"):
+        _check_run_files(args, replaced, paths)
