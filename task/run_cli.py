@@ -538,7 +538,7 @@ def _check_run_files(args, protocol, paths) -> None:
             if recorded.get(name) != now.get(name):
                 # The schedule built now would not be the one the run started with.
                 raise LogError(
-                    f"{paths.session_json}: the order file {name} changed since this run "
+                    f"{paths.session_json}: {_schedule_file_kind(name)} {name} changed since this run "
                     f"started (sha256 {str(recorded.get(name))[:12]}... vs "
                     f"{str(now.get(name))[:12]}...); resume with the original file"
                 )
@@ -560,6 +560,13 @@ def _check_run_files(args, protocol, paths) -> None:
             f"--resume: this run was started at --speed {speed}; resume it at the same "
             f"speed, got --speed {args.speed:g}"
         )
+
+
+def _schedule_file_kind(name: str) -> str:
+    """What a file of ``schedule_files`` is, for a message: a probe sound or an order."""
+    from pavlov.stimuli.resolve import SOUND_SUFFIXES
+
+    return "the probe sound" if name.lower().endswith(tuple(SOUND_SUFFIXES)) else "the order file"
 
 
 def _run(

@@ -104,8 +104,9 @@ def schedule_header(protocol, schedule, run: int) -> dict:
 
 def schedule_files(protocol, session: str) -> dict[str, str]:
     """The sha256 of every file besides the protocol that shapes ``session``'s schedule
-    (its phases' fixed ``orders:`` files, read again when the schedule is built), by path
-    relative to the protocol's folder; ``--resume`` refuses a run whose files changed.
+    (its phases' fixed ``orders:`` files, read again when the schedule is built, and their
+    startle probe sounds, whose length places and times the probes), by path relative to
+    the protocol's folder; ``--resume`` refuses a run whose files changed.
 
     Raises
     ------
@@ -116,15 +117,25 @@ def schedule_files(protocol, session: str) -> dict[str, str]:
     hashes: dict[str, str] = {}
     for name in protocol.session(session).phases:
         phase = protocol.phases[name]
-        for path in KINDS[phase.type].orders(phase):
+        for path in (*KINDS[phase.type].orders(phase), *_probe_sounds(phase)):
             try:
                 digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
             except OSError as error:
                 raise LogError(
-                    f"{path}: cannot read the order file: {error.strerror or error}"
+                    f"{path}: cannot read a file the schedule is built from: "
+                    f"{error.strerror or error}"
                 ) from None
             hashes[os.path.relpath(path, folder)] = digest
     return hashes
+
+
+def _probe_sounds(phase) -> tuple[str, ...]:
+    # A trial phase's probes block (ProbeSpec.sound) or a startle_habituation phase's own
+    # sound: either way an absolute path, read when the protocol is loaded.
+    spec = phase.spec
+    probes = getattr(spec, "probes", None)
+    sound = getattr(probes, "sound", None) or getattr(spec, "sound", None)
+    return (sound,) if isinstance(sound, str) and sound else ()
 
 
 def schedule_record(schedule) -> list[dict]:
