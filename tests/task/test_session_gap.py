@@ -84,3 +84,20 @@ def test_run_stops_or_warns_on_a_session_gap(tmp_path):
     lines = allowed.stderr.splitlines()
     assert lines[0].startswith("pavlov: warning: --session day2: expected it 1 day(s) after day1")
     assert lines[0].endswith("(allowed)") and "xvfb-run" in lines[1]
+
+
+def test_absurd_day_tolerance_is_a_one_line_usage_error(tmp_path):
+    """`--day-tolerance 1e308` (or a billion days) would switch the day check off without
+    a word (no gap can exceed it): it is an argparse error naming the option, exit 2,
+    like every other absurd number (common/argtypes.py); it was accepted."""
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(PROTOCOL.read_text())
+    for value in ("1e308", "1000000000"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pavlov.task.cli", "run", str(protocol), "-p", "01",
+             "-s", "day2", "--data", str(tmp_path / "data"), "--day-tolerance", value],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("pavlov run: error: argument --day-tolerance: "), proc.stderr
+        assert proc.stderr.count("\n") == 1
