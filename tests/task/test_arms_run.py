@@ -245,3 +245,24 @@ def test_an_arm_edited_in_participants_tsv_cannot_move_the_participant(xvfb, tmp
     later = run(xvfb, data, RETEXT, "03", "day2")
     assert later.returncode == 2, later.stderr
     assert "no_reminder" in later.stderr.strip().splitlines()[-1], later.stderr
+
+
+@pytest.mark.parametrize("option", ["--codes", "--arm"])
+def test_an_empty_codes_or_arm_option_is_one_line_not_ignored(xvfb, tmp_path, option):
+    """`--codes ""` (a script's `--codes "$CODES"` with the variable unset) and `--arm ""`
+    are one line, exit 2, before anything is written. Both were taken as not given: with
+    --codes the blinded participant was assigned by number, the console printed
+    `sub-demo: arm ketamine` to the experimenter and participants.tsv recorded the arm, so
+    the blind was broken and the participant's later sessions refused the code list."""
+    data = tmp_path / "data"
+    done = run(xvfb, data, KETAMINE, "demo", "infusion", option, "")
+    assert done.returncode == 2, done.stderr
+    assert option in done.stderr.strip().splitlines()[-1], done.stderr
+    assert "ketamine" not in done.stderr.replace(load_study(), "")
+    assert not (data / "participants.tsv").exists()
+
+
+def load_study() -> str:
+    from pavlov.protocols import load_protocol
+
+    return load_protocol(KETAMINE).study
