@@ -125,6 +125,40 @@ def shown(text: str, limit: int = 40) -> str:
 _shown = shown
 
 
+#: Most days a session's day check may be off by: beyond a year it checks nothing.
+MAX_DAY_TOLERANCE = 365.0
+
+
+def day_tolerance(text: str) -> float:
+    """Days a session may be early or late: a number from 0 to :data:`MAX_DAY_TOLERANCE`
+    (``1e308`` switched the day check off without a word; ``--allow-session-gap`` is the
+    option that says so)."""
+    try:
+        value = finite_float(text)
+    except argparse.ArgumentTypeError:
+        value = -1.0
+    if not 0 <= value <= MAX_DAY_TOLERANCE:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of days >= 0 and <= {MAX_DAY_TOLERANCE:g}, got {shown(text)} "
+            "(--allow-session-gap runs a session off its day)"
+        )
+    return value
+
+
+def file_name(text: str) -> str:
+    """A non-empty path (``--codes ""``, an unset shell variable, was taken as no option)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file, got {shown(text)}")
+    return text
+
+
+def arm_name(text: str) -> str:
+    """A non-empty name (``--arm ""`` was taken as no option: the arm by number)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected an arm's name, got {shown(text)}")
+    return text
+
+
 def folder_name(text: str) -> str:
     """A non-empty path (an empty ``--data ''`` wrote into the current folder)."""
     if not text.strip():

@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from pavlov.common.argtypes import (
+    arm_name,
+    day_tolerance,
+    file_name,
     folder_name,
-    nonnegative_float,
     positive_float,
     positive_int,
     shown,
@@ -80,12 +82,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--arm",
+        type=arm_name,
         metavar="NAME",
         help="the participant's between-subject arm (default: the one participants.tsv "
         "recorded, else by participant number)",
     )
     parser.add_argument(
         "--codes",
+        type=file_name,
         metavar="FILE",
         help="a blinded code list from the pharmacy (CSV: participant, code): the kit code is "
         "recorded and the arm stays hidden",
@@ -98,7 +102,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--day-tolerance",
-        type=nonnegative_float,
+        type=day_tolerance,
         default=1.0,
         metavar="DAYS",
         help="days a session may be early or late against the protocol's day (default 1)",
