@@ -266,3 +266,30 @@ def load_study() -> str:
     from pavlov.protocols import load_protocol
 
     return load_protocol(KETAMINE).study
+
+
+def test_a_protocol_edit_cannot_swap_the_cs_pictures_between_sessions(xvfb, tmp_path):
+    """The protocol edited between day 1 and day 2 so that sub-03's counterbalancing cell
+    maps the roles to other pictures (here the two stimuli lines swapped; adding GS roles
+    or a stimulus does the same, issue 12): day 2 is one line naming the CS+ picture day 1
+    used, exit 2. Day 2 ran with the CS+ and CS- swapped (day 1: CS+ yellow; day 2: CS+
+    blue), so the reminder and extinction were of the other picture, without a word."""
+    protocol = tmp_path / "retrieval_extinction.yaml"
+    protocol.write_text(RETEXT.read_text())
+    data = tmp_path / "data"
+    first = run(xvfb, data, protocol, "03", "day1")
+    assert first.returncode == 0, first.stderr
+    (record,) = data.glob("sub-03/ses-day1/*/*_session.json")
+    day1 = json.loads(record.read_text())["cell"]["cs"]
+    blue, yellow = (
+        "    blue: {image: cs/blue_square.png}\n",
+        "    yellow: {image: cs/yellow_square.png}\n",
+    )
+    text = protocol.read_text()
+    assert blue + yellow in text
+    protocol.write_text(text.replace(blue + yellow, yellow + blue))
+    later = run(xvfb, data, protocol, "03", "day2")
+    (record,) = list(data.glob("sub-03/ses-day2/*/*_session.json")) or [None]
+    day2 = json.loads(record.read_text())["cell"]["cs"] if record else None
+    assert later.returncode == 2, (later.stderr, day1, day2)
+    assert day1["CS+"] in later.stderr.strip().splitlines()[-1], later.stderr
