@@ -342,8 +342,9 @@ def run_command(args) -> int:
         raise RunError(str(error)) from None
     protocol, code = _choose_arm(args, protocol, participant)
     schedule = build_schedule(protocol, participant, args.session)
-    if not args.resume:  # a resumed run passed this check when it started
+    if not args.resume:  # a resumed run passed these checks when it started
         _check_session_gap(args, protocol, schedule.session, participant)
+        _check_same_pictures(args.data, protocol, schedule)
     spec = protocol.session(schedule.session)
     scanner = protocol.scanner if spec.scanner else None
     stimuli = prepare_stimuli(protocol, schedule)
@@ -470,6 +471,39 @@ def _sidecar_arm(data: str, participant: str) -> tuple[str | None, str | None, s
         if isinstance(arm, str) and arm:
             return arm, (code if isinstance(code, str) and code else None), str(path)
     return None, None, None
+
+
+def _check_same_pictures(data: str, protocol, schedule) -> None:
+    """The participant's roles keep the pictures (sounds) earlier runs of the study gave
+    them: a protocol edited between sessions (stimuli reordered, GS roles or a stimulus
+    added) can move the participant to another counterbalancing cell, swapping the CS+
+    and the CS- between days without a word. One line naming the earlier run, exit 2."""
+    import json
+    from pathlib import Path
+
+    now = dict(schedule.cell.cs)
+    for path in sorted(Path(data).glob(f"sub-{schedule.participant}/ses-*/*/*_session.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            same_study = (record.get("study"), record.get("task")) == (
+                protocol.study,
+                protocol.task,
+            )
+            before = record["cell"]["cs"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # an unreadable record: the run checks it elsewhere
+        if not same_study or not isinstance(before, dict):
+            continue
+        changed = [
+            role for role in sorted(set(before) & set(now)) if str(before[role]) != now[role]
+        ]
+        if changed:
+            was = ", ".join(f"{role} {before[role]}" for role in changed)
+            got = ", ".join(f"{role} {now[role]}" for role in changed)
+            raise RunError(
+                f"sub-{schedule.participant}'s stimuli: expected {was} (what {path} ran), "
+                f"got {got}: the protocol's stimuli changed since; restore their order"
+            )
 
 
 def _check_session_gap(args, protocol, session: str, participant: str) -> None:
