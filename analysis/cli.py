@@ -61,6 +61,7 @@ import pandas as pd
 from pavlov.analysis.errors import AnalysisError
 from pavlov.analysis.frame import python_strings
 from pavlov.common.argtypes import (
+    file_name,
     finite_float,
     nonnegative_float,
     positive_float,
@@ -329,6 +330,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--codes",
+        type=file_name,
         metavar="FILE",
         help="a blinded study's code list (CSV: participant, code, arm); with --unblind its "
         "arms become the groups compared",

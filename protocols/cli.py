@@ -19,6 +19,7 @@ import sys
 import typing
 from dataclasses import asdict
 
+from pavlov.common.argtypes import arm_name, file_name
 from pavlov.common.errors import PavlovError
 from pavlov.common.files import write_new
 from pavlov.protocols.errors import ScheduleError, error_lines
@@ -89,10 +90,14 @@ def register(subparsers) -> None:
         "--participants who is in which cell and arm) instead",
     )
     schedule.add_argument(
-        "--arm", metavar="NAME", help="the participant's arm (default: by participant number)"
+        "--arm",
+        type=arm_name,
+        metavar="NAME",
+        help="the participant's arm (default: by participant number)",
     )
     schedule.add_argument(
         "--codes",
+        type=file_name,
         metavar="FILE",
         help="a blinded code list (CSV: participant, code[, arm]): listed participants' arms "
         "stay hidden unless --unblind",

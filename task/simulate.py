@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pavlov.common.argtypes import positive_int, seed
+from pavlov.common.argtypes import file_name, positive_int, seed
 from pavlov.common.errors import PavlovError
 from pavlov.protocols.kinds import event_kind
 from pavlov.stimuli.check import stim_file
@@ -224,6 +224,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--codes",
+        type=file_name,
         metavar="FILE",
         help="a blinded code list (CSV: participant, code), as pavlov run --codes: each "
         "participant is recorded as blinded with its kit code, the arm hidden",

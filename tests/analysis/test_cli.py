@@ -224,3 +224,14 @@ def test_participant_without_a_cs_trial_is_named_not_dropped_silently(bids_data,
     assert summary.startswith("3 participants (1 with no CS trial not analysed: 7), ")
     report = (out / "report.html").read_text()
     assert "1 participant(s) with logs but no CS trial are not analysed: 7." in report
+
+
+def test_empty_codes_is_a_usage_error(bids_data, tmp_path, capsys):
+    """`analyze --codes ""` (an unset variable) is one usage line and exit 2."""
+    import pytest
+
+    with pytest.raises(SystemExit) as stopped:
+        analyze(bids_data, "--out", tmp_path / "out", "--codes", "", "--unblind")
+    assert stopped.value.code == 2
+    assert "--codes: expected a file, got ''" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -334,3 +334,13 @@ def test_schedule_many_participants_one_session_as_json(capsys):
         ("3", "day2", 33),
         ("4", "day2", 33),
     ]
+
+
+def test_empty_codes_or_arm_is_a_usage_error_for_schedule(tmp_path):
+    """`schedule --codes ""` or `--arm ""` (a script's unset variable) is one usage line and
+    exit 2, not the schedule of the participant's arm by number."""
+    protocol = str(REPO / "protocols" / "ketamine_reconsolidation.yaml")
+    for option, expected in (("--codes", "expected a file"), ("--arm", "expected an arm's name")):
+        result = pavlov("schedule", protocol, "-p", "01", option, "")
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.strip().splitlines()[-1].endswith(f"{expected}, got ''")

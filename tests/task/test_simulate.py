@@ -183,3 +183,16 @@ def test_simulate_plays_each_participants_arm(tmp_path):
         for p in ("003", "005")
     }
     assert "reminder" not in phases["003"] and "reminder" in phases["005"]
+
+
+def test_empty_codes_is_a_usage_error(tmp_path):
+    """`simulate --codes ""` (an unset variable) is one usage line and exit 2, not an
+    unblinded study written by participant number."""
+    pavlov = str(Path(sys.executable).with_name("pavlov"))
+    done = subprocess.run(
+        [pavlov, "simulate", str(PROTOCOLS / "ketamine_reconsolidation.yaml"),
+         "--participants", "2", "--codes", "", "--data", str(tmp_path / "data")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--codes: expected a file, got ''" in done.stderr
+    assert not (tmp_path / "data").exists()
