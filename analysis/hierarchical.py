@@ -239,7 +239,8 @@ class HierarchicalFit:
         ``difference`` (group mean minus the first group's, rate scale) or ``observation``.
     comparison : pandas.DataFrame
         ``model_comparison.csv``: ``model, rank, elpd_loo, se, p_loo, elpd_diff, dse,
-        weight, n_obs, pareto_k_bad, warning, participants_best``.
+        weight, n_obs, pareto_k_bad, warning, participants_best`` (how many participants'
+        data the model predicts best by ``elpd_lopo``, :func:`participant_winners`).
     diagnostics : dict of str to Diagnostics
     predictions : dict of str to pandas.DataFrame
         Posterior predictive per observed trial: ``row`` (index into the trial frame),
@@ -438,8 +439,8 @@ def fit_hierarchical(
             _group_table(model, idata, samples, group_names, response, centre, scale, seed)
         )
         predictions[model] = _predictive(samples, rows[part_idx, trial_idx], y, centre, scale)
-    comparison = _comparison(idatas, pointwise, observations)
     fit_frame = pd.concat(fits, ignore_index=True)
+    comparison = _comparison(idatas, fit_frame)
     observation = (
         "rating: rescaled rating ~ N(V, sigma_i^2) (identity)"
         if not linear
@@ -485,9 +486,27 @@ def participant_winners(result: HierarchicalFit, criterion: str = "elpd_lopo") -
     participant's parameters integrated over the population); ``elpd_loo``: the highest
     sum of the participant's pointwise PSIS-LOO terms.
     """
-    table = result.fits.pivot(index="participant", columns="model", values=criterion)
-    table = table.dropna()
-    return table.idxmax(axis=1)
+    return _winners(result.fits, criterion)
+
+
+def _participants_best(models: pd.Series, fits: pd.DataFrame) -> pd.Series:
+    """How many participants each of ``models`` predicts best (NaN with one model).
+
+    Counted by the per-participant criterion, ``elpd_lopo``, as :func:`participant_winners`
+    and ``pavlov recover --confusion`` count: summed pointwise LOO terms judge each trial
+    given the participant's own other trials, which favours the larger model.
+    """
+    if fits["model"].nunique() < 2:
+        return pd.Series(np.nan, index=models.index)
+    best = _winners(fits, "elpd_lopo").value_counts()
+    return models.map(best).fillna(0).astype(int)
+
+
+def _winners(fits: pd.DataFrame, criterion: str) -> pd.Series:
+    """Each participant's model with the highest ``criterion`` (participants with a
+    missing value under any model are left out)."""
+    table = fits.pivot(index="participant", columns="model", values=criterion)
+    return table.dropna().idxmax(axis=1)
 
 
 # --- the NumPyro model ----------------------------------------------------------------
@@ -1068,7 +1087,7 @@ def _loo(idata):
             return None
 
 
-def _comparison(idatas: Mapping, pointwise: Mapping, observations: pd.DataFrame) -> pd.DataFrame:
+def _comparison(idatas: Mapping, fits: pd.DataFrame) -> pd.DataFrame:
     az = _arviz()
     rows = []
     for model, idata in idatas.items():
@@ -1107,13 +1126,7 @@ def _comparison(idatas: Mapping, pointwise: Mapping, observations: pd.DataFrame)
         frame["elpd_diff"], frame["dse"], frame["weight"] = 0.0, 0.0, 1.0
     frame = frame.sort_values("elpd_loo", ascending=False, kind="stable").reset_index(drop=True)
     frame.insert(1, "rank", np.arange(len(frame)))
-    if len(pointwise) > 1:
-        per = pd.DataFrame(pointwise).assign(participant=observations["participant"].to_numpy())
-        sums = per.groupby("participant", sort=False).sum()
-        best = sums.idxmax(axis=1).value_counts()
-        frame["participants_best"] = frame["model"].map(best).fillna(0).astype(int)
-    else:
-        frame["participants_best"] = np.nan
+    frame["participants_best"] = _participants_best(frame["model"], fits)
     columns = [
         "model",
         "rank",

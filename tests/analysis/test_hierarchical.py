@@ -178,6 +178,26 @@ def test_hdi_is_the_narrowest_interval():
     assert low[0] < 0.01 and high[0] == pytest.approx(-np.log(0.06), abs=0.03)
 
 
+def test_participants_best_counts_the_per_participant_criterion():
+    """model_comparison's participants_best counts each participant's winner by elpd_lopo
+    (as recover --confusion does), not by the summed pointwise LOO terms, and leaves out a
+    participant missing under a model."""
+    from pavlov.analysis.hierarchical import _participants_best
+
+    fits = pd.DataFrame(
+        {
+            "participant": ["01", "02", "03", "04"] * 2,
+            "model": ["rw"] * 4 + ["hybrid"] * 4,
+            # hybrid wins 01 by elpd_loo but loses it by elpd_lopo
+            "elpd_loo": [-10.0, -12.0, -9.0, -8.0, -9.5, -11.0, -9.5, -7.0],
+            "elpd_lopo": [-10.0, -12.0, -9.0, -8.0, -10.5, -11.0, -9.5, np.nan],
+        }
+    )
+    models = pd.Series(["hybrid", "rw"])
+    assert _participants_best(models, fits).tolist() == [1, 2]  # 02; 01 and 03 (04: no lopo)
+    assert _participants_best(models, fits[fits["model"] == "rw"]).isna().all()
+
+
 def test_diagnostics_flag_rhat_divergences_and_low_ess():
     """A fit is flagged for R-hat > 1.01, any divergence, or bulk ESS < 100 per chain."""
     good = Diagnostics("rw", 1.005, 900.0, 800.0, 0, 4, 1000, 1000, 10.0)
