@@ -214,6 +214,45 @@ def abend_table(abend_xlsx, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def youth_table(tmp_path_factory):
+    """A synthetic trial table shaped like Abend et al. 2022's (22 "Healthy youth" and 16
+    "Anxious youth"; 4, 10 and 8 trials per CS in Pre-conditioning, Conditioning (CS+
+    reinforced on 8 of 10) and Extinction, in a random order per participant; √SCR
+    responses with a CS+ > CS− effect in Conditioning; US responses on reinforced
+    trials), for the tests of behaviour that need no published number: they run on CI,
+    where the workbook itself cannot be shipped. Returns the CSV path."""
+    rng = np.random.default_rng(2022)
+    phases = (("Pre-conditioning", 4, 1), ("Conditioning", 10, 9), ("Extinction", 8, 1))
+    rows = []
+    for subject in range(1, 39):
+        group = "Healthy youth" if subject <= 22 else "Anxious youth"
+        for phase, per_cs, first in phases:
+            order = rng.permutation(np.repeat(["CS+", "CS-"], per_cs))
+            plus_trials = np.flatnonzero(order == "CS+")
+            reinforced = set()
+            if phase == "Conditioning":
+                reinforced = set(rng.choice(plus_trials, size=8, replace=False))
+            for k, cs_type in enumerate(order):
+                effect = 0.3 if phase == "Conditioning" and cs_type == "CS+" else 0.0
+                us = int(k in reinforced)
+                rows.append(
+                    {
+                        "participant": str(subject),
+                        "phase": phase,
+                        "trial": first + k,
+                        "cs_type": cs_type,
+                        "us": us,
+                        "response": max(0.0, 0.3 + effect + rng.normal(0, 0.2)),
+                        "us_scr": abs(rng.normal(1.0, 0.5)) if us else np.nan,
+                        "group": group,
+                    }
+                )
+    path = tmp_path_factory.mktemp("youth") / "youth.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
 REACTEXT_ROLES = {"CSplusR": "CS+R", "CSplusNR": "CS+NR", "Csminus": "CS-", "CSplusACQ": "CS+ACQ"}
 
 

@@ -52,12 +52,12 @@ def test_analyze_logs_writes_every_output(bids_data, tmp_path, capsys):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-def test_analyze_table_with_options(abend_table, tmp_path):
+def test_analyze_table_with_options(youth_table, tmp_path):
     """A trial table with groups and a block size: group rows, group comparison, and the
     acquisition ANOVA over 5 blocks of 2; no model fits when none are asked for."""
     out = tmp_path / "out"
     code = analyze(
-        abend_table,
+        youth_table,
         "--out",
         out,
         "--response-name",
@@ -79,12 +79,12 @@ def test_analyze_table_with_options(abend_table, tmp_path):
     assert not (out / "curves.png").exists()
 
 
-def test_exclude_reinforced_reports_untestable_phase(abend_table, tmp_path):
+def test_exclude_reinforced_reports_untestable_phase(youth_table, tmp_path):
     """Without reinforced trials (80 % of acquisition CS+) some blocks have no CS+ for some
     participants: curves shrink in n and the report says why the ANOVA is missing."""
     out = tmp_path / "out"
     analyze(
-        abend_table,
+        youth_table,
         "--out",
         out,
         "--response-name",

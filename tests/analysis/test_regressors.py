@@ -177,10 +177,10 @@ def test_sessions_get_their_own_files_and_learning_carries_over(tmp_path, simula
     np.testing.assert_allclose(d["onset"].to_numpy(), (v["onset"] + v["duration"]).to_numpy())
 
 
-def test_trial_tables_get_a_note_not_files(abend_table, tmp_path):
+def test_trial_tables_get_a_note_not_files(youth_table, tmp_path):
     """Regressors asked of a trial table (no onsets or task): no files, the report says why."""
     out = tmp_path / "out"
-    assert analyze(abend_table, "--out", out, "--response-name", "scr", "--models", "rw",
+    assert analyze(youth_table, "--out", out, "--response-name", "scr", "--models", "rw",
                    "--n-starts", "1", "--no-figures", "--regressors", "all") == 0  # fmt: skip
     assert not (out / "regressors").exists()
     assert (

@@ -104,9 +104,9 @@ def test_mixed_anova_interaction_equals_welch_free_t():
     assert table.loc["g * cs", "ddof2"] == 2 * n - 2
 
 
-def test_group_by_phase_on_abend(abend):
+def test_group_by_phase_on_a_two_group_table(youth_table):
     """Healthy vs anxious youth: a group × CS table for each of the three phases."""
-    table = group_by_phase(abend, "scr")
+    table = group_by_phase(read_table(youth_table, response_name="scr"), "scr")
     assert len(table) == 9
     acq = table[table["phase"] == "Conditioning"].set_index("source")
     assert acq.loc["cs", "p_unc"] < 0.001
