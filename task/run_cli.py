@@ -459,15 +459,10 @@ def _sidecar_arm(data: str, participant: str) -> tuple[str | None, str | None, s
     run, completed or not: a partial run delivered under that arm too), the kit code a
     blinded run recorded, and that record's path; Nones when no readable record names an
     arm."""
-    import json
-    from pathlib import Path
+    from pavlov.task.sidecar import participant_records
 
-    for path in sorted(Path(data).glob(f"sub-{participant}/ses-*/*/*_session.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            arm, code = record.get("arm"), record.get("code")
-        except (OSError, ValueError, AttributeError):
-            continue  # an unreadable record names no arm; the run checks it elsewhere
+    for path, record in participant_records(data, participant):
+        arm, code = record.get("arm"), record.get("code")
         if isinstance(arm, str) and arm:
             return arm, (code if isinstance(code, str) and code else None), str(path)
     return None, None, None
@@ -478,20 +473,13 @@ def _check_same_pictures(data: str, protocol, schedule) -> None:
     them: a protocol edited between sessions (stimuli reordered, GS roles or a stimulus
     added) can move the participant to another counterbalancing cell, swapping the CS+
     and the CS- between days without a word. One line naming the earlier run, exit 2."""
-    import json
-    from pathlib import Path
+    from pavlov.task.sidecar import participant_records
 
     now = dict(schedule.cell.cs)
-    for path in sorted(Path(data).glob(f"sub-{schedule.participant}/ses-*/*/*_session.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            same_study = (record.get("study"), record.get("task")) == (
-                protocol.study,
-                protocol.task,
-            )
-            before = record["cell"]["cs"]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue  # an unreadable record: the run checks it elsewhere
+    for path, record in participant_records(data, schedule.participant):
+        same_study = (record.get("study"), record.get("task")) == (protocol.study, protocol.task)
+        cell = record.get("cell")
+        before = cell.get("cs") if isinstance(cell, dict) else None
         if not same_study or not isinstance(before, dict):
             continue
         changed = [

@@ -12,10 +12,11 @@ unless ``--allow-session-gap``, which prints them as warnings and goes on. A reh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
+
+from pavlov.task.sidecar import participant_records
 
 __all__ = ["gap_problems", "recorded_dates"]
 
@@ -25,15 +26,13 @@ def recorded_dates(data: str | Path, participant: str) -> dict[str, date]:
     records (``_session.json``) under ``data/sub-<participant>/``; unreadable records and
     runs that did not complete are left out."""
     dates: dict[str, date] = {}
-    sub = Path(data) / f"sub-{participant}"
-    for path in sorted(sub.glob("ses-*/*/*_session.json")):
+    for _, record in participant_records(data, participant):
+        if record.get("end_reason") != "completed":
+            continue
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            if record.get("end_reason") != "completed":
-                continue
             started = datetime.fromisoformat(str(record["started"])).date()
             session = str(record["session"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError):
             continue  # not a record this check can read: as if the run were missing
         if session not in dates or started < dates[session]:
             dates[session] = started

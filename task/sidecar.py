@@ -379,6 +379,21 @@ def add_participant(
     return path
 
 
+def participant_records(data: str | os.PathLike, participant: str) -> list[tuple[Path, dict]]:
+    """The run records (``_session.json``) of every earlier run of ``participant`` under
+    ``data``, in path order, with their paths; records that cannot be read as a JSON object
+    are left out (the checks that read these skip them; the run itself checks its own)."""
+    records = []
+    for path in sorted(Path(data).glob(f"sub-{participant}/ses-*/*/*_session.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            records.append((path, record))
+    return records
+
+
 def participant_row(root: str | os.PathLike, participant: str) -> dict[str, str]:
     """This participant's cells in ``participants.tsv`` (empty when absent), ``n/a`` cells
     left out: what earlier sessions recorded (e.g. the ``arm``)."""
