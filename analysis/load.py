@@ -817,7 +817,7 @@ def score_physio(
     # epochs: done once, shared by the CS and the US scoring when their settings agree.
     preparation = {k: options[k] for k in ("lowpass_hz", "qc", "qc_options") if k in options}
     signal = prepare_signal(recording, channel=channel, **preparation)
-    cs = _trace_intervals(cs, events)
+    cs = _trace_intervals(cs, trials)
     out["scr"] = np.asarray(score_events(cs, signal, channel=channel, **options), dtype=float)
     if "event_type" in events.columns and "trial" in events.columns:
         us = events[(events["trial_type"] == "us") & (events["event_type"] == "USp")]
@@ -835,8 +835,9 @@ def score_physio(
     return out
 
 
-def _trace_intervals(cs: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """The ``cs`` rows with, for trace trials, ``duration`` stretched to the US onset.
+def _trace_intervals(cs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """The ``cs`` rows with, for trace trials, ``duration`` stretched to the US onset
+    (``trials``: their trial rows, whose ``us_onset`` is seconds from CS onset to the US).
 
     The named latency windows are placed by the CS duration: SIR ends and TIR (the US
     response) starts 1 s after it, which in delay conditioning is where the US falls. In
@@ -845,15 +846,10 @@ def _trace_intervals(cs: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     covers the trace and TIR follows the US, as they do for a delay CS. FIR does not depend
     on it.
     """
-    if not {"phase", "trial", "onset", "duration"} <= set(events.columns):
+    if "us_onset" not in trials.columns:
         return cs
-    us = events[(events["trial_type"] == "us") & (events["trial"] != "")]
-    if us.empty:
-        return cs
-    us_onset = dict(zip(zip(us["phase"], us["trial"]), pd.to_numeric(us["onset"], errors="coerce")))
-    onset = pd.to_numeric(cs["onset"], errors="coerce").to_numpy(dtype=float)
+    later = pd.to_numeric(trials["us_onset"], errors="coerce").to_numpy(dtype=float)
     duration = pd.to_numeric(cs["duration"], errors="coerce").to_numpy(dtype=float)
-    later = np.array([us_onset.get(k, np.nan) for k in zip(cs["phase"], cs["trial"])]) - onset
     trace = later > duration + 1e-6  # the US starts after the CS has ended
     if not trace.any():
         return cs
