@@ -116,8 +116,12 @@ PARETO_K_LIMIT = 0.7
 #: Posterior-mode searches, and Adam steps of each, that place the chains' starting points.
 START_SEARCHES, START_STEPS = 8, 300
 
-#: Group-level posterior draws × population draws per participant behind ``elpd_lopo``.
-EVIDENCE_DRAWS = (100, 200)
+#: Group-level posterior draws, and importance draws per participant, behind ``elpd_lopo``.
+EVIDENCE_DRAWS = (200, 2000)
+
+#: The importance proposal behind ``elpd_lopo``: the t's degrees of freedom, and the share
+#: and widening of the defensive (population) component.
+PROPOSAL_DF, DEFENSIVE_SHARE, DEFENSIVE_WIDTH = 4, 0.2, 1.5
 
 _MU_SD = 1.5  # logit-scale prior SD of the group means of the rates
 _TAU_SD = 1.0  # half-normal scale of the between-participant logit SD
@@ -185,6 +189,9 @@ class Diagnostics:
         Adapted step size (mean over chains).
     compile_seconds : float
         Wall time spent compiling the sampler.
+    worst_rhat : str
+        The parameter with the largest R-hat, e.g. ``eta of participant 44``: a participant
+        whose posterior has two modes the chains cross seldom shows here.
     """
 
     model: str
@@ -200,13 +207,15 @@ class Diagnostics:
     max_tree_depth: int = 0
     step_size: float = math.nan
     compile_seconds: float = math.nan
+    worst_rhat: str = ""
 
     @property
     def problems(self) -> list[str]:
         """Why the fit is flagged (empty when it is not)."""
         out = []
         if math.isfinite(self.max_rhat) and self.max_rhat > RHAT_LIMIT:  # NaN: one chain
-            out.append(f"R-hat {self.max_rhat:.3f} > {RHAT_LIMIT}")
+            where = f" ({self.worst_rhat})" if self.worst_rhat else ""
+            out.append(f"R-hat {self.max_rhat:.3f} > {RHAT_LIMIT}{where}")
         if self.divergences:
             out.append(f"{self.divergences} divergent transition(s)")
         if self.min_ess_bulk < ESS_PER_CHAIN * self.chains:
@@ -270,6 +279,7 @@ class HierarchicalFit:
                 {
                     "model": d.model,
                     "max_rhat": d.max_rhat,
+                    "worst_rhat": d.worst_rhat,
                     "min_ess_bulk": d.min_ess_bulk,
                     "min_ess_tail": d.min_ess_tail,
                     "divergences": d.divergences,
@@ -421,6 +431,7 @@ def fit_hierarchical(
             seed=seed + index,
             show=show,
             n_predictive=predictive_draws,
+            names=participants,
         )
         idata, samples, diag = result
         idatas[model] = idata
@@ -676,17 +687,31 @@ def _beta_marginal(columns: Sequence, arrays: Mapping, m, s, sigma):
         ``draw(eps)`` maps standard normal ``eps`` (participants, k) to one draw of every
         participant's β, (participants, k), from its conditional posterior.
     """
+    xx, xy = _beta_sums(columns, arrays)
+    return _beta_gaussian(xx, xy, arrays["yy"], arrays["n_obs"], m, s, sigma)
+
+
+def _beta_sums(columns: Sequence, arrays: Mapping) -> tuple[list, list]:
+    """Each participant's ``XᵀX`` (k × k nested lists) and ``Xᵀy`` (k) over the observed
+    trials, every entry an array over participants (and whatever leading axes ``columns``
+    carry)."""
     import jax.numpy as jnp
 
     k = len(columns)
     masked = [arrays["mask"] * c for c in columns]
-    xx = [[jnp.sum(masked[i] * columns[j], axis=1) for j in range(k)] for i in range(k)]
-    xy = [jnp.sum(c * arrays["y_dense"], axis=1) for c in columns]  # y_dense: 0 if unobserved
+    xx = [[jnp.sum(masked[i] * columns[j], axis=-1) for j in range(k)] for i in range(k)]
+    xy = [jnp.sum(c * arrays["y_dense"], axis=-1) for c in columns]  # y_dense: 0 if unobserved
+    return xx, xy
+
+
+def _beta_gaussian(xx: Sequence, xy: Sequence, yy, n, m, s, sigma):
+    """:func:`_beta_marginal` from the sums ``XᵀX``, ``Xᵀy``, ``yᵀy`` and the count ``n``."""
+    import jax.numpy as jnp
+
+    k = len(xy)
     var = sigma**2
     xr = [xy[i] - sum(xx[i][j] * m[j] for j in range(k)) for i in range(k)]  # Xᵀr
-    rr = arrays["yy"] - sum(
-        m[i] * (2.0 * xy[i] - sum(xx[i][j] * m[j] for j in range(k))) for i in range(k)
-    )
+    rr = yy - sum(m[i] * (2.0 * xy[i] - sum(xx[i][j] * m[j] for j in range(k))) for i in range(k))
     g = [s[i] * xr[i] / var for i in range(k)]
     chol: list[list[Any]] = [[None] * k for _ in range(k)]
     for j in range(k):
@@ -698,7 +723,6 @@ def _beta_marginal(columns: Sequence, arrays: Mapping, m, s, sigma):
     w: list[Any] = []
     for i in range(k):  # w = L⁻¹g
         w.append((g[i] - sum(chol[i][c] * w[c] for c in range(i))) / chol[i][i])
-    n = arrays["n_obs"]
     marginal = (
         -0.5 * n * math.log(2.0 * math.pi)
         - n * jnp.log(sigma)
@@ -809,7 +833,9 @@ def _shapes(model: str, inputs: _Inputs) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, n_predictive):
+def _fit_one(
+    model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, n_predictive, names=()
+):
     import jax
     from jax import lax
     from numpyro.infer import NUTS
@@ -879,7 +905,7 @@ def _fit_one(model: str, inputs: _Inputs, *, chains, draws, warmup, seed, show, 
     seconds = time.perf_counter() - start
     idata = _inference_data(model, samples, samples.pop("loglik"), diverging)
     steps = np.concatenate(steps, axis=0)
-    diag = _diagnostics(model, idata, int(diverging.sum()), chains, draws, warmup, seconds)
+    diag = _diagnostics(model, idata, int(diverging.sum()), chains, draws, warmup, seconds, names)
     diag = dataclasses.replace(
         diag,
         steps_per_draw=float(steps.mean()),
@@ -935,49 +961,144 @@ def _derive(model, inputs, arrays, z, n_predictive, seed) -> dict:
 def _evidence(model, inputs, arrays, z, seed, n_hyper=EVIDENCE_DRAWS[0], n_inner=EVIDENCE_DRAWS[1]):
     """Each participant's log predictive density given the group level alone, (participants,).
 
-    ``log p(y_i | y_-i) ≈ log mean over (h, s) of p(y_i | θ_is)``, with ``h`` one of
-    ``n_hyper`` posterior draws of the group-level parameters and ``θ_is`` ``n_inner``
-    draws of the participant's rates and σ from the population distribution that draw
-    implies, β integrated exactly (:func:`_beta_marginal`; Monte Carlo over β too made the
-    estimate noisier and biased low the more so the more β a model has, i.e. against the
-    hybrid): leave-one-participant-out by integrated importance sampling. (PSIS
-    on a participant's whole block of trials is not used: the block holds nearly everything
-    known about the participant's own parameters, so importance weights from the full
-    posterior are expected to be far too heavy-tailed.) The participant's own data inform
-    the group level a little too (1 of many participants), which this ignores.
+    ``log p(y_i | y_-i) ≈ log mean_h p(y_i | h)`` over ``n_hyper`` posterior draws ``h`` of
+    the group-level parameters, with ``p(y_i | h)`` the participant's rates, σ and β
+    integrated over the population ``h`` implies (:func:`_evidence_terms`, ``n_inner``
+    importance draws per participant): leave-one-participant-out by integrated importance
+    sampling. (PSIS on a participant's whole block of trials is not used: the block holds
+    nearly everything known about the participant's own parameters, so importance weights
+    from the full posterior are expected to be far too heavy-tailed.) The participant's
+    own data inform the group level a little too (1 of many participants), which this
+    ignores.
     """
     import jax
     import jax.numpy as jnp
+    from jax import lax
     from jax.scipy.special import logsumexp
 
+    given = _evidence_terms(model, inputs, arrays, z, seed, n_inner)
     chains, draws = next(iter(z.values())).shape[:2]
     rng = np.random.default_rng(seed)
     pick = rng.choice(chains * draws, size=min(n_hyper, chains * draws), replace=False)
     hyper = {
-        k: jnp.asarray(v.reshape(chains * draws, *v.shape[2:])[pick])
+        k: jnp.asarray(v.reshape(chains * draws, *v.shape[2:])[pick], dtype=jnp.float32)
         for k, v in z.items()
         if not k.startswith("z")
     }
-    shapes = {k: v.shape[2:] for k, v in z.items() if k.startswith("z")}
+    per_hyper = jax.jit(lambda hs: lax.map(given, hs))(hyper)
+    return np.asarray(logsumexp(per_hyper, axis=0) - math.log(len(pick)))
+
+
+def _evidence_terms(model, inputs, arrays, z, seed, n_inner):
+    """``given(h)``: every participant's log p(y_i | h) for group-level parameters ``h``.
+
+    ``p(y_i | h) = ∫ p(y_i | θ, h) p(θ | h) dθ`` over the participant's rates and σ (``θ``:
+    logit rates and log σ, where the population is normal; β integrated exactly,
+    :func:`_beta_marginal`), estimated by importance sampling from a proposal fitted to the
+    participant's own posterior draws of ``θ`` (a multivariate t with ``PROPOSAL_DF``
+    degrees of freedom and the draws' mean and covariance), mixed with a defensive
+    component (the population, widened by ``DEFENSIVE_WIDTH``) that bounds the weights
+    where the posterior is narrower than the integrand. The ``n_inner`` draws per
+    participant are shared by every ``h``, so the trial loop runs ``n_inner`` times and
+    ``given`` is cheap algebra on their sums. (The estimator before drew ``θ`` from the
+    population itself, 200 draws for each of 100 ``h``: 20,000 runs of the trial loop. On
+    100 simulated hybrid learners the two agree within 0.03 on average, 0.14 at most, and
+    pick the same model for 99 of them.)
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from jax.scipy.special import logsumexp
+    from jax.scipy.stats import norm
+    from scipy.special import gammaln
+
+    chains, draws = next(iter(z.values())).shape[:2]
+    total = chains * draws
+    flat = {k: np.asarray(v, np.float64).reshape(total, *v.shape[2:]) for k, v in z.items()}
+    k = len(MODELS[model])
+    d = k + 1
     n_part = inputs.cues.shape[0]
+    rng = np.random.default_rng(seed)
+    # every posterior draw of each participant's θ: (draws, participants, d)
+    centre = flat["mu"][:, inputs.group_of]
+    spread = np.exp(flat["log_tau"])[:, None, :]
+    s_sigma = np.exp(flat["log_s_log_sigma"])[:, None]
+    log_sigma = flat["m_log_sigma"][:, None] + s_sigma * flat["z_log_sigma"]
+    theta = np.concatenate([centre + spread * flat["z"], log_sigma[..., None]], axis=-1)
+    mean = theta.mean(axis=0)
+    resid = theta - mean
+    cov = np.einsum("npi,npj->pij", resid, resid) / max(total - 1, 1) + 1e-4 * np.eye(d)
+    chol = np.linalg.cholesky(cov)
+    pop_mean = np.concatenate(
+        [centre.mean(axis=0), np.full((n_part, 1), flat["m_log_sigma"].mean())], axis=1
+    )
+    pop_var = np.concatenate(
+        [
+            (spread**2).mean(axis=0) + centre.var(axis=0),
+            np.full((n_part, 1), (s_sigma**2).mean() + flat["m_log_sigma"].var()),
+        ],
+        axis=1,
+    )
+    pop_sd = DEFENSIVE_WIDTH * np.sqrt(np.broadcast_to(pop_var, (n_part, d)))
+    nu = PROPOSAL_DF
+    n_t = round((1.0 - DEFENSIVE_SHARE) * n_inner)
+    g = rng.standard_normal((n_t, n_part, d))
+    w = rng.chisquare(nu, (n_t, n_part, 1)) / nu
+    x = np.concatenate(
+        [
+            mean + np.einsum("pij,spj->spi", chol, g) / np.sqrt(w),
+            pop_mean + pop_sd * rng.standard_normal((n_inner - n_t, n_part, d)),
+        ]
+    )
+    # the mixture's log density at every draw
+    sol = np.linalg.solve(chol[None], (x - mean)[..., None])[..., 0]
+    log_t = (
+        gammaln((nu + d) / 2)
+        - gammaln(nu / 2)
+        - d / 2 * np.log(nu * np.pi)
+        - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        - (nu + d) / 2 * np.log1p((sol**2).sum(axis=-1) / nu)
+    )
+    log_pop = (
+        -0.5 * ((x - pop_mean) / pop_sd) ** 2 - np.log(pop_sd) - 0.5 * math.log(2.0 * math.pi)
+    ).sum(axis=-1)
+    log_q = np.logaddexp(np.log1p(-DEFENSIVE_SHARE) + log_t, np.log(DEFENSIVE_SHARE) + log_pop)
 
-    def one(group, key):
-        """log p(y_i | θ) for n_inner population draws θ of every participant: (n_inner, P)."""
-        keys = jax.random.split(key, len(shapes))
-        inner = {
-            k: jax.random.normal(sub, (n_inner, *shape))
-            for sub, (k, shape) in zip(keys, sorted(shapes.items()))
-        }
+    n_beta = inputs.betas(model)
 
-        def loglik(u):
-            return _unpack(model, inputs, {**group, **u}, arrays)["marginal"]
+    def sums(r):  # the likelihood's sums for one draw of every participant's rates
+        v, a = _learn(model, r, inputs, arrays["onehot"], arrays["outcomes"], arrays["plus"])
+        if n_beta:
+            return _beta_sums([jnp.ones_like(v), v, a][:n_beta], arrays)
+        return jnp.sum(arrays["y_dense"] * v, axis=1), jnp.sum(arrays["mask"] * v * v, axis=1)
 
-        return jax.vmap(loglik)(inner)
+    width = math.gcd(n_inner, 100)
+    rates = jnp.asarray(1.0 / (1.0 + np.exp(-x[..., :k])), dtype=jnp.float32)
+    stats = jax.jit(lambda r: lax.map(jax.vmap(sums), r))(
+        rates.reshape(n_inner // width, width, n_part, k)
+    )
+    stats = jax.tree_util.tree_map(lambda s: s.reshape(n_inner, n_part), stats)
+    x32 = jnp.asarray(x, dtype=jnp.float32)
+    log_q32 = jnp.asarray(log_q, dtype=jnp.float32)
+    sigma = jnp.exp(x32[..., k])
+    group_of = jnp.asarray(inputs.group_of)
+    n_obs, yy = arrays["n_obs"], arrays["yy"]
 
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(pick))
-    ll = jax.jit(lambda h, k: jax.lax.map(lambda a: one(*a), (h, k)))(hyper, keys)
-    ll = ll.reshape(-1, n_part)
-    return np.asarray(logsumexp(ll, axis=0) - jnp.log(ll.shape[0]))
+    def given(h):
+        lp = jnp.sum(norm.logpdf(x32[..., :k], h["mu"][group_of], jnp.exp(h["log_tau"])), -1)
+        lp += norm.logpdf(x32[..., k], h["m_log_sigma"], jnp.exp(h["log_s_log_sigma"]))
+        if n_beta:
+            s_beta = jnp.exp(h["log_s_beta"])
+            ll, _ = _beta_gaussian(*stats, yy, n_obs, h["m_beta"], s_beta, sigma)
+        else:
+            yv, vv = stats
+            ll = (
+                -n_obs * (jnp.log(sigma) + 0.5 * math.log(2.0 * math.pi))
+                - 0.5 * (yy - 2.0 * yv + vv) / sigma**2
+            )
+        return logsumexp(ll + lp - log_q32, axis=0) - math.log(n_inner)
+
+    return given
 
 
 def _devices(chains: int) -> int:
@@ -1011,6 +1132,7 @@ def _inference_data(model, samples, log_lik, diverging):
         "m_log_sigma": samples["m_log_sigma"],
         "s_log_sigma": samples["s_log_sigma"],
     }
+    coords: dict[str, list] = {"parameter": names}
     dims = {
         "mu": ["group", "parameter"],
         "tau": ["parameter"],
@@ -1023,18 +1145,21 @@ def _inference_data(model, samples, log_lik, diverging):
         dims.update(
             m_beta=["coefficient"], s_beta=["coefficient"], beta=["participant", "coefficient"]
         )
+        coords["coefficient"] = list(_BETA_LABELS[: samples["beta"].shape[-1]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return az.from_dict(
             posterior=posterior,
             log_likelihood={"y": log_lik},
             sample_stats={"diverging": diverging},
-            coords={"parameter": names},
+            coords=coords,
             dims=dims,
         )
 
 
-def _diagnostics(model, idata, divergences, chains, draws, warmup, seconds) -> Diagnostics:
+def _diagnostics(
+    model, idata, divergences, chains, draws, warmup, seconds, participants=()
+) -> Diagnostics:
     az = _arviz()
     names = [
         v
@@ -1067,6 +1192,7 @@ def _diagnostics(model, idata, divergences, chains, draws, warmup, seconds) -> D
     return Diagnostics(
         model=model,
         max_rhat=extreme(rhat, np.max),
+        worst_rhat=_worst(rhat, participants) if rhat is not None else "",
         min_ess_bulk=extreme(bulk, np.min),
         min_ess_tail=extreme(tail, np.min),
         divergences=divergences,
@@ -1075,6 +1201,32 @@ def _diagnostics(model, idata, divergences, chains, draws, warmup, seconds) -> D
         warmup=warmup,
         seconds=seconds,
     )
+
+
+def _worst(rhat, participants: Sequence) -> str:
+    """Name the parameter with the largest R-hat: ``eta of participant 44``, ``tau kappa``."""
+    best, label = -math.inf, ""
+    for name in rhat.data_vars:
+        values = np.asarray(rhat[name].values, dtype=float)
+        if not np.isfinite(values).any():
+            continue
+        index = np.unravel_index(int(np.nanargmax(values)), values.shape)
+        if values[index] <= best:
+            continue
+        best, parts, who = float(values[index]), [name], ""
+        for dim, i in zip(rhat[name].dims, index):
+            if dim == "participant":
+                who = f" of participant {participants[i] if i < len(participants) else i}"
+            elif values.shape[rhat[name].dims.index(dim)] == 1:  # one group: say nothing
+                continue
+            elif dim in rhat[name].coords:
+                parts.append(str(rhat[name].coords[dim].values[i]))
+            else:
+                parts.append(str(i))
+        if name == "rates":  # the rate's own name says it
+            parts = parts[1:]
+        label = " ".join(parts) + who
+    return label
 
 
 def _loo(idata):

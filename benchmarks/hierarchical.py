@@ -127,8 +127,8 @@ def main(argv=None) -> int:
     )
     print(
         f"sampler (compile + warm-up + draws): {row['seconds']:.1f} s; max R-hat "
-        f"{row['max_rhat']:.3f}, min bulk ESS {row['min_ess_bulk']:.0f}, "
-        f"{int(row['divergences'])} divergences"
+        f"{row['max_rhat']:.3f} ({row['worst_rhat']}), min bulk ESS "
+        f"{row['min_ess_bulk']:.0f}, {int(row['divergences'])} divergences"
     )
     print(
         f"sampler cost (independent of load): {row['steps_per_draw']:.1f} leapfrog steps "

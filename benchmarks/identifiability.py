@@ -136,7 +136,7 @@ def best_shared(stats, k):
         minimize(cost, np.r_[s, np.log(0.5)], method="Nelder-Mead", options={"maxiter": 4000})
         for s in starts
     ]
-    theta = min(fits, key=lambda f: f.fun).x
+    theta = polish(cost, min(fits, key=lambda f: f.fun).x)
     return theta[:k], float(np.exp(theta[k]))
 
 
@@ -168,7 +168,31 @@ def best_population(stats, k, n_rates):
         )
         for s in starts
     ]
-    theta = min(fits, key=lambda f: f.fun).x
+    return polish(cost, min(fits, key=lambda f: f.fun).x)
+
+
+def polish(cost, theta: np.ndarray) -> np.ndarray:
+    """Restart Nelder–Mead from its own result, then BFGS, until the cost stops falling.
+
+    One Nelder–Mead run stops where its simplex has collapsed, which in these ridged
+    surfaces is often short of the maximum: on seed 1's RW fit to hybrid learners it
+    stopped at τ = 1.23 with the marginal log-likelihood 7.7 below τ = 0.8's. A population
+    that is not the maximum misstates the ceiling (there, 78 % model recovery instead of
+    70 %).
+    """
+    best = cost(theta)
+    for _ in range(20):
+        for method, options in (
+            ("Nelder-Mead", {"maxiter": 6000, "maxfev": 6000, "xatol": 1e-6, "fatol": 1e-8}),
+            ("BFGS", {"gtol": 1e-6}),
+        ):
+            fit = minimize(cost, theta, method=method, options=options)
+            if fit.fun < best:
+                theta = fit.x
+        now = cost(theta)
+        if best - now < 1e-6:
+            break
+        best = now
     return theta
 
 

@@ -211,6 +211,26 @@ def test_diagnostics_flag_rhat_divergences_and_low_ess():
     assert Diagnostics("rw", 1.0, 350.0, 800.0, 0, 4, 1000, 1000, 10.0).flagged
 
 
+def test_flag_names_the_parameter_with_the_largest_rhat():
+    """A flag says which parameter failed: one participant's η whose chains disagree is
+    named with the participant's label, not an index."""
+    import arviz as az
+
+    from pavlov.analysis.hierarchical import _worst
+
+    rng = np.random.default_rng(0)
+    rates = rng.normal(0.5, 0.01, (4, 200, 3, 3))
+    rates[:2, :, 1, 1] += 0.2  # chains 0-1 sit in another mode for participant p2's eta
+    idata = az.from_dict(
+        posterior={"rates": rates, "tau": rng.normal(1, 0.1, (4, 200, 3))},
+        coords={"parameter": ["kappa", "eta", "alpha0"]},
+        dims={"rates": ["participant", "parameter"], "tau": ["parameter"]},
+    )
+    assert _worst(az.rhat(idata), ["p1", "p2", "p3"]) == "eta of participant p2"
+    d = Diagnostics("hybrid", 1.2, 900, 900, 0, 4, 200, 200, 1.0, worst_rhat="eta of p2")
+    assert d.problems == ["R-hat 1.200 > 1.01 (eta of p2)"]
+
+
 @pytest.mark.parametrize(
     ("chains", "draws", "warmup", "seed", "message"),
     [
@@ -355,7 +375,8 @@ def test_ratings_use_the_linear_observation_model_unless_identity_is_asked(tmp_p
 
 def test_leave_one_participant_out_elpd_integrates_over_the_population(tmp_path):
     """elpd_lopo is each participant's log marginal likelihood given the group level: for
-    RW ratings and known group values it matches quadrature over the population of α."""
+    RW ratings and known group values (posterior draws of each α from its exact posterior,
+    as the importance proposal expects) it matches quadrature over the population of α."""
     isolated(
         tmp_path,
         """
@@ -373,24 +394,29 @@ def test_leave_one_participant_out_elpd_integrates_over_the_population(tmp_path)
         inputs = _Inputs(cues=cues, outcomes=outcomes, plus=cues == 0, part_idx=part,
                          trial_idx=trial, y=y[part, trial], group_of=np.zeros(n, int),
                          n_groups=1, response="rating", v0=0.5, linear=False)
-        draws = 50  # every posterior draw at the known group values
-        z = {
-            "mu": np.full((1, draws, 1, 1), mu), "log_tau": np.full((1, draws, 1), np.log(tau)),
-            "m_log_sigma": np.full((1, draws), np.log(sigma)),
-            "log_s_log_sigma": np.full((1, draws), -20.0),
-            "z": np.zeros((1, draws, n, 1)), "z_log_sigma": np.zeros((1, draws, n)),
-        }
-        z = {k: v.astype(np.float32) for k, v in z.items()}
-        got = _evidence("rw", inputs, _arrays(inputs), z, seed=0, n_hyper=50, n_inner=400)
         logit = np.linspace(mu - 6 * tau, mu + 6 * tau, 801)
         grid = 1 / (1 + np.exp(-logit))
+        weights = norm.logpdf(logit, mu, tau) + np.log(logit[1] - logit[0])
+        draws, exact, posterior = 200, [], []
         for i in range(n):
             v = run_model("rw", {"alpha": grid}, np.tile(cues[i], (len(grid), 1)),
                           np.tile(outcomes[i], (len(grid), 1))).v
-            ll = norm.logpdf(y[i], v, sigma).sum(axis=1)
-            weights = norm.logpdf(logit, mu, tau) + np.log(logit[1] - logit[0])
-            exact = logsumexp(ll + weights)
-            assert abs(got[i] - exact) < 0.1, (i, got[i], exact)
+            joint = norm.logpdf(y[i], v, sigma).sum(axis=1) + weights
+            exact.append(logsumexp(joint))
+            p = np.exp(joint - exact[-1])
+            posterior.append(rng.choice(logit, size=draws, p=p / p.sum()))
+        # every posterior draw at the known group values; σ's population 0.5 % wide
+        z = {
+            "mu": np.full((1, draws, 1, 1), mu), "log_tau": np.full((1, draws, 1), np.log(tau)),
+            "m_log_sigma": np.full((1, draws), np.log(sigma)),
+            "log_s_log_sigma": np.full((1, draws), np.log(0.005)),
+            "z": ((np.array(posterior).T - mu) / tau)[None, :, :, None],
+            "z_log_sigma": rng.normal(size=(1, draws, n)),
+        }
+        z = {k: v.astype(np.float32) for k, v in z.items()}
+        got = _evidence("rw", inputs, _arrays(inputs), z, seed=0, n_hyper=50, n_inner=400)
+        for i in range(n):
+            assert abs(got[i] - exact[i]) < 0.1, (i, got[i], exact[i])
         """,
     )
 
