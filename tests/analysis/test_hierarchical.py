@@ -373,48 +373,75 @@ def test_ratings_use_the_linear_observation_model_unless_identity_is_asked(tmp_p
     assert "rescaled rating ~ N(V, sigma_i^2) (identity)" in report
 
 
-def test_leave_one_participant_out_elpd_integrates_over_the_population(tmp_path):
-    """elpd_lopo is each participant's log marginal likelihood given the group level: for
-    RW ratings and known group values (posterior draws of each α from its exact posterior,
-    as the importance proposal expects) it matches quadrature over the population of α."""
+@pytest.mark.parametrize(
+    ("model", "linear"),
+    [("rw", False), ("rw", True), ("hybrid", False)],
+    ids=["rw-identity", "rw-beta-integrated", "hybrid-3-rates"],
+)
+def test_leave_one_participant_out_elpd_integrates_over_the_population(tmp_path, model, linear):
+    """elpd_lopo is each participant's log marginal likelihood given the group level: with
+    known group values and posterior draws of each participant's rates from their exact
+    posterior (as the importance proposal expects), it matches quadrature over the
+    population of the rates, for RW (with β integrated as a Gaussian too) and for the
+    hybrid's three rates."""
     isolated(
         tmp_path,
-        """
+        f"""
+        import itertools
         from scipy.special import logsumexp
-        from scipy.stats import norm
+        from scipy.stats import multivariate_normal, norm
         from pavlov.analysis.hierarchical import _arrays, _evidence, _Inputs
 
+        model, linear = {model!r}, {linear!r}
+        names = MODELS[model]
         rng = np.random.default_rng(4)
         n, t, mu, tau, sigma = 5, 40, -0.5, 0.8, 0.2
+        m_beta, s_beta = np.array([0.1, 0.8]), np.array([0.1, 0.2])
         cues = rng.integers(0, 2, (n, t))
         outcomes = ((cues == 0) & (rng.random((n, t)) < 0.5)).astype(float)
-        alpha = 1 / (1 + np.exp(-(mu + tau * rng.normal(size=n))))
-        y = run_model("rw", {"alpha": alpha}, cues, outcomes).v + rng.normal(0, sigma, (n, t))
+        rates = 1 / (1 + np.exp(-(mu + tau * rng.normal(size=(n, len(names))))))
+        v = run_model(model, dict(zip(names, rates.T)), cues, outcomes).v
+        beta = m_beta + s_beta * rng.normal(size=(n, 2)) if linear else np.array([[0.0, 1.0]] * n)
+        y = beta[:, :1] + beta[:, 1:] * v + rng.normal(0, sigma, (n, t))
         part, trial = np.nonzero(np.ones((n, t), bool))
         inputs = _Inputs(cues=cues, outcomes=outcomes, plus=cues == 0, part_idx=part,
                          trial_idx=trial, y=y[part, trial], group_of=np.zeros(n, int),
-                         n_groups=1, response="rating", v0=0.5, linear=False)
-        logit = np.linspace(mu - 6 * tau, mu + 6 * tau, 801)
+                         n_groups=1, response="rating", v0=0.5, linear=linear)
+        points = 801 if len(names) == 1 else 31
+        axis = np.linspace(mu - 6 * tau, mu + 6 * tau, points)
+        logit = np.array(list(itertools.product(axis, repeat=len(names))))
         grid = 1 / (1 + np.exp(-logit))
-        weights = norm.logpdf(logit, mu, tau) + np.log(logit[1] - logit[0])
+        weights = (norm.logpdf(logit, mu, tau) + np.log(axis[1] - axis[0])).sum(axis=1)
         draws, exact, posterior = 200, [], []
         for i in range(n):
-            v = run_model("rw", {"alpha": grid}, np.tile(cues[i], (len(grid), 1)),
-                          np.tile(outcomes[i], (len(grid), 1))).v
-            joint = norm.logpdf(y[i], v, sigma).sum(axis=1) + weights
+            tile = (len(grid), 1)
+            vi = run_model(model, dict(zip(names, grid.T)), np.tile(cues[i], tile),
+                           np.tile(outcomes[i], tile)).v
+            if linear:  # y ~ N(X m, σ² I + X diag(s²) Xᵀ), X = [1, V]
+                ll = np.array([multivariate_normal.logpdf(
+                    y[i], m_beta[0] + m_beta[1] * row,
+                    sigma**2 * np.eye(t) + s_beta[0] ** 2 + s_beta[1] ** 2 * np.outer(row, row))
+                    for row in vi])
+            else:
+                ll = norm.logpdf(y[i], vi, sigma).sum(axis=1)
+            joint = ll + weights
             exact.append(logsumexp(joint))
             p = np.exp(joint - exact[-1])
-            posterior.append(rng.choice(logit, size=draws, p=p / p.sum()))
+            posterior.append(logit[rng.choice(len(logit), size=draws, p=p / p.sum())])
         # every posterior draw at the known group values; σ's population 0.5 % wide
-        z = {
-            "mu": np.full((1, draws, 1, 1), mu), "log_tau": np.full((1, draws, 1), np.log(tau)),
+        z = {{
+            "mu": np.full((1, draws, 1, len(names)), mu),
+            "log_tau": np.full((1, draws, len(names)), np.log(tau)),
             "m_log_sigma": np.full((1, draws), np.log(sigma)),
             "log_s_log_sigma": np.full((1, draws), np.log(0.005)),
-            "z": ((np.array(posterior).T - mu) / tau)[None, :, :, None],
+            "z": ((np.array(posterior).swapaxes(0, 1) - mu) / tau)[None],
             "z_log_sigma": rng.normal(size=(1, draws, n)),
-        }
-        z = {k: v.astype(np.float32) for k, v in z.items()}
-        got = _evidence("rw", inputs, _arrays(inputs), z, seed=0, n_hyper=50, n_inner=400)
+        }}
+        if linear:
+            z["m_beta"] = np.tile(m_beta, (1, draws, 1))
+            z["log_s_beta"] = np.tile(np.log(s_beta), (1, draws, 1))
+        z = {{k: v.astype(np.float32) for k, v in z.items()}}
+        got = _evidence(model, inputs, _arrays(inputs), z, seed=0, n_hyper=50, n_inner=2000)
         for i in range(n):
             assert abs(got[i] - exact[i]) < 0.1, (i, got[i], exact[i])
         """,
