@@ -1214,7 +1214,8 @@ def _worst(rhat, participants: Sequence) -> str:
         if values[index] <= best:
             continue
         best, parts, who = float(values[index]), [name], ""
-        for dim, i in zip(rhat[name].dims, index):
+        for dim, position in zip(rhat[name].dims, index):
+            i = int(position)
             if dim == "participant":
                 who = f" of participant {participants[i] if i < len(participants) else i}"
             elif values.shape[rhat[name].dims.index(dim)] == 1:  # one group: say nothing
