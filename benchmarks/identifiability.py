@@ -181,21 +181,20 @@ def polish(cost, theta: np.ndarray) -> np.ndarray:
     surfaces is often short of the maximum: on seed 1's RW fit to hybrid learners it
     stopped at τ = 1.23 with the marginal log-likelihood 7.7 below τ = 0.8's. A population
     that is not the maximum misstates the ceiling (there, 78 % model recovery instead of
-    70 %).
+    71 %).
     """
     best = cost(theta)
     for _ in range(20):
+        start = best
         for method, options in (
             ("Nelder-Mead", {"maxiter": 6000, "maxfev": 6000, "xatol": 1e-6, "fatol": 1e-8}),
             ("BFGS", {"gtol": 1e-6}),
         ):
             fit = minimize(cost, theta, method=method, options=options)
-            if fit.fun < best:
-                theta = fit.x
-        now = cost(theta)
-        if best - now < 1e-6:
+            if fit.fun < best:  # against the best so far, so a step never goes back
+                theta, best = fit.x, float(fit.fun)
+        if start - best < 1e-6:
             break
-        best = now
     return theta
 
 

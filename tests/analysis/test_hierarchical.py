@@ -227,6 +227,24 @@ def test_flag_names_the_parameter_with_the_largest_rhat():
         dims={"rates": ["participant", "parameter"], "tau": ["parameter"]},
     )
     assert _worst(az.rhat(idata), ["p1", "p2", "p3"]) == "eta of participant p2"
+    # one rate (RW): its name is kept; an infinite R-hat is not the one named
+    one = rng.normal(0.5, 0.01, (4, 200, 3, 1))
+    one[:2, :, 2, 0] += 0.2
+    mu = np.zeros((4, 200, 2, 1))  # constant: R-hat NaN
+    idata = az.from_dict(
+        posterior={"rates": one, "mu": mu},
+        coords={"parameter": ["alpha"]},
+        dims={"rates": ["participant", "parameter"], "mu": ["group", "parameter"]},
+    )
+    assert _worst(az.rhat(idata), ["a", "b", "c"], ["A", "B"]) == "alpha of participant c"
+    mu = rng.normal(0, 1, (4, 200, 2, 1))
+    mu[:2, :, 1, 0] += 5
+    idata = az.from_dict(
+        posterior={"mu": mu},
+        coords={"parameter": ["alpha"]},
+        dims={"mu": ["group", "parameter"]},
+    )
+    assert _worst(az.rhat(idata), [], ["A", "B"]) == "mu alpha (group B)"
     d = Diagnostics("hybrid", 1.2, 900, 900, 0, 4, 200, 200, 1.0, worst_rhat="eta of p2")
     assert d.problems == ["R-hat 1.200 > 1.01 (eta of p2)"]
 
@@ -441,9 +459,70 @@ def test_leave_one_participant_out_elpd_integrates_over_the_population(tmp_path,
             z["m_beta"] = np.tile(m_beta, (1, draws, 1))
             z["log_s_beta"] = np.tile(np.log(s_beta), (1, draws, 1))
         z = {{k: v.astype(np.float32) for k, v in z.items()}}
-        got = _evidence(model, inputs, _arrays(inputs), z, seed=0, n_hyper=50, n_inner=2000)
+        got, effective = _evidence(model, inputs, _arrays(inputs), z, seed=0, n_hyper=50,
+                                   n_inner=2000)
         for i in range(n):
             assert abs(got[i] - exact[i]) < 0.1, (i, got[i], exact[i])
+        assert (effective > 1000).all(), effective
+        """,
+    )
+
+
+def test_leave_one_participant_out_elpd_averages_over_the_group_posterior(tmp_path):
+    """With group-level draws that vary, some with σ's population SD near 0 (as when every
+    participant has the same noise), elpd_lopo is log mean_h p(y_i | h), p(y_i | h) by
+    quadrature over α and σ: no draw of σ shared across h misses a narrow population."""
+    isolated(
+        tmp_path,
+        """
+        from scipy.special import logsumexp
+        from scipy.stats import norm
+        from pavlov.analysis.hierarchical import _arrays, _evidence, _Inputs
+
+        rng = np.random.default_rng(7)
+        n, t, draws = 5, 40, 60
+        cues = rng.integers(0, 2, (n, t))
+        outcomes = ((cues == 0) & (rng.random((n, t)) < 0.5)).astype(float)
+        alpha = 1 / (1 + np.exp(-(-0.5 + 0.8 * rng.normal(size=n))))
+        y = run_model("rw", {"alpha": alpha}, cues, outcomes).v + rng.normal(0, 0.2, (n, t))
+        part, trial = np.nonzero(np.ones((n, t), bool))
+        inputs = _Inputs(cues=cues, outcomes=outcomes, plus=cues == 0, part_idx=part,
+                         trial_idx=trial, y=y[part, trial], group_of=np.zeros(n, int),
+                         n_groups=1, response="rating", v0=0.5, linear=False)
+        # group-level draws: μ, τ of logit α; m, s of log σ (a third with s of 1e-4)
+        mu = -0.5 + 0.15 * rng.normal(size=draws)
+        tau = 0.8 * np.exp(0.2 * rng.normal(size=draws))
+        m = np.log(0.2) + 0.03 * rng.normal(size=draws)
+        s = np.where(np.arange(draws) % 3 == 0, 1e-4, np.exp(rng.uniform(-4, -1, draws)))
+        logit = np.linspace(-8, 7, 1501)
+        grid = 1 / (1 + np.exp(-logit))
+        nodes, node_w = np.polynomial.hermite.hermgauss(40)
+        per_h, posterior = np.zeros((draws, n)), np.zeros((draws, n))
+        for i in range(n):
+            v = run_model("rw", {"alpha": grid}, np.tile(cues[i], (len(grid), 1)),
+                          np.tile(outcomes[i], (len(grid), 1))).v
+            ssr = ((y[i] - v) ** 2).sum(axis=1)
+            for j in range(draws):
+                log_sigma = m[j] + s[j] * np.sqrt(2) * nodes  # Gauss-Hermite over log σ
+                sigma = np.exp(log_sigma)[:, None]
+                ll = -t * np.log(sigma) - 0.5 * t * np.log(2 * np.pi) - ssr / (2 * sigma**2)
+                ll = logsumexp(ll + np.log(node_w / np.sqrt(np.pi))[:, None], axis=0)
+                joint = ll + norm.logpdf(logit, mu[j], tau[j]) + np.log(logit[1] - logit[0])
+                per_h[j, i] = logsumexp(joint)
+                p = np.exp(joint - per_h[j, i])
+                posterior[j, i] = rng.choice(logit, p=p / p.sum())
+        exact = logsumexp(per_h, axis=0) - np.log(draws)
+        z = {
+            "mu": mu[None, :, None, None], "log_tau": np.log(tau)[None, :, None],
+            "m_log_sigma": m[None], "log_s_log_sigma": np.log(s)[None],
+            "z": ((posterior - mu[:, None]) / tau[:, None])[None, :, :, None],
+            "z_log_sigma": np.zeros((1, draws, n)),
+        }
+        z = {k: v.astype(np.float32) for k, v in z.items()}
+        got, effective = _evidence("rw", inputs, _arrays(inputs), z, seed=0, n_hyper=draws,
+                                   n_inner=4000)
+        for i in range(n):
+            assert abs(got[i] - exact[i]) < 0.02, (i, got[i], exact[i], effective[i])
         """,
     )
 
