@@ -211,6 +211,7 @@ def test_diagnostics_flag_rhat_divergences_and_low_ess():
     assert Diagnostics("rw", 1.0, 350.0, 800.0, 0, 4, 1000, 1000, 10.0).flagged
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # constant mu
 def test_flag_names_the_parameter_with_the_largest_rhat():
     """A flag says which parameter failed: one participant's η whose chains disagree is
     named with the participant's label, not an index."""
