@@ -110,6 +110,30 @@ class Outputs:
         ]
 
 
+#: Effective importance draws below which a participant's elpd_lopo is called unreliable.
+LOPO_DRAWS_LIMIT = 100
+
+
+def lopo_notes(fits: pd.DataFrame) -> list[str]:
+    """One note per model whose ``elpd_lopo`` rests on fewer than ``LOPO_DRAWS_LIMIT``
+    effective importance draws for some participants (their model comparison is then
+    unreliable: the group-level posterior has a funnel the shared draws cannot follow)."""
+    notes = []
+    if "elpd_lopo_draws" not in fits:
+        return notes
+    for model, rows in fits.groupby("model", sort=False):
+        few = rows[rows["elpd_lopo_draws"] < LOPO_DRAWS_LIMIT]
+        if len(few):
+            names = ", ".join(str(p) for p in few["participant"].head(5))
+            more = f" and {len(few) - 5} more" if len(few) > 5 else ""
+            notes.append(
+                f"elpd_lopo under {model} rests on fewer than {LOPO_DRAWS_LIMIT} effective "
+                f"importance draws for {len(few)} participant(s) ({names}{more}): their "
+                "per-participant model comparison is unreliable."
+            )
+    return notes
+
+
 def run(
     trials: pd.DataFrame,
     response: str,
@@ -150,6 +174,7 @@ def run(
     bad = comparison[comparison["pareto_k_bad"].fillna(0) > 0]
     for row in bad.itertuples():
         notes.append(f"PSIS-LOO for {row.model}: {row.warning}.")
+    notes.extend(lopo_notes(result.fits))
     ml = fits.copy()
     ml.insert(2, "fit", "ml")
     table = pd.concat([ml, result.fits], ignore_index=True)

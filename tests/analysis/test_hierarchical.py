@@ -211,6 +211,25 @@ def test_diagnostics_flag_rhat_divergences_and_low_ess():
     assert Diagnostics("rw", 1.0, 350.0, 800.0, 0, 4, 1000, 1000, 10.0).flagged
 
 
+def test_report_notes_participants_whose_elpd_lopo_rests_on_few_draws():
+    """A participant whose elpd_lopo rests on fewer than 100 effective importance draws is
+    named in the report's notes, per model; none is noted when every estimate is sound."""
+    from pavlov.analysis.hierarchical_report import lopo_notes
+
+    fits = pd.DataFrame(
+        {
+            "participant": ["01", "02", "01", "02"],
+            "model": ["rw", "rw", "hybrid", "hybrid"],
+            "elpd_lopo_draws": [5000.0, 4000.0, 12.0, 3000.0],
+        }
+    )
+    assert lopo_notes(fits) == [
+        "elpd_lopo under hybrid rests on fewer than 100 effective importance draws for 1 "
+        "participant(s) (01): their per-participant model comparison is unreliable."
+    ]
+    assert lopo_notes(fits.assign(elpd_lopo_draws=500.0)) == []
+
+
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # constant mu
 def test_flag_names_the_parameter_with_the_largest_rhat():
     """A flag says which parameter failed: one participant's η whose chains disagree is
