@@ -1235,7 +1235,8 @@ def _worst(rhat, participants: Sequence, groups: Sequence = ()) -> str:
         index = np.unravel_index(int(np.argmax(finite)), values.shape)
         if finite[index] <= best:
             continue
-        best, parts, tail = float(finite[index]), [] if name == "rates" else [name], ""
+        # a rate's or a coefficient's own label says what it is: "eta", "beta_alpha"
+        best, parts, tail = float(finite[index]), [] if name in ("rates", "beta") else [name], ""
         for dim, position in zip(rhat[name].dims, index):
             i = int(position)
             if dim == "participant":
