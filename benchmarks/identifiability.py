@@ -22,7 +22,8 @@ participant's exact posterior on a grid of the rates.
   the hierarchical fit's; with the shared β and σ, by maximum marginal likelihood on a grid
   evenly spaced in logit over ±5; the maximum is polished until it stops rising). A fit must
   estimate the population, and a population fitted to hybrid learners lets the RW model adapt
-  to them too, so this is the ceiling a hierarchical fit can be held to. Its group means are
+  to them too, so this is what a hierarchical fit with logit-normal populations can be
+  compared with (the maximum-likelihood plug-in, not a bound on every fit). Its group means are
   unbounded: a mean beyond ±5 puts the population on the grid's edge (every κ = 0.993, as
   maximum likelihood does for the hybrid fitted to seed 0's RW learners), which a fit with a
   prior on the group means does not reach.
