@@ -118,7 +118,7 @@ def lopo_notes(fits: pd.DataFrame) -> list[str]:
     """One note per model whose ``elpd_lopo`` rests on fewer than ``LOPO_DRAWS_LIMIT``
     effective importance draws for some participants (their model comparison is then
     unreliable: the group-level posterior has a funnel the shared draws cannot follow)."""
-    notes = []
+    notes: list[str] = []
     if "elpd_lopo_draws" not in fits:
         return notes
     for model, rows in fits.groupby("model", sort=False):
