@@ -498,6 +498,10 @@ def _analyze(args: argparse.Namespace, client) -> int:
     response = args.response or curves.choose_response(trials)
     curves.check_response(trials, response)
     check_stats_options(args, trials)
+    if args.fit == "hierarchical":  # before the first output is written
+        from pavlov.analysis.hierarchical import check_data
+
+        check_data(trials, response, exclude_reinforced=True if args.exclude_reinforced else None)
     fitting = _start_fit(trials, response, args, client)  # fitted while the rest is computed
     sessions = load.load_sessions(args.data, logs)
     protocol = _load_protocol(args.protocol)

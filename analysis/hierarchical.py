@@ -95,6 +95,7 @@ __all__ = [
     "Diagnostics",
     "HierarchicalError",
     "HierarchicalFit",
+    "check_data",
     "check_sampling",
     "fit_hierarchical",
     "participant_winners",
@@ -379,19 +380,8 @@ def fit_hierarchical(
     configure_devices(chains)
     if exclude_reinforced is None:
         exclude_reinforced = response == "scr"
-    data = _prepare(trials, response, rating_scale)
+    data, observed, fitted = _observed(trials, response, rating_scale, exclude_reinforced)
     everyone = data["participants"]
-    observed = np.isfinite(data["y"])
-    if exclude_reinforced:
-        observed &= data["outcomes"] == 0
-    # Participants without a usable response carry no information about anything but the
-    # priors: leave them out of the sampler (they get NaN estimates, as in the ML fits).
-    fitted = np.flatnonzero(observed.any(axis=1))
-    if len(fitted) < 2 or observed.sum() < 3 * len(fitted):
-        raise HierarchicalError(
-            f"trials: expected responses from at least 2 participants, on 3 or more trials "
-            f"each on average, got {int(observed.sum())} from {len(fitted)}"
-        )
     participants = [everyone[i] for i in fitted]
     group_of, group_names = _groups(trials, data, groups)
     group_of = group_of[fitted]
@@ -491,6 +481,33 @@ def fit_hierarchical(
         observations=observations,
         attrs=attrs,
     )
+
+
+def check_data(trials: pd.DataFrame, response: str, exclude_reinforced: bool | None = None) -> None:
+    """Raise :class:`HierarchicalError` (one line) when ``trials`` cannot be fitted
+    hierarchically: fewer than 2 participants with a usable ``response``, or fewer than 3
+    such trials each on average. ``pavlov analyze`` checks this before it writes anything,
+    so a doomed ``--fit hierarchical`` leaves no half-written output folder."""
+    if exclude_reinforced is None:
+        exclude_reinforced = response == "scr"
+    _observed(trials, response, None, exclude_reinforced)
+
+
+def _observed(trials, response, rating_scale, exclude_reinforced):
+    """The padded data, which responses enter the likelihood, and which participants have
+    any (participants without one carry no information about anything but the priors:
+    they stay out of the sampler and get NaN estimates, as in the ML fits)."""
+    data = _prepare(trials, response, rating_scale)
+    observed = np.isfinite(data["y"])
+    if exclude_reinforced:
+        observed &= data["outcomes"] == 0
+    fitted = np.flatnonzero(observed.any(axis=1))
+    if len(fitted) < 2 or observed.sum() < 3 * len(fitted):
+        raise HierarchicalError(
+            f"trials: expected responses from at least 2 participants, on 3 or more trials "
+            f"each on average, got {int(observed.sum())} from {len(fitted)}"
+        )
+    return data, observed, fitted
 
 
 def participant_winners(result: HierarchicalFit, criterion: str = "elpd_lopo") -> pd.Series:

@@ -637,6 +637,20 @@ def test_bad_sampler_options_one_line_exit_2(homan_table, tmp_path, capsys):
     ]
 
 
+def test_too_few_participants_for_a_hierarchical_fit_write_nothing(homan_table, tmp_path, capsys):
+    """One participant cannot be fitted hierarchically: `pavlov analyze --fit hierarchical`
+    says so in one line, exits 2 and leaves no half-written output folder."""
+    table = pd.read_csv(homan_table.path)
+    one = tmp_path / "one.csv"
+    table[table["participant"] == table["participant"].iloc[0]].to_csv(one, index=False)
+    out = tmp_path / "out"
+    argv = ["analyze", one, "--out", out, "--response-name", "scr", "--models", "rw"]
+    assert main(*argv, "--fit", "hierarchical") == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("pavlov: trials: expected responses from at least 2 participants")
+    assert not out.exists()
+
+
 def test_missing_extra_is_one_line_exit_2(homan_table, tmp_path):
     """Without NumPyro installed, --fit hierarchical says how to install it (exit 2)."""
     fake = tmp_path / "fake"
