@@ -501,7 +501,14 @@ def _analyze(args: argparse.Namespace, client) -> int:
     if args.fit == "hierarchical":  # before the first output is written
         from pavlov.analysis.hierarchical import check_data
 
-        check_data(trials, response, exclude_reinforced=True if args.exclude_reinforced else None)
+        check_data(
+            trials,
+            response,
+            exclude_reinforced=True if args.exclude_reinforced else None,
+            models=args.models,
+            chains=args.chains,
+            draws=args.draws,
+        )
     fitting = _start_fit(trials, response, args, client)  # fitted while the rest is computed
     sessions = load.load_sessions(args.data, logs)
     protocol = _load_protocol(args.protocol)

@@ -651,6 +651,18 @@ def test_too_few_participants_for_a_hierarchical_fit_write_nothing(homan_table, 
     assert not out.exists()
 
 
+def test_more_draws_than_memory_holds_are_refused_before_sampling(homan_table, tmp_path, capsys):
+    """An absurd --draws (10^9 x 64 chains) is refused in one line, exit 2, before any
+    output is written, instead of filling the memory for hours."""
+    out = tmp_path / "out"
+    argv = ["analyze", homan_table.path, "--out", out, "--models", "rw", "--fit", "hierarchical"]
+    assert main(*argv, "--chains", "64", "--draws", "1000000000") == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("pavlov: --chains x --draws: 64 x 1000000000 draws of 1 model(s)")
+    assert line.endswith("ask for fewer draws, chains or models")
+    assert not out.exists()
+
+
 def test_missing_extra_is_one_line_exit_2(homan_table, tmp_path):
     """Without NumPyro installed, --fit hierarchical says how to install it (exit 2)."""
     fake = tmp_path / "fake"
