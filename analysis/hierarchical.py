@@ -381,6 +381,7 @@ def fit_hierarchical(
     if exclude_reinforced is None:
         exclude_reinforced = response == "scr"
     data, observed, fitted = _observed(trials, response, rating_scale, exclude_reinforced)
+    _check_memory(models, int(observed.sum()), len(fitted), chains, draws)
     everyone = data["participants"]
     participants = [everyone[i] for i in fitted]
     group_of, group_names = _groups(trials, data, groups)
@@ -499,8 +500,12 @@ def check_data(
     if exclude_reinforced is None:
         exclude_reinforced = response == "scr"
     _, observed, fitted = _observed(trials, response, None, exclude_reinforced)
-    n_obs = int(observed.sum())
-    need = _draw_bytes(models, n_obs, len(fitted), chains, draws)
+    _check_memory(models, int(observed.sum()), len(fitted), chains, draws)
+
+
+def _check_memory(models: Sequence[str], n_obs: int, n_part: int, chains: int, draws: int):
+    """Refuse, in one line, more kept draws than this machine's memory holds."""
+    need = _draw_bytes(models, n_obs, n_part, chains, draws)
     have = _memory_bytes()
     if have and need > have:
         raise HierarchicalError(
